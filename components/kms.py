@@ -1,0 +1,177 @@
+"""The region's customer-managed KMS key.
+
+One key per region encrypts everything the platform stores there (log groups, buckets,
+topics, queues, tables). Its key policy lets the account administer it through IAM (no
+``kms:*``: every action is named) and lets the AWS services listed in ``services`` use it,
+each scoped by an encryption-context or source condition. There is never a public principal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+#: What the account root (and so IAM policies in the account) may do with the key.
+#: Named one by one so the policy holds no wildcard action.
+ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+
+#: Data-key actions a service needs to encrypt and decrypt with the key.
+USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+
+
+@dataclass(frozen=True)
+class KeyContext:
+    """Where the key lives: the values service statements are scoped with."""
+
+    partition: str
+    region: str
+    account_id: str
+
+
+def _logs_statement(ctx: KeyContext) -> dict[str, Any]:
+    return {
+        "Sid": "CloudWatchLogsInThisAccount",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
+        "Action": list(USE_ACTIONS),
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": (
+                    f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account_id}:log-group:*"
+                )
+            }
+        },
+    }
+
+
+#: Service uses the key policy can allow, by name. Each builds one statement.
+SERVICE_STATEMENTS: dict[str, Callable[[KeyContext], dict[str, Any]]] = {
+    "logs": _logs_statement,
+}
+
+
+def key_policy(ctx: KeyContext, services: Sequence[str]) -> dict[str, Any]:
+    """The key policy document for a region key used by ``services``."""
+    unknown = [s for s in services if s not in SERVICE_STATEMENTS]
+    if unknown:
+        raise ValueError(
+            f"services: unknown service use(s) {unknown}; known: {sorted(SERVICE_STATEMENTS)}"
+        )
+    statements = [
+        {
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{ctx.partition}:iam::{ctx.account_id}:root"},
+            "Action": list(ADMIN_ACTIONS),
+            "Resource": "*",
+        }
+    ]
+    statements += [SERVICE_STATEMENTS[s](ctx) for s in sorted(set(services))]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+@dataclass(frozen=True)
+class RegionKeyArgs:
+    """Arguments of :class:`RegionKey`."""
+
+    alias: str
+    """Alias name without the ``alias/`` prefix, unique in the account and region."""
+    services: Sequence[str] = ("logs",)
+    """AWS services allowed to use the key directly. Default: CloudWatch Logs only."""
+    deletion_window_in_days: int = 30
+    """Default: a deleted key can be recovered for 30 days (7 to 30 allowed)."""
+    protect: bool = False
+    """Default: the key is scheduled for deletion with the stack. When true, the key is
+    protected (``pulumi destroy`` refuses) and retained in the account on delete."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Default: no extra tags beyond ``Name``."""
+
+
+class RegionKey(pulumi.ComponentResource):
+    """A customer-managed, rotating KMS key with an alias."""
+
+    def __init__(
+        self, name: str, args: RegionKeyArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ) -> None:
+        problems = []
+        if not 7 <= args.deletion_window_in_days <= 30:
+            problems.append(
+                f"deletion_window_in_days: {args.deletion_window_in_days} is outside 7..30"
+            )
+        unknown = [s for s in args.services if s not in SERVICE_STATEMENTS]
+        if unknown:
+            problems.append(f"services: unknown {unknown}; known {sorted(SERVICE_STATEMENTS)}")
+        if not args.alias or args.alias.startswith(("alias/", "aws/")):
+            problems.append(f"alias: {args.alias!r} must be given without 'alias/' and not 'aws/'")
+        if problems:
+            raise ValueError(f"RegionKey {name!r}: " + "; ".join(problems))
+        super().__init__("mlops:kms:RegionKey", name, None, opts)
+        invoke = pulumi.InvokeOptions(parent=self)
+        ctx = pulumi.Output.all(
+            aws.get_partition_output(opts=invoke).partition,
+            aws.get_region_output(opts=invoke).region,
+            aws.get_caller_identity_output(opts=invoke).account_id,
+        ).apply(lambda v: KeyContext(partition=v[0], region=v[1], account_id=v[2]))
+        self.context = ctx
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.alias}: encrypts the platform's data in this region",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.deletion_window_in_days,
+            policy=ctx.apply(lambda c: pulumi.Output.json_dumps(key_policy(c, args.services))),
+            tags={"Name": f"{name}-key", **args.tags},
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect
+            ),
+        )
+        self.alias = aws.kms.Alias(
+            f"{name}-alias",
+            name=f"alias/{args.alias}",
+            target_key_id=self.key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.arn = self.key.arn
+        self.key_id = self.key.key_id
+        self.register_outputs({"arn": self.key.arn, "alias": self.alias.name})

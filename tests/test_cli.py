@@ -1,0 +1,123 @@
+"""``python -m stacks``: plan, diff and bad input, as a user runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.offline import PROJECT_DIR
+
+pytestmark = pytest.mark.subprocess
+
+
+def run(*args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "PULUMI_ACCESS_TOKEN"):
+        env.pop(var, None)
+    return subprocess.run(
+        [sys.executable, "-m", "stacks", *args], cwd=cwd, env=env, text=True,
+        capture_output=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def dev_plan_file(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("plans") / "dev.json"
+    result = run("plan", "dev", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_plan_prints_a_summary_per_region_and_writes_json(dev_plan_file: Path, dev_plan) -> None:
+    result = run("plan", "dev")
+    assert result.returncode == 0
+    assert "== eu-west-1 (primary):" in result.stdout
+    assert "== eu-central-1:" in result.stdout
+    assert "NAT gateways:    1" in result.stdout
+    assert json.loads(dev_plan_file.read_text()) == json.loads(dev_plan.to_json())
+
+
+def test_plan_prod_renders_both_regions() -> None:
+    result = run("plan", "prod")
+    assert result.returncode == 0, result.stderr
+    assert "== eu-west-1 (primary):" in result.stdout and "== eu-central-1:" in result.stdout
+    assert "NAT gateways:    3" in result.stdout
+
+
+def test_plan_json_is_byte_identical_across_runs(dev_plan_file: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.json"
+    assert run("plan", "dev", "--out", str(again)).returncode == 0
+    assert again.read_bytes() == dev_plan_file.read_bytes()
+
+
+def test_diff_equal_and_different(dev_plan_file: Path, tmp_path: Path) -> None:
+    same = run("diff", str(dev_plan_file), str(dev_plan_file))
+    assert same.returncode == 0 and same.stdout == "No differences.\n"
+
+    doc = json.loads(dev_plan_file.read_text())
+    removed = doc["resources"].pop(0)
+    changed = next(r for r in doc["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
+    changed["inputs"]["cidrBlock"] = "10.99.0.0/16"
+    changed["options"]["protect"] = True
+    added = dict(changed, urn=changed["urn"] + "-copy")
+    doc["resources"].append(added)
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(doc))
+    result = run("diff", str(dev_plan_file), str(new))
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == "1 to add, 1 to change, 1 to remove"
+    assert f"+ {added['urn']}" in result.stdout
+    assert f"- {removed['urn']}" in result.stdout
+    assert f"~ {changed['urn']}\n    changed: inputs.cidrBlock, options.protect" in result.stdout
+
+
+@pytest.mark.parametrize("content", ["not json", '{"format": "other"}', '{"format": "mlops-plan/1", "resources": [1]}'])
+def test_diff_bad_input_exits_2(dev_plan_file: Path, tmp_path: Path, content: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = run("diff", str(dev_plan_file), str(bad))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
+    missing = run("diff", str(dev_plan_file), str(tmp_path / "missing.json"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_unknown_stack() -> None:
+    result = run("plan", "staging")
+    assert result.returncode == 2
+    assert "unknown stack 'staging'" in result.stderr and "stacks here: dev, prod" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_yaml(project_with) -> None:
+    root = project_with(raw="config:\n  mlops:regions: [\n")
+    result = run("plan", "test", "--project-dir", str(root))
+    assert result.returncode == 2 and "not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_config_lists_every_problem_without_traceback(project_with, stack_config) -> None:
+    config = stack_config("prod")
+    config["mlops:ephemeral"] = True
+    config["mlops:regions"][1]["cidr"] = "10.20.0.0/17"
+    config["mlops:network"]["nat"] = "maybe"
+    root = project_with(config)
+    result = run("plan", "test", "--project-dir", str(root), "--out", str(root / "plan.json"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "mlops:ephemeral:" in result.stderr
+    assert "mlops:regions[1].cidr: 10.20.0.0/17 overlaps 10.20.0.0/16" in result.stderr
+    assert "mlops:network.nat: 'maybe'" in result.stderr
+    assert not (root / "plan.json").exists()
+
+
+def test_unreadable_stack_file(project_with) -> None:
+    root = project_with(raw="")
+    (root / "Pulumi.test.yaml").write_bytes(b"\xff\xfe\x00bad")
+    result = run("plan", "test", "--project-dir", str(root))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
