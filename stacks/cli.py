@@ -102,12 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = with_stack(sub.add_parser("check", help="run the policy rules over the offline plan"))
     check.set_defaults(func=cmd_check)
 
-    try:
-        from stacks import delivery
-    except ImportError:  # pragma: no cover - delivery is part of the project
-        delivery = None  # type: ignore[assignment]
-    if delivery is not None and hasattr(delivery, "add_commands"):
-        delivery.add_commands(sub)
+    from stacks import delivery
+
+    delivery.add_commands(sub)
     return parser
 
 
