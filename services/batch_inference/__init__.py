@@ -1,0 +1,31 @@
+"""Batch inference job: score JSON Lines records from the data lake's curated zone with a
+linear model and publish predictions plus a ``_SUCCESS`` manifest, one folder per run.
+
+Run it with ``python -m services.batch_inference --help``; the behaviour is described in
+``job`` (records, model artefact, outputs, outcomes) and ``__main__`` (parameters,
+environment variables, precedence, exit codes).
+"""
+
+from services.batch_inference.job import (
+    DataError,
+    JobError,
+    LinearModel,
+    MeanBaseline,
+    RunArgs,
+    RunResult,
+    StorageError,
+    UsageError,
+    run,
+)
+
+__all__ = [
+    "DataError",
+    "JobError",
+    "LinearModel",
+    "MeanBaseline",
+    "RunArgs",
+    "RunResult",
+    "StorageError",
+    "UsageError",
+    "run",
+]
