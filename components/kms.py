@@ -9,10 +9,14 @@ each scoped by an encryption-context or source condition. There is never a publi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+import re
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
+
+if TYPE_CHECKING:
+    from components.iam import ServiceRole, Statement
 
 #: What the account root (and so IAM policies in the account) may do with the key.
 #: Named one by one so the policy holds no wildcard action.
@@ -86,9 +90,22 @@ def _logs_statement(ctx: KeyContext) -> dict[str, Any]:
     }
 
 
+def _alarms_statement(ctx: KeyContext) -> dict[str, Any]:
+    # CloudWatch alarms and EventBridge rules of this account publish to encrypted topics.
+    return {
+        "Sid": "AlarmsAndRulesPublishToEncryptedTopics",
+        "Effect": "Allow",
+        "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+    }
+
+
 #: Service uses the key policy can allow, by name. Each builds one statement.
 SERVICE_STATEMENTS: dict[str, Callable[[KeyContext], dict[str, Any]]] = {
     "logs": _logs_statement,
+    "alarms": _alarms_statement,
 }
 
 
@@ -148,6 +165,7 @@ class RegionKey(pulumi.ComponentResource):
         if problems:
             raise ValueError(f"RegionKey {name!r}: " + "; ".join(problems))
         super().__init__("mlops:kms:RegionKey", name, None, opts)
+        self._region_label = re.sub(r"[^a-z0-9-]", "-", name.lower())[:40]
         invoke = pulumi.InvokeOptions(parent=self)
         ctx = pulumi.Output.all(
             aws.get_partition_output(opts=invoke).partition,
@@ -175,3 +193,33 @@ class RegionKey(pulumi.ComponentResource):
         self.arn = self.key.arn
         self.key_id = self.key.key_id
         self.register_outputs({"arn": self.key.arn, "alias": self.alias.name})
+
+    # Grants ---------------------------------------------------------------------------------
+
+    def statement_decrypt(self, sid: str = "DecryptWithRegionKey") -> "Statement":
+        """Decrypt data encrypted with this key (readers of encrypted stores)."""
+        from components.iam import Statement
+
+        return Statement(sid=sid, actions=("kms:Decrypt", "kms:DescribeKey"), resources=[self.arn])
+
+    def statement_encrypt_decrypt(self, sid: str = "UseRegionKey") -> "Statement":
+        """Encrypt and decrypt with this key (writers of encrypted stores)."""
+        from components.iam import Statement
+
+        return Statement(
+            sid=sid,
+            actions=("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
+            resources=[self.arn],
+        )
+
+    def grant_decrypt(self, role: "ServiceRole", purpose: Optional[str] = None) -> aws.iam.RolePolicy:
+        """Let ``role`` decrypt with this key, and nothing else."""
+        return role.grant(purpose or f"kms-decrypt-{self._region_label}", [self.statement_decrypt()])
+
+    def grant_encrypt_decrypt(
+        self, role: "ServiceRole", purpose: Optional[str] = None
+    ) -> aws.iam.RolePolicy:
+        """Let ``role`` encrypt and decrypt with this key (data keys included)."""
+        return role.grant(
+            purpose or f"kms-use-{self._region_label}", [self.statement_encrypt_decrypt()]
+        )

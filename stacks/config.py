@@ -168,6 +168,27 @@ class NetworkConfig(_Model):
         return value
 
 
+class AlertsConfig(_Model):
+    """Where alarms go."""
+
+    emails: tuple[str, ...] = Field(
+        default=(), description="Email addresses subscribed to each region's alert topic."
+    )
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from components.monitoring import is_email
+
+        bad = [v for v in value if not is_email(v)]
+        if bad:
+            raise ValueError(f"{bad} are not email addresses (write them like ops@example.com)")
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"{dupes} listed more than once")
+        return value
+
+
 class PlatformConfig(_Model):
     """The whole ``mlops:`` namespace of a stack file."""
 
@@ -189,6 +210,7 @@ class PlatformConfig(_Model):
         default=(),
         description="If set, the providers refuse to touch any other AWS account.",
     )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @field_validator("environment")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import pulumi
 
 from components.kms import RegionKey, RegionKeyArgs
+from components.monitoring import AlertTopic, AlertTopicArgs
 from components.network import Network, NetworkArgs
 from stacks.config import PlatformConfig, RegionConfig
 
@@ -52,7 +53,7 @@ class RegionalPlatform(pulumi.ComponentResource):
             f"{name}-kms",
             RegionKeyArgs(
                 alias=f"{prefix}-{self.region}",
-                services=("logs",),
+                services=("logs", "alarms"),
                 deletion_window_in_days=7 if cfg.ephemeral else 30,
                 protect=cfg.protect_stateful,
             ),
@@ -71,6 +72,13 @@ class RegionalPlatform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # --- alerting -------------------------------------------------------------------
+        self.alerts = AlertTopic(
+            f"{name}-alerts",
+            AlertTopicArgs(key=self.key, emails=list(cfg.alerts.emails)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
         self.register_outputs(
             {"vpc_id": self.network.vpc_id, "subnet_ids": self.network.subnet_ids}
         )
@@ -83,5 +91,6 @@ class RegionalPlatform(pulumi.ComponentResource):
             "availabilityZones": self.network.availability_zones,
             "subnetIds": dict(self.network.subnet_ids),
             "kmsKeyArn": self.key.arn,
+            "alertTopicArn": self.alerts.arn,
             "primary": self.is_primary,
         }
