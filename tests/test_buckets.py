@@ -1,0 +1,104 @@
+"""SecureBucket: every S3 row of the security baseline, and its explicit opt-outs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.buckets import SecureBucket, SecureBucketArgs, Transition
+from components.kms import RegionKey, RegionKeyArgs
+from stacks.offline import render_components
+
+
+def render(**kwargs):
+    def build(opts):
+        key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
+        args = {"key": key, "purpose": "test", **kwargs}
+        if kwargs.get("sse_s3_for_log_delivery"):
+            args["key"] = None
+        SecureBucket("b", SecureBucketArgs(**args), opts=opts)
+
+    return render_components(build)
+
+
+def one(plan, typ):
+    found = plan.of_type(typ)
+    assert len(found) == 1, typ
+    return found[0]
+
+
+def test_baseline_holds_by_default() -> None:
+    plan = render(access_log_bucket="logs-bucket")
+    bucket = one(plan, "aws:s3/bucket:Bucket")
+    name = bucket["id"]
+    pab = one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["inputs"]
+    assert pab == {
+        "blockPublicAcls": True, "blockPublicPolicy": True, "bucket": name,
+        "ignorePublicAcls": True, "restrictPublicBuckets": True,
+    }
+    ownership = one(plan, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")["inputs"]
+    assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    versioning = one(plan, "aws:s3/bucketVersioning:BucketVersioning")["inputs"]
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["inputs"]["rules"][0]
+    key = one(plan, "aws:kms/key:Key")
+    assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert sse["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].endswith(key["id"])
+    assert sse["bucketKeyEnabled"] is True
+    policy = json.loads(one(plan, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"])
+    deny = policy["Statement"][0]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
+    logging = one(plan, "aws:s3/bucketLogging:BucketLogging")["inputs"]
+    assert logging["targetBucket"] == "logs-bucket" and logging["targetPrefix"] == "test/"
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    assert rules[0]["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+    assert bucket["inputs"]["forceDestroy"] is False
+    assert bucket["options"]["protect"] is False
+
+
+def test_log_delivery_buckets_use_sse_s3_explicitly() -> None:
+    plan = render(sse_s3_for_log_delivery=True, expiration_days=90)
+    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["inputs"]["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    assert rules[1]["expiration"]["days"] == 90
+    assert not plan.of_type("aws:s3/bucketLogging:BucketLogging")
+
+
+def test_transitions_protection_destroyability_and_events() -> None:
+    plan = render(
+        transitions=[Transition(30, "STANDARD_IA"), Transition(90, "GLACIER_IR")],
+        protect=True, eventbridge_notifications=True,
+    )
+    bucket = one(plan, "aws:s3/bucket:Bucket")
+    assert bucket["options"]["protect"] and bucket["options"]["retainOnDelete"]
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    assert [(t["days"], t["storageClass"]) for t in rules[1]["transitions"]] == [(30, "STANDARD_IA"), (90, "GLACIER_IR")]
+    assert one(plan, "aws:s3/bucketNotification:BucketNotification")["inputs"]["eventbridge"] is True
+    assert render(force_destroy=True).of_type("aws:s3/bucket:Bucket")[0]["inputs"]["forceDestroy"] is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"transitions": [Transition(10, "STANDARD_IA")]}, r"transitions\[0\].days: 10"),
+        ({"transitions": [Transition(40, "COLD")]}, r"transitions\[0\].storage_class: 'COLD'"),
+        ({"transitions": [Transition(90, "GLACIER"), Transition(60, "DEEP_ARCHIVE")]}, r"transitions\[1\].days"),
+        ({"noncurrent_version_expiration_days": 0}, "noncurrent_version_expiration_days"),
+        ({"expiration_days": 30, "transitions": [Transition(60, "GLACIER")]}, "not before expiration_days"),
+    ],
+)
+def test_bad_arguments(kwargs, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        render(**kwargs)
+
+
+def test_key_and_sse_s3_conflict() -> None:
+    def build(opts):
+        key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
+        SecureBucket("b", SecureBucketArgs(key=key, purpose="x", sse_s3_for_log_delivery=True), opts=opts)
+
+    with pytest.raises(ValueError, match=r"Only one of \[key\] and \[sse_s3_for_log_delivery\]"):
+        render_components(build)
