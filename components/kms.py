@@ -74,14 +74,16 @@ class KeyContext:
 
 
 def _logs_statement(ctx: KeyContext) -> dict[str, Any]:
+    # As AWS documents for log group encryption, minus kms:Describe*, which that condition
+    # can never match (DescribeKey carries no encryption context).
     return {
         "Sid": "CloudWatchLogsInThisAccount",
         "Effect": "Allow",
         "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
-        "Action": list(USE_ACTIONS),
+        "Action": [a for a in USE_ACTIONS if a != "kms:DescribeKey"],
         "Resource": "*",
         "Condition": {
-            "ArnLike": {
+            "StringLike": {
                 "kms:EncryptionContext:aws:logs:arn": (
                     f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account_id}:log-group:*"
                 )

@@ -21,35 +21,20 @@ _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z
 #: Publishers that deliver alarms and events to the topic.
 ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
-TOPIC_ADMIN_ACTIONS = (
-    "sns:AddPermission",
-    "sns:DeleteTopic",
-    "sns:GetTopicAttributes",
-    "sns:ListSubscriptionsByTopic",
-    "sns:Publish",
-    "sns:RemovePermission",
-    "sns:SetTopicAttributes",
-    "sns:Subscribe",
-)
-
-
 def is_email(value: str) -> bool:
     """A plain address (``name@example.com``), as SNS email subscriptions need."""
     return bool(_EMAIL_RE.match(value)) and len(value) <= 254
 
 
 def topic_policy(topic_arn: str, account_id: str, partition: str) -> dict[str, Any]:
-    """Topic policy: the account manages it, alarms and rules of this account publish, TLS only."""
+    """Topic policy: alarms and rules of this account publish; nothing without TLS.
+
+    The account's own principals need no statement here: within one account an IAM policy
+    is enough, so the topic policy grants nothing to anyone else.
+    """
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountManagesTopic",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": list(TOPIC_ADMIN_ACTIONS),
-                "Resource": topic_arn,
-            },
             {
                 "Sid": "AlarmsAndRulesOfThisAccountPublish",
                 "Effect": "Allow",
