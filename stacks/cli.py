@@ -73,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     plan = _render(args)
     result = check(load_plan(plan.to_dict()))
     print(format_report(result), end="")
-    return EXIT_FAILED if result.mandatory_violations else EXIT_OK
+    return EXIT_FAILED if result.exit_code else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
