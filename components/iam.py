@@ -28,11 +28,11 @@ _PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 #: Services whose trust policies can be scoped with the confused-deputy condition keys:
 #: service principal -> does it send aws:SourceArn (it always sends aws:SourceAccount).
-#: Services not listed (ec2, lambda) send neither when they assume a role.
+#: Services not listed send neither when they assume a role: ec2 and lambda, and
+#: cloudtrail, whose CloudWatch Logs delivery role AWS documents as not supporting them.
 CONFUSED_DEPUTY_KEYS: Mapping[str, bool] = {
     "vpc-flow-logs.amazonaws.com": True,
     "s3.amazonaws.com": True,
-    "cloudtrail.amazonaws.com": True,
     "events.amazonaws.com": True,
     "scheduler.amazonaws.com": True,
     "ecs-tasks.amazonaws.com": True,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import re
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 import pulumi
 import pulumi_aws as aws
@@ -71,6 +71,8 @@ class KeyContext:
     partition: str
     region: str
     account_id: str
+    trail_name: Optional[str] = None
+    """The CloudTrail trail (home region: this key's region) allowed to use the key."""
 
 
 def _logs_statement(ctx: KeyContext) -> dict[str, Any]:
@@ -104,10 +106,52 @@ def _alarms_statement(ctx: KeyContext) -> dict[str, Any]:
     }
 
 
-#: Service uses the key policy can allow, by name. Each builds one statement.
-SERVICE_STATEMENTS: dict[str, Callable[[KeyContext], dict[str, Any]]] = {
+# --- audit (components/audit.py): the environment's CloudTrail trail ----------------------
+def cloudtrail_trail_arn(ctx: KeyContext) -> str:
+    """The ARN of the trail named in ``ctx`` (built from its name: no key <-> trail cycle)."""
+    if not ctx.trail_name:
+        raise ValueError("services: 'cloudtrail' needs the trail's name (cloudtrail_trail_name)")
+    return f"arn:{ctx.partition}:cloudtrail:{ctx.region}:{ctx.account_id}:trail/{ctx.trail_name}"
+
+
+def _cloudtrail_statements(ctx: KeyContext) -> list[dict[str, Any]]:
+    # As AWS documents for trails: data keys for this account's trail log files, only on
+    # behalf of this trail; DescribeKey carries no encryption context, so it gets its own.
+    trail_arn = cloudtrail_trail_arn(ctx)
+    return [
+        {
+            "Sid": "CloudTrailEncryptsLogFiles",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": ["kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": trail_arn},
+                "StringLike": {
+                    "kms:EncryptionContext:aws:cloudtrail:arn": (
+                        f"arn:{ctx.partition}:cloudtrail:*:{ctx.account_id}:trail/*"
+                    )
+                },
+            },
+        },
+        {
+            "Sid": "CloudTrailDescribesKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": ["kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+        },
+    ]
+
+
+#: Service uses the key policy can allow, by name. Each builds one statement (or a list).
+SERVICE_STATEMENTS: dict[
+    str, Callable[[KeyContext], Union[dict[str, Any], list[dict[str, Any]]]]
+] = {
     "logs": _logs_statement,
     "alarms": _alarms_statement,
+    "cloudtrail": _cloudtrail_statements,
 }
 
 
@@ -127,7 +171,9 @@ def key_policy(ctx: KeyContext, services: Sequence[str]) -> dict[str, Any]:
             "Resource": "*",
         }
     ]
-    statements += [SERVICE_STATEMENTS[s](ctx) for s in sorted(set(services))]
+    for service in sorted(set(services)):
+        built = SERVICE_STATEMENTS[service](ctx)
+        statements += built if isinstance(built, list) else [built]
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -146,6 +192,9 @@ class RegionKeyArgs:
     protected (``pulumi destroy`` refuses) and retained in the account on delete."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name``."""
+    cloudtrail_trail_name: Optional[str] = None
+    """Default: no trail. Required exactly when ``services`` has ``"cloudtrail"``: the name of
+    the trail (whose home region is this key's) that may encrypt its log files with the key."""
 
 
 class RegionKey(pulumi.ComponentResource):
@@ -164,6 +213,10 @@ class RegionKey(pulumi.ComponentResource):
             problems.append(f"services: unknown {unknown}; known {sorted(SERVICE_STATEMENTS)}")
         if not args.alias or args.alias.startswith(("alias/", "aws/")):
             problems.append(f"alias: {args.alias!r} must be given without 'alias/' and not 'aws/'")
+        if ("cloudtrail" in args.services) != bool(args.cloudtrail_trail_name):
+            problems.append(
+                "cloudtrail_trail_name: give it exactly when services has 'cloudtrail'"
+            )
         if problems:
             raise ValueError(f"RegionKey {name!r}: " + "; ".join(problems))
         super().__init__("mlops:kms:RegionKey", name, None, opts)
@@ -173,7 +226,12 @@ class RegionKey(pulumi.ComponentResource):
             aws.get_partition_output(opts=invoke).partition,
             aws.get_region_output(opts=invoke).region,
             aws.get_caller_identity_output(opts=invoke).account_id,
-        ).apply(lambda v: KeyContext(partition=v[0], region=v[1], account_id=v[2]))
+        ).apply(
+            lambda v: KeyContext(
+                partition=v[0], region=v[1], account_id=v[2],
+                trail_name=args.cloudtrail_trail_name,
+            )
+        )
         self.context = ctx
         self.key = aws.kms.Key(
             f"{name}-key",
