@@ -32,6 +32,10 @@ from components.compute import (
     DIMENSION_INSTANCE_ID,
     DIMENSION_INSTANCE_TYPE,
     EFS_MOUNT_SCRIPT,
+    EVERY_BOOT_HOOK_PATH,
+    EVERY_BOOT_SCRIPTS_DIR,
+    FIRST_BOOT_DONE_MARKER,
+    FIRST_BOOT_FINISH_SCRIPT,
     METRIC_CPU_USAGE_ACTIVE,
     METRIC_DISK_USED_PERCENT,
     METRIC_MEM_USED_PERCENT,
@@ -132,13 +136,23 @@ def written_files(user_data: str) -> list[dict[str, Any]]:
 
 
 def per_boot_files(user_data: str) -> list[dict[str, Any]]:
+    """Files cloud-init itself runs at every boot (the hook, nothing else)."""
     return [f for f in written_files(user_data) if f["path"].startswith(PER_BOOT_SCRIPTS_DIR + "/")]
 
 
+def every_boot_files(user_data: str) -> list[dict[str, Any]]:
+    """The every-boot scripts (run by the hook only)."""
+    return [
+        f for f in written_files(user_data) if f["path"].startswith(EVERY_BOOT_SCRIPTS_DIR + "/")
+    ]
+
+
 def all_scripts(user_data: str) -> dict[str, str]:
-    """Every script the user data installs, by file name: first-boot parts and per-boot files."""
+    """Every script the user data installs, by name: first-boot parts and executable files."""
     scripts = {p.filename or "": p.text for p in shell_parts(user_data)}
-    scripts.update({f["path"]: f["content"] for f in per_boot_files(user_data)})
+    scripts.update(
+        {f["path"]: f["content"] for f in written_files(user_data) if f["permissions"] == "0755"}
+    )
     return scripts
 
 
@@ -151,8 +165,10 @@ def test_user_data_is_a_cloud_config_part_then_one_shell_part_per_first_boot_scr
     assert [(p.content_type, p.filename) for p in parts] == [
         ("text/cloud-config", "cloud-config.yaml"),
         ("text/x-shellscript", AGENT_START_SCRIPT),
+        ("text/x-shellscript", EFS_MOUNT_SCRIPT),
         ("text/x-shellscript", "01-install-tools"),
         ("text/x-shellscript", "02-create-user"),
+        ("text/x-shellscript", FIRST_BOOT_FINISH_SCRIPT),
     ]
 
 
@@ -161,36 +177,64 @@ def test_first_boot_scripts_run_once_as_shell_parts_in_the_given_order() -> None
     shells = shell_parts(user_data)
 
     install = "dnf install -y git python3-pip\npip3 install jupyterlab\n"
-    assert shells[1].text == SCRIPT_HEADER + install
-    assert shells[2].text == SCRIPT_HEADER + "useradd --create-home analyst || true\n"
-    # cloud-init runs x-shellscript parts in file-name order: the names keep the list order.
+    assert shells[2].text == SCRIPT_HEADER + install
+    assert shells[3].text == SCRIPT_HEADER + "useradd --create-home analyst || true\n"
+    # cloud-init runs x-shellscript parts in file-name order (code points): the names keep
+    # the list order, and the finishing part sorts last.
     names = [p.filename for p in shells]
     assert names == sorted(names)
-    # A first-boot script is not also installed as an every-boot script.
-    assert not any("useradd" in f["content"] for f in per_boot_files(user_data))
+    assert names[-1] == FIRST_BOOT_FINISH_SCRIPT
+    # A first-boot script is not also installed as a file.
+    assert not any("useradd" in f["content"] for f in written_files(user_data))
 
 
-def test_every_boot_scripts_are_executable_files_in_the_per_boot_directory() -> None:
+def test_every_boot_scripts_are_executable_files_run_by_one_per_boot_hook() -> None:
     user_data = full_scripts().render()
-    files = per_boot_files(user_data)
+    files = every_boot_files(user_data)
 
     assert [f["path"] for f in files] == [
-        f"{PER_BOOT_SCRIPTS_DIR}/{EFS_MOUNT_SCRIPT}",
-        f"{PER_BOOT_SCRIPTS_DIR}/01-refresh-motd",
-        f"{PER_BOOT_SCRIPTS_DIR}/02-start-jupyter",
+        f"{EVERY_BOOT_SCRIPTS_DIR}/{EFS_MOUNT_SCRIPT}",
+        f"{EVERY_BOOT_SCRIPTS_DIR}/01-refresh-motd",
+        f"{EVERY_BOOT_SCRIPTS_DIR}/02-start-jupyter",
     ]
-    assert PER_BOOT_SCRIPTS_DIR == "/var/lib/cloud/scripts/per-boot"
     assert all(f["permissions"] == "0755" and f["owner"] == "root:root" for f in files)
     assert files[1]["content"] == SCRIPT_HEADER + 'echo "booted at $(date -u)" > /etc/motd\n'
     assert files[2]["content"] == SCRIPT_HEADER + "systemctl restart jupyter.service\n"
+    # cloud-init runs only the hook by itself; the hook names the scripts in order.
+    [hook] = per_boot_files(user_data)
+    assert PER_BOOT_SCRIPTS_DIR == "/var/lib/cloud/scripts/per-boot"
+    assert hook["path"] == EVERY_BOOT_HOOK_PATH and hook["permissions"] == "0755"
+    assert f"for name in {EFS_MOUNT_SCRIPT} 01-refresh-motd 02-start-jupyter; do" in hook["content"]
+    assert f"[ ! -e {FIRST_BOOT_DONE_MARKER} ]" in hook["content"]
     # Not also a first-boot part.
     assert not any("jupyter.service" in p.text for p in shell_parts(user_data))
+
+
+def test_last_first_boot_part_runs_the_every_boot_scripts_then_writes_the_marker() -> None:
+    finish = shell_parts(full_scripts().render())[-1]
+
+    assert finish.filename == FIRST_BOOT_FINISH_SCRIPT
+    lines = finish.text.splitlines()
+    run = lines.index(f"{EVERY_BOOT_HOOK_PATH} --first-boot || status=$?")
+    mark = lines.index(f"touch {FIRST_BOOT_DONE_MARKER}")
+    assert run < mark
+    assert lines[-1] == 'exit "$status"'
+    # The marker is per instance: cloud-init's instance directory.
+    assert FIRST_BOOT_DONE_MARKER.startswith("/var/lib/cloud/instance/")
+
+
+def test_without_every_boot_work_there_is_no_hook_and_no_finishing_part() -> None:
+    user_data = StartupScripts(first_boot=[Script("a", "true")]).render()
+
+    assert per_boot_files(user_data) == every_boot_files(user_data) == []
+    assert [p.filename for p in shell_parts(user_data)] == ["01-a"]
 
 
 def test_every_rendered_script_starts_with_bash_and_strict_mode() -> None:
     scripts = all_scripts(full_scripts().render())
 
-    assert len(scripts) == 6
+    # 5 first-boot parts, 3 every-boot scripts, the per-boot hook.
+    assert len(scripts) == 9
     for name, text in scripts.items():
         assert text.startswith("#!/bin/bash\nset -euo pipefail\n"), name
         assert text.endswith("\n"), name
@@ -215,11 +259,15 @@ def test_efs_is_written_to_fstab_once_and_mounted_at_every_boot() -> None:
     # (every-boot or first-boot) appends it again.
     everything = "".join(p.text for p in parse(user_data))
     assert everything.count("fs-0123456789abcdef0:/") == 1
-    mount = per_boot_files(user_data)[0]
+    mount = every_boot_files(user_data)[0]
     assert mount["path"].endswith("/" + EFS_MOUNT_SCRIPT)
     assert "mount /mnt/shared" in mount["content"]
     assert "mkdir -p /mnt/shared" in mount["content"]
     assert "fstab" not in mount["content"].replace("/etc/fstab entry", "")
+    # On the first boot it is also run before the first-boot scripts, so they can use it.
+    first_mount = shell_parts(user_data)[1]
+    assert first_mount.filename == EFS_MOUNT_SCRIPT
+    assert first_mount.text.endswith(f"exec {mount['path']}\n")
 
 
 def test_without_efs_there_is_no_fstab_entry_package_or_mount() -> None:
@@ -228,7 +276,8 @@ def test_without_efs_there_is_no_fstab_entry_package_or_mount() -> None:
 
     assert "fstab" not in text
     assert "amazon-efs-utils" not in text
-    assert per_boot_files(user_data) == []
+    assert every_boot_files(user_data) == []
+    assert EFS_MOUNT_SCRIPT not in user_data
 
 
 @needs_bash
@@ -273,6 +322,179 @@ def test_efs_mount_script_retries_and_fails_loudly(
     ]
     if expected_rc:
         assert "could not mount /mnt/shared after 5 attempts" in result.stderr
+
+
+# -- boot order, simulated ---------------------------------------------------------------------
+#
+# A small stand-in for cloud-init's final stage, run in a temporary root: the user data's
+# files are written (``write_files``, once per instance), the x-shellscript parts are stored
+# in the instance's script directory, then each boot runs ``scripts-per-boot`` (every boot)
+# before ``scripts-user`` (first boot only), both in code-point name order and continuing
+# after a failure, as ``cloudinit.subp.runparts`` does. Absolute paths the scripts use under
+# /var/lib/cloud and /etc/mlops are moved into the temporary root; mount tools are stubs.
+
+
+class SimulatedInstance:
+    """One instance of an image, booted with the given user data in ``root``."""
+
+    def __init__(self, root: Path, user_data: str, instance_id: str) -> None:
+        self.root = root
+        self.user_data = user_data
+        self.instance_id = instance_id
+        self.boots = 0
+        self.log = root / "boot.log"
+        self.bin = root / "bin"
+        self.bin.mkdir(parents=True, exist_ok=True)
+        stubs = {
+            "mkdir": "exit 0",
+            "sleep": "exit 0",
+            "mountpoint": f'[ -e "{root}/mounted" ]',
+            "mount": f'echo "mount $*" >> "{self.log}"; touch "{root}/mounted"',
+        }
+        for name, body in stubs.items():
+            (self.bin / name).write_text(f"#!/bin/bash\n{body}\n")
+            (self.bin / name).chmod(0o755)
+
+    def rooted(self, text: str) -> str:
+        for prefix in ("/var/lib/cloud/", "/etc/mlops/"):
+            text = text.replace(prefix, f"{self.root}{prefix}")
+        return text
+
+    def _install(self) -> None:
+        """What cloud-init does once per instance before the final stage."""
+        instance_dir = self.root / "var/lib/cloud/instances" / self.instance_id
+        (instance_dir / "scripts").mkdir(parents=True)
+        link = self.root / "var/lib/cloud/instance"
+        if link.is_symlink():
+            link.unlink()
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(instance_dir)
+        for entry in written_files(self.user_data):
+            if entry["path"] == "/etc/fstab" or entry["permissions"] != "0755":
+                continue
+            target = Path(self.rooted(entry["path"]))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(self.rooted(entry["content"]))
+            target.chmod(0o755)
+        for part in shell_parts(self.user_data):
+            script = instance_dir / "scripts" / (part.filename or "part")
+            script.write_text(self.rooted(part.text))
+            script.chmod(0o700)
+
+    def _run_parts(self, directory: Path) -> list[str]:
+        failed = []
+        if directory.is_dir():
+            for name in sorted(os.listdir(directory)):
+                env = {"PATH": f"{self.bin}:{os.environ['PATH']}", "BOOT_LOG": str(self.log)}
+                result = subprocess.run([str(directory / name)], env=env, capture_output=True)
+                if result.returncode:
+                    failed.append(name)
+        return failed
+
+    def boot(self) -> tuple[list[str], list[str]]:
+        """One boot: the log lines it wrote and the scripts cloud-init saw fail."""
+        first = self.boots == 0
+        self.boots += 1
+        (self.root / "mounted").unlink(missing_ok=True)  # a reboot unmounts everything
+        self.log.write_text("")
+        if first:
+            self._install()
+        failed = self._run_parts(self.root / "var/lib/cloud/scripts/per-boot")
+        if first:
+            failed += self._run_parts(self.root / "var/lib/cloud/instance/scripts")
+        return self.log.read_text().splitlines(), failed
+
+
+def _logging(name: str, extra: str = "") -> Script:
+    return Script(name, f'echo "{name}" >> "$BOOT_LOG"\n{extra}')
+
+
+def ordered_scripts(**fields: Any) -> StartupScripts:
+    return StartupScripts(
+        first_boot=[_logging("first-a"), _logging("first-b")],
+        every_boot=[_logging("every-a"), _logging("every-b")],
+        **fields,
+    )
+
+
+@needs_bash
+@pytest.mark.subprocess
+def test_first_boot_runs_first_boot_work_then_every_boot_work_and_later_boots_every_boot_only(
+    tmp_path: Path,
+) -> None:
+    instance = SimulatedInstance(tmp_path, ordered_scripts(efs_mount=EFS).render(), "i-1")
+
+    first = instance.boot()
+    assert first == (
+        ["mount /mnt/shared", "first-a", "first-b", "every-a", "every-b"],
+        [],
+    )
+    assert (tmp_path / "var/lib/cloud/instances/i-1/mlops-first-boot-done").exists()
+    for _ in range(2):
+        assert instance.boot() == (["mount /mnt/shared", "every-a", "every-b"], [])
+
+
+@needs_bash
+@pytest.mark.subprocess
+def test_an_every_boot_script_can_rely_on_first_boot_work(tmp_path: Path) -> None:
+    marker = f"{tmp_path}/state/prepared"
+    scripts = StartupScripts(
+        first_boot=[Script("prepare", f"mkdir -p {tmp_path}/state\ntouch {marker}")],
+        every_boot=[Script("use", f'test -e {marker}\necho used >> "$BOOT_LOG"')],
+    )
+    instance = SimulatedInstance(tmp_path, scripts.render(), "i-1")
+    # mkdir is stubbed for the mount script; this test needs the real one.
+    (instance.bin / "mkdir").unlink()
+
+    assert instance.boot() == (["used"], [])
+    assert instance.boot() == (["used"], [])
+
+
+@needs_bash
+@pytest.mark.subprocess
+def test_a_new_instance_from_an_image_of_an_old_one_starts_with_a_first_boot(
+    tmp_path: Path,
+) -> None:
+    """The per-boot hook survives in the image; the marker is per instance, so it does not."""
+    user_data = ordered_scripts().render()
+    old = SimulatedInstance(tmp_path, user_data, "i-old")
+    old.boot()
+    old.boot()
+    new = SimulatedInstance(tmp_path, user_data, "i-new")
+
+    assert new.boot() == (["first-a", "first-b", "every-a", "every-b"], [])
+    assert new.boot() == (["every-a", "every-b"], [])
+
+
+@needs_bash
+@pytest.mark.subprocess
+def test_a_failed_first_boot_script_still_leads_to_every_boot_work_on_every_boot(
+    tmp_path: Path,
+) -> None:
+    scripts = StartupScripts(
+        first_boot=[_logging("first-a", "exit 3"), _logging("first-b")],
+        every_boot=[_logging("every-a")],
+    )
+    instance = SimulatedInstance(tmp_path, scripts.render(), "i-1")
+
+    assert instance.boot() == (["first-a", "first-b", "every-a"], ["01-first-a"])
+    assert instance.boot() == (["every-a"], [])
+
+
+@needs_bash
+@pytest.mark.subprocess
+def test_a_failed_every_boot_script_is_reported_and_does_not_stop_the_others(
+    tmp_path: Path,
+) -> None:
+    scripts = StartupScripts(
+        first_boot=[_logging("first-a")],
+        every_boot=[_logging("every-a", "false"), _logging("every-b")],
+    )
+    instance = SimulatedInstance(tmp_path, scripts.render(), "i-1")
+
+    # First boot: the finishing part fails (so cloud-init reports it) but marks the boot done.
+    assert instance.boot() == (["first-a", "every-a", "every-b"], [FIRST_BOOT_FINISH_SCRIPT])
+    assert instance.boot() == (["every-a", "every-b"], ["mlops-every-boot"])
 
 
 @needs_bash
@@ -368,7 +590,7 @@ def test_without_agent_nothing_about_it_is_rendered() -> None:
     user_data = StartupScripts(every_boot=[Script("a", "true")]).render()
 
     assert "cloudwatch" not in user_data.lower()
-    assert shell_parts(user_data) == []
+    assert [p.filename for p in shell_parts(user_data)] == [FIRST_BOOT_FINISH_SCRIPT]
 
 
 # -- determinism and size --------------------------------------------------------------------
@@ -752,7 +974,7 @@ def test_bash_syntax_check_can_fail(tmp_path: Path) -> None:
     """Control: a script with a syntax error renders, and the same check catches it."""
     user_data = StartupScripts(every_boot=[Script("broken", "if true; then\necho x\n")]).render()
     script = tmp_path / "broken"
-    script.write_text(per_boot_files(user_data)[0]["content"])
+    script.write_text(every_boot_files(user_data)[0]["content"])
 
     result = subprocess.run([BASH, "-n", str(script)], capture_output=True, text=True)
 
@@ -795,15 +1017,24 @@ def test_any_valid_scripts_round_trip_in_order(
     def expected(script: Script) -> str:
         return SCRIPT_HEADER + script.content + ("" if script.content.endswith("\n") else "\n")
 
-    shells = shell_parts(user_data)[1 if with_agent else 0 :]
+    has_every_boot = bool(every_boot) or with_efs
+    shells = shell_parts(user_data)
+    assert [p.filename for p in shells[: int(with_agent) + int(with_efs)]] == (
+        [AGENT_START_SCRIPT] * with_agent + [EFS_MOUNT_SCRIPT] * with_efs
+    )
+    assert [p.filename for p in shells[len(shells) - has_every_boot :]] == (
+        [FIRST_BOOT_FINISH_SCRIPT] * has_every_boot
+    )
+    shells = shells[int(with_agent) + int(with_efs) : len(shells) - has_every_boot]
     names = [f"{i:02d}-{s.name}" for i, s in enumerate(first_boot, 1)]
     assert [p.filename for p in shells] == names
     assert [p.text for p in shells] == [expected(s) for s in first_boot]
-    files = per_boot_files(user_data)[1 if with_efs else 0 :]
+    files = every_boot_files(user_data)[1 if with_efs else 0 :]
     assert [f["path"] for f in files] == [
-        f"{PER_BOOT_SCRIPTS_DIR}/{i:02d}-{s.name}" for i, s in enumerate(every_boot, 1)
+        f"{EVERY_BOOT_SCRIPTS_DIR}/{i:02d}-{s.name}" for i, s in enumerate(every_boot, 1)
     ]
     assert [f["content"] for f in files] == [expected(s) for s in every_boot]
+    assert len(per_boot_files(user_data)) == has_every_boot
     assert user_data == StartupScripts(
         first_boot=list(first_boot),
         every_boot=list(every_boot),
