@@ -11,6 +11,10 @@ Parameters (each may also come from an environment variable)::
     --model-bucket   BATCH_INFERENCE_MODEL_BUCKET   optional  bucket of the model artefact; default: output bucket
     --model-key      BATCH_INFERENCE_MODEL_KEY      optional  JSON linear-model artefact; default: built-in baseline-mean
     --threshold      BATCH_INFERENCE_THRESHOLD      optional  adds "label": prediction >= threshold
+    --shard-count    BATCH_INFERENCE_SHARD_COUNT    optional  split the input into this many shards
+                                                              (an array job's size); process one
+    --shard-index    BATCH_INFERENCE_SHARD_INDEX    optional  the shard to process, 0..count-1
+                                                              fallback: AWS_BATCH_JOB_ARRAY_INDEX
 
 Where the data lives: inputs are read from the data lake's ``curated`` zone; predictions and
 model artefacts live in the ``models`` zone (artefacts under e.g. ``artefacts/``, runs under
@@ -24,6 +28,14 @@ parameter and the job definition has no default) count as not given, so the next
 applies. With AWS Batch, override a run's value through SubmitJob ``parameters`` when the job
 definition's command passes it as ``Ref::name``, and through container environment overrides
 otherwise (a job-definition parameter default wins over an environment override).
+
+Array jobs (distributed batch): AWS Batch starts the children of an array job with
+``AWS_BATCH_JOB_ARRAY_INDEX`` (0..size-1) and ``AWS_BATCH_JOB_ID`` ``<parent id>:<index>``.
+Give ``--shard-count`` the array size (e.g. ``Ref::array_size``): each child then processes
+its own shard of the input and the children share one run, ``run_id=<parent id>`` (the
+``:<index>`` suffix of the fallback run id is dropped); the child that completes last writes
+the run's ``_SUCCESS`` (see ``job``). Without ``--shard-count`` an array child is refused
+(exit 2): children would overwrite each other's output.
 
 Exit codes: 0 success (including empty input, see ``job``); 1 data error (malformed record,
 missing or invalid model artefact) or an unexpected internal error; 2 usage error (bad, missing
@@ -57,6 +69,8 @@ BATCH_CONTEXT_VARIABLES = (
     "AWS_BATCH_JQ_NAME",
     "AWS_BATCH_CE_NAME",
 )
+#: Parameters that fall back to a variable AWS Batch sets.
+FALLBACKS = {"run_id": "AWS_BATCH_JOB_ID", "shard_index": "AWS_BATCH_JOB_ARRAY_INDEX"}
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -89,6 +103,8 @@ PARAMS: tuple[Param, ...] = (
     Param("model_bucket", "bucket of the model artefact; default: the output bucket"),
     Param("model_key", "key of the JSON linear-model artefact; default: built-in baseline-mean"),
     Param("threshold", "decision threshold; adds \"label\": 1 when prediction >= threshold"),
+    Param("shard_count", "number of shards (an array job's size); process only one of them"),
+    Param("shard_index", "shard to process, 0..count-1; default: $AWS_BATCH_JOB_ARRAY_INDEX"),
 )
 
 
@@ -143,15 +159,16 @@ def resolve(param: Param, cli_value: str | None, environ: Mapping[str, str]) -> 
     env_value = environ.get(param.env)
     if _given(env_value):
         return Resolved(env_value.strip(), param.env, placeholder)  # type: ignore[union-attr]
-    if param.name == "run_id" and _given(environ.get("AWS_BATCH_JOB_ID")):
-        return Resolved(environ["AWS_BATCH_JOB_ID"].strip(), "AWS_BATCH_JOB_ID", placeholder)
+    for name, fallback in FALLBACKS.items():
+        if param.name == name and _given(environ.get(fallback)):
+            return Resolved(environ[fallback].strip(), fallback, placeholder)
     return Resolved(None, param.flag, placeholder)
 
 
 def _missing_message(param: Param, resolved: Resolved) -> str:
     message = f"{param.flag} is required (or set {param.env}"
-    if param.name == "run_id":
-        message += " or AWS_BATCH_JOB_ID"
+    if param.name in FALLBACKS:
+        message += f" or {FALLBACKS[param.name]}"
     message += ")"
     if resolved.placeholder:
         message += (
@@ -214,6 +231,10 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
             )
         elif param.name == "threshold":
             values[param.name], problem = _parse_threshold(item.value, item.source)
+        elif param.name == "shard_count":
+            values[param.name], problem = _parse_whole(item.value, item.source, 1, job.MAX_SHARDS)
+        elif param.name == "shard_index":
+            values[param.name], problem = _parse_whole(item.value, item.source, 0, job.MAX_SHARDS - 1)
         else:  # pragma: no cover - every parameter is handled above
             problem = None
         if problem:
@@ -224,10 +245,17 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
             f"{resolved['model_bucket'].source} is given but --model-key is not "
             f"(or set {ENV_PREFIX}MODEL_KEY): a model bucket without a key would be ignored"
         )
+    problems.extend(_shard_problems(values, resolved))
     if not problems:
         problems.extend(_overlap_problems(values))
     if problems:
         raise job.UsageError("; ".join(problems))
+    shard = None
+    if values["shard_count"] is not None and values["shard_index"] is not None:
+        shard = job.Shard(index=values["shard_index"], count=values["shard_count"])
+        suffix = f":{shard.index}"
+        if resolved["run_id"].source == "AWS_BATCH_JOB_ID" and values["run_id"].endswith(suffix):
+            values["run_id"] = values["run_id"][: -len(suffix)]  # the array parent's id
 
     return job.RunArgs(
         input_bucket=values["input_bucket"],
@@ -238,6 +266,7 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
         model_bucket=values["model_bucket"] or values["output_bucket"],
         model_key=values["model_key"],
         threshold=values["threshold"],
+        shard=shard,
     )
 
 
@@ -249,6 +278,30 @@ def _parse_threshold(value: str, source: str) -> tuple[float | None, str | None]
     if not math.isfinite(number):
         return None, f"{source}: {value!r} must be a finite number"
     return number, None
+
+
+def _parse_whole(value: str, source: str, low: int, high: int) -> tuple[int | None, str | None]:
+    text = value.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        return None, f"{source}: {value!r} must be a whole number from {low} to {high}"
+    return int(text), None
+
+
+def _shard_problems(values: Mapping[str, Any], resolved: Mapping[str, Resolved]) -> list[str]:
+    """Shard count and index come together, and the index is below the count. An index only
+    from AWS_BATCH_JOB_ARRAY_INDEX without a count is left to ``refuse_array_job``."""
+    count, index = values["shard_count"], values["shard_index"]
+    index_source = resolved["shard_index"].source
+    if count is not None and index is None and resolved["shard_index"].value is None:
+        return [
+            "--shard-count is given but no shard index: set --shard-index (or "
+            f"{ENV_PREFIX}SHARD_INDEX), or run as an AWS Batch array child (AWS_BATCH_JOB_ARRAY_INDEX)"
+        ]
+    if count is None and index is not None and index_source != "AWS_BATCH_JOB_ARRAY_INDEX":
+        return [f"{index_source} is given but --shard-count is not (or set {ENV_PREFIX}SHARD_COUNT)"]
+    if count is not None and index is not None and index >= count:
+        return [f"{index_source}: shard {index} is outside 0..{count - 1} (--shard-count {count})"]
+    return []
 
 
 def _overlap_problems(values: Mapping[str, Any]) -> list[str]:
@@ -274,13 +327,15 @@ def aws_batch_context(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def refuse_array_job(environ: Mapping[str, str]) -> None:
-    """Array children would share one output folder; this job does not shard its input."""
-    if environ.get("AWS_BATCH_JOB_ARRAY_INDEX"):
+def refuse_array_job(environ: Mapping[str, str], sharded: bool = False) -> None:
+    """Array children share one output folder: without sharding they would overwrite each
+    other's output."""
+    if environ.get("AWS_BATCH_JOB_ARRAY_INDEX") and not sharded:
         raise job.UsageError(
             "this job runs as an AWS Batch array child (AWS_BATCH_JOB_ARRAY_INDEX is set) but "
-            "does not shard its input: children would overwrite each other's output; submit "
-            "it without arrayProperties"
+            "was not told to shard its input: children would overwrite each other's output; "
+            f"pass --shard-count <array size> (or {ENV_PREFIX}SHARD_COUNT), or submit it "
+            "without arrayProperties"
         )
 
 
@@ -311,7 +366,7 @@ def main(
     try:
         namespace = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         args = build_run_args(namespace, environ)
-        refuse_array_job(environ)
+        refuse_array_job(environ, sharded=args.shard is not None)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except job.UsageError as exc:

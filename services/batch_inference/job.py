@@ -46,10 +46,22 @@ Outcomes (see ``JobError`` subclasses for exit codes):
   leaves no output. Output of an earlier incomplete attempt of the same run id (no
   ``_SUCCESS``) is removed when the run starts; a run id that already has a ``_SUCCESS`` is
   refused, so a completed run is never overwritten.
+
+Sharded runs (distributed batch, e.g. an AWS Batch array job of N children): with a
+:class:`Shard` (index i of count N), a run processes only the input objects whose key hashes
+to shard i (:func:`shard_of`: stable, independent of the other keys, so every object belongs to
+exactly one shard). All shards share the run folder: shard i publishes ``part-<i>.jsonl`` and
+then its own manifest ``_shard-<i>.json``; the shard that finds every ``_shard-*.json`` present
+after publishing its own writes the run's ``_SUCCESS`` (merged from the shard manifests only,
+so shards finishing together write the same bytes). Until then the run is incomplete and
+consumers ignore it, as before. Record ids are unique within a shard (shards cannot see each
+other's records). A retried shard whose manifest exists does not score again; it only tries
+to complete the run. A failed shard leaves the run without ``_SUCCESS``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import tempfile
@@ -62,6 +74,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 PART_NAME = "part-00000.jsonl"
 MARKER_NAME = "_SUCCESS"
+SHARD_MARKER_FORMAT = "_shard-{index:05d}.json"
+MAX_SHARDS = 10000
 BASELINE_MODEL_NAME = "baseline-mean"
 LINKS = ("identity", "logistic")
 MODEL_ARTEFACT_KEYS = ("name", "intercept", "coefficients", "link")
@@ -110,6 +124,20 @@ class RecordError(Exception):
 
 
 @dataclass(frozen=True)
+class Shard:
+    """This process handles shard ``index`` (0-based) of ``count`` shards of the input."""
+
+    index: int
+    count: int
+
+
+def shard_of(key: str, count: int) -> int:
+    """The shard (0..count-1) of an input key: a hash of the key alone, so the assignment is
+    the same in every shard whatever else is listed."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % count
+
+
+@dataclass(frozen=True)
 class RunArgs:
     """The validated parameters of one run (see ``__main__`` for how they are resolved).
 
@@ -127,6 +155,8 @@ class RunArgs:
     """Key of the model artefact. Default: the built-in ``baseline-mean`` model."""
     threshold: float | None = None
     """Decision threshold. Default: no ``label`` in the output, only the score."""
+    shard: Shard | None = None
+    """Default: the run processes all input. When given, only this shard of it."""
 
     @property
     def input_folder(self) -> str:
@@ -140,8 +170,16 @@ class RunArgs:
 
     @property
     def part_key(self) -> str:
-        """Key of the predictions object."""
+        """Key of the predictions object (``part-<shard index>.jsonl`` for a shard)."""
+        if self.shard is not None:
+            return f"{self.run_folder}part-{self.shard.index:05d}.jsonl"
         return f"{self.run_folder}{PART_NAME}"
+
+    @property
+    def shard_marker_key(self) -> str:
+        """Key of this shard's manifest (only for sharded runs)."""
+        assert self.shard is not None
+        return f"{self.run_folder}{SHARD_MARKER_FORMAT.format(index=self.shard.index)}"
 
     @property
     def marker_key(self) -> str:
@@ -558,6 +596,8 @@ class RunResult:
     part_key: str
     marker_key: str
     manifest: Mapping[str, Any]
+    run_manifest: Mapping[str, Any] | None = None
+    """For a shard: the run's ``_SUCCESS`` manifest when this shard completed the run."""
 
 
 def prepare_run_folder(args: RunArgs, s3: Any, log: JsonLog) -> None:
@@ -618,6 +658,26 @@ def score_object(
     return count
 
 
+def score_objects(
+    s3: Any, args: RunArgs, keys: Sequence[str], model: Model, staged: IO[bytes], log: JsonLog
+) -> list[InputObject]:
+    """Score every object of ``keys`` in order into ``staged``; warns when there are no
+    records at all (an empty result is still published)."""
+    seen: dict[tuple[str, str | int], str] = {}
+    inputs: list[InputObject] = []
+    for key in keys:
+        count = score_object(s3, args, key, model, seen, staged)
+        inputs.append(InputObject(key=key, records=count))
+        log.info("object_scored", key=s3_uri(args.input_bucket, key), records=count)
+    if sum(item.records for item in inputs) == 0:
+        log.warning(
+            "empty_input",
+            message="no input records; publishing an empty result",
+            objects=len(keys),
+        )
+    return inputs
+
+
 def _prediction_line(record_id: str | int, prediction: float, threshold: float | None) -> bytes:
     row: dict[str, Any] = {"id": record_id, "prediction": prediction}
     if threshold is not None:
@@ -660,9 +720,16 @@ def build_manifest(
 
 
 def publish(
-    args: RunArgs, s3: Any, staged: IO[bytes], manifest: Mapping[str, Any], log: JsonLog
+    args: RunArgs,
+    s3: Any,
+    staged: IO[bytes],
+    manifest: Mapping[str, Any],
+    log: JsonLog,
+    marker_key: str | None = None,
 ) -> None:
-    """Upload the predictions, then the manifest; on failure remove what was written."""
+    """Upload the predictions, then the manifest (``_SUCCESS``, or ``marker_key`` for a
+    shard); on failure remove what was written."""
+    marker_key = marker_key or args.marker_key
     body = (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode("utf-8")
     try:
         staged.seek(0)
@@ -674,7 +741,7 @@ def publish(
         )
         s3.put_object(
             Bucket=args.output_bucket,
-            Key=args.marker_key,
+            Key=marker_key,
             Body=body,
             ContentType="application/json",
         )
@@ -685,12 +752,12 @@ def publish(
             args.output_bucket,
             "--output-bucket",
         )
-        _remove_partial_output(args, s3, log)
+        _remove_partial_output(args, s3, log, marker_key)
         raise failure from None
 
 
-def _remove_partial_output(args: RunArgs, s3: Any, log: JsonLog) -> None:
-    keys = [args.part_key, args.marker_key]
+def _remove_partial_output(args: RunArgs, s3: Any, log: JsonLog, marker_key: str) -> None:
+    keys = [args.part_key, marker_key]
     try:
         delete_keys(s3, args.output_bucket, keys)
     except StorageError as exc:
@@ -714,8 +781,10 @@ def run(
 
     Order: refuse a completed run id -> load the model -> validate the threshold -> list
     inputs -> validate and score everything into a staging file -> upload predictions ->
-    write the ``_SUCCESS`` manifest last.
+    write the ``_SUCCESS`` manifest last. A sharded run goes through :func:`run_shard`.
     """
+    if args.shard is not None:
+        return run_shard(args, s3, log, now, aws_batch)
     started_at = now()
     log.info(
         "run_started",
@@ -737,19 +806,8 @@ def run(
     log.info("inputs_listed", objects=len(keys))
 
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY_BYTES, mode="w+b") as staged:
-        seen: dict[tuple[str, str | int], str] = {}
-        inputs: list[InputObject] = []
-        for key in keys:
-            count = score_object(s3, args, key, model, seen, staged)
-            inputs.append(InputObject(key=key, records=count))
-            log.info("object_scored", key=s3_uri(args.input_bucket, key), records=count)
+        inputs = score_objects(s3, args, keys, model, staged, log)
         total = sum(item.records for item in inputs)
-        if total == 0:
-            log.warning(
-                "empty_input",
-                message="no input records; publishing an empty result",
-                objects=len(keys),
-            )
         manifest = build_manifest(args, model, inputs, started_at, now(), aws_batch or {})
         publish(args, s3, staged, manifest, log)
 
@@ -767,3 +825,190 @@ def run(
         marker_key=args.marker_key,
         manifest=manifest,
     )
+
+
+# --------------------------------------------------------------------------- sharded runs
+
+
+def prepare_shard(args: RunArgs, s3: Any, log: JsonLog) -> bool:
+    """Check the run folder before a shard scores; True when this shard already published
+    its output (a retry), so only the run's completion remains to be done.
+
+    A completed run (``_SUCCESS``) is refused unless this shard's manifest is part of it;
+    leftovers of this shard's incomplete attempt are removed, other shards' files are never
+    touched.
+    """
+    assert args.shard is not None
+    existing = list_keys(s3, args.output_bucket, args.run_folder, "--output-bucket")
+    own_marker = args.shard_marker_key in existing
+    if args.marker_key in existing and not own_marker:
+        raise UsageError(
+            f"--run-id {args.run_id!r} already completed: {s3_uri(args.output_bucket, args.marker_key)} "
+            "exists; choose a new run id (completed runs are never overwritten)"
+        )
+    if own_marker:
+        log.info(
+            "shard_already_published",
+            message="this shard's output exists from an earlier attempt; not scoring again",
+            shard=args.shard.index,
+        )
+        return True
+    leftovers = [key for key in existing if key == args.part_key]
+    if leftovers:
+        delete_keys(s3, args.output_bucket, leftovers)
+        log.warning(
+            "leftovers_removed",
+            message="removed output of an earlier incomplete attempt of this shard",
+            keys=leftovers,
+        )
+    return False
+
+
+def run_shard(
+    args: RunArgs,
+    s3: Any,
+    log: JsonLog,
+    now: Callable[[], datetime] = utc_now,
+    aws_batch: Mapping[str, str] | None = None,
+) -> RunResult:
+    """Execute one shard of a run: score this shard's input objects, publish
+    ``part-<i>.jsonl`` and ``_shard-<i>.json``, then complete the run if every shard has."""
+    shard = args.shard
+    assert shard is not None
+    started_at = now()
+    log.info(
+        "run_started",
+        input=s3_uri(args.input_bucket, args.input_folder),
+        output=s3_uri(args.output_bucket, args.run_folder),
+        model=s3_uri(args.model_bucket, args.model_key) if args.model_key else BASELINE_MODEL_NAME,
+        threshold=args.threshold,
+        shard=shard.index,
+        shards=shard.count,
+    )
+    inputs: tuple[InputObject, ...] = ()
+    manifest: Mapping[str, Any] = {}
+    if not prepare_shard(args, s3, log):
+        model = load_model(args, s3)
+        check_threshold(args.threshold, model)
+        log.info("model_loaded", model=model.describe())
+        keys = [
+            key
+            for key in list_keys(s3, args.input_bucket, args.input_folder, "--input-bucket")
+            if is_input_key(key, args.input_folder) and shard_of(key, shard.count) == shard.index
+        ]
+        log.info("inputs_listed", objects=len(keys), shard=shard.index, shards=shard.count)
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY_BYTES, mode="w+b") as staged:
+            scored = score_objects(s3, args, keys, model, staged, log)
+            manifest = {
+                **build_manifest(args, model, scored, started_at, now(), aws_batch or {}),
+                "status": "shard_succeeded",
+                "shard": {"index": shard.index, "count": shard.count},
+            }
+            publish(args, s3, staged, manifest, log, marker_key=args.shard_marker_key)
+        inputs = tuple(scored)
+        log.info(
+            "shard_succeeded",
+            records=manifest["records"],
+            objects=len(inputs),
+            part=s3_uri(args.output_bucket, args.part_key),
+            manifest=s3_uri(args.output_bucket, args.shard_marker_key),
+        )
+    run_manifest = complete_run(args, s3, log)
+    return RunResult(
+        records=sum(item.records for item in inputs),
+        inputs=inputs,
+        part_key=args.part_key,
+        marker_key=args.shard_marker_key,
+        manifest=manifest,
+        run_manifest=run_manifest,
+    )
+
+
+def _read_shard_manifest(args: RunArgs, s3: Any, key: str) -> dict[str, Any]:
+    uri = s3_uri(args.output_bucket, key)
+    try:
+        body = s3.get_object(Bucket=args.output_bucket, Key=key)["Body"].read()
+    except (ClientError, BotoCoreError) as exc:
+        raise _storage_failure(f"reading {uri}", exc, args.output_bucket, "--output-bucket") from None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise DataError(f"shard manifest {uri} is not valid JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("shard"), dict):
+        raise DataError(f"shard manifest {uri} is not a shard manifest")
+    return document
+
+
+def merge_shard_manifests(args: RunArgs, shards: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The run's ``_SUCCESS`` manifest from every shard's manifest (in shard order); depends
+    on nothing else, so every shard computes the same document. ``DataError`` when the shards
+    disagree on the shard count or used different models."""
+    assert args.shard is not None
+    counts = {m["shard"].get("count") for m in shards}
+    models = {json.dumps(m.get("model"), sort_keys=True) for m in shards}
+    if counts != {args.shard.count}:
+        raise DataError(
+            f"run {args.run_id!r}: shard manifests disagree on the shard count "
+            f"({sorted(map(str, counts))}, this shard: {args.shard.count})"
+        )
+    if len(models) != 1:
+        raise DataError(
+            f"run {args.run_id!r}: shards used different models (the artefact changed during the "
+            "run); submit the run again"
+        )
+    records = sum(int(m.get("records", 0)) for m in shards)
+    objects = sorted(
+        (obj for m in shards for obj in m.get("input", {}).get("objects", [])),
+        key=lambda obj: obj["key"],
+    )
+    return {
+        "status": "succeeded",
+        "run_id": args.run_id,
+        "started_at": min(m["started_at"] for m in shards),
+        "finished_at": max(m["finished_at"] for m in shards),
+        "records": records,
+        "empty_input": records == 0,
+        "input": {"bucket": args.input_bucket, "prefix": args.input_folder, "objects": objects},
+        "output": {
+            "bucket": args.output_bucket,
+            "prefix": args.run_folder,
+            "keys": [key for m in shards for key in m.get("output", {}).get("keys", [])],
+            "records": records,
+        },
+        "model": shards[0].get("model"),
+        "threshold": shards[0].get("threshold"),
+        "shards": args.shard.count,
+    }
+
+
+def complete_run(args: RunArgs, s3: Any, log: JsonLog) -> dict[str, Any] | None:
+    """Write the run's ``_SUCCESS`` once every shard's manifest exists; returns it, or None
+    while shards are missing (or when the run was already completed)."""
+    assert args.shard is not None
+    existing = set(list_keys(s3, args.output_bucket, args.run_folder, "--output-bucket"))
+    if args.marker_key in existing:
+        log.info("run_already_completed", manifest=s3_uri(args.output_bucket, args.marker_key))
+        return None
+    count = args.shard.count
+    expected = [f"{args.run_folder}{SHARD_MARKER_FORMAT.format(index=i)}" for i in range(count)]
+    missing = [key for key in expected if key not in existing]
+    if missing:
+        log.info("run_waiting_for_shards", completed=count - len(missing), shards=count)
+        return None
+    manifest = merge_shard_manifests(args, [_read_shard_manifest(args, s3, key) for key in expected])
+    body = (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    try:
+        s3.put_object(
+            Bucket=args.output_bucket, Key=args.marker_key, Body=body, ContentType="application/json"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _storage_failure(
+            f"writing {s3_uri(args.output_bucket, args.marker_key)}", exc, args.output_bucket, "--output-bucket"
+        ) from None
+    log.info(
+        "run_succeeded",
+        records=manifest["records"],
+        shards=count,
+        manifest=s3_uri(args.output_bucket, args.marker_key),
+    )
+    return manifest

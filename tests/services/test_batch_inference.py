@@ -842,3 +842,199 @@ def test_job_runs_as_a_subprocess_from_the_image_layout_against_moto_server(
     )
     assert bad.returncode == 2
     assert "--input-prefix is required" in bad.stderr
+
+
+# --------------------------------------------------------------------------- sharded runs (array jobs)
+
+SHARDS = 3
+PARENT_ID = "4f1c7a6e-parent"
+SHARD_RUN_FOLDER = f"{OUTPUT_PREFIX}/run_id={PARENT_ID}/"
+
+
+def child_environ(index: int) -> dict[str, str]:
+    """The variables AWS Batch sets in child ``index`` of an array job."""
+    return {"AWS_BATCH_JOB_ARRAY_INDEX": str(index), "AWS_BATCH_JOB_ID": f"{PARENT_ID}:{index}"}
+
+
+def run_child(s3: Any, index: int, prefix: str = OUTPUT_PREFIX) -> Outcome:
+    """One array child: the job definition passes the array size as --shard-count."""
+    argv = [*base_args(run_id=None, model_key=None, output_prefix=prefix), "--shard-count", str(SHARDS)]
+    return run_main(argv, environ=child_environ(index), s3=s3)
+
+
+def key_in_shard(shard: int, stem: str) -> str:
+    """An input key (under the input folder) that hashes to ``shard``."""
+    for n in range(1000):
+        key = f"{INPUT_PREFIX}/{stem}-{n}.jsonl"
+        if job.shard_of(key, SHARDS) == shard:
+            return key
+    raise AssertionError("no key found")  # pragma: no cover
+
+
+@pytest.fixture
+def sharded_input(s3: Any) -> dict[str, list[str]]:
+    """Seven input objects with one record each (ids = object stems); returns key -> ids."""
+    objects = {}
+    for n in range(7):
+        key = f"{INPUT_PREFIX}/obj-{n}.jsonl"
+        put(s3, CURATED, key, jsonl({"id": f"r{n}", "features": {"a": n, "b": 1}}))
+        objects[key] = [f"r{n}"]
+    return objects
+
+
+def test_array_children_each_score_their_shard_and_the_last_one_completes_the_run(
+    s3: Any, sharded_input: dict[str, list[str]]
+) -> None:
+    for index in range(SHARDS):
+        assert f"{SHARD_RUN_FOLDER}_SUCCESS" not in keys_under(s3, MODELS, SHARD_RUN_FOLDER)
+        outcome = run_child(s3, index)
+        assert outcome.code == 0, outcome.logs
+        assert all(line.get("run_id") == PARENT_ID for line in outcome.logs if "run_id" in line)
+
+    parts = [f"{SHARD_RUN_FOLDER}part-{i:05d}.jsonl" for i in range(SHARDS)]
+    markers = [f"{SHARD_RUN_FOLDER}_shard-{i:05d}.json" for i in range(SHARDS)]
+    assert keys_under(s3, MODELS, SHARD_RUN_FOLDER) == sorted([f"{SHARD_RUN_FOLDER}_SUCCESS", *markers, *parts])
+    for index, part in enumerate(parts):
+        ids = [row["id"] for row in read_jsonl(s3, MODELS, part)]
+        expected = [i for key, record_ids in sorted(sharded_input.items())
+                    if job.shard_of(key, SHARDS) == index for i in record_ids]
+        assert ids == expected
+    all_ids = sorted(row["id"] for part in parts for row in read_jsonl(s3, MODELS, part))
+    assert all_ids == sorted(i for ids in sharded_input.values() for i in ids)
+
+    manifest = read_json(s3, MODELS, f"{SHARD_RUN_FOLDER}_SUCCESS")
+    assert manifest["status"] == "succeeded"
+    assert manifest["run_id"] == PARENT_ID
+    assert manifest["shards"] == SHARDS
+    assert manifest["records"] == manifest["output"]["records"] == 7
+    assert manifest["output"]["keys"] == parts
+    assert [o["key"] for o in manifest["input"]["objects"]] == sorted(sharded_input)
+
+
+def test_the_run_is_incomplete_until_every_shard_published(s3: Any, sharded_input: dict[str, list[str]]) -> None:
+    first, second = run_child(s3, 2), run_child(s3, 0)
+
+    assert first.code == second.code == 0
+    assert second.events("run_waiting_for_shards")[0]["completed"] == 2
+    assert f"{SHARD_RUN_FOLDER}_SUCCESS" not in keys_under(s3, MODELS, SHARD_RUN_FOLDER)
+
+
+def test_the_run_manifest_does_not_depend_on_the_order_shards_finish(
+    s3: Any, sharded_input: dict[str, list[str]]
+) -> None:
+    for index in (0, 1, 2):
+        assert run_child(s3, index, prefix="forward").code == 0
+    for index in (2, 0, 1):
+        assert run_child(s3, index, prefix="backward").code == 0
+
+    def comparable(prefix: str) -> dict[str, Any]:
+        manifest = read_json(s3, MODELS, f"{prefix}/run_id={PARENT_ID}/_SUCCESS")
+        manifest["output"] = {k: v for k, v in manifest["output"].items() if k not in ("prefix", "keys")}
+        return manifest
+
+    assert comparable("forward") == comparable("backward")
+
+
+def test_a_retried_shard_does_not_score_again_and_completes_the_run(
+    s3: Any, sharded_input: dict[str, list[str]]
+) -> None:
+    for index in range(SHARDS):
+        run_child(s3, index)
+    s3.delete_object(Bucket=MODELS, Key=f"{SHARD_RUN_FOLDER}_SUCCESS")  # as if completing had failed
+
+    outcome = run_child(s3, 1)
+
+    assert outcome.code == 0, outcome.logs
+    assert outcome.events("shard_already_published") and not outcome.events("object_scored")
+    assert read_json(s3, MODELS, f"{SHARD_RUN_FOLDER}_SUCCESS")["records"] == 7
+
+
+def test_a_shard_retried_after_the_run_completed_changes_nothing(
+    s3: Any, sharded_input: dict[str, list[str]]
+) -> None:
+    for index in range(SHARDS):
+        run_child(s3, index)
+    before = {k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read() for k in keys_under(s3, MODELS, SHARD_RUN_FOLDER)}
+
+    outcome = run_child(s3, 0)
+
+    assert outcome.code == 0
+    assert outcome.events("run_already_completed")
+    after = {k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read() for k in keys_under(s3, MODELS, SHARD_RUN_FOLDER)}
+    assert after == before
+
+
+def test_a_failed_shard_leaves_no_output_of_its_own_and_the_run_never_completes(s3: Any) -> None:
+    for shard in range(SHARDS):
+        put(s3, CURATED, key_in_shard(shard, "good"), jsonl({"id": f"g{shard}", "features": {"a": 1}}))
+    put(s3, CURATED, key_in_shard(1, "bad"), b"not json\n")
+
+    outcomes = [run_child(s3, index) for index in range(SHARDS)]
+
+    assert [o.code for o in outcomes] == [0, 1, 0]
+    assert "invalid JSON" in outcomes[1].failure
+    keys = keys_under(s3, MODELS, SHARD_RUN_FOLDER)
+    assert not any(k.endswith(("part-00001.jsonl", "_shard-00001.json", "_SUCCESS")) for k in keys)
+
+
+def test_leftovers_of_a_shard_are_removed_but_other_shards_output_is_kept(s3: Any) -> None:
+    put(s3, CURATED, key_in_shard(0, "x"), GOOD)
+    other = f"{SHARD_RUN_FOLDER}part-00002.jsonl"
+    put(s3, MODELS, other, b'{"id": "from-shard-2", "prediction": 1}\n')
+    put(s3, MODELS, f"{SHARD_RUN_FOLDER}part-00000.jsonl", b"stale")
+
+    outcome = run_child(s3, 0)
+
+    assert outcome.code == 0, outcome.logs
+    assert outcome.events("leftovers_removed")[0]["keys"] == [f"{SHARD_RUN_FOLDER}part-00000.jsonl"]
+    assert read_jsonl(s3, MODELS, other) == [{"id": "from-shard-2", "prediction": 1}]
+    assert [r["id"] for r in read_jsonl(s3, MODELS, f"{SHARD_RUN_FOLDER}part-00000.jsonl")] == ["ok"]
+
+
+def test_explicit_shard_index_works_outside_aws_batch(s3: Any) -> None:
+    put(s3, CURATED, key_in_shard(1, "x"), GOOD)
+
+    outcome = run_main([*base_args(), "--shard-count", "3", "--shard-index", "1"], s3=s3)
+
+    assert outcome.code == 0, outcome.logs
+    assert [r["id"] for r in read_jsonl(s3, MODELS, f"{RUN_FOLDER}part-00001.jsonl")] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "expected"),
+    [
+        pytest.param([*base_args(), "--shard-count", "3"], {}, "--shard-count is given but no shard index", id="count-without-index"),
+        pytest.param([*base_args(), "--shard-index", "1"], {}, "--shard-index is given but --shard-count is not", id="index-without-count"),
+        pytest.param([*base_args(), "--shard-count", "3", "--shard-index", "3"], {}, "--shard-index: shard 3 is outside 0..2", id="index-too-large"),
+        pytest.param([*base_args(), "--shard-count", "3"], {"AWS_BATCH_JOB_ARRAY_INDEX": "5"}, "AWS_BATCH_JOB_ARRAY_INDEX: shard 5 is outside 0..2", id="array-index-too-large"),
+        pytest.param([*base_args(), "--shard-count", "0", "--shard-index", "0"], {}, "--shard-count: '0' must be a whole number from 1 to 10000", id="zero-shards"),
+        pytest.param([*base_args(), "--shard-count", "two", "--shard-index", "0"], {}, "--shard-count: 'two' must be a whole number", id="count-not-a-number"),
+        pytest.param(base_args(), {"AWS_BATCH_JOB_ARRAY_INDEX": "1"}, "pass --shard-count <array size>", id="array-child-without-count"),
+    ],
+)
+def test_bad_shard_parameters_exit_2_naming_the_parameter(
+    aws_env: None, argv: list[str], environ: dict[str, str], expected: str
+) -> None:
+    outcome = run_main(argv, environ=environ, s3=Untouchable())
+
+    assert outcome.code == 2
+    assert expected in outcome.failure
+
+
+def test_an_unresolved_array_size_placeholder_means_no_sharding(s3: Any) -> None:
+    put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", GOOD)
+
+    outcome = run_main([*base_args(), "--shard-count", "Ref::array_size"], s3=s3)
+
+    assert outcome.code == 0, outcome.logs
+    assert keys_under(s3, MODELS, RUN_FOLDER) == [MARKER_KEY, PART_KEY]
+
+
+@given(keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30, unique=True),
+       count=st.integers(min_value=1, max_value=50))
+def test_every_key_belongs_to_exactly_one_shard_whatever_else_is_listed(keys: list[str], count: int) -> None:
+    shards = [job.shard_of(key, count) for key in keys]
+
+    assert all(0 <= shard < count for shard in shards)
+    assert shards == [job.shard_of(key, count) for key in reversed(keys)][::-1]
+    assert [job.shard_of(key, count) for key in keys[:1]] == shards[:1]
