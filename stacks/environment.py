@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from stacks.config import NAMESPACE, PlatformConfig
+from components.audit import Audit, AuditArgs
 from stacks.regional import RegionalPlatform, RegionalPlatformArgs
 
 
@@ -61,6 +62,39 @@ class Environment:
                 ),
                 opts=pulumi.ResourceOptions(providers={"aws": provider}),
             )
+        # --- data lake replication: primary zone buckets -> their twins in regions[1] ---
+        secondary = self.regions[cfg.regions[1].name]
+        self.lake_replication = self.primary.data_lake.replicate_to(secondary.data_lake)
+        # --- audit: one multi-region trail, in the primary region (its provider) ----------
+        self.audit = self._build_audit()
+        # --- dashboards: keep this block last, so every capability's widgets are in -------
+        for platform in self.regions.values():
+            platform.build_dashboard()
+
+    def _build_audit(self) -> Audit:
+        """The environment's one CloudTrail trail: a child of the primary region's component,
+        recording S3 data events for the lake buckets of every region."""
+        cfg, primary = self.config, self.primary
+        assert primary.trail_name is not None  # the primary's key allows this trail
+        audit = Audit(
+            f"{primary.region}-audit",
+            AuditArgs(
+                trail_name=primary.trail_name,
+                key=primary.key,
+                alert_topic=primary.alerts,
+                log_retention_days=cfg.log_retention_days,
+                data_event_bucket_arns=[
+                    arn
+                    for platform in self.regions.values()
+                    for arn in platform.data_lake.bucket_arns().values()
+                ],
+                force_destroy=cfg.ephemeral,
+                protect=cfg.protect_stateful,
+            ),
+            opts=pulumi.ResourceOptions(parent=primary),
+        )
+        primary.add_widgets(audit.widgets)
+        return audit
 
     @property
     def primary(self) -> RegionalPlatform:
@@ -73,6 +107,7 @@ class Environment:
         pulumi.export(
             "regions", {name: platform.outputs() for name, platform in self.regions.items()}
         )
+        pulumi.export("audit", {"region": self.config.primary_region, **self.audit.outputs()})
 
 
 def build(cfg: PlatformConfig) -> Environment:

@@ -140,6 +140,7 @@ _NAME_INPUT = {
     "aws:s3/bucket:Bucket": "bucket",
     "aws:kms/alias:Alias": "name",
     "aws:cloudtrail/trail:Trail": "name",
+    "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
 }
 #: Types whose physical id is their name.
 _ID_IS_NAME = {
@@ -273,6 +274,8 @@ def _add_type_attributes(
         state["region"] = region
     elif typ == "aws:kms/key:Key":
         state["keyId"] = ident
+    elif typ == "aws:cloudwatch/dashboard:Dashboard":
+        state["dashboardArn"] = state["arn"]
     elif typ == "aws:iam/role:Role":
         state["uniqueId"] = "AROA" + _digest(urn, size=17).upper()
     elif typ == "aws:sqs/queue:Queue":
@@ -293,6 +296,11 @@ def _add_type_attributes(
     elif typ == "aws:ecr/repository:Repository":
         state["repositoryUrl"] = f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"
         state["registryId"] = account
+    elif typ == "awsx:ecr:Image":
+        # The awsx component builds and pushes with docker; offline nothing is built. Its one
+        # output is the pushed image's URI by digest (the digest follows the tag it pushes).
+        digest = hashlib.sha256(f"{urn}\0{state.get('imageTag')}".encode()).hexdigest()
+        state["imageUri"] = f"{state.get('repositoryUrl')}@sha256:{digest}"
     elif typ == "aws:ec2/eip:Eip":
         state["allocationId"] = ident
         state["publicIp"] = "203.0.113." + str(int(_digest(urn, size=2), 16) % 250 + 1)
@@ -309,6 +317,17 @@ def _add_type_attributes(
         state["arnPrefix"] = state["arn"].rsplit(":", 1)[0]
     elif typ == "aws:dynamodb/table:Table":
         state["streamArn"] = f"{state['arn']}/stream/1970-01-01T00:00:00.000"
+    elif typ == "aws:iam/serviceLinkedRole:ServiceLinkedRole":
+        # compute: AWS names the role after the service (Auto Scaling's is known), plus
+        # "_<customSuffix>", under the path aws-service-role/<service>/.
+        service = str(state.get("awsServiceName", ""))
+        role = {"autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling"}.get(
+            service, "AWSServiceRoleFor" + service.split(".")[0].capitalize()
+        )
+        if state.get("customSuffix"):
+            role += f"_{state['customSuffix']}"
+        state["name"] = role
+        state["arn"] = f"arn:aws:iam::{account}:role/aws-service-role/{service}/{role}"
 
 
 # Recording ------------------------------------------------------------------------------
