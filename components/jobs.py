@@ -53,21 +53,16 @@ from components.monitoring import (
     Widget,
     metric_alarm,
 )
+from components.containers import CPU_ARCHITECTURES, FARGATE_MEMORY
 from policies.rules import looks_like_secret
 
 # Fargate sizes --------------------------------------------------------------------------------
 
-#: Memory (MiB) AWS Batch on Fargate supports for each vCPU value.
+#: Memory (MiB) AWS Batch on Fargate supports for each vCPU value: the Fargate task sizes
+#: (one table, in components.containers) with CPU units expressed as vCPUs.
 FARGATE_MEMORY_MIB: Mapping[float, tuple[int, ...]] = {
-    0.25: (512, 1024, 2048),
-    0.5: tuple(range(1024, 4096 + 1, 1024)),
-    1.0: tuple(range(2048, 8192 + 1, 1024)),
-    2.0: tuple(range(4096, 16384 + 1, 1024)),
-    4.0: tuple(range(8192, 30720 + 1, 1024)),
-    8.0: tuple(range(16384, 61440 + 1, 4096)),
-    16.0: tuple(range(32768, 122880 + 1, 8192)),
+    cpu / 1024: memory for cpu, memory in FARGATE_MEMORY.items()
 }
-CPU_ARCHITECTURES = ("X86_64", "ARM64")
 
 
 def vcpu_problem(vcpu: float) -> Optional[str]:

@@ -85,6 +85,16 @@ class _Model(BaseModel):
     )
 
 
+def _short_name(value: str, kind: str) -> str:
+    """Names that become part of AWS resource names (roles, load balancers) stay short."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", value):
+        raise ValueError(
+            f"{value!r} is not a {kind} name; use 1-20 lowercase letters, digits or '-', "
+            "starting with a letter"
+        )
+    return value
+
+
 class RegionConfig(_Model):
     """One region of the environment. The first region in the list is the primary."""
 
@@ -606,12 +616,7 @@ class PoolConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", value):
-            raise ValueError(
-                f"{value!r} is not a pool name; use 1-20 lowercase letters, digits or '-', "
-                "starting with a letter"
-            )
-        return value
+        return _short_name(value, "pool")
 
     @field_validator("instance_types")
     @classmethod
@@ -886,12 +891,7 @@ class JobConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", value):
-            raise ValueError(
-                f"{value!r} is not a job name; use 1-20 lowercase letters, digits or '-', "
-                "starting with a letter"
-            )
-        return value
+        return _short_name(value, "job")
 
     @field_validator("image")
     @classmethod
