@@ -1337,6 +1337,11 @@ class InstancePoolArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name`` (also set on instances and their volumes)."""
 
+    launched_tags: Mapping[str, str] = field(default_factory=dict)
+    """Default: instances and volumes Auto Scaling launches carry ``Name`` and ``tags`` only.
+    The provider's default tags never reach them, so pass those here (the leftover sweep and
+    cost reports find instances by them). ``tags`` win on a clash."""
+
     def problems(self) -> list[str]:
         """Every problem with these arguments, each naming its field."""
         found = self._instance_problems() + self._size_problems() + self._network_problems()
@@ -1683,7 +1688,9 @@ class InstancePool(pulumi.ComponentResource):
                 )
             ],
             tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=self._tags(kind))
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind, tags={**self._args.launched_tags, **self._tags(kind)}
+                )
                 for kind in ("instance", "volume")
             ],
             tags=self._tags("lt"),

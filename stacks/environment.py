@@ -9,22 +9,7 @@ import pulumi_aws as aws
 
 from stacks.config import NAMESPACE, PlatformConfig
 from components.audit import Audit, AuditArgs
-from stacks.regional import RegionalPlatform, RegionalPlatformArgs
-
-
-def default_tags(cfg: PlatformConfig, region: str, stack: str) -> dict[str, str]:
-    """Tags every resource in ``region`` carries, through the provider's default tags.
-
-    The platform's own keys win over ``mlops:tags`` so that ``stack``/``managed-by`` (which
-    the leftover sweep relies on) cannot be overridden by accident.
-    """
-    return {
-        **cfg.tags,
-        "environment": cfg.environment,
-        "region": region,
-        "stack": stack,
-        "managed-by": "pulumi",
-    }
+from stacks.regional import RegionalPlatform, RegionalPlatformArgs, default_tags
 
 
 class Environment:

@@ -52,6 +52,21 @@ from components.serverless import (
 from stacks.config import PROJECT_ROOT, ContainersConfig, PlatformConfig, PoolConfig, RegionConfig
 
 
+def default_tags(cfg: PlatformConfig, region: str, stack: str) -> dict[str, str]:
+    """Tags every resource in ``region`` carries, through the provider's default tags.
+
+    The platform's own keys win over ``mlops:tags`` so that ``stack``/``managed-by`` (which
+    the leftover sweep relies on) cannot be overridden by accident.
+    """
+    return {
+        **cfg.tags,
+        "environment": cfg.environment,
+        "region": region,
+        "stack": stack,
+        "managed-by": "pulumi",
+    }
+
+
 @dataclass(frozen=True)
 class RegionalPlatformArgs:
     """Arguments of :class:`RegionalPlatform`."""
@@ -169,7 +184,7 @@ class RegionalPlatform(pulumi.ComponentResource):
             for pool in cfg.compute.pools:
                 self.pools[pool.name] = InstancePool(
                     f"{name}-pool-{pool.name}",
-                    instance_pool_args(cfg, pool, self.key, self.alerts, self.network),
+                    instance_pool_args(cfg, pool, self.key, self.alerts, self.network, self.region),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 self.add_widgets(self.pools[pool.name].widgets)
@@ -327,7 +342,12 @@ def container_service_args(
 
 
 def instance_pool_args(
-    cfg: PlatformConfig, pool: PoolConfig, key: RegionKey, alerts: AlertTopic, network: Network
+    cfg: PlatformConfig,
+    pool: PoolConfig,
+    key: RegionKey,
+    alerts: AlertTopic,
+    network: Network,
+    region: str,
 ) -> InstancePoolArgs:
     """A pool from ``mlops:compute.pools[i]``: private subnets of every AZ, the region's key and
     alert topic, retention and protection from the environment."""
@@ -374,6 +394,7 @@ def instance_pool_args(
         log_retention_days=cfg.log_retention_days,
         protect=cfg.protect_stateful,
         tags={"pool": pool.name},
+        launched_tags=default_tags(cfg, region, pulumi.get_stack()),
     )
 
 

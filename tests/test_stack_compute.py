@@ -392,3 +392,17 @@ def test_bad_config_stops_the_cli_with_the_key_and_no_traceback(project_with, st
     output = result.stdout + result.stderr
     assert "mlops:compute.pools[0].instanceTypes[1]: 't3a.LARGE' is not an EC2 instance type name" in output
     assert "Traceback" not in output
+
+
+def test_launched_instances_and_volumes_carry_the_stack_tags(stack_plan) -> None:
+    """Auto Scaling launches instances outside Pulumi: without these tags the leftover sweep
+    and cost reports would not see them."""
+    providers = {p["urn"]: json.loads(p["inputs"]["defaultTags"])["tags"] for p in stack_plan.of_type("pulumi:providers:aws")}
+    templates = stack_plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert templates
+    for template in templates:
+        expected = providers[template["provider"]]
+        for spec in template["inputs"]["tagSpecifications"]:
+            assert spec["resourceType"] in ("instance", "volume")
+            for key in ("stack", "managed-by", "environment", "region"):
+                assert spec["tags"][key] == expected[key]
