@@ -179,6 +179,28 @@ class NetworkConfig(_Model):
         return value
 
 
+class IamConfig(_Model):
+    """Account-wide IAM settings."""
+
+    permissions_boundary_arn: Optional[str] = Field(
+        default=None,
+        description="Managed policy set as the permissions boundary of every role the "
+        "platform creates. Default: no boundary.",
+    )
+
+    @field_validator("permissions_boundary_arn")
+    @classmethod
+    def _policy_arn(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.fullmatch(
+            r"arn:aws(-cn|-us-gov)?:iam::(\d{12}|aws):policy/[\w+=,.@/-]+", value
+        ):
+            raise ValueError(
+                f"{value!r} is not an IAM managed policy ARN "
+                "(like arn:aws:iam::123456789012:policy/platform-boundary)"
+            )
+        return value
+
+
 class AlertsConfig(_Model):
     """Where alarms go."""
 
@@ -1040,6 +1062,7 @@ class PlatformConfig(_Model):
         description="If set, the providers refuse to touch any other AWS account.",
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    iam: IamConfig = Field(default_factory=IamConfig)
     data_lake: DataLakeConfig = Field(
         default_factory=DataLakeConfig, description="The data lake of every region."
     )

@@ -12,6 +12,26 @@ from components.audit import Audit, AuditArgs
 from stacks.regional import RegionalPlatform, RegionalPlatformArgs, default_tags
 
 
+ROLE_TYPE = "aws:iam/role:Role"
+
+
+def permissions_boundary(policy_arn: str) -> pulumi.ResourceTransformation:
+    """A transformation that sets ``policy_arn`` as the boundary of every IAM role.
+
+    Whatever component creates a role, it cannot grant beyond the boundary; a role that
+    already names a boundary keeps its own.
+    """
+
+    def transform(args: pulumi.ResourceTransformationArgs) -> Optional[pulumi.ResourceTransformationResult]:
+        if args.type_ != ROLE_TYPE or args.props.get("permissions_boundary"):
+            return None
+        return pulumi.ResourceTransformationResult(
+            props={**args.props, "permissions_boundary": policy_arn}, opts=args.opts
+        )
+
+    return transform
+
+
 class Environment:
     """Builds the whole stack from a validated config."""
 
@@ -45,7 +65,10 @@ class Environment:
                     region=region,
                     availability_zones=sorted(zones)[: cfg.network.az_count],
                 ),
-                opts=pulumi.ResourceOptions(providers={"aws": provider}),
+                opts=pulumi.ResourceOptions(
+                    providers={"aws": provider},
+                    transformations=self._transformations(),
+                ),
             )
         # --- data lake replication: primary zone buckets -> their twins in regions[1] ---
         secondary = self.regions[cfg.regions[1].name]
@@ -80,6 +103,11 @@ class Environment:
         )
         primary.add_widgets(audit.widgets)
         return audit
+
+    def _transformations(self) -> list[pulumi.ResourceTransformation]:
+        """Applied to every resource of a region (children inherit them)."""
+        boundary = self.config.iam.permissions_boundary_arn
+        return [permissions_boundary(boundary)] if boundary else []
 
     @property
     def primary(self) -> RegionalPlatform:
