@@ -26,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.buckets import SecureBucket, SecureBucketArgs
-from components.iam import ServiceRole, ServiceRoleArgs, Statement
+from components.iam import ServiceRole, ServiceRoleArgs
 from components.kms import RegionKey
 from components.monitoring import (
     LOG_RETENTION_DAYS,
@@ -35,6 +35,7 @@ from components.monitoring import (
     Metric,
     MetricWidget,
     Widget,
+    grant_log_group_write,
     metric_alarm,
 )
 from policies.rules import CIS_METRIC_FILTERS, CisMetricFilter
@@ -288,15 +289,11 @@ class Audit(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.delivery_grant = self.delivery_role.grant(
+        self.delivery_grant = grant_log_group_write(
+            self.delivery_role,
+            self.log_group.arn,
             "deliver-trail-events",
-            [
-                Statement(
-                    sid="DeliverTrailEventsToLogGroup",
-                    actions=("logs:CreateLogStream", "logs:PutLogEvents"),
-                    resources=[pulumi.Output.concat(self.log_group.arn, ":log-stream:*")],
-                )
-            ],
+            sid="DeliverTrailEventsToLogGroup",
         )
 
         # The trail.

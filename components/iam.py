@@ -25,6 +25,8 @@ from policies.rules import RESOURCE_STAR_ALLOWED
 
 _ACTION_RE = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 _PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+#: A managed policy ARN (a permissions boundary must be one).
+_POLICY_ARN_RE = re.compile(r"^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$")
 
 #: Services whose trust policies can be scoped with the confused-deputy condition keys:
 #: service principal -> does it send aws:SourceArn (it always sends aws:SourceAccount).
@@ -142,6 +144,13 @@ class ServiceRole(pulumi.ComponentResource):
                 problems.append(f"managed_policies: {arn!r} is not an AWS-managed policy ARN")
             if not reason.strip():
                 problems.append(f"managed_policies: {arn} needs the reason no scoped policy works")
+        if isinstance(args.permissions_boundary, str) and not _POLICY_ARN_RE.match(
+            args.permissions_boundary
+        ):
+            problems.append(
+                f"permissions_boundary: {args.permissions_boundary!r} is not a managed policy ARN "
+                "(arn:aws:iam::<account>:policy/<name>)"
+            )
         if not 3600 <= args.max_session_duration <= 43200:
             problems.append("max_session_duration: must be 3600..43200 seconds")
         if problems:

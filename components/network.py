@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.kms import RegionKey
+from components.monitoring import LOG_RETENTION_DAYS
 
 #: Where each tier's block sits in the VPC range: (prefix bits added, block index).
 #: private: the first half; public: the third quarter; isolated: the last quarter.
@@ -100,6 +101,11 @@ class Network(pulumi.ComponentResource):
             problems.append(f"availability_zones: duplicates in {list(args.availability_zones)}")
         if not args.availability_zones:
             problems.append("availability_zones: at least one AZ is needed")
+        if args.flow_log_retention_days not in LOG_RETENTION_DAYS:
+            problems.append(
+                f"flow_log_retention_days: {args.flow_log_retention_days} is not a retention "
+                f"CloudWatch Logs accepts (use one of {', '.join(map(str, LOG_RETENTION_DAYS))})"
+            )
         tiers = ["public", "private"] + (["isolated"] if args.isolated_subnets else [])
         try:
             layout = plan_subnets(args.cidr, max(1, len(args.availability_zones)), tiers)
@@ -152,13 +158,19 @@ class Network(pulumi.ComponentResource):
                 for i, (cidr, az) in enumerate(zip(cidrs, args.availability_zones))
             ]
 
+        # What each subnet needs before a workload placed in it can reach anything: its route
+        # table association and the routes of that table (see ``subnet_ids``).
+        routing: dict[str, list[list[pulumi.Resource]]] = {
+            tier: [[] for _ in subnets] for tier, subnets in self.subnets.items()
+        }
+
         self.internet_gateway = aws.ec2.InternetGateway(
             f"{name}-igw", vpc_id=self.vpc.id, tags=tags("igw"), opts=child
         )
         self.public_route_table = aws.ec2.RouteTable(
             f"{name}-public-rt", vpc_id=self.vpc.id, tags=tags("public-rt"), opts=child
         )
-        aws.ec2.Route(
+        self.public_default_route = aws.ec2.Route(
             f"{name}-public-default",
             route_table_id=self.public_route_table.id,
             destination_cidr_block="0.0.0.0/0",
@@ -166,12 +178,13 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         for i, subnet in enumerate(self.subnets["public"]):
-            aws.ec2.RouteTableAssociation(
+            association = aws.ec2.RouteTableAssociation(
                 f"{name}-public-{i}",
                 subnet_id=subnet.id,
                 route_table_id=self.public_route_table.id,
                 opts=child,
             )
+            routing["public"][i] += [self.internet_gateway, self.public_default_route, association]
 
         nat_count = {"none": 0, "single": 1, "per_az": len(args.availability_zones)}[args.nat]
         self.nat_eips: list[aws.ec2.Eip] = []
@@ -197,18 +210,24 @@ class Network(pulumi.ComponentResource):
                 f"{name}-private-rt-{i}", vpc_id=self.vpc.id, tags=tags(f"private-rt-{i}"),
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=table.id, opts=child
+            routing["private"][i].append(
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=table.id,
+                    opts=child,
+                )
             )
             if self.nat_gateways:
                 nat = self.nat_gateways[i if args.nat == "per_az" else 0]
-                aws.ec2.Route(
-                    f"{name}-private-default-{i}",
-                    route_table_id=table.id,
-                    destination_cidr_block="0.0.0.0/0",
-                    nat_gateway_id=nat.id,
-                    opts=child,
-                )
+                routing["private"][i] += [
+                    nat,
+                    aws.ec2.Route(
+                        f"{name}-private-default-{i}",
+                        route_table_id=table.id,
+                        destination_cidr_block="0.0.0.0/0",
+                        nat_gateway_id=nat.id,
+                        opts=child,
+                    ),
+                ]
             self.private_route_tables.append(table)
 
         self.isolated_route_table: Optional[aws.ec2.RouteTable] = None
@@ -217,11 +236,13 @@ class Network(pulumi.ComponentResource):
                 f"{name}-isolated-rt", vpc_id=self.vpc.id, tags=tags("isolated-rt"), opts=child
             )
             for i, subnet in enumerate(self.subnets["isolated"]):
-                aws.ec2.RouteTableAssociation(
-                    f"{name}-isolated-{i}",
-                    subnet_id=subnet.id,
-                    route_table_id=self.isolated_route_table.id,
-                    opts=child,
+                routing["isolated"][i].append(
+                    aws.ec2.RouteTableAssociation(
+                        f"{name}-isolated-{i}",
+                        subnet_id=subnet.id,
+                        route_table_id=self.isolated_route_table.id,
+                        opts=child,
+                    )
                 )
 
         # Gateway endpoints keep S3 and DynamoDB traffic off the NAT and the internet.
@@ -307,7 +328,7 @@ class Network(pulumi.ComponentResource):
             tags=tags("flow-logs"),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        self.flow_log_policy = aws.iam.RolePolicy(
             f"{name}-flow-logs",
             role=self.flow_log_role.id,
             policy=pulumi.Output.json_dumps(
@@ -341,16 +362,42 @@ class Network(pulumi.ComponentResource):
             iam_role_arn=self.flow_log_role.arn,
             max_aggregation_interval=60,
             tags=tags("flow-log"),
-            opts=child,
+            # Delivery starts at once: the role must already be allowed to write.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.flow_log_policy]),
         )
 
+        # Private and isolated subnets reach AWS services through the endpoints.
+        endpoints = [*self.gateway_endpoints.values(), *self.interface_endpoints.values()]
+        for tier in ("private", "isolated"):
+            for needs in routing.get(tier, []):
+                needs += endpoints
+
+        # Subnet ids by tier, each resolved only once the subnet is routed: its route table
+        # association and routes (public: the internet gateway and its default route;
+        # private: the NAT route) and, for private and isolated subnets, the VPC endpoints.
+        # A resource given these ids depends on all of that, so it is created after it (an
+        # internet-facing load balancer fails with "VPC ... has no internet gateway"
+        # otherwise) and deleted before it (the gateway cannot be detached while public
+        # addresses remain mapped). ``self.subnets`` keeps the Subnet resources themselves.
         self.vpc_id = self.vpc.id
         self.subnet_ids: dict[str, list[pulumi.Output[str]]] = {
-            tier: [s.id for s in subnets] for tier, subnets in self.subnets.items()
+            tier: [
+                routable_subnet_id(subnet, routing[tier][i]) for i, subnet in enumerate(subnets)
+            ]
+            for tier, subnets in self.subnets.items()
         }
         self.register_outputs(
             {"vpc_id": self.vpc.id, "subnet_ids": self.subnet_ids, "cidr": args.cidr}
         )
 
 
-__all__ = ["Network", "NetworkArgs", "plan_subnets", "TIER_BLOCKS", "AZ_SLOTS"]
+def routable_subnet_id(
+    subnet: aws.ec2.Subnet, needs: list[pulumi.Resource]
+) -> pulumi.Output[str]:
+    """``subnet``'s id as an Output that also depends on ``needs`` (its routing)."""
+    return pulumi.Output.all(subnet.id, *[r.urn for r in needs]).apply(lambda v: v[0])
+
+
+__all__ = [
+    "Network", "NetworkArgs", "plan_subnets", "routable_subnet_id", "TIER_BLOCKS", "AZ_SLOTS",
+]

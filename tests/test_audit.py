@@ -292,6 +292,22 @@ def test_key_policy_lets_cloudtrail_use_the_key_for_this_trail_only(plan: Plan) 
     }
 
 
+def test_key_policy_lets_cloudtrail_decrypt_because_the_trail_bucket_uses_bucket_keys(plan: Plan) -> None:
+    """CloudTrail's own docs: with an S3 Bucket Key on the trail bucket, CreateTrail/UpdateTrail
+    need kms:Decrypt for CloudTrail (else InsufficientEncryptionPolicyException)."""
+    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "audit-trail-encryption")
+    assert sse["inputs"]["rules"][0]["bucketKeyEnabled"] is True
+    sids = statements_by_sid(document(one(plan, "aws:kms/key:Key")))
+    assert sids["CloudTrailDecryptsForBucketKey"] == {
+        "Sid": "CloudTrailDecryptsForBucketKey",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": ["kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceArn": TRAIL_ARN}},
+    }
+
+
 def test_key_policy_without_cloudtrail_has_no_cloudtrail_statement() -> None:
     doc = key_policy(KeyContext("aws", REGION, ACCOUNT), ("logs", "alarms"))
     assert not [s for s in doc["Statement"] if "cloudtrail" in json.dumps(s.get("Principal"))]

@@ -102,3 +102,40 @@ def test_key_and_sse_s3_conflict() -> None:
 
     with pytest.raises(ValueError, match=r"Only one of \[key\] and \[sse_s3_for_log_delivery\]"):
         render_components(build)
+
+
+def test_policy_waits_for_the_public_access_block_and_lifecycle_for_versioning() -> None:
+    """S3 refuses concurrent bucket-policy and public-access-block writes (OperationAborted),
+    and noncurrent-version rules only mean something on a versioned bucket."""
+    plan = render()
+    policy = one(plan, "aws:s3/bucketPolicy:BucketPolicy")
+    assert one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["urn"] in policy["dependencies"]
+    lifecycle = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert one(plan, "aws:s3/bucketVersioning:BucketVersioning")["urn"] in lifecycle["dependencies"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"sse_s3_for_log_delivery": True, "expiration_days": 90},
+        {"transitions": [Transition(30, "STANDARD_IA"), Transition(90, "GLACIER_IR")]},
+        {"transitions": [Transition(0, "INTELLIGENT_TIERING")], "expiration_days": 365},
+    ],
+)
+def test_lifecycle_rules_have_shapes_s3_accepts(kwargs) -> None:
+    """S3 (API LifecycleExpiration): ExpiredObjectDeleteMarker cannot be given with Days or
+    Date in one Expiration; every rule has a unique id, a status and a filter; a rule's
+    transitions are in increasing days and its expiration comes after them."""
+    rules = one(render(**kwargs), "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    assert len({r["id"] for r in rules}) == len(rules)
+    for rule in rules:
+        assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
+        expiration = rule.get("expiration", {})
+        assert not (expiration.get("expiredObjectDeleteMarker") and ({"days", "date"} & set(expiration)))
+        days = [t["days"] for t in rule.get("transitions", [])]
+        assert days == sorted(set(days))
+        if days and "days" in expiration:
+            assert expiration["days"] > days[-1]
+    # Delete markers left by noncurrent expiration are always cleaned up.
+    assert any(r.get("expiration", {}).get("expiredObjectDeleteMarker") or "days" in r.get("expiration", {}) for r in rules)

@@ -83,10 +83,20 @@ def test_grants_become_one_named_inline_policy_each() -> None:
     assert not plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
 
+def test_permissions_boundary_is_set_on_the_role_only_when_given() -> None:
+    boundary = "arn:aws:iam::123456789012:policy/platform-boundary"
+    role = _role("lambda.amazonaws.com", permissions_boundary=boundary).of_type("aws:iam/role:Role")[0]
+    assert role["inputs"]["permissionsBoundary"] == boundary
+    role = _role("lambda.amazonaws.com").of_type("aws:iam/role:Role")[0]
+    assert "permissionsBoundary" not in role["inputs"]
+
+
 @pytest.mark.parametrize(
     "service, kwargs, message",
     [
         ("lambda", {}, "is not a service principal"),
+        ("lambda.amazonaws.com", {"permissions_boundary": "platform-boundary"}, "permissions_boundary: 'platform-boundary' is not a managed policy ARN"),
+        ("lambda.amazonaws.com", {"permissions_boundary": "arn:aws:iam::123456789012:role/x"}, "is not a managed policy ARN"),
         ("lambda.amazonaws.com", {"source_arn": "arn:aws:lambda:::x"}, "does not send aws:SourceArn"),
         ("ec2.amazonaws.com", {"managed_policies": {"arn:aws:iam::123456789012:policy/mine": "x"}}, "not an AWS-managed policy"),
         ("ec2.amazonaws.com", {"managed_policies": {"arn:aws:iam::aws:policy/ReadOnlyAccess": " "}}, "needs the reason"),

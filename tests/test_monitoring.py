@@ -26,6 +26,7 @@ from components.monitoring import (
     MetricWidget,
     TextWidget,
     dashboard_body,
+    grant_log_group_write,
     is_email,
     layout,
     metric_alarm,
@@ -223,6 +224,64 @@ def test_grant_publish_refuses_a_second_grant_with_the_same_purpose() -> None:
 
     with pytest.raises(ValueError, match="already has a grant named 'publish-alerts'"):
         render_components(build)
+
+
+# log group grants -----------------------------------------------------------------------
+
+
+def render_log_grant(**kwargs: Any) -> Plan:
+    def build(opts) -> None:
+        import pulumi_aws as aws
+
+        key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
+        group = aws.cloudwatch.LogGroup("app", retention_in_days=30, kms_key_id=key.arn, opts=opts)
+        aws.cloudwatch.LogGroup("other", retention_in_days=30, kms_key_id=key.arn, opts=opts)
+        role = ServiceRole("agent", ServiceRoleArgs(service="ec2.amazonaws.com", description="x"), opts=opts)
+        grant_log_group_write(role, group.arn, **kwargs)
+
+    return render_components(build)
+
+
+def test_grant_log_group_write_reaches_only_that_groups_streams() -> None:
+    plan = render_log_grant()
+    group = plan.find("aws:cloudwatch/logGroup:LogGroup", "app")
+    group_arn = f"arn:aws:logs:eu-west-1:123456789012:log-group:{group['id']}"
+    grant = one(plan, "aws:iam/rolePolicy:RolePolicy")
+    assert grant["name"] == "agent-write-logs"
+    document = json.loads(grant["inputs"]["policy"])
+    assert document["Statement"] == [
+        {
+            "Sid": "WriteToLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{group_arn}:log-stream:*",
+        }
+    ]
+    # Not granted: reading, deleting or retention changes, or the other group.
+    other = plan.find("aws:cloudwatch/logGroup:LogGroup", "other")
+    assert other["id"] not in grant["inputs"]["policy"]
+    actions = {a for st_ in document["Statement"] for a in st_["Action"]}
+    assert not actions & {"logs:GetLogEvents", "logs:FilterLogEvents", "logs:DeleteLogGroup",
+                          "logs:PutRetentionPolicy", "logs:CreateLogGroup"}
+    assert parliament_findings(document) == []
+
+
+def test_grant_log_group_write_can_let_agents_describe_their_streams() -> None:
+    plan = render_log_grant(purpose="ship-logs", sid="ShipLogs", describe_streams=True)
+    group = plan.find("aws:cloudwatch/logGroup:LogGroup", "app")
+    group_arn = f"arn:aws:logs:eu-west-1:123456789012:log-group:{group['id']}"
+    grant = one(plan, "aws:iam/rolePolicy:RolePolicy")
+    assert grant["name"] == "agent-ship-logs"
+    document = json.loads(grant["inputs"]["policy"])
+    assert document["Statement"] == [
+        {
+            "Sid": "ShipLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            "Resource": [group_arn, f"{group_arn}:log-stream:*"],
+        }
+    ]
+    assert parliament_findings(document) == []
 
 
 # metric_alarm ---------------------------------------------------------------------------

@@ -189,3 +189,78 @@ def test_flow_logs_to_an_encrypted_group_through_a_scoped_role() -> None:
 def test_network_rejects_bad_args_before_registering() -> None:
     with pytest.raises(ValueError, match="nat: 'many'"):
         _network(nat="many")
+
+
+def _network_with_consumers(**kwargs):
+    """A network and, as later capabilities do, resources placed in its subnets by id."""
+    import pulumi
+    import pulumi_aws as aws
+
+    def build(opts):
+        key = RegionKey("k", RegionKeyArgs(alias="test"), opts=opts)
+        net = Network(
+            "net",
+            NetworkArgs(
+                cidr="10.0.0.0/16", availability_zones=["eu-west-1a", "eu-west-1b"], key=key,
+                **kwargs,
+            ),
+            opts=opts,
+        )
+        aws.lb.LoadBalancer(
+            "alb", load_balancer_type="application", subnets=net.subnet_ids["public"], opts=opts
+        )
+        for tier, ids in net.subnet_ids.items():
+            aws.ec2.NetworkInterface(f"eni-{tier}", subnet_id=ids[0], opts=opts)
+
+    return render_components(build)
+
+
+def _dependency_names(plan, resource) -> set[tuple[str, str]]:
+    by_urn = {r["urn"]: r for r in plan.resources}
+    return {(by_urn[u]["type"], by_urn[u]["name"]) for u in resource["dependencies"]}
+
+
+def test_load_balancer_in_public_subnets_waits_for_the_internet_gateway() -> None:
+    """AWS refuses an internet-facing load balancer in a VPC whose gateway is not attached
+    yet ("VPC ... has no internet gateway"); on destroy the gateway cannot be detached while
+    the load balancer's public addresses remain. The public subnet ids carry the dependency."""
+    plan = _network_with_consumers(nat="single")
+    deps = _dependency_names(plan, plan.find("aws:lb/loadBalancer:LoadBalancer", "alb"))
+    assert ("aws:ec2/internetGateway:InternetGateway", "net-igw") in deps
+    assert ("aws:ec2/route:Route", "net-public-default") in deps
+    assert {("aws:ec2/routeTableAssociation:RouteTableAssociation", f"net-public-{i}") for i in (0, 1)} <= deps
+    # The ids themselves are unchanged: the real subnet ids.
+    subnets = {s["name"]: s["id"] for s in plan.of_type("aws:ec2/subnet:Subnet")}
+    assert plan.find("aws:lb/loadBalancer:LoadBalancer", "alb")["inputs"]["subnets"] == [
+        subnets["net-public-0"], subnets["net-public-1"],
+    ]
+
+
+def test_workloads_in_private_subnets_wait_for_nat_routes_and_endpoints() -> None:
+    plan = _network_with_consumers(nat="per_az", interface_endpoints=["ssm"], isolated_subnets=True)
+    private = _dependency_names(plan, plan.find("aws:ec2/networkInterface:NetworkInterface", "eni-private"))
+    assert {
+        ("aws:ec2/routeTableAssociation:RouteTableAssociation", "net-private-0"),
+        ("aws:ec2/route:Route", "net-private-default-0"),
+        ("aws:ec2/natGateway:NatGateway", "net-nat-0"),
+        ("aws:ec2/vpcEndpoint:VpcEndpoint", "net-s3-endpoint"),
+        ("aws:ec2/vpcEndpoint:VpcEndpoint", "net-dynamodb-endpoint"),
+        ("aws:ec2/vpcEndpoint:VpcEndpoint", "net-ssm-endpoint"),
+    } <= private
+    assert ("aws:ec2/internetGateway:InternetGateway", "net-igw") not in private
+    isolated = _dependency_names(plan, plan.find("aws:ec2/networkInterface:NetworkInterface", "eni-isolated"))
+    assert ("aws:ec2/routeTableAssociation:RouteTableAssociation", "net-isolated-0") in isolated
+    assert ("aws:ec2/vpcEndpoint:VpcEndpoint", "net-s3-endpoint") in isolated
+    assert not {d for d in isolated if d[0] in ("aws:ec2/natGateway:NatGateway", "aws:ec2/route:Route")}
+
+
+def test_flow_log_waits_for_its_role_policy() -> None:
+    plan = _network()
+    flow = plan.of_type("aws:ec2/flowLog:FlowLog")[0]
+    policy = plan.find("aws:iam/rolePolicy:RolePolicy", "net-flow-logs")
+    assert policy["urn"] in flow["dependencies"]
+
+
+def test_network_rejects_a_flow_log_retention_cloudwatch_does_not_accept() -> None:
+    with pytest.raises(ValueError, match="flow_log_retention_days: 10 is not a retention CloudWatch Logs accepts"):
+        _network(flow_log_retention_days=10)

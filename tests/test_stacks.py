@@ -89,6 +89,44 @@ def test_flow_logs_on_every_vpc(stack_plan: Plan) -> None:
     assert {g["inputs"]["vpcId"] for g in stack_plan.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")} == {v["id"] for v in vpcs}
 
 
+def _mentions(value, ids: set[str]) -> bool:
+    if isinstance(value, str):
+        return value in ids
+    if isinstance(value, dict):
+        return any(_mentions(v, ids) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, ids) for v in value)
+    return False
+
+
+def test_whatever_is_placed_in_a_subnet_waits_for_its_routing(stack_plan: Plan) -> None:
+    """Load balancers in public subnets need the attached internet gateway (else "VPC ...
+    has no internet gateway"); workloads in private subnets need their NAT route. Anything
+    given a subnet id, other than the network's own plumbing, depends on that routing."""
+    own = {"aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/natGateway:NatGateway",
+           "aws:ec2/vpcEndpoint:VpcEndpoint"}
+    checked = 0
+    for region in config_of(stack_plan).regions:
+        here = stack_plan.in_region(region.name)
+        by_tier: dict[str, set[str]] = {}
+        for subnet in (r for r in here if r["type"] == "aws:ec2/subnet:Subnet"):
+            by_tier.setdefault(subnet["inputs"]["tags"]["tier"], set()).add(subnet["id"])
+        named = {(r["type"], r["name"]): r["urn"] for r in here}
+        igw = named[("aws:ec2/internetGateway:InternetGateway", f"{region.name}-network-igw")]
+        public_route = named[("aws:ec2/route:Route", f"{region.name}-network-public-default")]
+        nat_routes = {u for (t, n), u in named.items() if t == "aws:ec2/route:Route" and "-private-default-" in n}
+        for resource in here:
+            if resource["type"] in own:
+                continue
+            if _mentions(resource["inputs"], by_tier["public"]):
+                assert {igw, public_route} <= set(resource["dependencies"]), resource["urn"]
+                checked += 1
+            if nat_routes and _mentions(resource["inputs"], by_tier["private"]):
+                assert nat_routes & set(resource["dependencies"]), resource["urn"]
+                checked += 1
+    assert checked  # the stacks do place load balancers and workloads in subnets
+
+
 def test_every_log_group_has_retention_and_a_kms_key(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     keys_by_region = {k["region"]: k["id"] for k in stack_plan.of_type("aws:kms/key:Key")}
