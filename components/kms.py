@@ -95,14 +95,17 @@ def _logs_statement(ctx: KeyContext) -> dict[str, Any]:
 
 
 def _alarms_statement(ctx: KeyContext) -> dict[str, Any]:
-    # CloudWatch alarms and EventBridge rules of this account publish to encrypted topics.
+    # CloudWatch alarms and EventBridge rules publish to encrypted topics. This is the
+    # statement AWS documents for SNS encryption, without a condition: KMS is called on the
+    # services' behalf and account conditions are reported to make alarm delivery fail
+    # silently. Who may publish is decided by the topic policy (this account's alarms and
+    # rules only); this statement only lets the two services make data keys.
     return {
         "Sid": "AlarmsAndRulesPublishToEncryptedTopics",
         "Effect": "Allow",
         "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
         "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
     }
 
 
@@ -117,6 +120,12 @@ def cloudtrail_trail_arn(ctx: KeyContext) -> str:
 def _cloudtrail_statements(ctx: KeyContext) -> list[dict[str, Any]]:
     # As AWS documents for trails: data keys for this account's trail log files, only on
     # behalf of this trail; DescribeKey carries no encryption context, so it gets its own.
+    # The trail bucket uses S3 Bucket Keys with this key, and then CloudTrail also needs
+    # kms:Decrypt to create or update the trail ("Configure AWS KMS key policies for
+    # CloudTrail": "If you are using an existing S3 bucket with an S3 Bucket Key,
+    # kms:Decrypt permissions are required to create or update a trail with SSE-KMS
+    # encryption enabled"); without it CreateTrail fails with
+    # InsufficientEncryptionPolicyException.
     trail_arn = cloudtrail_trail_arn(ctx)
     return [
         {
@@ -139,6 +148,14 @@ def _cloudtrail_statements(ctx: KeyContext) -> list[dict[str, Any]]:
             "Effect": "Allow",
             "Principal": {"Service": "cloudtrail.amazonaws.com"},
             "Action": ["kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+        },
+        {
+            "Sid": "CloudTrailDecryptsForBucketKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": ["kms:Decrypt"],
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
         },
