@@ -883,6 +883,9 @@ _DAYS_RE = re.compile(rf"{_DAY}(?:-{_DAY})?(?:,{_DAY}(?:-{_DAY})?)*")
 _NOT_TIME_ZONES = frozenset({"localtime", "Factory"})
 _ROOT_DEVICE_RE = re.compile(r"/dev/(xvd|sd|nvme)[a-z0-9]{1,6}")
 _EFS_ROOT_PATH_RE = re.compile(r"(/[A-Za-z0-9._\-]+)+")
+#: Name prefix of a pool's network load balancer (AWS appends a unique suffix; at most 6
+#: characters, as AWS allows for load balancer and target group name prefixes).
+NLB_NAME_PREFIX = "pool-"
 #: Days without access after which EFS may move files to Infrequent Access.
 _EFS_IA_DAYS = (1, 7, 14, 30, 60, 90, 180, 270, 365)
 
@@ -898,6 +901,12 @@ def instance_type_problem(value: object) -> Optional[str]:
         f"{value!r} is not an EC2 instance type name: write the family, a dot and the size "
         "in lowercase, such as 't3.large' or 'g5.xlarge'"
     )
+
+
+def target_group_name_prefix(port: int) -> str:
+    """Name prefix of a pool load balancer's target group for ``port`` (``8888-``): at most 6
+    characters, AWS appends a unique suffix."""
+    return f"{port}-"
 
 
 def is_gpu_instance_type(instance_type: str) -> bool:
@@ -1157,7 +1166,9 @@ class PoolLoadBalancer:
     from the load balancer's group only. Connections from one client address stick to one
     instance (source-IP stickiness), so a browser session stays on its Jupyter server. The
     Auto Scaling group uses the load balancer's health checks: the instances must serve the
-    ports (an image or startup scripts that run Jupyter), or they are replaced.
+    ports (an image or startup scripts that run Jupyter), or they are replaced. AWS names the
+    load balancer and its target groups from short prefixes (``pool-``, ``8888-``): their names
+    end at 32 characters, which a pool's name with Pulumi's suffix would exceed.
     """
 
     allowed_cidrs: Sequence[str]
@@ -1558,6 +1569,8 @@ class InstancePool(pulumi.ComponentResource):
         self.access_point: Optional[aws.efs.AccessPoint] = None
         self.file_system_security_group: Optional[aws.ec2.SecurityGroup] = None
         self.mount_targets: list[aws.efs.MountTarget] = []
+        self.file_system_ingress: Optional[aws.vpc.SecurityGroupIngressRule] = None
+        self.file_system_policy: Optional[aws.efs.FileSystemPolicy] = None
         if args.shared_file_system is not None:
             self._shared_file_system(args.shared_file_system)
         for grant in args.grants:
@@ -1794,11 +1807,11 @@ class InstancePool(pulumi.ComponentResource):
         self.file_system_security_group = aws.ec2.SecurityGroup(
             f"{name}-efs-sg",
             vpc_id=args.vpc_id,
-            description=f"EFS mount targets of pool {name}: NFS from the pool's instances only",
+            description=f"EFS mount targets of pool {name}: NFS from the pool instances only",
             tags=self._tags("efs-sg"),
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        self.file_system_ingress = aws.vpc.SecurityGroupIngressRule(
             f"{name}-efs-nfs-in",
             security_group_id=self.file_system_security_group.id,
             referenced_security_group_id=self.security_group.id,
@@ -1813,7 +1826,7 @@ class InstancePool(pulumi.ComponentResource):
                 f"{name}-nfs-out",
                 security_group_id=self.security_group.id,
                 referenced_security_group_id=self.file_system_security_group.id,
-                description="NFS to the pool's shared file system",
+                description="NFS to the shared file system of the pool",
                 ip_protocol="tcp",
                 from_port=NFS_PORT,
                 to_port=NFS_PORT,
@@ -1910,7 +1923,7 @@ class InstancePool(pulumi.ComponentResource):
                 f"{name}-{port}-from-lb",
                 security_group_id=pool_sg.id,
                 referenced_security_group_id=lb_sg.id,
-                description=f"Port {port} (and its health checks) from the pool's load balancer",
+                description=f"Port {port} (and its health checks) from the load balancer of the pool",
                 ip_protocol="tcp",
                 from_port=port,
                 to_port=port,
@@ -1918,6 +1931,9 @@ class InstancePool(pulumi.ComponentResource):
             )
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-nlb",
+            # Load balancer and target group names end at 32 characters; the pool's name
+            # plus Pulumi's random suffix would not fit, so AWS names them from a prefix.
+            name_prefix=NLB_NAME_PREFIX,
             load_balancer_type="network",
             internal=not lb.internet_facing,
             subnets=list(lb.public_subnet_ids) if lb.internet_facing else list(args.subnet_ids),
@@ -1937,6 +1953,7 @@ class InstancePool(pulumi.ComponentResource):
         for port in lb.ports:
             group = aws.lb.TargetGroup(
                 f"{name}-tg-{port}",
+                name_prefix=target_group_name_prefix(port),
                 port=port,
                 protocol="TCP",
                 target_type="instance",
@@ -2027,9 +2044,20 @@ class InstancePool(pulumi.ComponentResource):
                 )
             ],
             opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=ignore, depends_on=[self.key_grant]
+                parent=self, ignore_changes=ignore, depends_on=self._launch_dependencies()
             ),
         )
+
+    def _launch_dependencies(self) -> list[pulumi.Resource]:
+        """What must exist before the group launches its first instance: the key grant (the
+        encrypted root volume), every policy of the instance role (Session Manager, agent,
+        file system, the caller's grants), the instances' egress rules and, with a shared
+        file system, its available mount targets, NFS ingress and policy (the first boot
+        mounts it before the first-boot scripts run)."""
+        found: list[pulumi.Resource] = [self.key_grant, *self.role.grants.values(), *self.egress_rules]
+        found += self.mount_targets
+        found += [r for r in (self.file_system_ingress, self.file_system_policy) if r is not None]
+        return found
 
     def _schedules(self, schedule: PoolSchedule) -> list[aws.autoscaling.Schedule]:
         """Scale to the configured size at ``start_cron``, to zero at ``stop_cron``."""

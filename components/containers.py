@@ -3,9 +3,10 @@
 :class:`ContainerService` owns everything one web service needs in a region:
 
 - an ECR repository (scan on push, immutable tags, KMS, lifecycle policy) and the image,
-  either given as a URI or built from a Dockerfile with ``awsx.ecr.Image`` (tagged with a
-  digest of the build context, so an immutable repository gets a new tag exactly when the
-  sources change);
+  either given as a URI or built from a Dockerfile with ``awsx.ecr.Image`` (tagged with the
+  component's name and a digest of the build context and platform, so an immutable
+  repository gets a new tag exactly when the sources change, and two regions' builds never
+  share a tag, which awsx would turn into one duplicate resource);
 - an ECS cluster with Container Insights and a Fargate task definition whose one container
   is non-privileged, has a read-only root filesystem (with a writable ``/tmp`` volume),
   drops every Linux capability, logs to its own KMS-encrypted log group, is health-checked,
@@ -234,6 +235,21 @@ def build_context_digest(context: Path, dockerfile: Optional[Path] = None) -> st
     return digest.hexdigest()
 
 
+def built_image_tag(component: str, platform: str, context_digest: str, tag: Optional[str] = None) -> str:
+    """The tag a built image is pushed with: ``<component>-<tag>``; by default
+    ``<component>-ctx-`` and 16 hex digits of a digest of the build context and the platform.
+
+    ``awsx.ecr.Image`` names the build resource it creates after the tag, and that name must
+    be unique in the stack (two regions pushing the same tag would register the same URN
+    twice), so the tag starts with the component's name. The platform is part of the default
+    digest because the repository's tags are immutable: an image built for another CPU
+    architecture from the same sources needs a tag of its own.
+    """
+    if tag is None:
+        tag = "ctx-" + hashlib.sha256(f"{context_digest}\0{platform}".encode()).hexdigest()[:16]
+    return f"{component}-{tag}"
+
+
 # Documents -----------------------------------------------------------------------------------
 
 
@@ -398,8 +414,10 @@ class ContainerServiceArgs:
     """Default: the current working directory. Where relative ``build_context`` and
     ``dockerfile`` are found to check them and to compute the image tag."""
     image_tag: Optional[str] = None
-    """Default: ``ctx-`` and 16 hex digits of a digest of the build context (a new tag
-    exactly when the sources change, as the immutable repository needs)."""
+    """Default: ``ctx-`` and 16 hex digits of a digest of the build context and the platform
+    (a new tag exactly when the sources or the architecture change, as the immutable
+    repository needs). The image is pushed as ``<component name>-<tag>`` (see
+    :func:`built_image_tag`), so each component's tag is unique in the stack."""
     container_name: str = "app"
     """Default: the container is called ``app``."""
     container_port: int = 8080
@@ -476,6 +494,11 @@ class ContainerServiceArgs:
                 "letter (load balancer and target group names are at most 32 characters)"
             )
         out += self._image_problems()
+        if self.image_tag is not None and _TAG_RE.match(self.image_tag) and len(f"{name}-{self.image_tag}") > 128:
+            out.append(
+                f"image_tag: {self.image_tag!r} is too long; the image is pushed as "
+                f"'{name}-<image_tag>', which may have at most 128 characters"
+            )
         size = fargate_size_problem(self.cpu, self.memory)
         if size:
             out.append(f"cpu/memory: {size}")
@@ -693,21 +716,27 @@ class ContainerService(pulumi.ComponentResource):
             opts=child,
         )
         self.image: Optional[awsx.ecr.Image] = None
+        self.image_tag: Optional[str] = None
         if args.image_uri is not None:
             self.image_uri: pulumi.Output[str] = pulumi.Output.from_input(args.image_uri)
             return
         assert args.build_context is not None
         dockerfile = args.resolve(args.dockerfile) if args.dockerfile else None
-        tag = args.image_tag or "ctx-" + build_context_digest(
-            args.resolve(args.build_context), dockerfile
-        )[:16]
+        platform = DOCKER_PLATFORMS[args.cpu_architecture]
+        # The tag pushed to the repository (unique in the stack; see built_image_tag).
+        self.image_tag = built_image_tag(
+            name,
+            platform,
+            build_context_digest(args.resolve(args.build_context), dockerfile),
+            args.image_tag,
+        )
         self.image = awsx.ecr.Image(
             f"{name}-image",
             repository_url=self.repository.repository_url,
             context=args.build_context,
             dockerfile=args.dockerfile,
-            platform=DOCKER_PLATFORMS[args.cpu_architecture],
-            image_tag=tag,
+            platform=platform,
+            image_tag=self.image_tag,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.lifecycle_policy]),
         )
         self.image_uri = self.image.image_uri
@@ -1045,9 +1074,13 @@ class ContainerService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
             tags=self._tags("service"),
+            # The target group must be attached to a listener before the service registers
+            # tasks in it, and the execution role must hold its policies before the first
+            # task pulls the image and writes logs (tasks failing to start would trip the
+            # deployment circuit breaker on the very first deployment).
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=list(self.listeners),
+                depends_on=[*self.listeners, *self.execution_role.grants.values()],
                 ignore_changes=["desiredCount"] if args.autoscaling else None,
             ),
         )

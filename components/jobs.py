@@ -940,7 +940,13 @@ class BatchJob(pulumi.ComponentResource):
             retry_strategy=retry_strategy(args.attempts, args.retry_exit_codes),
             propagate_tags=True,
             tags={"Name": f"{name}-definition", **self._tags},
-            opts=self._child,
+            # A run may be submitted as soon as the definition exists (a new object, or by
+            # hand): both roles hold their policies by then, so the first run can pull its
+            # image, write its logs and reach the lake.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*self.execution_role.grants.values(), *self.job_role.grants.values()],
+            ),
         )
         # SubmitJob is authorised on the queue and on the definition (any revision).
         self.definition_arn_pattern = pulumi.Output.concat(self.definition.arn_prefix, ":*")

@@ -400,7 +400,7 @@ def test_ec2_health_checks_alone_and_elb_health_checks_behind_the_load_balancer(
     assert inputs["healthCheckType"] == "ELB"
     assert inputs["healthCheckGracePeriod"] == 600
     [arn] = inputs["targetGroupArns"]
-    assert ":targetgroup/pool-tg-8888-" in arn
+    assert ":targetgroup/8888-" in arn
 
 
 def test_group_has_its_own_service_linked_role_with_a_grant_on_the_region_key(basic: Plan) -> None:
@@ -416,6 +416,30 @@ def test_group_has_its_own_service_linked_role_with_a_grant_on_the_region_key(ba
     assert sorted(grant["inputs"]["operations"]) == sorted(EBS_KEY_GRANT_OPERATIONS)
     # The group waits for the grant: without it no encrypted volume can be created.
     assert grant["urn"] in group["dependencies"]
+
+
+def test_group_launches_only_once_the_drive_network_and_role_policies_exist(basic: Plan, full: Plan) -> None:
+    """The first boot mounts the shared drive (over the NFS rules, through a mount target,
+    under the file system policy, with the role's permissions): every one of them must exist
+    before the group starts an instance, or the first boot's mount fails."""
+    group = one(full, ASG)
+    needed = [
+        *full.of_type(MOUNT_TARGET),
+        one(full, "aws:efs/fileSystemPolicy:FileSystemPolicy"),
+        full.find(INGRESS, "pool-efs-nfs-in"),
+        full.find(EGRESS, "pool-nfs-out"),
+        full.find(EGRESS, "pool-https-out"),
+        one(full, "aws:kms/grant:Grant"),
+    ]
+    needed += [r for r in full.of_type(ROLE_POLICY) if r["name"] in (
+        "pool-role-session-manager", "pool-role-cloudwatch-agent",
+        "pool-role-shared-file-system", "pool-role-read-models")]
+    assert len(needed) == 11
+    assert {r["urn"] for r in needed} <= set(group["dependencies"])
+    # Without a drive, the role's policies and the key grant still come first.
+    basic_group = one(basic, ASG)
+    assert {r["urn"] for r in basic.of_type(ROLE_POLICY) if r["name"].startswith("pool-role-")} <= set(
+        basic_group["dependencies"])
 
 
 def test_desired_capacity_and_minimum_belong_to_the_schedule_when_there_is_one(
@@ -690,6 +714,44 @@ def test_ssh_is_forwarded_only_when_asked_and_an_internet_facing_balancer_uses_p
     ports = {r["inputs"]["fromPort"] for r in rules_of(plan, INGRESS, security_group(plan, "pool-lb-sg"))}
     assert ports == {22, 8888}
     assert sorted(g["inputs"]["port"] for g in plan.of_type("aws:lb/targetGroup:TargetGroup")) == [22, 8888]
+
+
+def elb_name_problem(resource: dict[str, Any]) -> Optional[str]:
+    """Why AWS (or Pulumi's auto-naming, which appends '-' and 7 characters) would refuse the
+    name of a load balancer or target group (at most 32 characters), or None."""
+    inputs = resource["inputs"]
+    if "name" in inputs:
+        return None if len(inputs["name"]) <= 32 else f"name {inputs['name']!r} is over 32 characters"
+    if "namePrefix" in inputs:
+        prefix = inputs["namePrefix"]
+        return None if 1 <= len(prefix) <= 6 and not prefix.startswith("-") else f"namePrefix {prefix!r}"
+    auto = len(resource["name"]) + 8
+    return None if auto <= 32 else f"auto-name of {resource['name']!r} has {auto} characters"
+
+
+def test_load_balancer_and_target_group_names_fit_whatever_the_pool_name() -> None:
+    """AWS takes at most 32 characters; the pool's (up to 40 character) name with Pulumi's
+    suffix would not fit, so AWS names them from short prefixes."""
+
+    def build(opts: pulumi.ResourceOptions) -> None:
+        key = RegionKey("k", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
+        alerts = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
+        InstancePool(
+            "ap-southeast-1-pool-data-science-team-a"[:40],
+            InstancePoolArgs(
+                vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], availability_zones=["a", "b"],
+                key=key, alerts=alerts, instance_types=TYPES,
+                load_balancer=PoolLoadBalancer(allowed_cidrs=["10.0.0.0/8"], ssh=True, jupyter_port=65535),
+            ),
+            opts=opts,
+        )
+
+    plan = render_components(build)
+    balancers = plan.of_type("aws:lb/loadBalancer:LoadBalancer") + plan.of_type("aws:lb/targetGroup:TargetGroup")
+    assert len(balancers) == 3
+    assert {r["name"]: elb_name_problem(r) for r in balancers} == {r["name"]: None for r in balancers}
+    assert sorted(r["inputs"]["namePrefix"] for r in balancers) == ["22-", "65535-", "pool-"]
+    assert all("name" not in r["inputs"] for r in balancers)
 
 
 # -- the instance role ------------------------------------------------------------------------------

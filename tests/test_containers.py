@@ -26,6 +26,7 @@ from components.containers import (
     ContainerService,
     ContainerServiceArgs,
     build_context_digest,
+    built_image_tag,
     ecr_lifecycle_policy,
     elb_log_delivery_statement,
     environment_name_problem,
@@ -303,7 +304,7 @@ def test_built_image_is_one_awsx_image_pushed_to_the_repository(tls_plan: Plan) 
     digest = build_context_digest(PROJECT_DIR / "services" / "forecast")
     assert image["inputs"] == {
         "context": "services/forecast",
-        "imageTag": f"ctx-{digest[:16]}",
+        "imageTag": built_image_tag("web", "linux/arm64", digest),
         "platform": "linux/arm64",
         "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo['id']}",
     }
@@ -318,8 +319,37 @@ def test_an_explicit_dockerfile_and_tag_are_passed_to_the_build() -> None:
                   image_tag="release-1.2.0")
     inputs = one(plan, "awsx:ecr:Image")["inputs"]
     assert inputs["dockerfile"] == "services/forecast/Dockerfile"
-    assert inputs["imageTag"] == "release-1.2.0"
+    assert inputs["imageTag"] == "web-release-1.2.0"
     assert inputs["platform"] == "linux/amd64"
+
+
+def test_built_image_tags_are_unique_per_component_and_platform() -> None:
+    """awsx.ecr.Image names its build resource after the tag: two components (the regions of
+    a stack) pushing one tag would register one URN twice. The repository's tags are
+    immutable, so another architecture from the same sources needs another tag."""
+    digest = "ab" * 32
+    west = built_image_tag("eu-west-1-web", "linux/amd64", digest)
+    assert re.fullmatch(r"eu-west-1-web-ctx-[0-9a-f]{16}", west)
+    assert built_image_tag("eu-central-1-web", "linux/amd64", digest) == west.replace("eu-west-1", "eu-central-1")
+    assert built_image_tag("eu-west-1-web", "linux/amd64", digest) == west
+    assert built_image_tag("eu-west-1-web", "linux/arm64", digest) != west
+    assert built_image_tag("eu-west-1-web", "linux/amd64", "cd" * 32) != west
+    assert built_image_tag("eu-west-1-web", "linux/amd64", digest, "1.2.0") == "eu-west-1-web-1.2.0"
+
+
+def test_two_services_built_from_one_context_push_different_tags() -> None:
+    def build(opts: pulumi.ResourceOptions) -> None:
+        key = RegionKey("k", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
+        topic = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
+        for name in ("web-a", "web-b"):
+            ContainerService(name, ContainerServiceArgs(
+                key=key, alerts=topic, vpc_id="vpc-123", public_subnet_ids=PUBLIC,
+                private_subnet_ids=PRIVATE, access_log_bucket="logs", build_context="services/forecast",
+                build_root=str(PROJECT_DIR)), opts=opts)
+
+    tags = [r["inputs"]["imageTag"] for r in render_components(build, region=REGION).of_type("awsx:ecr:Image")]
+    assert len(tags) == 2 and len(set(tags)) == 2
+
 
 
 # Cluster and task definition -----------------------------------------------------------------
@@ -491,6 +521,10 @@ def test_service_runs_fargate_tasks_privately_with_safe_rolling_updates(plan: Pl
     assert inputs["loadBalancers"][0]["targetGroupArn"] == one(plan, LISTENER)["inputs"]["defaultActions"][0]["targetGroupArn"]
     # The listener exists before the service registers targets with its target group.
     assert one(plan, LISTENER)["urn"] in service["dependencies"]
+    # The execution role holds every policy before the first task pulls and logs.
+    execution = [r["urn"] for r in plan.of_type(ROLE_POLICY) if r["name"].startswith("web-execution-")]
+    assert len(execution) == 4
+    assert set(execution) <= set(service["dependencies"])
 
 
 def test_cpu_target_tracking_owns_the_desired_count(plan: Plan) -> None:
@@ -737,6 +771,8 @@ def refused(**overrides: Any) -> str:
         ({"image_uri": None, "build_context": "services", "build_root": str(PROJECT_DIR)},
          r"build_context: no Dockerfile at"),
         ({"dockerfile": "Dockerfile"}, r"dockerfile: only used with build_context"),
+        ({"image_uri": None, "build_context": "services/forecast", "build_root": str(PROJECT_DIR),
+          "image_tag": "x" * 125}, r"image_tag: 'x{125}' is too long; the image is pushed as 'web-<image_tag>'"),
         ({"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, r"certificate_arn: .* is not an ACM"),
         ({"ssl_policy": "ELBSecurityPolicy-2016-08"}, r"ssl_policy: .* is not a TLS 1.3 policy"),
         ({"autoscaling": AutoscalingArgs(min_count=2, max_count=4)}, r"desired_count: 1 is outside autoscaling bounds 2..4"),

@@ -428,6 +428,16 @@ def test_execution_role_pulls_this_image_and_writes_this_log_group_only(plan: Pl
     }
 
 
+def test_definition_exists_only_once_both_roles_hold_their_policies(plan: Plan) -> None:
+    """A run can be submitted the moment the definition exists; its first attempt must be
+    able to pull, log and reach the lake."""
+    definition = one(plan, JOB_DEFINITION, f"{REGION}-jobs-churn-definition")
+    policies = [p["urn"] for p in plan.of_type(ROLE_POLICY)
+                if p["name"].startswith((f"{REGION}-jobs-churn-execution-", f"{REGION}-jobs-churn-job-"))]
+    assert len(policies) == 4  # pull-image, write-logs; read curated, write models
+    assert set(policies) <= set(definition["dependencies"])
+
+
 def test_job_role_has_only_the_lake_grants_given(plan: Plan) -> None:
     props = container(plan)
     role = one(plan, ROLE, f"{REGION}-jobs-churn-job-role")

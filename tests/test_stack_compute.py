@@ -256,6 +256,11 @@ def test_cron_schedule_gpu_pool_and_load_balancer_from_config(project_with, stac
         "30 20 * * 1-5",
     ]
     assert by_type["aws:lb/loadBalancer:LoadBalancer"]["inputs"]["internal"] is True
+    # "eu-west-1-pool-training-nlb" plus Pulumi's 8-character suffix exceeds AWS's 32 characters:
+    # the load balancer and its target group are named by AWS from short prefixes instead.
+    for typ in ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+        inputs = by_type[typ]["inputs"]
+        assert "name" not in inputs and 1 <= len(inputs["namePrefix"]) <= 6, typ
     assert by_type[ASG]["inputs"]["healthCheckType"] == "ELB"
     ingress = [r for r in training if r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"]
     assert {r["inputs"].get("cidrIpv4") for r in ingress} == {"10.50.0.0/16", None}

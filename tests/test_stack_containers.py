@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 
-from components.containers import FARGATE_MEMORY, build_context_digest
+from components.containers import FARGATE_MEMORY, build_context_digest, built_image_tag
 from policies.check import check, load_plan
 from stacks.config import ConfigError, PlatformConfig, load_stack_config, parse_raw_config
 from stacks.offline import PROJECT_DIR, Plan, physical_name, render_stack
@@ -146,18 +146,31 @@ def test_prod_is_highly_available_and_protected(prod_plan: Plan) -> None:
 def test_image_is_built_from_the_forecast_dockerfile(stack_plan: Plan) -> None:
     context = PROJECT_DIR / "services" / "forecast"
     assert (context / "Dockerfile").is_file()
-    tag = f"ctx-{build_context_digest(context)[:16]}"
+    digest = build_context_digest(context)
     for region in config_of(stack_plan).regions:
         (image,) = [r for r in stack_plan.of_type("awsx:ecr:Image") if r["name"] == f"{region.name}-web-image"]
         repo = one_in(stack_plan, region.name, "aws:ecr/repository:Repository")
         assert image["inputs"] == {
             "context": "services/forecast",
-            "imageTag": tag,
+            "imageTag": built_image_tag(f"{region.name}-web", "linux/amd64", digest),
             "platform": "linux/amd64",
             "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{region.name}.amazonaws.com/{repo['id']}",
         }
         (container,) = json.loads(one_in(stack_plan, region.name, TASK)["inputs"]["containerDefinitions"])
         assert container["image"].startswith(image["inputs"]["repositoryUrl"] + "@sha256:")
+
+
+def test_each_regions_build_has_a_resource_name_of_its_own(stack_plan: Plan) -> None:
+    """awsx.ecr.Image registers its build as a child named after the tag; every region's
+    image has the same parent type chain, so equal tags would be one URN registered twice
+    and the real `pulumi up` would stop ("Duplicate resource URN")."""
+    images = stack_plan.of_type("awsx:ecr:Image")
+    assert len(images) == len(config_of(stack_plan).regions) >= 2
+    child_urns = [
+        f"{image['urn'].split('::')[2]}$docker-build:index:Image::{image['inputs']['imageTag']}"
+        for image in images
+    ]
+    assert len(set(child_urns)) == len(child_urns)
 
 
 def test_the_dockerfile_serves_what_the_service_expects() -> None:
