@@ -284,6 +284,141 @@ def ecr_lifecycle_policy(untagged_expiry_days: int, keep_tagged_images: int) -> 
     }
 
 
+# Repository and image ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """An image to build with its Dockerfile and push (see :func:`ecr_image`)."""
+
+    context: str
+    """The build context as ``awsx.ecr.Image`` gets it (relative to the program's working
+    directory, the project root under ``pulumi up``)."""
+    context_path: Path
+    """The same directory as this process finds it (to compute the image tag)."""
+    platform: str
+    """The Docker platform (``linux/amd64``, ``linux/arm64``; see :data:`DOCKER_PLATFORMS`)."""
+    dockerfile: Optional[str] = None
+    """Default: ``Dockerfile`` in the context. Otherwise its path, relative like ``context``."""
+    dockerfile_path: Optional[Path] = None
+    """Default: none (the context's Dockerfile is part of the context digest). The
+    Dockerfile as this process finds it, when ``dockerfile`` is given."""
+    image_tag: Optional[str] = None
+    """Default: a digest of the context and the platform (see :func:`built_image_tag`)."""
+
+
+@dataclass(frozen=True)
+class RepositoryAndImage:
+    """What :func:`ecr_repository_and_image` created."""
+
+    repository: aws.ecr.Repository
+    lifecycle_policy: aws.ecr.LifecyclePolicy
+    image: Optional[awsx.ecr.Image] = None
+    """The built image; none when nothing was built."""
+    image_tag: Optional[str] = None
+    """The tag the built image is pushed with; none when nothing was built."""
+    image_uri: Optional[pulumi.Output[str]] = None
+    """The built image's URI (with its digest); none when nothing was built."""
+
+
+def create_ecr_repository(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    key: RegionKey,
+    force_delete: bool,
+    protect: bool,
+    tags: Mapping[str, str],
+    untagged_image_expiry_days: int = 7,
+    keep_tagged_images: int = 20,
+) -> tuple[aws.ecr.Repository, aws.ecr.LifecyclePolicy]:
+    """An ECR repository ``<name>-repo`` (immutable tags, scan on push, encrypted with
+    ``key``) and its lifecycle policy ``<name>-repo-lifecycle``, both children of ``parent``.
+
+    ``force_delete`` lets the repository be deleted with its images (ephemeral stacks);
+    ``protect`` protects it and retains it on delete (production).
+    """
+    repository = aws.ecr.Repository(
+        f"{name}-repo",
+        image_tag_mutability="IMMUTABLE",
+        image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
+            scan_on_push=True
+        ),
+        encryption_configurations=[
+            aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=key.arn)
+        ],
+        force_delete=force_delete,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect),
+    )
+    lifecycle_policy = aws.ecr.LifecyclePolicy(
+        f"{name}-repo-lifecycle",
+        repository=repository.name,
+        policy=pulumi.Output.json_dumps(ecr_lifecycle_policy(untagged_image_expiry_days, keep_tagged_images)),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return repository, lifecycle_policy
+
+
+def ecr_image(
+    name: str,
+    build: ImageBuild,
+    *,
+    parent: pulumi.Resource,
+    repository: aws.ecr.Repository,
+    lifecycle_policy: aws.ecr.LifecyclePolicy,
+) -> tuple[awsx.ecr.Image, str]:
+    """Build ``build`` and push it to ``repository`` with ``awsx.ecr.Image`` (``<name>-image``,
+    a child of ``parent``); returns the image and its tag ``<name>-<tag>`` (see
+    :func:`built_image_tag`: ``name`` must be unique in the stack). Offline, nothing is built.
+    """
+    tag = built_image_tag(
+        name, build.platform, build_context_digest(build.context_path, build.dockerfile_path), build.image_tag
+    )
+    image = awsx.ecr.Image(
+        f"{name}-image",
+        repository_url=repository.repository_url,
+        context=build.context,
+        dockerfile=build.dockerfile,
+        platform=build.platform,
+        image_tag=tag,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[lifecycle_policy]),
+    )
+    return image, tag
+
+
+def ecr_repository_and_image(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    key: RegionKey,
+    force_delete: bool,
+    protect: bool,
+    tags: Mapping[str, str],
+    untagged_image_expiry_days: int = 7,
+    keep_tagged_images: int = 20,
+    build: Optional[ImageBuild] = None,
+) -> RepositoryAndImage:
+    """:func:`create_ecr_repository` and, when ``build`` is given, :func:`ecr_image` into it, all
+    children of ``parent`` named after ``name``."""
+    repository, lifecycle_policy = create_ecr_repository(
+        name,
+        parent=parent,
+        key=key,
+        force_delete=force_delete,
+        protect=protect,
+        tags=tags,
+        untagged_image_expiry_days=untagged_image_expiry_days,
+        keep_tagged_images=keep_tagged_images,
+    )
+    if build is None:
+        return RepositoryAndImage(repository, lifecycle_policy)
+    image, tag = ecr_image(
+        name, build, parent=parent, repository=repository, lifecycle_policy=lifecycle_policy
+    )
+    return RepositoryAndImage(repository, lifecycle_policy, image, tag, image.image_uri)
+
+
 def elb_log_delivery_statement(
     bucket_arn: str, account_id: str, region: str, partition: str, prefix: str = ALB_LOG_PREFIX
 ) -> dict[str, Any]:
@@ -694,52 +829,37 @@ class ContainerService(pulumi.ComponentResource):
 
     def _repository(self, child: pulumi.ResourceOptions) -> None:
         args, name = self._args, self._name
-        self.repository = aws.ecr.Repository(
-            f"{name}-repo",
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
-                scan_on_push=True
-            ),
-            encryption_configurations=[
-                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.key.arn)
-            ],
-            force_delete=args.force_delete,
-            tags=self._tags("repo"),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
-        )
-        self.lifecycle_policy = aws.ecr.LifecyclePolicy(
-            f"{name}-repo-lifecycle",
-            repository=self.repository.name,
-            policy=pulumi.Output.json_dumps(
-                ecr_lifecycle_policy(args.untagged_image_expiry_days, args.keep_tagged_images)
-            ),
-            opts=child,
-        )
-        self.image: Optional[awsx.ecr.Image] = None
-        self.image_tag: Optional[str] = None
-        if args.image_uri is not None:
-            self.image_uri: pulumi.Output[str] = pulumi.Output.from_input(args.image_uri)
-            return
-        assert args.build_context is not None
         dockerfile = args.resolve(args.dockerfile) if args.dockerfile else None
-        platform = DOCKER_PLATFORMS[args.cpu_architecture]
-        # The tag pushed to the repository (unique in the stack; see built_image_tag).
-        self.image_tag = built_image_tag(
+        built = ecr_repository_and_image(
             name,
-            platform,
-            build_context_digest(args.resolve(args.build_context), dockerfile),
-            args.image_tag,
+            parent=self,
+            key=args.key,
+            force_delete=args.force_delete,
+            protect=args.protect,
+            tags=self._tags("repo"),
+            untagged_image_expiry_days=args.untagged_image_expiry_days,
+            keep_tagged_images=args.keep_tagged_images,
+            build=(
+                ImageBuild(
+                    context=args.build_context,
+                    context_path=args.resolve(args.build_context),
+                    dockerfile=args.dockerfile,
+                    dockerfile_path=dockerfile,
+                    platform=DOCKER_PLATFORMS[args.cpu_architecture],
+                    image_tag=args.image_tag,
+                )
+                if args.build_context is not None
+                else None
+            ),
         )
-        self.image = awsx.ecr.Image(
-            f"{name}-image",
-            repository_url=self.repository.repository_url,
-            context=args.build_context,
-            dockerfile=args.dockerfile,
-            platform=platform,
-            image_tag=self.image_tag,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.lifecycle_policy]),
+        self.repository = built.repository
+        self.lifecycle_policy = built.lifecycle_policy
+        self.image: Optional[awsx.ecr.Image] = built.image
+        # The tag pushed to the repository (unique in the stack; see built_image_tag).
+        self.image_tag: Optional[str] = built.image_tag
+        self.image_uri: pulumi.Output[str] = (
+            built.image_uri if built.image_uri is not None else pulumi.Output.from_input(args.image_uri)
         )
-        self.image_uri = self.image.image_uri
 
     def _log_group(self) -> None:
         args = self._args

@@ -23,7 +23,11 @@ run time, retries); a **run** is one execution of it with its own parameters, it
   submitted land in the job's dead-letter queue, which raises an alarm.
 - :class:`Airflow`: optional managed Airflow (MWAA) with its DAG bucket, log groups and a
   least-privilege execution role, only reachable from inside the VPC.
-- :class:`Jobs`: the environment, its jobs and the optional Airflow of one region.
+- :class:`Jobs`: the environment, its jobs and the optional Airflow of one region. Jobs
+  that give a ``build`` instead of an ``image`` share one ECR repository of the region
+  (immutable tags, scan on push, KMS, lifecycle policy: ``containers.create_ecr_repository``);
+  each distinct build (context and Dockerfile) is built once with ``awsx.ecr.Image`` for the
+  jobs' CPU architecture, and those jobs' execution roles may pull from that repository only.
 
 Pure helpers (Fargate sizes, schedule expressions, time zones, command parameters, the
 documents and event patterns) are plain functions with plain tests.
@@ -31,14 +35,17 @@ documents and event patterns) are plain functions with plain tests.
 
 from __future__ import annotations
 
+import os
 import re
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_awsx as awsx
 
 from components.buckets import SecureBucket, SecureBucketArgs
 from components.data_lake import DataLake
@@ -53,7 +60,14 @@ from components.monitoring import (
     Widget,
     metric_alarm,
 )
-from components.containers import CPU_ARCHITECTURES, FARGATE_MEMORY
+from components.containers import (
+    CPU_ARCHITECTURES,
+    DOCKER_PLATFORMS,
+    FARGATE_MEMORY,
+    ImageBuild,
+    create_ecr_repository,
+    ecr_image,
+)
 from policies.rules import looks_like_secret
 
 # Fargate sizes --------------------------------------------------------------------------------
@@ -732,10 +746,11 @@ class BatchJobArgs:
     ``<name_prefix>-<job_name>``, its log group ``/aws/batch/<name_prefix>/<job_name>``."""
     environment: BatchEnvironment
     """The compute environment and queue the runs use."""
-    image: str
+    image: pulumi.Input[str]
     """Container image; ``{account}`` and ``{region}`` stand for the deploying account and
     the job's region (e.g. ``{account}.dkr.ecr.{region}.amazonaws.com/batch-inference:1.0``).
-    An ECR image is pulled with a grant for exactly its repository."""
+    An ECR image is pulled with a grant for exactly its repository. An Output (an image the
+    stack builds) needs ``image_repository_arn``."""
     command: Sequence[str]
     """The container command (arguments to the image's entrypoint); ``Ref::name`` is
     replaced by each run's parameter ``name`` (or the definition's default)."""
@@ -778,6 +793,10 @@ class BatchJobArgs:
     regions), only the definition and roles exist; runs are submitted by hand."""
     cpu_architecture: str = "X86_64"
     """Default: x86-64 tasks. ``ARM64`` for Graviton images."""
+    image_repository_arn: Optional[pulumi.Input[str]] = None
+    """Default: the repository is read from an ECR ``image`` reference (none for other
+    registries). Required when ``image`` is an Output (built by the stack): the ECR
+    repository it is pushed to; the execution role may pull from it only."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name`` and ``job``; the definition's tags propagate to
     the runs' tasks."""
@@ -792,9 +811,7 @@ class BatchJobArgs:
             )
         elif self.job_name in self.environment.jobs:
             out.append(f"job_name: the environment already has a job {self.job_name!r}")
-        bad_image = image_problem(self.image)
-        if bad_image:
-            out.append(f"image: {bad_image}")
+        out += self._image_problems()
         if not self.command or not all(isinstance(c, str) and c for c in self.command):
             out.append("command: give the container command as a list of non-empty strings")
         size = fargate_size_problem(self.vcpu, self.memory_mib)
@@ -827,6 +844,21 @@ class BatchJobArgs:
             out.append(f"array_size: {self.array_size!r} must be 2 to {MAX_ARRAY_SIZE} (or not given)")
         if self.schedule is not None:
             out += self._schedule_problems(self.schedule)
+        return out
+
+    def _image_problems(self) -> list[str]:
+        if isinstance(self.image, pulumi.Output):
+            if self.image_repository_arn is None:
+                return ["image_repository_arn: an image built by the stack (an Output) needs the "
+                        "ARN of the ECR repository it is pushed to"]
+            return []
+        out = []
+        bad_image = image_problem(self.image)
+        if bad_image:
+            out.append(f"image: {bad_image}")
+        if self.image_repository_arn is not None:
+            out.append("image_repository_arn: only for an image built by the stack; an image "
+                       "reference's ECR repository is read from it")
         return out
 
     def _parameter_problems(self) -> list[str]:
@@ -902,8 +934,13 @@ class BatchJob(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         self._tags = {"job": args.job_name, **args.tags}
         self.definition_name = f"{env.name_prefix}-{args.job_name}"
-        self.image: pulumi.Output[str] = pulumi.Output.all(env.account_id, env.region).apply(
-            lambda v: _resolve_image(args.image, v[0], v[1])
+        image = args.image
+        self.image: pulumi.Output[str] = (
+            pulumi.Output.all(env.account_id, env.region).apply(
+                lambda v: _resolve_image(image, v[0], v[1])
+            )
+            if isinstance(image, str)
+            else pulumi.Output.from_input(image)
         )
 
         self.log_group = aws.cloudwatch.LogGroup(
@@ -1001,13 +1038,8 @@ class BatchJob(pulumi.ComponentResource):
             )
         ]
         self.execution_role.grant("write-logs", statements)
-        repository = ecr_repository(args.image)
-        if repository is not None:
-            account, region, repo = repository
-            repository_arn = pulumi.Output.all(env.partition, env.account_id, env.region).apply(
-                lambda v: f"arn:{v[0]}:ecr:{_resolve_image(region, v[1], v[2])}:"
-                f"{_resolve_image(account, v[1], v[2])}:repository/{repo}"
-            )
+        repository_arn = self._image_repository_arn()
+        if repository_arn is not None:
             self.execution_role.grant(
                 "pull-image",
                 [
@@ -1024,6 +1056,21 @@ class BatchJob(pulumi.ComponentResource):
             lake.grant_read(self.job_role, args.read.zone, args.read.prefix)
         if lake is not None and args.write is not None:
             lake.grant_read_write(self.job_role, args.write.zone, args.write.prefix, allow_delete=True)
+
+    def _image_repository_arn(self) -> Optional[pulumi.Input[str]]:
+        """The ECR repository the image is pulled from: given for a built image, read from an
+        ECR image reference, None for other registries."""
+        args, env = self.args, self.args.environment
+        if args.image_repository_arn is not None:
+            return args.image_repository_arn
+        repository = ecr_repository(args.image) if isinstance(args.image, str) else None
+        if repository is None:
+            return None
+        account, region, repo = repository
+        return pulumi.Output.all(env.partition, env.account_id, env.region).apply(
+            lambda v: f"arn:{v[0]}:ecr:{_resolve_image(region, v[1], v[2])}:"
+            f"{_resolve_image(account, v[1], v[2])}:repository/{repo}"
+        )
 
     def _parameters(self) -> dict[str, pulumi.Input[str]]:
         args = self.args
@@ -1544,11 +1591,22 @@ class Airflow(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True)
+class JobBuild:
+    """Build a job's image from a Dockerfile (see :attr:`JobSpec.build`)."""
+
+    context: str
+    """The build context directory, relative to ``JobsArgs.build_root`` (and to the working
+    directory of ``pulumi up``, where ``awsx.ecr.Image`` builds it)."""
+    dockerfile: Optional[str] = None
+    """Default: ``Dockerfile`` in ``context``. Otherwise its path, relative like ``context``."""
+
+
+@dataclass(frozen=True)
 class JobSpec:
-    """One job of :class:`Jobs`: its name and template (see :class:`BatchJobArgs`)."""
+    """One job of :class:`Jobs`: its name and template (see :class:`BatchJobArgs`); exactly
+    one of ``image`` and ``build``."""
 
     name: str
-    image: str
     command: Sequence[str]
     vcpu: float
     memory_mib: int
@@ -1569,6 +1627,12 @@ class JobSpec:
     """Default: no event trigger."""
     array_size: Optional[int] = None
     """Default: single-container runs."""
+    image: Optional[str] = field(default=None, kw_only=True)
+    """Default: none (then ``build`` is required). A prebuilt image (see
+    :attr:`BatchJobArgs.image`)."""
+    build: Optional[JobBuild] = field(default=None, kw_only=True)
+    """Default: none (then ``image`` is required). Build the image and push it to the
+    region's job image repository; jobs with the same build share one image."""
 
 
 @dataclass(frozen=True)
@@ -1611,20 +1675,65 @@ class JobsArgs:
     """Default: buckets holding objects cannot be deleted."""
     protect: bool = False
     """Default: unprotected."""
+    cpu_architecture: str = "X86_64"
+    """Default: the jobs run on x86-64 (Batch on Fargate); built images are built for
+    ``linux/amd64`` (``ARM64``: ``linux/arm64``)."""
+    build_root: Optional[str] = None
+    """Default: the current working directory. Where the jobs' relative build contexts and
+    Dockerfiles are found to check them and to compute the image tags."""
+
+    def resolve(self, path: str) -> Path:
+        """``path`` as the build sees it: relative paths from ``build_root`` (default: cwd)."""
+        base = Path(self.build_root) if self.build_root is not None else Path(os.getcwd())
+        return base / path
+
+    def problems(self) -> list[str]:
+        """Problems with the jobs' image sources, each naming the job and its field."""
+        out: list[str] = []
+        names = [j.name for j in self.jobs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            out.append(f"jobs: {dupes} listed more than once")
+        if self.cpu_architecture not in CPU_ARCHITECTURES:
+            out.append(f"cpu_architecture: {self.cpu_architecture!r} is not one of {list(CPU_ARCHITECTURES)}")
+        for i, spec in enumerate(self.jobs):
+            at = f"jobs[{i}] ({spec.name})"
+            if spec.image is not None and spec.build is not None:
+                out.append(f"{at}: Only one of [image] and [build] can be given")
+            elif spec.image is None and spec.build is None:
+                out.append(f"{at}: give [image] (a prebuilt image) or [build] (a Dockerfile to build)")
+            elif spec.build is not None:
+                out += self._build_problems(at, spec.build)
+        return out
+
+    def _build_problems(self, at: str, build: JobBuild) -> list[str]:
+        context = self.resolve(build.context)
+        if not context.is_dir():
+            return [f"{at}: build.context: directory {build.context!r} not found (looked in {context})"]
+        dockerfile = self.resolve(build.dockerfile) if build.dockerfile else context / "Dockerfile"
+        if not dockerfile.is_file():
+            key = "build.dockerfile" if build.dockerfile else "build.context"
+            return [f"{at}: {key}: no Dockerfile at {dockerfile}"]
+        return []
 
 
 class Jobs(pulumi.ComponentResource):
     """One region's batch jobs: the environment, each job, and optional managed Airflow."""
 
     def __init__(self, name: str, args: JobsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        names = [j.name for j in args.jobs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"Jobs {name!r}: jobs: {dupes} listed more than once")
+        problems = args.problems()
+        if problems:
+            raise ValueError(f"Jobs {name!r}: " + "; ".join(problems))
         super().__init__("mlops:jobs:Jobs", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self._name = name
         self.environment: Optional[BatchEnvironment] = None
         self.jobs: dict[str, BatchJob] = {}
+        self.repository: Optional[aws.ecr.Repository] = None
+        self.lifecycle_policy: Optional[aws.ecr.LifecyclePolicy] = None
+        #: Built images by their build (context, Dockerfile).
+        self.images: dict[JobBuild, awsx.ecr.Image] = {}
+        self._build_images(args)
         if args.jobs:
             self.environment = BatchEnvironment(
                 f"{name}-batch",
@@ -1646,7 +1755,11 @@ class Jobs(pulumi.ComponentResource):
                     BatchJobArgs(
                         job_name=spec.name,
                         environment=self.environment,
-                        image=spec.image,
+                        image=spec.image if spec.build is None else self.images[spec.build].image_uri,
+                        image_repository_arn=(
+                            self.repository.arn if spec.build is not None and self.repository is not None else None
+                        ),
+                        cpu_architecture=args.cpu_architecture,
                         command=spec.command,
                         vcpu=spec.vcpu,
                         memory_mib=spec.memory_mib,
@@ -1687,16 +1800,54 @@ class Jobs(pulumi.ComponentResource):
                 args.lake.accept_access_logs(self.airflow.dag_bucket.arn, AIRFLOW_DAGS_LOG_PREFIX)
         self.register_outputs(self.outputs())
 
+    def _build_images(self, args: JobsArgs) -> None:
+        """The region's job image repository and one image per distinct build (named after
+        the first job that uses it), when any job builds its image."""
+        builds = [spec for spec in args.jobs if spec.build is not None]
+        if not builds:
+            return
+        name = self._name
+        self.repository, self.lifecycle_policy = create_ecr_repository(
+            f"{name}-images",
+            parent=self,
+            key=args.key,
+            force_delete=args.force_destroy,
+            protect=args.protect,
+            tags={"Name": f"{name}-images-repo"},
+        )
+        platform = DOCKER_PLATFORMS[args.cpu_architecture]
+        for spec in builds:
+            build = spec.build
+            assert build is not None
+            if build in self.images:
+                continue
+            self.images[build], _ = ecr_image(
+                f"{name}-{spec.name}",
+                ImageBuild(
+                    context=build.context,
+                    context_path=args.resolve(build.context),
+                    dockerfile=build.dockerfile,
+                    dockerfile_path=args.resolve(build.dockerfile) if build.dockerfile else None,
+                    platform=platform,
+                ),
+                parent=self,
+                repository=self.repository,
+                lifecycle_policy=self.lifecycle_policy,
+            )
+
     def widgets(self) -> list[Widget]:
         """The environment's dashboard widgets (none without jobs)."""
         return self.environment.widgets() if self.environment is not None else []
 
     def outputs(self) -> dict[str, Any]:
-        """What other stacks may reference: the queue and the job definitions."""
+        """What other stacks may reference: the queue, the job definitions and the
+        repository of built job images (when a job builds its image)."""
         out: dict[str, Any] = {}
         if self.environment is not None:
             out["queueArn"] = self.environment.queue.arn
             out["jobDefinitions"] = {n: j.definition.arn for n, j in self.jobs.items()}
+        if self.repository is not None:
+            out["imageRepositoryUrl"] = self.repository.repository_url
         if self.airflow is not None:
             out["airflowArn"] = self.airflow.arn
         return out

@@ -882,13 +882,25 @@ class JobScheduleConfig(_Model):
         return f"cron({self.cron})" if self.cron is not None else f"rate({self.rate})"
 
 
+class JobBuildConfig(ContainerBuildConfig):
+    """Build a job's image from a Dockerfile in this repository (into the region's job image
+    repository, for the jobs' CPU architecture)."""
+
+    context: str = Field(description="Build context directory, relative to the project root.")
+
+
 class JobConfig(_Model):
-    """One job: a template (image, command, size, max run time, retries), its data and
-    what submits its runs."""
+    """One job: a template (image or build, command, size, max run time, retries), its data
+    and what submits its runs."""
 
     name: str = Field(description="Job name: 1-20 lowercase letters, digits, '-'.")
-    image: str = Field(
-        description="Image URI; {account} and {region} stand for the account and region."
+    image: Optional[str] = Field(
+        default=None,
+        description="Image URI; {account} and {region} stand for the account and region. "
+        "Exactly one of image and build.",
+    )
+    build: Optional[JobBuildConfig] = Field(
+        default=None, description="Build the image from a Dockerfile. Exactly one of image and build."
     )
     command: tuple[str, ...] = Field(description="Command (entrypoint arguments); Ref::name parameters.")
     parameters: dict[str, str] = Field(default_factory=dict, description="Defaults of Ref:: parameters.")
@@ -917,10 +929,10 @@ class JobConfig(_Model):
 
     @field_validator("image")
     @classmethod
-    def _image(cls, value: str) -> str:
+    def _image(cls, value: Optional[str]) -> Optional[str]:
         from components.jobs import image_problem
 
-        problem = image_problem(value)
+        problem = image_problem(value) if value is not None else None
         if problem:
             raise ValueError(problem)
         return value
@@ -1225,15 +1237,18 @@ def _count(value: Any) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _build_path_problems(build: Any) -> list[str]:
-    """The image build's context directory and Dockerfile must exist in the project."""
+def _build_path_problems(
+    build: Any,
+    key: str = f"{NAMESPACE}:containers.build",
+    default_context: Optional[str] = ContainerBuildConfig.model_fields["context"].default,
+) -> list[str]:
+    """The image build's context directory and Dockerfile (at ``key``) must exist in the
+    project; a missing context means ``default_context`` (None: reported as missing)."""
     if build is None:
         build = {}
     if not isinstance(build, dict):
         return []
-    key = f"{NAMESPACE}:containers.build"
-    default = ContainerBuildConfig.model_fields["context"].default
-    context = build.get("context", default)
+    context = build.get("context", default_context)
     if not isinstance(context, str) or ".." in PurePosixPath(context).parts or context.startswith("/"):
         return []  # reported by the field validator
     if not (PROJECT_ROOT / context).is_dir():
@@ -1505,6 +1520,7 @@ def _jobs_cross_checks(data: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{at}.name: {name!r} is already used by {NAMESPACE}:jobs.jobs[{seen[name]}]")
             seen.setdefault(name, i)
         problems += _job_size_problems(at, job, max_vcpus)
+        problems += _job_image_problems(at, job)
         if isinstance(zones, list) and not zone_problems(zones):  # else reported at the zones
             problems += _job_zone_problems(at, job, zones)
         problems += _job_parameter_problems(at, job)
@@ -1517,6 +1533,20 @@ def _jobs_cross_checks(data: Mapping[str, Any]) -> list[str]:
             f"but {NAMESPACE}:network.azCount is {az_count}; raise it to 2 or disable Airflow"
         )
     return problems
+
+
+def _job_image_problems(at: str, job: Mapping[str, Any]) -> list[str]:
+    """Exactly one of ``image`` and ``build``; a build's context and Dockerfile exist."""
+    if job.get("image") is not None and job.get("build") is not None:
+        return [f"{at}.build: Only one of [image] and [build] can be given (remove {at}.image or {at}.build)"]
+    if job.get("image") is None and job.get("build") is None:
+        return [
+            f"{at}.image: give image (an image URI) or build ({{context: <directory with a "
+            f"Dockerfile>}}) as {at}.build"
+        ]
+    if job.get("build") is not None:
+        return _build_path_problems(job.get("build"), key=f"{at}.build", default_context=None)
+    return []
 
 
 def _job_size_problems(at: str, job: Mapping[str, Any], max_vcpus: Any) -> list[str]:

@@ -34,6 +34,7 @@ from components.monitoring import (
 from components.network import Network, NetworkArgs
 from components.jobs import (
     AirflowSpec,
+    JobBuild,
     JobScheduleArgs,
     Jobs,
     JobsArgs,
@@ -487,6 +488,7 @@ def jobs_args(
         JobSpec(
             name=job.name,
             image=job.image,
+            build=JobBuild(job.build.context, job.build.dockerfile) if job.build is not None else None,
             command=job.command,
             vcpu=job.vcpu,
             memory_mib=job.memory_mib,
@@ -535,4 +537,6 @@ def jobs_args(
         log_retention_days=cfg.log_retention_days,
         force_destroy=cfg.ephemeral,
         protect=cfg.protect_stateful,
+        # Build contexts are relative to the project root (where `pulumi up` builds them).
+        build_root=str(PROJECT_ROOT),
     )

@@ -10,6 +10,7 @@ alert and its message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any, Callable, Optional
@@ -20,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from parliament import analyze_policy_string
 
+from components.containers import build_context_digest, built_image_tag
 from components.data_lake import DataLake, DataLakeArgs
 from components.iam import CONFUSED_DEPUTY_KEYS
 from components.jobs import (
@@ -32,6 +34,7 @@ from components.jobs import (
     BatchEnvironmentArgs,
     BatchJob,
     BatchJobArgs,
+    JobBuild,
     JobScheduleArgs,
     Jobs,
     JobsArgs,
@@ -852,4 +855,143 @@ def test_batch_job_is_registered_once_per_name_in_an_environment() -> None:
         BatchJob("second", args, opts=opts)
 
     with pytest.raises(ValueError, match="job_name: the environment already has a job 'one'"):
+        render_components(build, region=REGION)
+
+
+# --- built images -------------------------------------------------------------------------------
+
+REPOSITORY = "aws:ecr/repository:Repository"
+LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+IMAGE_BUILD = "awsx:ecr:Image"
+
+
+def build_dir(root: Any, name: str, dockerfile: str = "FROM python:3.11-slim\n") -> str:
+    """A build context ``root/name`` with a Dockerfile and one source file; returns ``name``."""
+    context = root / name
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    (context / "job.py").write_text(f"print({name!r})\n", encoding="utf-8")
+    return name
+
+
+def built_job(name: str, context: str, **changes: Any) -> JobSpec:
+    spec: dict[str, Any] = dict(name=name, build=JobBuild(context), command=["python", "job.py"], vcpu=0.25,
+                                memory_mib=512, timeout_seconds=60)
+    spec.update(changes)
+    return JobSpec(**spec)
+
+
+def test_built_jobs_share_one_repository_and_one_image_per_build(tmp_path) -> None:
+    batch, other = build_dir(tmp_path, "batch"), build_dir(tmp_path, "other")
+    plan = render_jobs([built_job("score", batch), built_job("fanout", batch), built_job("other", other),
+                        JobSpec(name="plain", image="python:3.11", command=["true"], vcpu=0.25, memory_mib=512,
+                                timeout_seconds=60)],
+                       build_root=str(tmp_path), protect=True)
+    jobs = plan.find("mlops:jobs:Jobs", f"{REGION}-jobs")
+    (repo,) = plan.of_type(REPOSITORY)
+    assert repo["name"] == f"{REGION}-jobs-images-repo" and repo["parent"] == jobs["urn"]
+    assert repo["inputs"]["imageTagMutability"] == "IMMUTABLE"
+    assert repo["inputs"]["imageScanningConfiguration"] == {"scanOnPush": True}
+    key = plan.find("aws:kms/key:Key", "kms-key")
+    assert repo["inputs"]["encryptionConfigurations"] == [
+        {"encryptionType": "KMS", "kmsKey": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key['id']}"}]
+    assert repo["options"]["protect"] is True and repo["options"]["retainOnDelete"] is True
+    (lifecycle,) = plan.of_type(LIFECYCLE)
+    assert lifecycle["inputs"]["repository"] == repo["id"]
+    rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
+    assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "tagged"]
+    images = {i["name"]: i for i in plan.of_type(IMAGE_BUILD)}
+    assert sorted(images) == [f"{REGION}-jobs-other-image", f"{REGION}-jobs-score-image"]
+    url = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repo['id']}"
+    for job, context in (("score", batch), ("other", other)):
+        image = images[f"{REGION}-jobs-{job}-image"]
+        digest = build_context_digest(tmp_path / context)
+        assert image["inputs"] == {
+            "repositoryUrl": url, "context": context, "platform": "linux/amd64",
+            "imageTag": built_image_tag(f"{REGION}-jobs-{job}", "linux/amd64", digest),
+        }
+        assert lifecycle["urn"] in image["dependencies"]
+    assert images[f"{REGION}-jobs-score-image"]["inputs"]["imageTag"] != images[f"{REGION}-jobs-other-image"]["inputs"]["imageTag"]
+
+
+def built_image_uri(image: dict[str, Any]) -> str:
+    """The URI the offline mock gives a built image (the real one has the pushed digest)."""
+    digest = hashlib.sha256(f"{image['urn']}\0{image['inputs']['imageTag']}".encode()).hexdigest()
+    return f"{image['inputs']['repositoryUrl']}@sha256:{digest}"
+
+
+def test_a_built_job_runs_its_image_and_pulls_from_the_job_repository_only(tmp_path) -> None:
+    batch = build_dir(tmp_path, "batch")
+    plan = render_jobs([built_job("score", batch), built_job("fanout", batch),
+                        JobSpec(name="ecr", image=IMAGE, command=["true"], vcpu=0.25, memory_mib=512,
+                                timeout_seconds=60)],
+                       build_root=str(tmp_path))
+    (repo,) = plan.of_type(REPOSITORY)
+    assert repo["inputs"]["forceDelete"] is False and repo["options"]["protect"] is False
+    image = one(plan, IMAGE_BUILD, f"{REGION}-jobs-score-image")
+    repo_arn = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{repo['id']}"
+    for job in ("score", "fanout"):
+        definition = one(plan, JOB_DEFINITION, f"{REGION}-jobs-{job}-definition")
+        props = json.loads(definition["inputs"]["containerProperties"])
+        assert props["image"] == built_image_uri(image)
+        assert props["runtimePlatform"]["cpuArchitecture"] == "X86_64"
+        assert image["urn"] in definition["dependencies"]
+        pull = policies_of(plan, f"{REGION}-jobs-{job}-execution")["pull-image"]
+        assert actions_and_resources([pull]) == {
+            ("ecr:BatchCheckLayerAvailability", repo_arn), ("ecr:BatchGetImage", repo_arn),
+            ("ecr:GetDownloadUrlForLayer", repo_arn), ("ecr:GetAuthorizationToken", "*"),
+        }
+    # A prebuilt ECR image keeps its own repository's grant.
+    pull = policies_of(plan, f"{REGION}-jobs-ecr-execution")["pull-image"]
+    assert ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference") in \
+        actions_and_resources([pull])
+
+
+def test_arm64_jobs_get_arm64_images_and_dev_repositories_are_deletable(tmp_path) -> None:
+    batch = build_dir(tmp_path, "batch")
+    plan = render_jobs([built_job("score", batch, build=JobBuild(batch, f"{batch}/Dockerfile"))],
+                       build_root=str(tmp_path), cpu_architecture="ARM64", force_destroy=True)
+    image = one(plan, IMAGE_BUILD, f"{REGION}-jobs-score-image")["inputs"]
+    assert image["platform"] == "linux/arm64" and image["dockerfile"] == f"{batch}/Dockerfile"
+    assert image["imageTag"] == built_image_tag(
+        f"{REGION}-jobs-score", "linux/arm64",
+        build_context_digest(tmp_path / batch, tmp_path / batch / "Dockerfile"))
+    assert one(plan, REPOSITORY, f"{REGION}-jobs-images-repo")["inputs"]["forceDelete"] is True
+    props = json.loads(one(plan, JOB_DEFINITION, f"{REGION}-jobs-score-definition")["inputs"]["containerProperties"])
+    assert props["runtimePlatform"]["cpuArchitecture"] == "ARM64"
+
+
+def test_jobs_with_prebuilt_images_get_no_repository(plan: Plan) -> None:
+    assert plan.of_type(REPOSITORY) == [] and plan.of_type(IMAGE_BUILD) == []
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (lambda root: built_job("score", build_dir(root, "batch"), image="python:3.11"),
+         "jobs[0] (score): Only one of [image] and [build] can be given"),
+        (lambda root: built_job("score", "unused", build=None),
+         "jobs[0] (score): give [image] (a prebuilt image) or [build] (a Dockerfile to build)"),
+        (lambda root: built_job("score", "missing"), "jobs[0] (score): build.context: directory 'missing' not found"),
+        (lambda root: (root / "empty").mkdir() or built_job("score", "empty"),
+         "jobs[0] (score): build.context: no Dockerfile at"),
+        (lambda root: built_job("score", "x", build=JobBuild(build_dir(root, "batch"), "batch/Other.Dockerfile")),
+         "jobs[0] (score): build.dockerfile: no Dockerfile at"),
+    ],
+)
+def test_bad_image_sources_name_the_job_and_the_field(tmp_path, spec: Callable[[Any], JobSpec], expected: str) -> None:
+    job = spec(tmp_path)
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        render_jobs([job], build_root=str(tmp_path))
+
+
+def test_a_batch_job_with_an_unknown_image_needs_its_repository() -> None:
+    def build(opts: pulumi.ResourceOptions) -> None:
+        key, topic, _ = _base(opts)
+        env = BatchEnvironment("env", BatchEnvironmentArgs(name_prefix="m", vpc_id="v", subnet_ids=["s"], key=key,
+                                                          alert_topic=topic), opts=opts)
+        BatchJob("one", BatchJobArgs(job_name="one", environment=env, image=pulumi.Output.from_input("x:1"),
+                                     command=["true"], vcpu=0.25, memory_mib=512, timeout_seconds=60), opts=opts)
+
+    with pytest.raises(ValueError, match="image_repository_arn: an image built by the stack"):
         render_components(build, region=REGION)

@@ -10,12 +10,14 @@ no managed Airflow in either (an MWAA environment is rendered and checked separa
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from typing import Any, Callable
 
 import pytest
 from parliament import analyze_policy_string
 
+from components.containers import build_context_digest, built_image_tag
 from policies.check import check, load_plan
 from stacks.config import ConfigError, PlatformConfig, load_stack_config, parse_raw_config
 from stacks.offline import PROJECT_DIR, Plan, render_stack
@@ -29,6 +31,8 @@ RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 MWAA = "aws:mwaa/environment:Environment"
+REPOSITORY = "aws:ecr/repository:Repository"
+IMAGE_BUILD = "awsx:ecr:Image"
 
 
 def config_of(plan: Plan) -> PlatformConfig:
@@ -70,6 +74,19 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def built_image(plan: Plan, region: str) -> dict[str, Any]:
+    """The one job image the region builds (both stacks build services/batch_inference)."""
+    found = [r for r in plan.in_region(region) if r["type"] == IMAGE_BUILD and "$mlops:jobs:Jobs$" in r["urn"]]
+    assert len(found) == 1, [r["name"] for r in found]
+    return found[0]
+
+
+def built_image_uri(image: dict[str, Any]) -> str:
+    """The URI the offline mock gives a built image (the real one has the pushed digest)."""
+    digest = hashlib.sha256(f"{image['urn']}\0{image['inputs']['imageTag']}".encode()).hexdigest()
+    return f"{image['inputs']['repositoryUrl']}@sha256:{digest}"
+
+
 # Both stacks ---------------------------------------------------------------------------------
 
 
@@ -87,6 +104,49 @@ def test_every_region_has_the_environment_and_every_jobs_definition(stack_plan: 
         assert set(resources["subnets"]) == private
         definitions = {d["inputs"]["name"] for d in stack_plan.in_region(region.name) if d["type"] == DEFINITION}
         assert definitions == {f"mlops-{cfg.environment}-{job.name}" for job in cfg.jobs.jobs}
+
+
+def test_each_region_builds_the_batch_image_once_into_its_job_repository(stack_plan: Plan) -> None:
+    """Both stacks build services/batch_inference (no placeholder image nobody pushes): one
+    repository and one image per region, shared by every job, pulled by those jobs only."""
+    cfg = config_of(stack_plan)
+    builds = {job.build.context for job in cfg.jobs.jobs if job.build is not None}
+    assert builds == {"services/batch_inference"} and all(job.image is None for job in cfg.jobs.jobs)
+    context = PROJECT_DIR / "services/batch_inference"
+    for region in cfg.regions:
+        jobs = named(stack_plan, region.name, "mlops:jobs:Jobs", "jobs")
+        repo = named(stack_plan, region.name, REPOSITORY, "jobs-images-repo")
+        assert repo["parent"] == jobs["urn"]
+        assert repo["inputs"]["imageTagMutability"] == "IMMUTABLE"
+        assert repo["inputs"]["imageScanningConfiguration"] == {"scanOnPush": True}
+        key = named(stack_plan, region.name, "aws:kms/key:Key", "kms-key")
+        assert repo["inputs"]["encryptionConfigurations"] == [
+            {"encryptionType": "KMS", "kmsKey": f"arn:aws:kms:{region.name}:{ACCOUNT}:key/{key['id']}"}]
+        assert repo["inputs"]["forceDelete"] is cfg.ephemeral
+        assert repo["options"]["protect"] is cfg.protect_stateful
+        lifecycle = named(stack_plan, region.name, "aws:ecr/lifecyclePolicy:LifecyclePolicy", "jobs-images-repo-lifecycle")
+        assert lifecycle["inputs"]["repository"] == repo["id"] and json.loads(lifecycle["inputs"]["policy"])["rules"]
+        image = built_image(stack_plan, region.name)
+        tag = built_image_tag(f"{region.name}-jobs-{cfg.jobs.jobs[0].name}", "linux/amd64", build_context_digest(context))
+        assert image["inputs"] == {
+            "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{region.name}.amazonaws.com/{repo['id']}",
+            "context": "services/batch_inference", "platform": "linux/amd64", "imageTag": tag,
+        }
+        repo_arn = f"arn:aws:ecr:{region.name}:{ACCOUNT}:repository/{repo['id']}"
+        for job in cfg.jobs.jobs:
+            pull = json.loads(named(stack_plan, region.name, ROLE_POLICY, f"jobs-{job.name}-execution-pull-image")["inputs"]["policy"])
+            ecr = {(a, r) for s in statements(pull) for a in as_list(s["Action"]) for r in as_list(s["Resource"])}
+            assert ecr == {("ecr:BatchCheckLayerAvailability", repo_arn), ("ecr:BatchGetImage", repo_arn),
+                           ("ecr:GetDownloadUrlForLayer", repo_arn), ("ecr:GetAuthorizationToken", "*")}
+
+
+def test_the_web_service_keeps_its_own_repository_and_image(stack_plan: Plan) -> None:
+    for region in config_of(stack_plan).regions:
+        web = named(stack_plan, region.name, "mlops:containers:ContainerService", "web")
+        for typ, name in ((REPOSITORY, "web-repo"), (IMAGE_BUILD, "web-image"),
+                          ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "web-repo-lifecycle")):
+            assert named(stack_plan, region.name, typ, name)["parent"] == web["urn"]
+        assert len([r for r in stack_plan.in_region(region.name) if r["type"] == REPOSITORY]) == 2
 
 
 def test_schedules_and_triggers_exist_only_in_the_primary(stack_plan: Plan) -> None:
@@ -120,7 +180,10 @@ def test_definitions_follow_the_config(stack_plan: Plan) -> None:
         for job in cfg.jobs.jobs:
             definition = named(stack_plan, region.name, DEFINITION, f"jobs-{job.name}-definition")["inputs"]
             props = json.loads(definition["containerProperties"])
-            assert props["image"] == job.image.format(account=ACCOUNT, region=region.name)
+            if job.build is not None:
+                assert props["image"] == built_image_uri(built_image(stack_plan, region.name))
+            else:
+                assert props["image"] == job.image.format(account=ACCOUNT, region=region.name)
             assert props["command"] == list(job.command)
             assert {r["type"]: float(r["value"]) for r in props["resourceRequirements"]} == {
                 "VCPU": job.vcpu, "MEMORY": job.memory_mib}
@@ -167,6 +230,8 @@ def test_jobs_policies_pass_parliament_except_the_registry_login(stack_plan: Pla
     mine = {r["urn"] for c in stack_plan.of_type("mlops:jobs:Jobs") for r in under(stack_plan, c)}
     findings = set()
     for resource in stack_plan.resources:
+        if resource["type"] == "aws:ecr/lifecyclePolicy:LifecyclePolicy":
+            continue  # image expiry rules, not an IAM policy
         if resource["urn"] in mine and isinstance(resource["inputs"].get("policy"), str):
             for finding in analyze_policy_string(resource["inputs"]["policy"], include_community_auditors=True).findings:
                 findings.add((resource["name"].endswith("-execution-pull-image"), finding.issue))
@@ -349,7 +414,15 @@ AT = "mlops:jobs.jobs[0]"
         (job(retries=10), f"{AT}.retries: 10 retries; AWS Batch allows 0 to 9"),
         (job(name="Churn"), f"{AT}.name: 'Churn' is not a job name"),
         (job(name="a-very-long-job-name-indeed"), f"{AT}.name: 'a-very-long-job-name-indeed' is not a job name"),
-        (job(image="Not An Image"), f"{AT}.image: 'Not An Image' is not an image reference"),
+        (job(image="Not An Image", build=None), f"{AT}.image: 'Not An Image' is not an image reference"),
+        (job(image="python:3.11"), f"{AT}.build: Only one of [image] and [build] can be given (remove {AT}.image or {AT}.build)"),
+        (job(build=None), f"{AT}.image: give image (an image URI) or build"),
+        (job(build={"context": "services/no_such_job"}), f"{AT}.build.context: 'services/no_such_job' is not a directory of the project"),
+        (job(build={"context": "services"}), f"{AT}.build.context: 'services' has no Dockerfile; add one or set {AT}.build.dockerfile"),
+        (job(build={"context": "services/batch_inference", "dockerfile": "services/batch_inference/Gone"}),
+         f"{AT}.build.dockerfile: 'services/batch_inference/Gone' is not a file of the project"),
+        (job(build={"context": "../elsewhere"}), f"{AT}.build.context: '../elsewhere' must be a path inside the project"),
+        (job(build={"dockerfile": "services/batch_inference/Dockerfile"}), f"{AT}.build.context: "),
         (job(command=[]), f"{AT}.command: give the command as a list of non-empty strings"),
         (job(environment={"API_TOKEN": "x"}), f"{AT}.environment: API_TOKEN looks like a secret"),
         (job(timeoutSecond=900), f"{AT}.timeoutSecond: unknown key; did you mean {AT}.timeoutSeconds?"),
