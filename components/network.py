@@ -347,7 +347,15 @@ class Network(pulumi.ComponentResource):
                                 self.flow_log_group.arn,
                                 pulumi.Output.concat(self.flow_log_group.arn, ":log-stream:*"),
                             ],
-                        }
+                        },
+                        {
+                            # In AWS's documented flow-log role; the action supports no
+                            # resource-level permissions (see RESOURCE_STAR_ALLOWED).
+                            "Sid": "FindTheLogGroup",
+                            "Effect": "Allow",
+                            "Action": "logs:DescribeLogGroups",
+                            "Resource": "*",
+                        },
                     ],
                 }
             ),

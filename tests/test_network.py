@@ -182,8 +182,12 @@ def test_flow_logs_to_an_encrypted_group_through_a_scoped_role() -> None:
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
     policy = json.loads(plan.find("aws:iam/rolePolicy:RolePolicy", "net-flow-logs")["inputs"]["policy"])
-    resources = [res for s in policy["Statement"] for res in s["Resource"]]
-    assert all(res.startswith(flow["inputs"]["logDestination"]) for res in resources)
+    write, describe = policy["Statement"]
+    assert all(res.startswith(flow["inputs"]["logDestination"]) for res in write["Resource"])
+    # Only the action without resource-level permissions is on "*".
+    assert describe == {
+        "Sid": "FindTheLogGroup", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*",
+    }
 
 
 def test_network_rejects_bad_args_before_registering() -> None:
