@@ -25,6 +25,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import duplicates, raise_problems
 from components.buckets import SecureBucket, SecureBucketArgs
 from components.iam import ServiceRole, ServiceRoleArgs
 from components.kms import RegionKey
@@ -128,7 +129,7 @@ class AuditArgs:
                     "(arn:aws:s3:::bucket-name, no key or trailing '/')"
                 )
         plain = [a for a in arns if isinstance(a, str)]
-        dupes = sorted({a for a in plain if plain.count(a) > 1})
+        dupes = duplicates(plain)
         out += [f"data_event_bucket_arns: {a!r} is listed more than once" for a in dupes]
         if self.metric_namespace is not None and (
             not _NAMESPACE_RE.match(self.metric_namespace)
@@ -207,8 +208,7 @@ class Audit(pulumi.ComponentResource):
         self, name: str, args: AuditArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"Audit {name!r}: " + "; ".join(problems))
+        raise_problems(f"Audit {name!r}", problems)
         super().__init__("mlops:audit:Audit", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)

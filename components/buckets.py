@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import raise_problems
 from components.kms import RegionKey
 
 STORAGE_CLASSES = (
@@ -105,8 +106,7 @@ class SecureBucket(pulumi.ComponentResource):
         self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"SecureBucket {name!r}: " + "; ".join(problems))
+        raise_problems(f"SecureBucket {name!r}", problems)
         super().__init__("mlops:buckets:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(

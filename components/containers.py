@@ -44,6 +44,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
+from components.checks import raise_problems
 from components.buckets import SecureBucket, SecureBucketArgs
 from components.iam import ServiceRole, ServiceRoleArgs, Statement
 from components.kms import RegionKey
@@ -784,8 +785,7 @@ class ContainerService(pulumi.ComponentResource):
         self, name: str, args: ContainerServiceArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems(name)
-        if problems:
-            raise ValueError(f"ContainerService {name!r}: " + "; ".join(problems))
+        raise_problems(f"ContainerService {name!r}", problems)
         super().__init__("mlops:containers:ContainerService", name, None, opts)
         self._name = name
         self._args = args

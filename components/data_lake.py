@@ -31,6 +31,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import duplicates, raise_problems
 from components.buckets import STORAGE_CLASSES, SecureBucket, SecureBucketArgs, Transition
 from components.iam import ServiceRole, ServiceRoleArgs, Statement
 from components.kms import KeyContext, RegionKey
@@ -72,7 +73,7 @@ def zone_problems(zones: Sequence[str]) -> list[str]:
     bad = [z for z in zones if not isinstance(z, str) or not ZONE_NAME_RE.match(z)]
     if bad:
         out.append(f"{bad} are not zone names; use {ZONE_NAME_RULE}")
-    dupes = sorted({z for z in zones if isinstance(z, str) and list(zones).count(z) > 1})
+    dupes = duplicates(z for z in zones if isinstance(z, str))
     if dupes:
         out.append(f"{dupes} listed more than once")
     return out
@@ -239,8 +240,7 @@ class DataLake(pulumi.ComponentResource):
         self, name: str, args: DataLakeArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"DataLake {name!r}: " + "; ".join(problems))
+        raise_problems(f"DataLake {name!r}", problems)
         zone_args = {zone: _zone_bucket_args(zone, args) for zone in args.zones}
         log_args_problems = SecureBucketArgs(
             key=None,
@@ -607,8 +607,7 @@ class LakeReplication(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"LakeReplication {name!r}: " + "; ".join(problems))
+        raise_problems(f"LakeReplication {name!r}", problems)
         super().__init__("mlops:data_lake:LakeReplication", name, None, opts)
         source, destination = args.source, args.destination
         self.roles: dict[str, ServiceRole] = {}

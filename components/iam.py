@@ -21,6 +21,8 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import duplicates, raise_problems
+
 from policies.rules import RESOURCE_STAR_ALLOWED
 
 _ACTION_RE = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
@@ -78,8 +80,7 @@ class Statement:
                     f'{not_allowed} may not use "Resource": "*": they support resource-level '
                     "permissions (only the actions in policies.rules.RESOURCE_STAR_ALLOWED may)"
                 )
-        if problems:
-            raise ValueError(f"statement {self.sid}: " + "; ".join(problems))
+        raise_problems(f"statement {self.sid}", problems)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -96,7 +97,7 @@ class Statement:
 def policy_document(statements: Sequence[Statement]) -> pulumi.Output[str]:
     """A policy document (JSON text) from validated statements."""
     sids = [s.sid for s in statements]
-    dupes = sorted({s for s in sids if sids.count(s) > 1})
+    dupes = duplicates(sids)
     if dupes:
         raise ValueError(f"duplicate statement ids {dupes}")
     return pulumi.Output.json_dumps(
@@ -153,8 +154,7 @@ class ServiceRole(pulumi.ComponentResource):
             )
         if not 3600 <= args.max_session_duration <= 43200:
             problems.append("max_session_duration: must be 3600..43200 seconds")
-        if problems:
-            raise ValueError(f"ServiceRole {name!r}: " + "; ".join(problems))
+        raise_problems(f"ServiceRole {name!r}", problems)
         super().__init__("mlops:iam:ServiceRole", name, None, opts)
         self._name = name
         self._grants: dict[str, aws.iam.RolePolicy] = {}

@@ -47,6 +47,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
+from components.checks import duplicates, raise_problems
 from components.buckets import SecureBucket, SecureBucketArgs
 from components.data_lake import DataLake
 from components.iam import CONFUSED_DEPUTY_KEYS, ServiceRole, ServiceRoleArgs, Statement, policy_document
@@ -551,8 +552,7 @@ class BatchEnvironment(pulumi.ComponentResource):
         self, name: str, args: BatchEnvironmentArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"BatchEnvironment {name!r}: " + "; ".join(problems))
+        raise_problems(f"BatchEnvironment {name!r}", problems)
         super().__init__("mlops:jobs:BatchEnvironment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -923,8 +923,7 @@ class BatchJob(pulumi.ComponentResource):
         self, name: str, args: BatchJobArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"BatchJob {name!r}: " + "; ".join(problems))
+        raise_problems(f"BatchJob {name!r}", problems)
         super().__init__("mlops:jobs:BatchJob", name, None, opts)
         env = args.environment
         env.jobs[args.job_name] = self
@@ -1433,8 +1432,7 @@ class Airflow(pulumi.ComponentResource):
         self, name: str, args: AirflowArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"Airflow {name!r}: " + "; ".join(problems))
+        raise_problems(f"Airflow {name!r}", problems)
         assert all(s in CONFUSED_DEPUTY_KEYS for s in MWAA_SERVICES)
         super().__init__("mlops:jobs:Airflow", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -1691,7 +1689,7 @@ class JobsArgs:
         """Problems with the jobs' image sources, each naming the job and its field."""
         out: list[str] = []
         names = [j.name for j in self.jobs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = duplicates(names)
         if dupes:
             out.append(f"jobs: {dupes} listed more than once")
         if self.cpu_architecture not in CPU_ARCHITECTURES:
@@ -1722,8 +1720,7 @@ class Jobs(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: JobsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"Jobs {name!r}: " + "; ".join(problems))
+        raise_problems(f"Jobs {name!r}", problems)
         super().__init__("mlops:jobs:Jobs", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._name = name

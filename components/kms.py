@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Un
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import raise_problems
+
 if TYPE_CHECKING:
     from components.iam import ServiceRole, Statement
 
@@ -234,8 +236,7 @@ class RegionKey(pulumi.ComponentResource):
             problems.append(
                 "cloudtrail_trail_name: give it exactly when services has 'cloudtrail'"
             )
-        if problems:
-            raise ValueError(f"RegionKey {name!r}: " + "; ".join(problems))
+        raise_problems(f"RegionKey {name!r}", problems)
         super().__init__("mlops:kms:RegionKey", name, None, opts)
         self._region_label = re.sub(r"[^a-z0-9-]", "-", name.lower())[:40]
         invoke = pulumi.InvokeOptions(parent=self)

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import duplicates, raise_problems
 from components.iam import ServiceRole, Statement
 from components.kms import RegionKey
 
@@ -85,8 +86,7 @@ class AlertTopic(pulumi.ComponentResource):
         self, name: str, args: AlertTopicArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = alert_topic_problems(args)
-        if problems:
-            raise ValueError(f"AlertTopic {name!r}: " + "; ".join(problems))
+        raise_problems(f"AlertTopic {name!r}", problems)
         super().__init__("mlops:monitoring:AlertTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -175,7 +175,7 @@ def alert_topic_problems(args: AlertTopicArgs) -> list[str]:
         for i, e in enumerate(emails)
         if not isinstance(e, str) or not is_email(e)
     ]
-    dupes = sorted({e for e in emails if emails.count(e) > 1})
+    dupes = duplicates(e for e in emails if isinstance(e, str))
     problems += [f"emails: {e!r} is listed more than once" for e in dupes]
     return problems
 
@@ -318,8 +318,7 @@ def metric_alarm(
     alarm is recorded on the topic, so the region's dashboard shows its state.
     """
     problems = args.problems()
-    if problems:
-        raise ValueError(f"alarm {name!r}: " + "; ".join(problems))
+    raise_problems(f"alarm {name!r}", problems)
     alarm = aws.cloudwatch.MetricAlarm(
         name,
         alarm_description=args.description,
@@ -555,8 +554,7 @@ class Dashboard(pulumi.ComponentResource):
         self, name: str, args: DashboardArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"Dashboard {name!r}: " + "; ".join(problems))
+        raise_problems(f"Dashboard {name!r}", problems)
         super().__init__("mlops:monitoring:Dashboard", name, None, opts)
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",

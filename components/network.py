@@ -14,6 +14,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import raise_problems
 from components.kms import RegionKey
 from components.monitoring import LOG_RETENTION_DAYS
 
@@ -111,8 +112,7 @@ class Network(pulumi.ComponentResource):
             layout = plan_subnets(args.cidr, max(1, len(args.availability_zones)), tiers)
         except ValueError as exc:
             problems.append(f"cidr: {exc}")
-        if problems:
-            raise ValueError(f"Network {name!r}: " + "; ".join(problems))
+        raise_problems(f"Network {name!r}", problems)
 
         super().__init__("mlops:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

@@ -46,6 +46,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import pulumi
 import pulumi_aws as aws
 
+from components.checks import raise_problems
 from components.iam import ServiceRole, ServiceRoleArgs, Statement
 from components.kms import KeyContext, RegionKey
 from components.monitoring import (
@@ -167,8 +168,7 @@ class Table(pulumi.ComponentResource):
         self, name: str, args: TableArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"Table {name!r}: " + "; ".join(problems))
+        raise_problems(f"Table {name!r}", problems)
         super().__init__("mlops:serverless:Table", name, None, opts)
         self._label = _label(name)
         self.key = args.key
@@ -567,8 +567,7 @@ class LambdaService(pulumi.ComponentResource):
         self, name: str, args: LambdaServiceArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
-        if problems:
-            raise ValueError(f"LambdaService {name!r}: " + "; ".join(problems))
+        raise_problems(f"LambdaService {name!r}", problems)
         super().__init__("mlops:serverless:LambdaService", name, None, opts)
         self._name = name
         self._args = args

@@ -32,6 +32,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.checks import duplicates
+
 NAMESPACE = "mlops"
 
 #: Retention values CloudWatch Logs accepts (PutRetentionPolicy), in days.
@@ -173,7 +175,7 @@ class NetworkConfig(_Model):
             raise ValueError(
                 f"{bad} are not endpoint service short names (like 'ssm' or 'ecr.api')"
             )
-        dupes = sorted({v for v in value if value.count(v) > 1})
+        dupes = duplicates(value)
         if dupes:
             raise ValueError(f"{dupes} listed more than once")
         return value
@@ -216,7 +218,7 @@ class AlertsConfig(_Model):
         bad = [v for v in value if not is_email(v)]
         if bad:
             raise ValueError(f"{bad} are not email addresses (write them like ops@example.com)")
-        dupes = sorted({v for v in value if value.count(v) > 1})
+        dupes = duplicates(value)
         if dupes:
             raise ValueError(f"{dupes} listed more than once")
         return value
@@ -648,7 +650,7 @@ class PoolConfig(_Model):
                 f"{len(value)} type(s) given; list at least 2 interchangeable instance types "
                 "so a shortage of one does not stop the pool"
             )
-        dupes = sorted({v for v in value if value.count(v) > 1})
+        dupes = duplicates(value)
         if dupes:
             raise ValueError(f"{dupes} listed more than once")
         return value
