@@ -33,17 +33,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.checks import duplicates
+from components.monitoring import LOG_RETENTION_DAYS, is_email
 
 NAMESPACE = "mlops"
 
-#: Retention values CloudWatch Logs accepts (PutRetentionPolicy), in days.
-CLOUDWATCH_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)
-
-#: Tiers a network can have, in the order their address blocks are allocated.
-SUBNET_TIERS = ("private", "public", "isolated")
+#: Retention values CloudWatch Logs accepts: the components' one table.
+CLOUDWATCH_RETENTION_DAYS = LOG_RETENTION_DAYS
 
 MAX_AZ_COUNT = 6
 PRODUCTION_ENVIRONMENTS = frozenset({"prod", "production"})
@@ -213,8 +208,6 @@ class AlertsConfig(_Model):
     @field_validator("emails")
     @classmethod
     def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from components.monitoring import is_email
-
         bad = [v for v in value if not is_email(v)]
         if bad:
             raise ValueError(f"{bad} are not email addresses (write them like ops@example.com)")
