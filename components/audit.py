@@ -12,7 +12,7 @@
 - events also delivered to a KMS-encrypted CloudWatch log group with a retention, through a
   role that may only create streams in and write to that group;
 - S3 data events (object reads and writes) for the given buckets (the data lake);
-- one metric filter with the canonical CIS pattern (``policies.rules.CIS_METRIC_FILTERS``)
+- one metric filter with the canonical CIS pattern (``components.baseline.CIS_METRIC_FILTERS``)
   and one alarm per CIS category, each notifying the alert topic.
 """
 
@@ -39,7 +39,7 @@ from components.monitoring import (
     grant_log_group_write,
     metric_alarm,
 )
-from policies.rules import CIS_METRIC_FILTERS, CisMetricFilter
+from components.baseline import CIS_METRIC_FILTERS, CisMetricFilter
 
 #: CloudTrail's service principal.
 CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"

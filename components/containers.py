@@ -49,7 +49,7 @@ from components.buckets import SecureBucket, SecureBucketArgs
 from components.iam import ServiceRole, ServiceRoleArgs, Statement
 from components.kms import RegionKey
 from components.monitoring import AlarmArgs, AlertTopic, Metric, MetricWidget, Widget, metric_alarm
-from policies.rules import looks_like_secret
+from components.baseline import looks_like_secret
 
 # Fargate sizes -------------------------------------------------------------------------------
 

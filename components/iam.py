@@ -9,7 +9,7 @@ inline policy named after its purpose, so the plan shows who may do what, and wh
 
 Statements are checked when they are built: no ``*`` action, no ``service:*``, and
 ``"Resource": "*"`` only for actions in the one allow-list
-(:data:`policies.rules.RESOURCE_STAR_ALLOWED`), each listed there with its reason.
+(:data:`components.baseline.RESOURCE_STAR_ALLOWED`), each listed there with its reason.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pulumi_aws as aws
 
 from components.checks import duplicates, raise_problems
 
-from policies.rules import RESOURCE_STAR_ALLOWED
+from components.baseline import RESOURCE_STAR_ALLOWED
 
 _ACTION_RE = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 _PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -78,7 +78,7 @@ class Statement:
             if not_allowed:
                 problems.append(
                     f'{not_allowed} may not use "Resource": "*": they support resource-level '
-                    "permissions (only the actions in policies.rules.RESOURCE_STAR_ALLOWED may)"
+                    "permissions (only the actions in components.baseline.RESOURCE_STAR_ALLOWED may)"
                 )
         raise_problems(f"statement {self.sid}", problems)
 

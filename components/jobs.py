@@ -69,7 +69,7 @@ from components.containers import (
     create_ecr_repository,
     ecr_image,
 )
-from policies.rules import looks_like_secret
+from components.baseline import looks_like_secret
 
 # Fargate sizes --------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ each scoped by an encryption-context or source condition. There is never a publi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import hashlib
 import re
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -301,3 +302,71 @@ class RegionKey(pulumi.ComponentResource):
         return role.grant(
             purpose or f"kms-use-{self._region_label}", [self.statement_encrypt_decrypt()]
         )
+
+
+# Bring your own key -------------------------------------------------------------------------
+
+#: A KMS key ARN (not an alias ARN: key policies, grants and IAM statements need the key).
+KEY_ARN_PATTERN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<id>[A-Za-z0-9-]+)"
+)
+
+
+def parse_key_arn(arn: str, key: str = "key") -> KeyContext:
+    """The partition, region and account of a KMS key ARN; ``ValueError`` naming ``key`` if
+    ``arn`` is not one (alias ARNs are refused: policies and grants need the key itself)."""
+    match = KEY_ARN_PATTERN.fullmatch(arn) if isinstance(arn, str) else None
+    if match is None:
+        raise ValueError(
+            f"{key}: {arn!r} is not a KMS key ARN; expected "
+            "arn:<partition>:kms:<region>:<account-id>:key/<key-id> (an alias ARN will not do)"
+        )
+    return KeyContext(
+        partition=match["partition"], region=match["region"], account_id=match["account"]
+    )
+
+
+class ExistingKey:
+    """A customer-managed KMS key the platform did not create, used by its ARN.
+
+    It offers what components use of a :class:`RegionKey` (``arn``, ``key_id``, ``context``
+    and the grant helpers). Its key policy is the owner's: it must let the services the
+    components use encrypt with it (for example CloudWatch Logs for encrypted log groups and
+    CloudWatch/EventBridge for encrypted topics), as :func:`key_policy` shows.
+    """
+
+    def __init__(self, arn: pulumi.Input[str], key: str = "key") -> None:
+        if isinstance(arn, str):
+            ctx = parse_key_arn(arn, key)
+            self.arn: pulumi.Output[str] = pulumi.Output.from_input(arn)
+            self.context: pulumi.Output[KeyContext] = pulumi.Output.from_input(ctx)
+            label = "existing-" + hashlib.sha256(arn.encode()).hexdigest()[:8]
+        else:
+            self.arn = pulumi.Output.from_input(arn)
+            self.context = self.arn.apply(lambda a: parse_key_arn(a, key))
+            label = "existing-key"
+        self.key_id: pulumi.Output[str] = self.arn.apply(lambda a: a.rsplit("/", 1)[-1])
+        self._region_label = label
+
+    statement_decrypt = RegionKey.statement_decrypt
+    statement_encrypt_decrypt = RegionKey.statement_encrypt_decrypt
+    grant_decrypt = RegionKey.grant_decrypt
+    grant_encrypt_decrypt = RegionKey.grant_encrypt_decrypt
+
+
+#: What a component accepts for "the region key": one it created or an existing key's ARN.
+KeyInput = Union[RegionKey, ExistingKey, str, pulumi.Output]
+
+
+def as_key(value: object, key: str = "key") -> Union[RegionKey, ExistingKey]:
+    """``value`` as a usable key: a :class:`RegionKey` or :class:`ExistingKey` as is, a key ARN
+    (string or Output) as an :class:`ExistingKey`. Anything else is a ``ValueError`` naming
+    ``key``, so a component fails with a clear message instead of deep inside Pulumi."""
+    if isinstance(value, (RegionKey, ExistingKey)):
+        return value
+    if isinstance(value, (str, pulumi.Output)):
+        return ExistingKey(value, key)
+    raise ValueError(
+        f"{key}: expected a RegionKey or an existing KMS key ARN "
+        f"(arn:<partition>:kms:<region>:<account-id>:key/<key-id>), got {type(value).__name__}"
+    )

@@ -22,7 +22,7 @@ import pulumi_aws as aws
 
 from components.checks import duplicates, raise_problems
 from components.iam import ServiceRole, Statement
-from components.kms import RegionKey
+from components.kms import ExistingKey, KeyInput, RegionKey, as_key
 
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
@@ -165,6 +165,67 @@ class AlertTopic(pulumi.ComponentResource):
                 AlarmStatusWidget(title=f"Alarms{part}", alarm_arns=[a.arn for a in chunk])
             )
         return out
+
+
+#: An SNS topic ARN.
+TOPIC_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
+
+
+class ExistingAlertTopic:
+    """An alert topic the platform did not create (a team's own), used by its ARN.
+
+    Components use it as they use an :class:`AlertTopic`: alarms notify it and are recorded
+    for the dashboard; :meth:`grant_publish` lets a role publish to it. The topic's policy and
+    encryption are its owner's: it must let this account's CloudWatch alarms and EventBridge
+    rules publish (see :func:`topic_policy`), and ``key`` (when the topic is encrypted) must
+    let them make data keys.
+    """
+
+    def __init__(self, arn: pulumi.Input[str], key: object = None, field_name: str = "alert_topic") -> None:
+        if isinstance(arn, str) and not TOPIC_ARN_PATTERN.fullmatch(arn):
+            raise ValueError(
+                f"{field_name}: {arn!r} is not an SNS topic ARN; expected "
+                "arn:<partition>:sns:<region>:<account-id>:<topic-name>"
+            )
+        self.arn: pulumi.Output[str] = pulumi.Output.from_input(arn)
+        self.topic_name: pulumi.Output[str] = self.arn.apply(lambda a: a.rsplit(":", 1)[-1])
+        self.key = None if key is None else as_key(key, f"{field_name}.key")
+        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+
+    def grant_publish(self, role: ServiceRole, purpose: str = "publish-alerts") -> aws.iam.RolePolicy:
+        """Let ``role`` publish to this topic only (and use its key through SNS, when given)."""
+        statements = [Statement(sid="PublishAlerts", actions=("sns:Publish",), resources=[self.arn])]
+        if self.key is not None:
+            via_sns = self.key.context.apply(lambda c: f"sns.{c.region}.amazonaws.com")
+            statements.append(
+                Statement(
+                    sid="EncryptForAlertTopic",
+                    actions=("kms:Decrypt", "kms:GenerateDataKey"),
+                    resources=[self.key.arn],
+                    conditions={"StringEquals": {"kms:ViaService": via_sns}},
+                )
+            )
+        return role.grant(purpose, statements)
+
+    record_alarm = AlertTopic.record_alarm
+    widgets = AlertTopic.widgets
+
+
+#: What a component accepts for "the alert topic": one it created or an existing topic's ARN.
+TopicInput = Union[AlertTopic, ExistingAlertTopic, str, pulumi.Output]
+
+
+def as_alert_topic(value: object, field_name: str = "alert_topic") -> Union[AlertTopic, ExistingAlertTopic]:
+    """``value`` as a usable alert topic: an :class:`AlertTopic` or :class:`ExistingAlertTopic`
+    as is, a topic ARN (string or Output) as an :class:`ExistingAlertTopic`; anything else is
+    a ``ValueError`` naming ``field_name``."""
+    if isinstance(value, (AlertTopic, ExistingAlertTopic)):
+        return value
+    if isinstance(value, (str, pulumi.Output)):
+        return ExistingAlertTopic(value, field_name=field_name)
+    raise ValueError(
+        f"{field_name}: expected an AlertTopic or an existing SNS topic ARN, got {type(value).__name__}"
+    )
 
 
 def alert_topic_problems(args: AlertTopicArgs) -> list[str]:

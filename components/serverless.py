@@ -58,11 +58,11 @@ from components.monitoring import (
     Widget,
     metric_alarm,
 )
-from policies.rules import LAMBDA_RUNTIME_DEPRECATION, looks_like_secret, runtime_supported
+from components.baseline import LAMBDA_RUNTIME_DEPRECATION, looks_like_secret, runtime_supported
 
 # --- limits and defaults ------------------------------------------------------------------
 
-#: The runtime used unless told otherwise (supported per policies.rules.LAMBDA_RUNTIME_DEPRECATION).
+#: The runtime used unless told otherwise (supported per components.baseline.LAMBDA_RUNTIME_DEPRECATION).
 DEFAULT_RUNTIME = "python3.13"
 ARCHITECTURES = ("arm64", "x86_64")
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
@@ -449,7 +449,7 @@ class LambdaServiceArgs:
     alert_topic: AlertTopic
     """Where the function's alarms go."""
     runtime: str = DEFAULT_RUNTIME
-    """Default: python3.13. Must be supported (policies.rules.LAMBDA_RUNTIME_DEPRECATION)."""
+    """Default: python3.13. Must be supported (components.baseline.LAMBDA_RUNTIME_DEPRECATION)."""
     architecture: str = "arm64"
     """Default: arm64 (Graviton, cheaper per GB-second); ``x86_64`` is allowed."""
     memory_mb: int = 256
