@@ -177,6 +177,12 @@ def load_plan(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Resour
 # Checking.
 
 
+def _source_of(rule: Rule) -> str:
+    """The file defining the rule's function (`policies/rules/network.py`), for messages."""
+    module = getattr(rule.function, "__module__", None) or "policies.rules"
+    return module.replace(".", "/") + ".py"
+
+
 def _run_rule(rule: Rule, stack: Stack) -> list[Violation]:
     """Run one rule; a crash becomes a mandatory violation naming the rule (no traceback)."""
     try:
@@ -184,7 +190,7 @@ def _run_rule(rule: Rule, stack: Stack) -> list[Violation]:
     except Exception as exc:  # noqa: BLE001 - reported as a violation, never swallowed
         return [Violation(stack.stack_urn(), STACK_TYPE, rule.id,
                           f"the rule failed on this plan: {type(exc).__name__}: {exc}",
-                          "This is a bug in policies/rules.py; report it with the plan file.",
+                          f"This is a bug in {_source_of(rule)}; report it with the plan file.",
                           "mandatory")]
 
 
@@ -242,7 +248,7 @@ def format_report(result: CheckResult) -> str:
                   f"  problem:  {v.message}",
                   f"  fix:      {v.how_to_fix}"]
     if result.exemptions:
-        lines += ["", "exemptions (recorded in policies/rules.py EXCEPTIONS):"]
+        lines += ["", "exemptions (recorded in policies/rules/exceptions.py EXCEPTIONS):"]
         for e in result.exemptions:
             lines += [f"  [{e.violation.rule}] {e.violation.urn} ({e.violation.type})",
                       f"    waived by {e.exception}: {e.reason}",

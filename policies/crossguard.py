@@ -45,7 +45,7 @@ def _unwrap(value: Any) -> Any:
     """The raw value behind CrossGuard's unknown-checking proxies."""
     if isinstance(value, Mapping) or (isinstance(value, Sequence) and not isinstance(value, str)):
         try:
-            return value["__target"]  # type: ignore[index]
+            return value["__target"]  # type: ignore[call-overload]
         except (KeyError, TypeError, IndexError):
             return value
     return value

@@ -312,7 +312,7 @@ def parse_document(value: Any) -> dict[str, Any] | None:
         raise DocumentError(f"expected a JSON string, got {type(value).__name__}")
     try:
         doc = json.loads(value)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise DocumentError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(doc, dict):
         raise DocumentError(f"expected a JSON object, got {type(doc).__name__}")

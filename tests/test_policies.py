@@ -39,6 +39,7 @@ from policies.rules import (
     looks_like_secret,
     runtime_supported,
 )
+from policies.rules.registry import in_order
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -886,6 +887,27 @@ def test_registries_are_consistent() -> None:
         assert len(exception.reason) > 20
 
 
+def test_rule_order_must_name_every_registered_rule_once() -> None:
+    ids = [r.id for r in RULES]
+    assert in_order(ids) == RULES
+    assert all(r.function.__module__.startswith("policies.rules.") for r in RULES)
+    for wrong in (ids[1:], [*ids, "no-such-rule"], [*ids, ids[0]]):
+        with pytest.raises(RuntimeError, match="rule order out of date"):
+            in_order(wrong)
+
+
+def test_a_crashing_rule_is_a_violation_naming_its_module() -> None:
+    def crash(resources: Sequence[Resource] | Stack) -> list[Violation]:
+        raise KeyError("boom")
+
+    crash.__module__ = "policies.rules.network"
+    result = check(compliant_stack(), rules=[Rule("crash", "Crashes.", "mandatory", crash)])
+    [violation] = result.mandatory
+    assert violation.rule == "crash"
+    assert "KeyError" in violation.message
+    assert "This is a bug in policies/rules/network.py" in violation.how_to_fix
+
+
 def test_protected_stack_detection() -> None:
     base = compliant_stack()
     assert not is_protected_stack(base)
@@ -948,7 +970,7 @@ def test_report_lists_each_violation_with_resource_rule_problem_and_fix() -> Non
             "  fix:      Set image_tag_mutability='IMMUTABLE'") in report
     assert "[mandatory] s3-versioning: Buckets have versioning enabled." in report
     assert report.index("ecr-immutable-tags") < report.index("s3-versioning")
-    assert "exemptions (recorded in policies/rules.py EXCEPTIONS):" in report
+    assert "exemptions (recorded in policies/rules/exceptions.py EXCEPTIONS):" in report
     assert "waived by http-redirect-listener: The port-80 listener only redirects" in report
     assert result.exit_code == 1
 
