@@ -1,11 +1,25 @@
-"""The offline plan: run the real program under Pulumi's mock runtime and record the graph.
+"""The offline engine: run a Pulumi program under Pulumi's mock runtime and record its graph.
 
-No credentials, no Pulumi CLI, no network. Every ``RegisterResource`` request the program
-makes is recorded as the engine would receive it (type, name, parent, provider,
-dependencies, inputs, options); the mocks answer with deterministic ids and attributes
-(ARNs, names) and answer a fixed set of invokes. Any other invoke fails, naming its token.
+Usable by any Pulumi (Python) program's tests, not only this platform's: nothing here reads
+the platform's stack config. No credentials, no Pulumi CLI, no network. Every
+``RegisterResource`` request is recorded as the engine would receive it (type, name, parent,
+provider, dependencies, inputs, options); the mocks answer with deterministic ids and
+attributes (ARNs, names) and answer a fixed set of invokes (``aws:index/getCallerIdentity``,
+``getPartition``, ``getRegion``, ``getAvailabilityZones``). Any other invoke fails, naming its
+token. When the config disables default providers for a package
+(``pulumi:disable-default-providers``), a resource of that package without an explicit
+provider fails the render, as it would fail a real deployment.
 
-The recorded graph is the shared truth for tests, ``check``, ``diff`` and summaries.
+Two entry points::
+
+    from stacks.offline import render_components, render_program
+
+    plan = render_components(lambda opts: MyComponent("x", MyArgs(...), opts), region="eu-west-1")
+    plan.find("aws:s3/bucket:Bucket", "x-bucket")["inputs"]
+
+    plan = render_program(my_program, project="p", stack="test", config={"p:key": "value"})
+
+Both return a :class:`Plan`; :class:`PlanError` says why a program could not be rendered.
 """
 
 from __future__ import annotations
@@ -16,7 +30,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from google.protobuf import json_format
 
@@ -546,9 +560,19 @@ def _in_fresh_loop(*args: Any) -> Plan:
         loop.close()
 
 
-def _render(program, project, stack, config, secret_keys, project_dir, account_id) -> Plan:
-    from stacks.config import disabled_default_providers
+def disabled_default_providers(config: Mapping[str, Any]) -> list[str]:
+    """The packages listed in ``pulumi:disable-default-providers`` (a JSON list, as the Pulumi
+    CLI passes config values to the program)."""
+    value: Any = config.get("pulumi:disable-default-providers", "[]")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
+
+def _render(program, project, stack, config, secret_keys, project_dir, account_id) -> Plan:
     pulumi_settings.ROOT.set(None)
     mocks = RecordingMocks(account_id=account_id)
     monitor = RecordingMonitor(mocks, project_dir)
@@ -625,9 +649,7 @@ async def _gather(outputs: dict[str, Any]) -> dict[str, Any]:
     return {k: await resolve(v) for k, v in sorted(outputs.items())}
 
 
-# The project ------------------------------------------------------------------------------
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Components -------------------------------------------------------------------------------
 
 
 def render_components(
@@ -637,12 +659,14 @@ def render_components(
     stack: str = "test",
     project: str = "components",
     account_id: str = MOCK_ACCOUNT_ID,
+    project_dir: Optional[Path] = None,
 ) -> Plan:
     """Render components under the mock runtime, the way a regional component hosts them.
 
-    ``build`` receives ``ResourceOptions`` carrying a provider for ``region`` (as the
-    environment gives one to each regional component); default AWS providers are disabled,
-    exactly as in the stack files.
+    ``build`` receives ``ResourceOptions`` carrying an ``aws.Provider`` for ``region`` (named
+    ``aws-<region>``); default AWS providers are disabled, so a resource that does not use the
+    given options fails the render. Asset paths in the recorded inputs are made relative to
+    ``project_dir`` (default: the current directory).
     """
 
     def program() -> None:
@@ -656,36 +680,63 @@ def render_components(
         project=project,
         stack=stack,
         config={"pulumi:disable-default-providers": '["aws"]'},
-        project_dir=PROJECT_DIR,
+        project_dir=project_dir if project_dir is not None else Path.cwd(),
         account_id=account_id,
     )
 
 
-def project_name(project_dir: Path = PROJECT_DIR) -> str:
+# Projects ---------------------------------------------------------------------------------
+
+
+def flatten_stack_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """A stack file's ``config:`` mapping as the Pulumi CLI hands it to a program: every
+    value a string, structured values (lists, objects) as JSON."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, str):
+            flat[key] = value
+        elif isinstance(value, bool):
+            flat[key] = "true" if value else "false"
+        else:
+            flat[key] = json.dumps(value)
+    return flat
+
+
+def render_project(
+    project_dir: Path,
+    stack_file: str,
+    *,
+    stack: str = "test",
+    account_id: str = MOCK_ACCOUNT_ID,
+) -> Plan:
+    """Render a Pulumi (Python) project directory offline: its ``__main__.py`` with the config
+    of ``stack_file`` (a stack file in ``project_dir``, e.g. ``Pulumi.dev.yaml``).
+
+    Secure values (``secure:`` entries) are not supported here: give plain test values.
+    """
+    import runpy
+    import sys
+
     import yaml
 
-    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
-    return str(data["name"])
+    project_dir = Path(project_dir)
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
+    document = yaml.safe_load((project_dir / stack_file).read_text(encoding="utf-8")) or {}
+    config = flatten_stack_config(document.get("config") or {})
+    main = project_dir / "__main__.py"
 
+    def program() -> None:
+        sys.path.insert(0, str(project_dir))
+        try:
+            runpy.run_path(str(main), run_name="__main__")
+        finally:
+            sys.path.remove(str(project_dir))
 
-def render_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
-    """Render ``Pulumi.<stack>.yaml`` through the real program.
-
-    Raises ``StackFileError`` / ``ConfigError`` for bad input before anything is registered,
-    and :class:`PlanError` when the program fails offline.
-    """
-    from stacks.config import load_stack_file, parse_raw_config, stack_file_path
-    from stacks.environment import build
-
-    flat, secret_keys = load_stack_file(project_dir, stack)
-    cfg = parse_raw_config(flat, source=stack_file_path(project_dir, stack).name)
     return render_program(
-        lambda: build(cfg),
-        project=project_name(project_dir),
+        program,
+        project=str(project["name"]),
         stack=stack,
-        config=flat,
-        secret_keys=secret_keys,
+        config=config,
         project_dir=project_dir,
-        account_id=cfg.allowed_account_ids[0] if cfg.allowed_account_ids else MOCK_ACCOUNT_ID,
+        account_id=account_id,
     )
-
