@@ -5,16 +5,17 @@ Offline commands (no credentials, no Pulumi CLI):
   diff OLD.json NEW.json      compare two recorded plans (exit 0 equal, 1 different, 2 bad input)
   check <stack>               run the policy rules over the offline plan
 
-Commands that talk to a real Pulumi backend (preview, up, destroy, refresh) and the
-leftover sweep live in :mod:`stacks.delivery`.
+Commands that talk to a real Pulumi backend (preview, up, destroy, refresh) live in
+:mod:`stacks.delivery`, the leftover sweep in :mod:`stacks.sweep`. ``plan`` says when the
+stack's ``mlops:allowedAccountIds`` is still the placeholder those commands refuse.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from stacks.config import ConfigError, StackFileError
 
@@ -48,9 +49,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"error: cannot write {out}: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     print(summary(plan.to_dict()), end="")
+    note = _placeholder_note(args)
+    if note:
+        print(f"\n{note}")
     if args.out:
         print(f"\nPlan written to {args.out}")
     return EXIT_OK
+
+
+def _placeholder_note(args: argparse.Namespace) -> str | None:
+    """The line saying the stack's account ids are still the placeholder (or unset), if so."""
+    from stacks import delivery
+
+    project_dir = _project_dir(args)
+    document = delivery.read_stack_document(project_dir, args.stack)
+    file_name = delivery.stack_file_path(project_dir, args.stack).name
+    return delivery.placeholder_note(delivery.stack_config(document), file_name)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -108,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

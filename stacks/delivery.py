@@ -1,23 +1,23 @@
-"""Delivery commands: ``preview``, ``up``, ``destroy``, ``refresh`` and ``sweep``.
+"""Delivery commands: ``preview``, ``up``, ``destroy`` and ``refresh`` (the sweep lives in
+:mod:`stacks.sweep`; its public names are re-exported here).
 
-The first four drive the Pulumi CLI through the Automation API on this project directory
+The four drive the Pulumi CLI through the Automation API on this project directory
 (a local-program workspace), with the state backend taken from ``PULUMI_BACKEND_URL``
 (default: a file backend in ``<project>/.pulumi-state``) and live progress printed as the
 engine reports it. ``destroy`` only ever runs for a stack whose stack file says
-``mlops:ephemeral: true`` and asks for confirmation (``--yes`` when not interactive).
-
-``sweep`` runs after a destroy: for each region of the stack it lists what the Resource
-Groups Tagging API still knows tagged ``stack=<stack>`` and ``managed-by=pulumi`` (the
-default tags of the stack's providers) and exits non-zero when anything is left.
+``mlops:ephemeral: true`` and asks for confirmation (``--yes`` when not interactive). None of
+them runs for a stack whose ``mlops:allowedAccountIds`` is missing or still holds the
+placeholder account id :data:`PLACEHOLDER_ACCOUNT_ID` (the offline commands accept it).
 
 Exit codes (all commands):
     0  success / nothing left
     1  the operation failed, was cancelled, or the sweep found leftovers
-    2  bad input: unknown stack, invalid stack file, destroy refused by the guard
+    2  bad input: unknown stack, invalid stack file, destroy refused by the guard, account
+       ids missing or still the placeholder
     3  the environment is not ready: no Pulumi CLI, no passphrase, AWS not reachable
 
-Pure logic (stack file reading, the ephemeral guard, backend choice, leftover formatting)
-lives in small functions so tests need neither the CLI nor AWS.
+Pure logic (stack file reading, the guards, backend choice) lives in small functions so tests
+need neither the CLI nor AWS.
 """
 
 from __future__ import annotations
@@ -27,12 +27,82 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
+
+if TYPE_CHECKING:  # the sweep's names, re-exported at run time by __getattr__ below
+    from stacks.sweep import (
+        DEFAULT_MAX_ATTEMPTS,
+        RETRY_MODES,
+        SweepRequest,
+        format_leftovers,
+        group_leftovers,
+        list_tagged_arns,
+        retry_config,
+        run_sweep,
+        sweep_command,
+        sweep_tag_filters,
+        tagging_client,
+    )
+
+__all__ = [
+    "ALLOWED_ACCOUNTS_KEY",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_STATE_DIR",
+    "EPHEMERAL_KEY",
+    "EXIT_ENVIRONMENT",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "OPERATIONS",
+    "PLACEHOLDER_ACCOUNT_ID",
+    "PULUMI_CLI_MISSING",
+    "REGIONS_KEY",
+    "RETRY_MODES",
+    "SELF_MANAGED_SCHEMES",
+    "Backend",
+    "DeliveryError",
+    "Operation",
+    "OperationRequest",
+    "SweepRequest",
+    "account_ids_problem",
+    "add_commands",
+    "build_parser",
+    "confirm_destroy",
+    "default_project_dir",
+    "destroy_command",
+    "destroy_refusal",
+    "format_leftovers",
+    "group_leftovers",
+    "is_ephemeral",
+    "known_stacks",
+    "list_tagged_arns",
+    "local_state_dir",
+    "main",
+    "operation_command",
+    "passphrase_problem",
+    "placeholder_note",
+    "preview_command",
+    "pulumi_cli_available",
+    "read_stack_document",
+    "refresh_command",
+    "resolve_backend",
+    "retry_config",
+    "run_operation",
+    "run_sweep",
+    "select_stack",
+    "stack_config",
+    "stack_file_path",
+    "stack_regions",
+    "sweep_command",
+    "sweep_tag_filters",
+    "tagging_client",
+    "up_command",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,9 +111,12 @@ EXIT_ENVIRONMENT = 3
 
 EPHEMERAL_KEY = "mlops:ephemeral"
 REGIONS_KEY = "mlops:regions"
+ALLOWED_ACCOUNTS_KEY = "mlops:allowedAccountIds"
+PLACEHOLDER_ACCOUNT_ID = "123456789012"
+"""THE placeholder account id: the example account of AWS's documentation. The stack files
+carry it until someone writes the real account ids; the offline plan accepts it (and says
+so), the engine commands refuse it."""
 DEFAULT_STATE_DIR = ".pulumi-state"
-DEFAULT_MAX_ATTEMPTS = 10
-RETRY_MODES = ("standard", "adaptive")
 SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
 
 Operation = Literal["preview", "up", "destroy", "refresh"]
@@ -59,6 +132,21 @@ PULUMI_CLI_MISSING = (
     "and put $HOME/.pulumi/bin on PATH (the installer says how). `pip install pulumi` installs\n"
     "only the Python SDK, not the CLI. The offline commands (plan, diff, check, sweep) need no CLI."
 )
+
+#: Names that moved to :mod:`stacks.sweep`, still importable from here.
+_SWEEP_NAMES = frozenset({
+    "DEFAULT_MAX_ATTEMPTS", "RETRY_MODES", "SweepRequest", "format_leftovers", "group_leftovers",
+    "list_tagged_arns", "retry_config", "run_sweep", "sweep_command", "sweep_tag_filters", "tagging_client",
+})
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export the sweep's public names (imported lazily: :mod:`stacks.sweep` imports this module)."""
+    if name in _SWEEP_NAMES:
+        from stacks import sweep
+
+        return getattr(sweep, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DeliveryError(Exception):
@@ -167,6 +255,45 @@ def stack_regions(config: Mapping[str, Any], file_name: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def account_ids_problem(config: Mapping[str, Any], file_name: str) -> str | None:
+    """Why the engine commands must not run yet: ``mlops:allowedAccountIds`` is missing, empty,
+    not a list, or still holds :data:`PLACEHOLDER_ACCOUNT_ID`; None once it names real ids.
+
+    An unquoted YAML number counts as the id it spells, so an unquoted placeholder is caught too.
+    """
+    ids = config.get(ALLOWED_ACCOUNTS_KEY)
+    how = (
+        f"Set it to the 12-digit id(s) of the AWS account(s) this stack deploys to, e.g. "
+        f'`{ALLOWED_ACCOUNTS_KEY}: ["210987654321"]`. preview, up, refresh and destroy refuse to run '
+        "until then; the offline commands (plan, diff, check) do not need it."
+    )
+    if ids is None or ids == []:
+        return f"{file_name}: config key {ALLOWED_ACCOUNTS_KEY} is missing. {how}"
+    if not isinstance(ids, list):
+        return f"{file_name}: config key {ALLOWED_ACCOUNTS_KEY} must be a list of account ids, got {ids!r}. {how}"
+    if PLACEHOLDER_ACCOUNT_ID in (str(i) for i in ids):
+        return (
+            f"{file_name}: config key {ALLOWED_ACCOUNTS_KEY} still holds the placeholder account id "
+            f"{PLACEHOLDER_ACCOUNT_ID} (the example account of AWS's documentation). {how}"
+        )
+    return None
+
+
+def placeholder_note(config: Mapping[str, Any], file_name: str) -> str | None:
+    """One line for the offline plan when the account ids are not real yet, else None."""
+    ids = config.get(ALLOWED_ACCOUNTS_KEY)
+    if isinstance(ids, list) and PLACEHOLDER_ACCOUNT_ID in (str(i) for i in ids):
+        state = f"{ALLOWED_ACCOUNTS_KEY} in {file_name} is the placeholder {PLACEHOLDER_ACCOUNT_ID}"
+    elif account_ids_problem(config, file_name) is not None:
+        state = f"{file_name} sets no {ALLOWED_ACCOUNTS_KEY}"
+    else:
+        return None
+    return (
+        f"Note: {state}: the offline plan works with that, but preview, up, refresh and destroy "
+        "refuse to run until it lists the real account id(s)."
+    )
+
+
 def destroy_refusal(project_dir: Path, stack: str) -> str | None:
     """Why ``destroy`` must not run for this stack, or None when its stack file allows it.
 
@@ -215,6 +342,11 @@ def local_state_dir(backend_url: str) -> Path | None:
 def passphrase_problem(backend_url: str, document: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
     """A message saying how to set the passphrase when Pulumi will need one and none is set.
 
+    A stack created with ``--secrets-provider awskms://...`` names that provider in its stack
+    file (``secretsprovider:``) and needs no passphrase: Pulumi decrypts the stack's data key
+    with ``kms:Decrypt`` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_stack_init/;
+    pulumi/pulumi pkg/secrets/cloud/manager.go). CI uses only that provider.
+
     Needed on a self-managed backend (file://, s3://, gs://, azblob://) when the stack file
     names no secrets provider or the passphrase one. An empty PULUMI_CONFIG_PASSPHRASE counts
     as set (Pulumi accepts it).
@@ -231,8 +363,8 @@ def passphrase_problem(backend_url: str, document: Mapping[str, Any], environ: M
         "Set it before running this command, for example\n"
         "    export PULUMI_CONFIG_PASSPHRASE='<your passphrase>'\n"
         "or point PULUMI_CONFIG_PASSPHRASE_FILE at a file holding it. Use the same passphrase every time:\n"
-        "it decrypts the secrets already in the stack. In CI it comes from the repository secret\n"
-        "PULUMI_CONFIG_PASSPHRASE."
+        "it decrypts the secrets already in the stack. CI holds no passphrase: there every stack uses the\n"
+        "awskms:// secrets provider (`secretsprovider:` in the stack file; see deploy/iam/README.md)."
     )
 
 
@@ -314,7 +446,8 @@ def run_operation(
 ) -> int:
     """Run one operation and return the exit code; every expected problem is one clear message.
 
-    Order: read the stack file, apply the destroy guard, check the CLI, choose the backend
+    Order: read the stack file, apply the destroy guard and the account-ids guard, check the
+    CLI, choose the backend
     (creating a local state directory), check the passphrase, confirm a destroy, then run
     with live output (``on_output=print``).
     """
@@ -327,6 +460,9 @@ def run_operation(
             refusal = destroy_refusal(request.project_dir, request.stack)
             if refusal:
                 raise DeliveryError(refusal)
+        accounts = account_ids_problem(stack_config(document), stack_file_path(request.project_dir, request.stack).name)
+        if accounts:
+            raise DeliveryError(accounts)
         if not pulumi_cli_available(which):
             raise DeliveryError(PULUMI_CLI_MISSING, EXIT_ENVIRONMENT)
         if not (request.project_dir / "Pulumi.yaml").is_file():
@@ -389,137 +525,6 @@ refresh_command = operation_command("refresh")
 
 
 # --------------------------------------------------------------------------------------
-# sweep
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SweepRequest:
-    """What ``sweep`` looks for and how hard it retries."""
-
-    stack: str
-    project_dir: Path
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    """Total attempts per AWS call (first try included); throttling is retried up to this."""
-    retry_mode: str = "standard"
-    """botocore retry mode: "standard" or "adaptive" (adds client-side rate limiting)."""
-
-
-def sweep_tag_filters(stack: str) -> list[dict[str, Any]]:
-    """Tagging API filters for what the stack's providers tag by default."""
-    return [
-        {"Key": "stack", "Values": [stack]},
-        {"Key": "managed-by", "Values": ["pulumi"]},
-    ]
-
-
-def retry_config(max_attempts: int, mode: str) -> Any:
-    """A botocore Config retrying throttling and transient errors up to ``max_attempts`` in total."""
-    from botocore.config import Config
-
-    if max_attempts < 1:
-        raise DeliveryError(f"--max-attempts must be at least 1, got {max_attempts}")
-    if mode not in RETRY_MODES:
-        raise DeliveryError(f"--retry-mode must be one of {', '.join(RETRY_MODES)}, got {mode!r}")
-    # total_max_attempts counts the first try; botocore's "max_attempts" would count retries only.
-    return Config(retries={"total_max_attempts": max_attempts, "mode": mode})
-
-
-def tagging_client(region: str, config: Any) -> Any:
-    """A Resource Groups Tagging API client for ``region`` (honours AWS_ENDPOINT_URL)."""
-    import boto3
-
-    return boto3.session.Session().client("resourcegroupstaggingapi", region_name=region, config=config)
-
-
-def list_tagged_arns(client: Any, stack: str) -> list[str]:
-    """Every ARN the client's region still lists tagged with the stack, across all pages."""
-    arns: list[str] = []
-    paginator = client.get_paginator("get_resources")
-    for page in paginator.paginate(TagFilters=sweep_tag_filters(stack)):
-        arns.extend(item["ResourceARN"] for item in page.get("ResourceTagMappingList", []))
-    return arns
-
-
-def group_leftovers(listings: Iterable[tuple[str, Iterable[str]]]) -> dict[str, tuple[str, ...]]:
-    """Region -> sorted ARNs, regions in the given order; each ARN appears once only.
-
-    An ARN listed by several regions (global resources such as S3 bucket ARNs, which carry
-    no region) stays with the first region that listed it.
-    """
-    seen: set[str] = set()
-    grouped: dict[str, tuple[str, ...]] = {}
-    for region, arns in listings:
-        fresh = sorted(set(arns) - seen)
-        seen.update(fresh)
-        grouped[region] = tuple(fresh)
-    return grouped
-
-
-def format_leftovers(stack: str, leftovers: Mapping[str, Sequence[str]]) -> str:
-    """Human-readable report: each region with its leftover ARNs, or one line when all clean."""
-    label = f"stack={stack}, managed-by=pulumi"
-    total = sum(len(arns) for arns in leftovers.values())
-    regions = ", ".join(leftovers)
-    if total == 0:
-        return f"Clean: nothing tagged {label} is left in {regions}."
-    lines = [f"{total} resource(s) still tagged {label}:"]
-    for region, arns in leftovers.items():
-        if arns:
-            lines.append(f"{region} ({len(arns)}):")
-            lines.extend(f"  {arn}" for arn in arns)
-        else:
-            lines.append(f"{region}: clean")
-    return "\n".join(lines)
-
-
-def run_sweep(request: SweepRequest, client_for: Callable[[str, Any], Any] = tagging_client) -> int:
-    """List leftovers of the stack in each of its regions; 0 clean, 1 leftovers, 2 bad input, 3 AWS error.
-
-    A region that cannot be listed (no credentials, access denied, retries exhausted) is
-    reported by name; the other regions are still listed, and the exit code is 3 because the
-    answer is incomplete.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        document = read_stack_document(request.project_dir, request.stack)
-        file_name = stack_file_path(request.project_dir, request.stack).name
-        regions = stack_regions(stack_config(document), file_name)
-        config = retry_config(request.max_attempts, request.retry_mode)
-    except DeliveryError as exc:
-        _err(str(exc))
-        return exc.exit_code
-    listings: list[tuple[str, list[str]]] = []
-    failed: list[str] = []
-    for region in regions:
-        try:
-            listings.append((region, list_tagged_arns(client_for(region, config), request.stack)))
-        except (BotoCoreError, ClientError) as exc:
-            _err(f"sweep {request.stack}: could not list {region}: {exc}")
-            failed.append(region)
-    leftovers = group_leftovers(listings)
-    if leftovers:
-        print(format_leftovers(request.stack, leftovers), flush=True)
-    if failed:
-        _err(f"sweep {request.stack}: incomplete, not listed: {', '.join(failed)}")
-        return EXIT_ENVIRONMENT
-    return EXIT_FAILED if any(leftovers.values()) else EXIT_OK
-
-
-def sweep_command(args: argparse.Namespace) -> int:
-    """`python -m stacks sweep <stack>`."""
-    return run_sweep(
-        SweepRequest(
-            stack=args.stack,
-            project_dir=_project_dir(args),
-            max_attempts=args.max_attempts,
-            retry_mode=args.retry_mode,
-        )
-    )
-
-
-# --------------------------------------------------------------------------------------
 # argparse
 # --------------------------------------------------------------------------------------
 
@@ -527,16 +532,6 @@ def sweep_command(args: argparse.Namespace) -> int:
 def _project_dir(args: argparse.Namespace) -> Path:
     given = getattr(args, "project_dir", None)
     return Path(given).resolve() if given else default_project_dir()
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -568,30 +563,15 @@ def add_commands(subparsers: Any) -> None:
 
     Each subcommand sets ``func`` to a handler ``(args) -> exit code``.
     """
+    from stacks.sweep import add_sweep_command
+
     for operation in OPERATIONS:
         sub = subparsers.add_parser(operation, help=_OPERATION_HELP[operation], description=_OPERATION_HELP[operation])
         _add_common(sub)
         if operation == "destroy":
             sub.add_argument("--yes", action="store_true", help="do not ask for confirmation (required when not interactive)")
         sub.set_defaults(func=_HANDLERS[operation])
-    sweep = subparsers.add_parser(
-        "sweep",
-        help="list resources still tagged with the stack in each of its regions",
-        description=(
-            "List what the Resource Groups Tagging API still reports tagged stack=<stack> and "
-            "managed-by=pulumi in each region of the stack. Exit 0 when clean, 1 when anything "
-            "is left, 2 on bad input, 3 when a region could not be listed."
-        ),
-    )
-    _add_common(sweep)
-    sweep.add_argument(
-        "--max-attempts",
-        type=_positive_int,
-        default=DEFAULT_MAX_ATTEMPTS,
-        help=f"attempts per AWS call, throttling included (default: {DEFAULT_MAX_ATTEMPTS})",
-    )
-    sweep.add_argument("--retry-mode", choices=RETRY_MODES, default="standard", help="botocore retry mode (default: standard)")
-    sweep.set_defaults(func=sweep_command)
+    add_sweep_command(subparsers, _add_common)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,3 +121,27 @@ def test_unreadable_stack_file(project_with) -> None:
     (root / "Pulumi.test.yaml").write_bytes(b"\xff\xfe\x00bad")
     result = run("plan", "test", "--project-dir", str(root))
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_plan_says_when_the_account_ids_are_the_placeholder(project_with, stack_config) -> None:
+    from stacks.delivery import PLACEHOLDER_ACCOUNT_ID
+
+    config = stack_config("dev")
+    config["mlops:allowedAccountIds"] = [PLACEHOLDER_ACCOUNT_ID]
+    root = project_with(config)
+    result = run("plan", "test", "--project-dir", str(root), "--out", str(root / "plan.json"))
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if line.startswith("Note:")]
+    assert notes == [
+        f"Note: mlops:allowedAccountIds in Pulumi.test.yaml is the placeholder {PLACEHOLDER_ACCOUNT_ID}: the offline "
+        "plan works with that, but preview, up, refresh and destroy refuse to run until it lists the real account id(s)."
+    ]
+    assert (root / "plan.json").is_file()
+
+
+def test_plan_says_nothing_once_the_account_ids_are_real(project_with, stack_config) -> None:
+    config = stack_config("dev")
+    config["mlops:allowedAccountIds"] = ["210987654321"]
+    result = run("plan", "test", "--project-dir", str(project_with(config)))
+    assert result.returncode == 0, result.stderr
+    assert "Note:" not in result.stdout

@@ -1,78 +1,67 @@
-"""Delivery commands: Automation API command logic (with fakes, no CLI) and the sweep
-(against moto in-process, and as a real subprocess against moto_server on 127.0.0.1 behind
-a proxy that throttles the first requests)."""
+"""Delivery commands: Automation API command logic with fakes (no CLI), the destroy and
+account-id guards, and the sweep's names still importable from here (the sweep itself is
+tested in test_sweep.py)."""
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
-import botocore.endpoint
 import pulumi.automation as auto
 import pytest
-from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 from pulumi.automation.events import OpType
-from moto.server import ThreadedMotoServer
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from stacks import delivery
+from stacks import delivery, sweep
 from stacks.delivery import (
     EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    PLACEHOLDER_ACCOUNT_ID,
     Backend,
     DeliveryError,
     OperationRequest,
-    SweepRequest,
-    format_leftovers,
-    group_leftovers,
+    account_ids_problem,
     is_ephemeral,
     local_state_dir,
     main,
     passphrase_problem,
+    placeholder_note,
     read_stack_document,
     resolve_backend,
-    retry_config,
     run_operation,
-    run_sweep,
     stack_regions,
-    tagging_client,
 )
 
-DEV = """\
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A real-looking account id (not THE placeholder) for stacks that pass the account guard.
+ACCOUNT = "210987654321"
+
+DEV = f"""\
 config:
   mlops:environment: dev
   mlops:ephemeral: true
+  mlops:allowedAccountIds: ["{ACCOUNT}"]
   mlops:regions:
     - name: eu-west-1
       cidr: 10.10.0.0/16
     - name: eu-central-1
       cidr: 10.11.0.0/16
 """
-PROD = """\
+PROD = f"""\
 config:
   mlops:environment: prod
   mlops:ephemeral: false
+  mlops:allowedAccountIds: ["{ACCOUNT}"]
   mlops:regions:
     - name: eu-west-1
     - name: eu-central-1
 """
-STACK_TAGS = {"stack": "dev", "managed-by": "pulumi"}
 ENV_WITH_PASSPHRASE = {"PULUMI_CONFIG_PASSPHRASE": "correct horse"}
 
 
@@ -454,344 +443,112 @@ def test_bad_stack_files_are_named(tmp_path: Path, content: str, message: str) -
     assert message in str(caught.value)
 
 
-def test_group_leftovers_keeps_region_order_and_reports_each_arn_once() -> None:
-    grouped = group_leftovers(
-        [
-            ("eu-west-1", ["arn:aws:sqs:eu-west-1:1:b", "arn:aws:s3:::bucket", "arn:aws:sqs:eu-west-1:1:a"]),
-            ("eu-central-1", ["arn:aws:s3:::bucket"]),
-        ]
+# --------------------------------------------------------------------------------------
+# The account-ids guard: engine commands refuse the placeholder; the offline plan notes it
+# --------------------------------------------------------------------------------------
+
+
+def _with_accounts(project: Path, line: str | None) -> None:
+    """Rewrite Pulumi.dev.yaml with ``line`` as its mlops:allowedAccountIds line (None: no line)."""
+    text = DEV.replace(f'  mlops:allowedAccountIds: ["{ACCOUNT}"]\n', "" if line is None else f"  {line}\n")
+    (project / "Pulumi.dev.yaml").write_text(text)
+
+
+@pytest.mark.parametrize("operation", ["preview", "up", "refresh", "destroy"])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f'mlops:allowedAccountIds: ["{PLACEHOLDER_ACCOUNT_ID}"]', f"still holds the placeholder account id {PLACEHOLDER_ACCOUNT_ID}"),
+        (f"mlops:allowedAccountIds: [{PLACEHOLDER_ACCOUNT_ID}]", "still holds the placeholder"),  # unquoted: a YAML number
+        (f'mlops:allowedAccountIds: ["{ACCOUNT}", "{PLACEHOLDER_ACCOUNT_ID}"]', "still holds the placeholder"),
+        (None, "mlops:allowedAccountIds is missing"),
+        ("mlops:allowedAccountIds: []", "mlops:allowedAccountIds is missing"),
+        (f'mlops:allowedAccountIds: "{ACCOUNT}"', "must be a list of account ids"),
+    ],
+)
+def test_engine_commands_refuse_missing_or_placeholder_account_ids(
+    project: Path, fake_auto: SimpleNamespace, capsys: pytest.CaptureFixture[str], operation: str, line: str | None, message: str
+) -> None:
+    _with_accounts(project, line)
+
+    code = run(OperationRequest(operation, "dev", project, yes=True))  # type: ignore[arg-type]
+
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("Pulumi.dev.yaml: config key mlops:allowedAccountIds")
+    assert message in err
+    assert err.count("\n") == 1  # one clear message
+    assert fake_auto.selections == [] and fake_auto.stack.calls == []
+    assert not (project / ".pulumi-state").exists()
+
+
+def test_account_guard_applies_before_the_cli_check(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(delivery.shutil, "which", lambda name: None)
+    _with_accounts(project, f'mlops:allowedAccountIds: ["{PLACEHOLDER_ACCOUNT_ID}"]')
+
+    assert run(OperationRequest("up", "dev", project)) == EXIT_USAGE
+    assert "placeholder" in capsys.readouterr().err
+
+
+def test_real_account_ids_pass_the_guard(project: Path, fake_auto: SimpleNamespace) -> None:
+    _with_accounts(project, f"mlops:allowedAccountIds: [\"{ACCOUNT}\", '111122223333']")
+    assert run(OperationRequest("up", "dev", project)) == EXIT_OK
+    assert fake_auto.stack.calls == ["up"]
+
+
+def test_account_guard_rules() -> None:
+    assert account_ids_problem({"mlops:allowedAccountIds": [ACCOUNT]}, "f") is None
+    assert account_ids_problem({"mlops:allowedAccountIds": [int(ACCOUNT)]}, "f") is None
+    assert "placeholder" in str(account_ids_problem({"mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID]}, "f"))
+    assert "missing" in str(account_ids_problem({"mlops:allowedAccountIds": None}, "f"))
+    assert PLACEHOLDER_ACCOUNT_ID == "123456789012"  # the example account of AWS's documentation
+
+
+def test_placeholder_note_for_the_offline_plan() -> None:
+    note = placeholder_note({"mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID]}, "Pulumi.dev.yaml")
+    assert note is not None and note.startswith("Note: mlops:allowedAccountIds in Pulumi.dev.yaml is the placeholder 123456789012")
+    assert "refuse" in note
+    assert "sets no mlops:allowedAccountIds" in str(placeholder_note({}, "Pulumi.dev.yaml"))
+    assert placeholder_note({"mlops:allowedAccountIds": [ACCOUNT]}, "Pulumi.dev.yaml") is None
+
+
+@pytest.mark.subprocess
+def test_placeholder_refusal_in_a_real_subprocess_has_no_traceback(project_with: Any) -> None:
+    root = project_with(
+        {"mlops:ephemeral": True, "mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID], "mlops:regions": [{"name": "eu-west-1"}]}
     )
-    assert list(grouped) == ["eu-west-1", "eu-central-1"]
-    assert grouped == {
-        "eu-west-1": ("arn:aws:s3:::bucket", "arn:aws:sqs:eu-west-1:1:a", "arn:aws:sqs:eu-west-1:1:b"),
-        "eu-central-1": (),
-    }
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PULUMI_CONFIG_PASSPHRASE": "x"}
 
+    done = subprocess.run(
+        [sys.executable, "-m", "stacks", "destroy", "test", "--yes", "--project-dir", str(root)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
 
-def test_format_leftovers() -> None:
-    text = format_leftovers("dev", {"eu-west-1": ("arn:a", "arn:b"), "eu-central-1": ()})
-    assert text.splitlines() == [
-        "2 resource(s) still tagged stack=dev, managed-by=pulumi:",
-        "eu-west-1 (2):",
-        "  arn:a",
-        "  arn:b",
-        "eu-central-1: clean",
+    assert done.returncode == EXIT_USAGE
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Pulumi.test.yaml: config key mlops:allowedAccountIds still holds the placeholder account id "
+        f"{PLACEHOLDER_ACCOUNT_ID} (the example account of AWS's documentation). Set it to the 12-digit "
+        'id(s) of the AWS account(s) this stack deploys to, e.g. `mlops:allowedAccountIds: ["210987654321"]`. '
+        "preview, up, refresh and destroy refuse to run until then; the offline commands (plan, diff, "
+        "check) do not need it."
     ]
-    assert format_leftovers("dev", {"eu-west-1": ()}) == "Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1."
 
 
-def test_retry_config_rejects_bad_values() -> None:
-    config = retry_config(7, "adaptive")
-    assert config.retries == {"total_max_attempts": 7, "mode": "adaptive"}
-    with pytest.raises(DeliveryError, match="--max-attempts must be at least 1"):
-        retry_config(0, "standard")
-    with pytest.raises(DeliveryError, match="--retry-mode must be one of standard, adaptive"):
-        retry_config(3, "legacy")
-
-
-# --------------------------------------------------------------------------------------
-# sweep against moto (in-process)
-# --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy credentials; no profile, config file or endpoint from the machine running the tests."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-def create_leftovers(endpoint_url: str | None = None) -> dict[str, set[str]]:
-    """Tagged SQS queues and SNS topics in two regions, plus resources that are not the stack's.
-
-    Returns the ARNs the sweep must report, per region.
-    """
-    expected: dict[str, set[str]] = {}
-    for region in ("eu-west-1", "eu-central-1"):
-        sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
-        sns = boto3.client("sns", region_name=region, endpoint_url=endpoint_url)
-        url = sqs.create_queue(QueueName="jobs", tags=STACK_TAGS)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        topic_arn = sns.create_topic(Name="alerts", Tags=[{"Key": k, "Value": v} for k, v in STACK_TAGS.items()])["TopicArn"]
-        # Not this stack's: another stack, and a resource with the stack tag but not managed by Pulumi.
-        sqs.create_queue(QueueName="prod-jobs", tags={"stack": "prod", "managed-by": "pulumi"})
-        sqs.create_queue(QueueName="hand-made", tags={"stack": "dev"})
-        expected[region] = {queue_arn, topic_arn}
-    return expected
-
-
-def parse_report(text: str) -> dict[str, set[str]]:
-    """Region -> ARNs from the sweep's printed report."""
-    grouped: dict[str, set[str]] = {}
-    region = None
-    for line in text.splitlines():
-        if line.startswith("  ") and region:
-            grouped[region].add(line.strip())
-        elif line.endswith("):") or line.endswith(": clean"):
-            region = line.split(" ")[0].rstrip(":")
-            grouped[region] = set()
-    return grouped
-
-
-def test_sweep_lists_leftovers_grouped_by_region_and_exits_1(
-    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with mock_aws():
-        expected = create_leftovers()
-        code = run_sweep(SweepRequest("dev", project))
-
-    assert code == EXIT_FAILED
-    out = capsys.readouterr().out
-    assert parse_report(out) == expected
-    assert "hand-made" not in out and "prod-jobs" not in out
-
-
-def test_sweep_of_a_clean_account_exits_0(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
-    with mock_aws():
-        boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName="other", tags={"stack": "prod", "managed-by": "pulumi"})
-        code = run_sweep(SweepRequest("dev", project))
-
-    assert code == EXIT_OK
-    assert "Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1, eu-central-1." in capsys.readouterr().out
-
-
-def test_sweep_follows_pagination_and_reports_global_arns_once(
-    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with mock_aws():
-        sns = boto3.client("sns", region_name="eu-west-1")
-        topics = {sns.create_topic(Name=f"t{i}", Tags=[{"Key": k, "Value": v} for k, v in STACK_TAGS.items()])["TopicArn"] for i in range(60)}
-        s3 = boto3.client("s3", region_name="eu-central-1")
-        s3.create_bucket(Bucket="dev-lake", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
-        s3.put_bucket_tagging(Bucket="dev-lake", Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in STACK_TAGS.items()]})
-        code = run_sweep(SweepRequest("dev", project))
-
-    out = capsys.readouterr().out
-    assert code == EXIT_FAILED
-    listed = parse_report(out)
-    assert topics <= listed["eu-west-1"]  # more than one page (the API pages at 50)
-    assert out.count("arn:aws:s3:::dev-lake") == 1
-
-
-def test_sweep_bad_input_exits_2(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
-    (project / "Pulumi.noregions.yaml").write_text("config:\n  mlops:ephemeral: true\n")
-    assert run_sweep(SweepRequest("noregions", project)) == EXIT_USAGE
-    assert "mlops:regions is missing" in capsys.readouterr().err
-    assert run_sweep(SweepRequest("missing", project)) == EXIT_USAGE
-    assert run_sweep(SweepRequest("dev", project, max_attempts=0)) == EXIT_USAGE
-
-
-def test_sweep_without_credentials_names_the_regions_and_exits_3(
-    project: Path, aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-
-    assert run_sweep(SweepRequest("dev", project, max_attempts=1)) == EXIT_ENVIRONMENT
-    err = capsys.readouterr().err
-    assert "could not list eu-west-1" in err and "could not list eu-central-1" in err
-    assert "Unable to locate credentials" in err
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **kwargs: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-THROTTLE_BODY = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-
-
-def throttling_client_factory(throttles: int) -> tuple[Any, list[str]]:
-    """A client factory whose clients answer the first ``throttles`` GetResources calls with
-    HTTP 400 ThrottlingException (before anything is sent), then let moto answer."""
-    seen: list[str] = []
-
-    def before_send(request: Any, **kwargs: Any) -> AWSResponse | None:
-        if len([s for s in seen if s == "throttled"]) < throttles:
-            seen.append("throttled")
-            headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "throttle"}
-            return AWSResponse(request.url, 400, headers, _Raw(THROTTLE_BODY))
-        seen.append("sent")
-        return None
-
-    def factory(region: str, config: Any) -> Any:
-        client = tagging_client(region, config)
-        client.meta.events.register_first("before-send.resource-groups-tagging-api.GetResources", before_send)
-        return client
-
-    return factory, seen
-
-
-@pytest.mark.parametrize("mode", ["standard", "adaptive"])
-def test_sweep_survives_throttling_through_retries(
-    project: Path, aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mode: str
-) -> None:
-    backoffs: list[float] = []
-    monkeypatch.setattr(botocore.endpoint.time, "sleep", backoffs.append)  # record the backoff, skip the wait
-    factory, seen = throttling_client_factory(throttles=2)
-    with mock_aws():
-        expected = create_leftovers()
-        code = run_sweep(SweepRequest("dev", project, max_attempts=4, retry_mode=mode), client_for=factory)
-
-    assert code == EXIT_FAILED
-    assert seen[:3] == ["throttled", "throttled", "sent"]
-    assert len(backoffs) == 2  # one backoff per throttled attempt
-    assert parse_report(capsys.readouterr().out) == expected
-
-
-def test_sweep_without_retries_fails_on_throttling_and_exits_3(
-    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    factory, seen = throttling_client_factory(throttles=1)
-    with mock_aws():
-        create_leftovers()
-        code = run_sweep(SweepRequest("dev", project, max_attempts=1), client_for=factory)
-
-    assert code == EXIT_ENVIRONMENT
-    err = capsys.readouterr().err
-    assert "could not list eu-west-1" in err and "ThrottlingException" in err
-    assert "incomplete, not listed: eu-west-1" in err
-
-
-# --------------------------------------------------------------------------------------
-# sweep as a real subprocess against moto_server, behind a throttling proxy
-# --------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (free port), stopped at teardown."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-class ThrottlingProxy:
-    """An HTTP proxy on 127.0.0.1 answering the first ``throttles`` requests with HTTP 400
-    ThrottlingException and forwarding every later one to ``target`` unchanged."""
-
-    def __init__(self, target: str, throttles: int) -> None:
-        self.target = target.removeprefix("http://")
-        self.remaining = throttles
-        self.throttled = 0
-        self.forwarded = 0
-        self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                proxy.handle(self)
-
-            do_GET = do_POST
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def handle(self, request: BaseHTTPRequestHandler) -> None:
-        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
-        with self._lock:
-            throttle = self.remaining > 0
-            if throttle:
-                self.remaining -= 1
-                self.throttled += 1
-            else:
-                self.forwarded += 1
-        if throttle:
-            status, headers, payload = 400, [("Content-Type", "application/x-amz-json-1.1")], THROTTLE_BODY
-        else:
-            upstream = http.client.HTTPConnection(self.target, timeout=30)
-            try:
-                upstream.request(request.command, request.path, body=body, headers=dict(request.headers))
-                response = upstream.getresponse()
-                status, payload = response.status, response.read()
-                skip = {"content-length", "transfer-encoding", "connection"}
-                headers = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
-            finally:
-                upstream.close()
-        request.send_response(status)
-        for key, value in headers:
-            request.send_header(key, value)
-        request.send_header("Content-Length", str(len(payload)))
-        request.end_headers()
-        request.wfile.write(payload)
-
-    def __enter__(self) -> ThrottlingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=10)
-
-
-def sweep_subprocess(project: Path, endpoint: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_CONFIG_FILE=str(project / "no-aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(project / "no-aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        PYTHONPATH=str(ROOT),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "stacks",
-         "sweep", "dev", "--project-dir", str(project), *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+def test_the_sweep_is_still_importable_from_delivery() -> None:
+    from stacks.delivery import (
+        SweepRequest,
+        format_leftovers,
+        group_leftovers,
+        retry_config,
+        run_sweep,
+        tagging_client,
     )
 
-
-@pytest.mark.subprocess
-def test_sweep_subprocess_against_moto_server_survives_throttling(
-    project: Path, aws_env: None, moto_server: str
-) -> None:
-    expected = create_leftovers(endpoint_url=moto_server)
-
-    with ThrottlingProxy(moto_server, throttles=2) as proxy:
-        done = sweep_subprocess(project, proxy.url, "--max-attempts", "5")
-
-    assert done.returncode == EXIT_FAILED, done.stderr
-    assert proxy.throttled == 2 and proxy.forwarded >= 2
-    assert parse_report(done.stdout) == expected
-    assert "Traceback" not in done.stderr
-
-
-@pytest.mark.subprocess
-def test_sweep_subprocess_without_retries_reports_throttling_and_exits_3(
-    project: Path, aws_env: None, moto_server: str
-) -> None:
-    create_leftovers(endpoint_url=moto_server)
-
-    with ThrottlingProxy(moto_server, throttles=1) as proxy:
-        done = sweep_subprocess(project, proxy.url, "--max-attempts", "1")
-
-    assert done.returncode == EXIT_ENVIRONMENT
-    assert "could not list eu-west-1" in done.stderr and "ThrottlingException" in done.stderr
-    assert "Traceback" not in done.stderr
-    # eu-central-1 was still listed after eu-west-1 failed.
-    assert "eu-central-1 (2):" in done.stdout
+    assert (SweepRequest, run_sweep, tagging_client) == (sweep.SweepRequest, sweep.run_sweep, sweep.tagging_client)
+    assert (format_leftovers, group_leftovers, retry_config) == (sweep.format_leftovers, sweep.group_leftovers, sweep.retry_config)
+    assert delivery.DEFAULT_MAX_ATTEMPTS == sweep.DEFAULT_MAX_ATTEMPTS
+    with pytest.raises(AttributeError):
+        delivery.no_such_name  # noqa: B018

@@ -1,7 +1,9 @@
 """GitHub workflows: valid against the GitHub workflow schema (check-jsonschema, offline), and
-the essentials hold: PR checks plan/check/diff every stack and preview only with credentials,
-deploy gates prod behind an environment, the nightly schedule destroys only ephemeral stacks,
-credentials come only from OIDC, and two operations on one stack never overlap."""
+the essentials hold: PR checks plan/check/diff every stack and preview only with the read-only
+preview role (never a deploy role, never an environment, no passphrase), deploy gates prod
+behind an environment, dev is rebuilt on weekday mornings before its office hours, the nightly
+schedule destroys only ephemeral stacks, credentials come only from OIDC, and two operations
+on one stack never overlap."""
 
 from __future__ import annotations
 
@@ -9,26 +11,27 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from stacks import delivery
 
+ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml")) + sorted(WORKFLOWS.glob("*.yaml"))
-STACKS_COMMAND = re.compile(r"python -m stacks (up|destroy|preview|refresh) ([A-Za-z0-9_.-]+)")
+STACKS_COMMAND = re.compile(r'python -m stacks (up|destroy|preview|refresh) ("\$STACK"|[A-Za-z0-9_.-]+)')
 
 
 def load(name: str) -> dict[str, Any]:
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
-def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
     """The `on:` mapping (PyYAML reads the bare key `on` as True)."""
     return workflow.get("on", workflow.get(True)) or {}
 
@@ -208,17 +211,86 @@ def test_pr_checks_cover_every_stack_file() -> None:
     assert stacks and set(plan["strategy"]["matrix"]["stack"]) == stacks
 
 
-def test_pr_preview_needs_credentials_and_comments_on_the_pr() -> None:
+def test_pr_preview_uses_the_read_only_preview_role_and_comments_on_the_pr() -> None:
     pr = jobs(load("pr.yml"))
-    previews = {job_id: job for job_id, job in pr.items() if ("preview", "${{ matrix.stack }}") in stack_operations(job)}
-    assert previews, "no pulumi preview in the PR checks"
-    for job_id, job in previews.items():
-        condition = str(job.get("if", ""))
-        assert "github.event.pull_request.head.repo.full_name == github.repository" in condition, job_id
-        assert "vars.AWS_ROLE_ARN" in condition, job_id
-        step = next(s for s in steps(job) if action(s) == "pulumi/actions" and s["with"].get("command") == "preview")
-        assert step["with"]["comment-on-pr"] is True
-        assert job["permissions"]["pull-requests"] == "write"
+    previews = {job_id: job for job_id, job in pr.items() if ("preview", '"$STACK"') in stack_operations(job)}
+    assert list(previews) == ["preview"], "no pulumi preview in the PR checks"
+    job = previews["preview"]
+    condition = str(job.get("if", ""))
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
+    assert "vars.AWS_PREVIEW_ROLE_ARN_DEV" in condition and "vars.AWS_PREVIEW_ROLE_ARN_PROD" in condition
+    # Each stack with its own account's preview role and backend, from repository variables.
+    assert {entry["stack"]: entry["role"] for entry in job["strategy"]["matrix"]["include"]} == {
+        "dev": "${{ vars.AWS_PREVIEW_ROLE_ARN_DEV }}",
+        "prod": "${{ vars.AWS_PREVIEW_ROLE_ARN_PROD }}",
+    }
+    [credentials] = [s for s in steps(job) if action(s) == "aws-actions/configure-aws-credentials"]
+    assert credentials["with"]["role-to-assume"] == "${{ matrix.role }}"
+    assert job["env"]["STACK"] == "${{ matrix.stack }}"
+    comment = next(s for s in steps(job) if action(s) == "marocchino/sticky-pull-request-comment")
+    assert comment["with"]["path"] == "preview-${{ matrix.stack }}.md"
+    assert "cancelled()" in comment["if"]
+    assert job["permissions"]["pull-requests"] == "write"
+
+
+def test_pull_requests_never_get_a_deploy_role_an_environment_or_the_passphrase() -> None:
+    pr = load("pr.yml")
+    text = (WORKFLOWS / "pr.yml").read_text()
+    for job_id, job in jobs(pr).items():
+        # A job naming an environment would get the OIDC subject ...:environment:<name>,
+        # which is what the deploy roles trust.
+        assert "environment" not in job, job_id
+    assert "AWS_DEPLOY_ROLE_ARN" not in text and "AWS_ROLE_ARN" not in text
+    assert "PULUMI_CONFIG_PASSPHRASE" not in text
+    assert "pulumi/actions" not in {action(s) for job in jobs(pr).values() for s in steps(job) if s.get("with", {}).get("command")}
+
+
+def test_deploy_jobs_assume_the_deploy_role_of_their_environment() -> None:
+    for name in ("deploy.yml", "nightly.yml"):
+        for job_id, job in jobs(load(name)).items():
+            for step in steps(job):
+                if action(step) == "aws-actions/configure-aws-credentials":
+                    assert job.get("environment"), f"{name}:{job_id} assumes a role outside an environment"
+                    assert step["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}", f"{name}:{job_id}"
+        assert "AWS_PREVIEW_ROLE_ARN" not in (WORKFLOWS / name).read_text()
+
+
+def _cron_hours_and_days(expression: str) -> tuple[int, int, set[int]]:
+    """(minute, hour, weekdays 0=Sunday) of a five-field cron with fixed minute and hour."""
+    minute, hour, day, month, weekday = expression.split()
+    assert (day, month) == ("*", "*")
+    days: set[int] = set()
+    for part in weekday.split(","):
+        first, _, last = part.partition("-")
+        days.update(range(int(first), int(last or first) + 1))
+    return int(minute), int(hour), days
+
+
+def test_dev_is_rebuilt_every_weekday_morning_before_its_office_hours() -> None:
+    deploy = load("deploy.yml")
+    [entry] = triggers(deploy)["schedule"]
+    minute, hour, days = _cron_hours_and_days(entry["cron"])
+    assert days == {1, 2, 3, 4, 5}  # Monday to Friday
+    text = (WORKFLOWS / "deploy.yml").read_text()
+    assert "UTC" in text and '"Deploy dev"' in text  # the time zone and the job are stated
+
+    # The job that ups dev runs on the schedule; the prod job never does.
+    dev = next(job for job in jobs(deploy).values() if ("up", "dev") in stack_operations(job))
+    prod = next(job for job in jobs(deploy).values() if ("up", "prod") in stack_operations(job))
+    assert dev["name"] == "Deploy dev" and "if" not in dev
+    assert prod["if"] == "github.event_name != 'schedule'"
+
+    # Done before dev's office hours start in its own time zone, in winter and in summer time,
+    # and after the nightly destroy of the evening before.
+    [pool] = [p for p in delivery.stack_config(delivery.read_stack_document(ROOT, "dev"))["mlops:compute"]["pools"] if p.get("schedule")]
+    zone = ZoneInfo(pool["schedule"]["timezone"])
+    start = datetime.strptime(pool["schedule"]["officeHours"]["start"], "%H:%M").time()
+    for day in ("2026-01-14", "2026-07-15"):  # a Wednesday in CET and one in CEST
+        run = datetime.fromisoformat(f"{day}T{hour:02d}:{minute:02d}:00+00:00").astimezone(zone)
+        assert run.time() <= (datetime.combine(run.date(), start) - timedelta(hours=1)).time(), (day, run)
+    [nightly] = triggers(load("nightly.yml"))["schedule"]
+    _, destroy_hour, _ = _cron_hours_and_days(nightly["cron"].replace("* * *", "* * 0-6"))
+    assert destroy_hour > hour
 
 
 def test_every_action_is_pinned_to_a_version() -> None:
@@ -239,9 +311,12 @@ def test_pulumi_cli_version_matches_the_sdk_pin() -> None:
 
 
 @pytest.mark.parametrize("name", ["pr.yml", "deploy.yml", "nightly.yml"])
-def test_state_backend_and_passphrase_come_from_repository_settings(name: str) -> None:
+def test_state_backend_comes_from_settings_and_no_workflow_holds_a_passphrase(name: str) -> None:
     text = (WORKFLOWS / name).read_text()
     if name == "pr.yml":
         text = yaml.safe_dump(jobs(load(name))["preview"])
-    assert "${{ vars.PULUMI_BACKEND_URL }}" in text
-    assert "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}" in text
+        assert "${{ vars.PULUMI_BACKEND_URL_DEV }}" in text and "${{ vars.PULUMI_BACKEND_URL_PROD }}" in text
+    else:
+        assert "${{ vars.PULUMI_BACKEND_URL }}" in text
+    # Every stack uses the awskms:// secrets provider (deploy/iam/README.md): no passphrase in CI.
+    assert "PASSPHRASE" not in (WORKFLOWS / name).read_text()
