@@ -14,13 +14,16 @@
 - S3 data events (object reads and writes) for the given buckets (the data lake);
 - one metric filter with the canonical CIS pattern (``components.baseline.CIS_METRIC_FILTERS``)
   and one alarm per CIS category, each notifying the alert topic.
+
+The key and the alert topic are the primary region's, or a team's own given by ARN
+(``components.kms.as_key``, ``components.monitoring.as_alert_topic``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -28,14 +31,16 @@ import pulumi_aws as aws
 from components.checks import duplicates, raise_problems
 from components.buckets import SecureBucket, SecureBucketArgs
 from components.iam import ServiceRole, ServiceRoleArgs
-from components.kms import RegionKey
+from components.kms import KeyInput, as_key, key_input_problem
 from components.monitoring import (
     LOG_RETENTION_DAYS,
     AlarmArgs,
-    AlertTopic,
     Metric,
     MetricWidget,
+    TopicInput,
     Widget,
+    alert_topic_input_problem,
+    as_alert_topic,
     grant_log_group_write,
     metric_alarm,
 )
@@ -78,11 +83,15 @@ class AuditArgs:
     trail_name: str
     """The trail's name, set explicitly: the key policy and the bucket policy name the
     trail's ARN before it exists (built from this name, so there is no cycle)."""
-    key: RegionKey
-    """The primary region's key. Encrypts the log files, the bucket and the log group; its
-    policy must allow ``"cloudtrail"`` for ``trail_name`` (``RegionKeyArgs``)."""
-    alert_topic: AlertTopic
-    """The primary region's alert topic; every CIS alarm notifies it."""
+    key: KeyInput
+    """The primary region's key, or the ARN of an existing KMS key in the primary region.
+    Encrypts the log files, the bucket and the log group; its key policy must let CloudTrail
+    use it for ``trail_name`` and CloudWatch Logs use it (the region key's ``"cloudtrail"``
+    and ``"logs"`` uses, ``RegionKeyArgs``)."""
+    alert_topic: TopicInput
+    """The primary region's alert topic, or the ARN of an existing SNS topic in the primary
+    region (its policy must let this account's CloudWatch alarms publish); every CIS alarm
+    notifies it."""
     log_retention_days: int
     """Retention of the trail's CloudWatch log group (a value CloudWatch Logs accepts)."""
     data_event_bucket_arns: Sequence[pulumi.Input[str]] = ()
@@ -111,6 +120,8 @@ class AuditArgs:
     def problems(self) -> list[str]:
         """Every problem with these arguments, each naming its field."""
         out = trail_name_problems(self.trail_name)
+        out += [p for p in [key_input_problem(self.key, "key")] if p]
+        out += [p for p in [alert_topic_input_problem(self.alert_topic, "alert_topic")] if p]
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             out.append(
                 f"log_retention_days: {self.log_retention_days} is not a retention CloudWatch "
@@ -209,25 +220,51 @@ class Audit(pulumi.ComponentResource):
     ) -> None:
         problems = args.problems()
         raise_problems(f"Audit {name!r}", problems)
+        key = as_key(args.key, "key")
+        alert_topic = as_alert_topic(args.alert_topic, "alert_topic")
         super().__init__("mlops:audit:Audit", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
+        self._account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
         region = aws.get_region_output(opts=invoke).region
+        self.key = key
+        self.alert_topic = alert_topic
         self.trail_name = args.trail_name
         self.metric_namespace = args.metric_namespace or f"CIS/{args.trail_name}"
         self.trail_arn: pulumi.Output[str] = pulumi.Output.format(
-            "arn:{0}:cloudtrail:{1}:{2}:trail/{3}", partition, region, account, args.trail_name
+            "arn:{0}:cloudtrail:{1}:{2}:trail/{3}", partition, region, self._account, args.trail_name
         )
-        tags = {"Name": f"{name}-trail", **args.tags}
+        self._buckets()
+        self._log_delivery()
+        self.trail = self._trail()
+        self._cis_alarms()
 
-        # Buckets: the trail bucket's policy names its own ARN, the access-log bucket's
-        # policy names both; deferred outputs resolve them once the buckets exist.
+        self.bucket_name = self.bucket.name
+        self.register_outputs(
+            {
+                "trail_arn": self.trail.arn,
+                "bucket_name": self.bucket.name,
+                "log_group_name": self.log_group.name,
+            }
+        )
+
+    def _buckets(self) -> None:
+        """The access-log bucket (unless an existing one is given) and the trail bucket.
+
+        The trail bucket's policy names its own ARN, the access-log bucket's policy names
+        both; deferred outputs resolve them once the buckets exist."""
+        name, args, account = self._name, self._args, self._account
+        trail_bucket_arn: pulumi.Output[str]
+        resolve_trail_bucket_arn: Callable[[pulumi.Output[str]], None]
         trail_bucket_arn, resolve_trail_bucket_arn = pulumi.deferred_output()
         self.access_log_bucket: Optional[SecureBucket] = None
         access_log_bucket_name = args.access_log_bucket
         if access_log_bucket_name is None:
+            log_bucket_arn: pulumi.Output[str]
+            resolve_log_bucket_arn: Callable[[pulumi.Output[str]], None]
             log_bucket_arn, resolve_log_bucket_arn = pulumi.deferred_output()
             self.access_log_bucket = SecureBucket(
                 f"{name}-access-logs",
@@ -246,14 +283,14 @@ class Audit(pulumi.ComponentResource):
                     ],
                     tags=args.tags,
                 ),
-                opts=child,
+                opts=self._child,
             )
             resolve_log_bucket_arn(self.access_log_bucket.arn)
             access_log_bucket_name = self.access_log_bucket.name
         self.bucket = SecureBucket(
             f"{name}-trail",
             SecureBucketArgs(
-                key=args.key,
+                key=self.key,
                 purpose=self.TRAIL_BUCKET_PURPOSE,
                 expiration_days=args.bucket_expiration_days,
                 access_log_bucket=access_log_bucket_name,
@@ -265,20 +302,21 @@ class Audit(pulumi.ComponentResource):
                 ),
                 tags=args.tags,
             ),
-            opts=child,
+            opts=self._child,
         )
         resolve_trail_bucket_arn(self.bucket.arn)
 
-        # CloudWatch Logs delivery: a retained, encrypted group and a role scoped to it.
-        stateful = pulumi.ResourceOptions(
-            parent=self, protect=args.protect, retain_on_delete=args.protect
-        )
+    def _log_delivery(self) -> None:
+        """CloudWatch Logs delivery: a retained, encrypted group and a role scoped to it."""
+        name, args = self._name, self._args
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-trail-events",
             retention_in_days=args.log_retention_days,
-            kms_key_id=args.key.arn,
+            kms_key_id=self.key.arn,
             tags={"Name": f"{name}-trail-events", **args.tags},
-            opts=stateful,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect
+            ),
         )
         self.delivery_role = ServiceRole(
             f"{name}-trail-delivery",
@@ -287,7 +325,7 @@ class Audit(pulumi.ComponentResource):
                 description="CloudTrail delivers the audit trail's events to its log group",
                 tags=args.tags,
             ),
-            opts=child,
+            opts=self._child,
         )
         self.delivery_grant = grant_log_group_write(
             self.delivery_role,
@@ -296,7 +334,9 @@ class Audit(pulumi.ComponentResource):
             sid="DeliverTrailEventsToLogGroup",
         )
 
-        # The trail.
+    def _trail(self) -> aws.cloudtrail.Trail:
+        """The multi-region trail, once its bucket policy and delivery grant exist."""
+        args = self._args
         data_resources = (
             [
                 aws.cloudtrail.TrailEventSelectorDataResourceArgs(
@@ -307,15 +347,15 @@ class Audit(pulumi.ComponentResource):
             if args.data_event_bucket_arns
             else None
         )
-        self.trail = aws.cloudtrail.Trail(
-            f"{name}-trail",
+        return aws.cloudtrail.Trail(
+            f"{self._name}-trail",
             name=args.trail_name,
             s3_bucket_name=self.bucket.name,
             is_multi_region_trail=True,
             include_global_service_events=True,
             enable_log_file_validation=True,
             enable_logging=True,
-            kms_key_id=args.key.arn,
+            kms_key_id=self.key.arn,
             cloud_watch_logs_group_arn=pulumi.Output.concat(self.log_group.arn, ":*"),
             cloud_watch_logs_role_arn=self.delivery_role.arn,
             event_selectors=[
@@ -325,7 +365,7 @@ class Audit(pulumi.ComponentResource):
                     data_resources=data_resources,
                 )
             ],
-            tags=tags,
+            tags={"Name": f"{self._name}-trail", **args.tags},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.protect,
@@ -334,7 +374,9 @@ class Audit(pulumi.ComponentResource):
             ),
         )
 
-        # CIS: one metric filter with the canonical pattern and one alarm per category.
+    def _cis_alarms(self) -> None:
+        """CIS: one metric filter with the canonical pattern and one alarm per category."""
+        name = self._name
         self.metric_filters: dict[str, aws.cloudwatch.LogMetricFilter] = {}
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for cis in CIS_METRIC_FILTERS.values():
@@ -347,7 +389,7 @@ class Audit(pulumi.ComponentResource):
                 metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
                     name=metric_name, namespace=self.metric_namespace, value="1"
                 ),
-                opts=child,
+                opts=self._child,
             )
             self.metric_filters[cis.id] = metric_filter
             self.alarms[cis.id] = metric_alarm(
@@ -363,22 +405,13 @@ class Audit(pulumi.ComponentResource):
                     evaluation_periods=1,
                     description=(
                         f"CIS {cis.title}: CloudTrail recorded at least one such event in "
-                        f"5 minutes (trail {args.trail_name}). Find who did what in the "
+                        f"5 minutes (trail {self.trail_name}). Find who did what in the "
                         "trail's log group with the same filter pattern."
                     ),
                 ),
-                args.alert_topic,
+                self.alert_topic,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[metric_filter]),
             )
-
-        self.bucket_name = self.bucket.name
-        self.register_outputs(
-            {
-                "trail_arn": self.trail.arn,
-                "bucket_name": self.bucket.name,
-                "log_group_name": self.log_group.name,
-            }
-        )
 
     def outputs(self) -> dict[str, object]:
         """What the stack exports about the audit trail."""

@@ -64,7 +64,7 @@ RESOURCE_STAR_ALLOWED: Final[Mapping[str, str]] = {
         "Session Manager (used instead of SSH) channel action; supports no resource-level "
         "permissions.",
 }
-"""IAM actions allowed with `"Resource": "*"`, each with the reason (DESIGN decision 5)."""
+"""IAM actions allowed with `"Resource": "*"`, each with the reason (docs/design.md, decision 5)."""
 
 LAMBDA_RUNTIME_DEPRECATION: Final[Mapping[str, date]] = {
     "python3.11": date(2026, 6, 30),

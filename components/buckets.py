@@ -11,13 +11,13 @@ an argument named for what it does, ``sse_s3_for_log_delivery``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import pulumi
 import pulumi_aws as aws
 
 from components.checks import raise_problems
-from components.kms import RegionKey
+from components.kms import ExistingKey, KeyInput, RegionKey, as_key, key_input_problem
 
 STORAGE_CLASSES = (
     "STANDARD_IA",
@@ -41,9 +41,10 @@ class Transition:
 class SecureBucketArgs:
     """Arguments of :class:`SecureBucket`."""
 
-    key: Optional[RegionKey]
-    """The region's KMS key for SSE-KMS. Must be None exactly when
-    ``sse_s3_for_log_delivery`` is set."""
+    key: Optional[KeyInput]
+    """The region key, or the ARN of an existing KMS key (its key policy must let the
+    account's principals use it through S3), for SSE-KMS with bucket keys. Must be None
+    exactly when ``sse_s3_for_log_delivery`` is set."""
     purpose: str
     """What the bucket holds; becomes the ``purpose`` tag."""
     noncurrent_version_expiration_days: int = 30
@@ -80,6 +81,9 @@ class SecureBucketArgs:
             out.append("Only one of [key] and [sse_s3_for_log_delivery] can be given")
         if not self.sse_s3_for_log_delivery and self.key is None:
             out.append("key: required unless sse_s3_for_log_delivery is set")
+        key_problem = None if self.key is None else key_input_problem(self.key, "key")
+        if key_problem:
+            out.append(key_problem)
         if self.noncurrent_version_expiration_days < 1:
             out.append("noncurrent_version_expiration_days: must be at least 1")
         if self.expiration_days is not None and self.expiration_days < 1:
@@ -100,26 +104,51 @@ class SecureBucketArgs:
 
 
 class SecureBucket(pulumi.ComponentResource):
-    """An S3 bucket that meets every S3 row of the platform's security baseline."""
+    """An S3 bucket that meets every S3 row of the platform's security baseline.
+
+    Built in steps, in this order: the bucket, its public-access block, ownership controls,
+    versioning, default encryption, lifecycle rules, server access logging (when given), the
+    TLS-only policy and, when asked, EventBridge notifications.
+    """
 
     def __init__(
         self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         problems = args.problems()
         raise_problems(f"SecureBucket {name!r}", problems)
+        key = None if args.key is None else as_key(args.key, "key")
         super().__init__("mlops:buckets:SecureBucket", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(
-            parent=self, protect=args.protect, retain_on_delete=args.protect
-        )
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
         self.purpose = args.purpose
-        self.key = args.key
+        self.key: Optional[Union[RegionKey, ExistingKey]] = key
         self.bucket = aws.s3.Bucket(
             f"{name}",
             force_destroy=args.force_destroy,
             tags={"Name": name, "purpose": args.purpose, **args.tags},
-            opts=stateful,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect
+            ),
         )
+        self._access_controls()
+        self.encryption = self._encryption()
+        self.lifecycle = self._lifecycle()
+        self.logging = self._logging()
+        self.policy = self._policy()
+        self.notification: Optional[aws.s3.BucketNotification] = None
+        if args.eventbridge_notifications:
+            self.notification = aws.s3.BucketNotification(
+                f"{name}-events", bucket=self.bucket.id, eventbridge=True, opts=self._child
+            )
+        self.arn = self.bucket.arn
+        self.name = self.bucket.bucket
+        self.id = self.bucket.id
+        self.register_outputs({"arn": self.bucket.arn, "name": self.bucket.bucket})
+
+    def _access_controls(self) -> None:
+        """All four public-access-block flags, no ACLs, and versioning."""
+        name, child = self._name, self._child
         self.public_access_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access",
             bucket=self.bucket.id,
@@ -143,9 +172,12 @@ class SecureBucket(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        if args.key is not None:
+
+    def _encryption(self) -> aws.s3.BucketServerSideEncryptionConfiguration:
+        """SSE-KMS with the key and bucket keys, or SSE-S3 for log delivery buckets."""
+        if self.key is not None:
             default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                sse_algorithm="aws:kms", kms_master_key_id=args.key.arn
+                sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
             )
             bucket_key = True
         else:
@@ -153,8 +185,8 @@ class SecureBucket(pulumi.ComponentResource):
                 sse_algorithm="AES256"
             )
             bucket_key = False
-        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
+        return aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{self._name}-encryption",
             bucket=self.bucket.id,
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
@@ -162,8 +194,12 @@ class SecureBucket(pulumi.ComponentResource):
                     bucket_key_enabled=bucket_key,
                 )
             ],
-            opts=child,
+            opts=self._child,
         )
+
+    def _lifecycle(self) -> aws.s3.BucketLifecycleConfiguration:
+        """Noncurrent versions always expire; current ones move and expire as configured."""
+        args = self._args
         rules = [
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-noncurrent-versions",
@@ -200,21 +236,28 @@ class SecureBucket(pulumi.ComponentResource):
                     else None,
                 )
             )
-        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
+        return aws.s3.BucketLifecycleConfiguration(
+            f"{self._name}-lifecycle",
             bucket=self.bucket.id,
             rules=rules,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
         )
-        self.logging: Optional[aws.s3.BucketLogging] = None
-        if args.access_log_bucket is not None:
-            self.logging = aws.s3.BucketLogging(
-                f"{name}-logging",
-                bucket=self.bucket.id,
-                target_bucket=args.access_log_bucket,
-                target_prefix=args.access_log_prefix or f"{args.purpose}/",
-                opts=child,
-            )
+
+    def _logging(self) -> Optional[aws.s3.BucketLogging]:
+        """Server access logs to ``access_log_bucket``, when given."""
+        args = self._args
+        if args.access_log_bucket is None:
+            return None
+        return aws.s3.BucketLogging(
+            f"{self._name}-logging",
+            bucket=self.bucket.id,
+            target_bucket=args.access_log_bucket,
+            target_prefix=args.access_log_prefix or f"{args.purpose}/",
+            opts=self._child,
+        )
+
+    def _policy(self) -> aws.s3.BucketPolicy:
+        """Deny every request without TLS, then the caller's extra statements."""
         tls_only = {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
@@ -223,26 +266,17 @@ class SecureBucket(pulumi.ComponentResource):
             "Resource": [self.bucket.arn, pulumi.Output.concat(self.bucket.arn, "/*")],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
-        self.policy = aws.s3.BucketPolicy(
-            f"{name}-policy",
+        return aws.s3.BucketPolicy(
+            f"{self._name}-policy",
             bucket=self.bucket.id,
             policy=pulumi.Output.json_dumps(
                 {
                     "Version": "2012-10-17",
-                    "Statement": [tls_only, *args.extra_policy_statements],
+                    "Statement": [tls_only, *self._args.extra_policy_statements],
                 }
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
         )
-        self.notification: Optional[aws.s3.BucketNotification] = None
-        if args.eventbridge_notifications:
-            self.notification = aws.s3.BucketNotification(
-                f"{name}-events", bucket=self.bucket.id, eventbridge=True, opts=child
-            )
-        self.arn = self.bucket.arn
-        self.name = self.bucket.bucket
-        self.id = self.bucket.id
-        self.register_outputs({"arn": self.bucket.arn, "name": self.bucket.bucket})
 
     def objects_arn(self, prefix: str = "") -> pulumi.Output[str]:
         """ARN pattern of the objects under ``prefix`` (all objects by default)."""

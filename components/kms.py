@@ -4,6 +4,10 @@ One key per region encrypts everything the platform stores there (log groups, bu
 topics, queues, tables). Its key policy lets the account administer it through IAM (no
 ``kms:*``: every action is named) and lets the AWS services listed in ``services`` use it,
 each scoped by an encryption-context or source condition. There is never a public principal.
+
+A team may bring its own key instead: every component that takes the region key also takes
+an existing key's ARN (:data:`KeyInput`, resolved by :func:`as_key` into an
+:class:`ExistingKey` that offers the same ARN, context and grants).
 """
 
 from __future__ import annotations
@@ -197,6 +201,11 @@ def key_policy(ctx: KeyContext, services: Sequence[str]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def _json(document: dict[str, Any]) -> pulumi.Input[str]:
+    """``document`` as JSON text (typed as an Input so ``Output.apply`` infers ``str``)."""
+    return pulumi.Output.json_dumps(document)
+
+
 @dataclass(frozen=True)
 class RegionKeyArgs:
     """Arguments of :class:`RegionKey`."""
@@ -217,7 +226,46 @@ class RegionKeyArgs:
     the trail (whose home region is this key's) that may encrypt its log files with the key."""
 
 
-class RegionKey(pulumi.ComponentResource):
+class KeyGrants:
+    """What components use of a key besides its ARN: IAM statements and grants on it.
+
+    Shared by :class:`RegionKey` and :class:`ExistingKey`; both set ``arn`` and a label that
+    names the grants' inline policies.
+    """
+
+    arn: pulumi.Output[str]
+    _region_label: str
+
+    def statement_decrypt(self, sid: str = "DecryptWithRegionKey") -> "Statement":
+        """Decrypt data encrypted with this key (readers of encrypted stores)."""
+        from components.iam import Statement
+
+        return Statement(sid=sid, actions=("kms:Decrypt", "kms:DescribeKey"), resources=[self.arn])
+
+    def statement_encrypt_decrypt(self, sid: str = "UseRegionKey") -> "Statement":
+        """Encrypt and decrypt with this key (writers of encrypted stores)."""
+        from components.iam import Statement
+
+        return Statement(
+            sid=sid,
+            actions=("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
+            resources=[self.arn],
+        )
+
+    def grant_decrypt(self, role: "ServiceRole", purpose: Optional[str] = None) -> aws.iam.RolePolicy:
+        """Let ``role`` decrypt with this key, and nothing else."""
+        return role.grant(purpose or f"kms-decrypt-{self._region_label}", [self.statement_decrypt()])
+
+    def grant_encrypt_decrypt(
+        self, role: "ServiceRole", purpose: Optional[str] = None
+    ) -> aws.iam.RolePolicy:
+        """Let ``role`` encrypt and decrypt with this key (data keys included)."""
+        return role.grant(
+            purpose or f"kms-use-{self._region_label}", [self.statement_encrypt_decrypt()]
+        )
+
+
+class RegionKey(KeyGrants, pulumi.ComponentResource):
     """A customer-managed, rotating KMS key with an alias."""
 
     def __init__(
@@ -257,7 +305,7 @@ class RegionKey(pulumi.ComponentResource):
             description=f"{args.alias}: encrypts the platform's data in this region",
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_in_days,
-            policy=ctx.apply(lambda c: pulumi.Output.json_dumps(key_policy(c, args.services))),
+            policy=ctx.apply(lambda c: _json(key_policy(c, args.services))),
             tags={"Name": f"{name}-key", **args.tags},
             opts=pulumi.ResourceOptions(
                 parent=self, protect=args.protect, retain_on_delete=args.protect
@@ -273,89 +321,94 @@ class RegionKey(pulumi.ComponentResource):
         self.key_id = self.key.key_id
         self.register_outputs({"arn": self.key.arn, "alias": self.alias.name})
 
-    # Grants ---------------------------------------------------------------------------------
-
-    def statement_decrypt(self, sid: str = "DecryptWithRegionKey") -> "Statement":
-        """Decrypt data encrypted with this key (readers of encrypted stores)."""
-        from components.iam import Statement
-
-        return Statement(sid=sid, actions=("kms:Decrypt", "kms:DescribeKey"), resources=[self.arn])
-
-    def statement_encrypt_decrypt(self, sid: str = "UseRegionKey") -> "Statement":
-        """Encrypt and decrypt with this key (writers of encrypted stores)."""
-        from components.iam import Statement
-
-        return Statement(
-            sid=sid,
-            actions=("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
-            resources=[self.arn],
-        )
-
-    def grant_decrypt(self, role: "ServiceRole", purpose: Optional[str] = None) -> aws.iam.RolePolicy:
-        """Let ``role`` decrypt with this key, and nothing else."""
-        return role.grant(purpose or f"kms-decrypt-{self._region_label}", [self.statement_decrypt()])
-
-    def grant_encrypt_decrypt(
-        self, role: "ServiceRole", purpose: Optional[str] = None
-    ) -> aws.iam.RolePolicy:
-        """Let ``role`` encrypt and decrypt with this key (data keys included)."""
-        return role.grant(
-            purpose or f"kms-use-{self._region_label}", [self.statement_encrypt_decrypt()]
-        )
-
 
 # Bring your own key -------------------------------------------------------------------------
 
 #: A KMS key ARN (not an alias ARN: key policies, grants and IAM statements need the key).
+#: Key ids are UUIDs, or ``mrk-`` and 32 hex digits for multi-Region keys.
 KEY_ARN_PATTERN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<id>[A-Za-z0-9-]+)"
 )
+_KEY_ARN_FORM = "arn:<partition>:kms:<region>:<account-id>:key/<key-id>"
+
+
+def key_arn_problem(arn: object, key: str = "key") -> Optional[str]:
+    """Why ``arn`` is not a KMS key ARN (naming the field ``key``), or None."""
+    if isinstance(arn, str) and KEY_ARN_PATTERN.fullmatch(arn):
+        return None
+    if isinstance(arn, str) and re.fullmatch(r"arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias/.+", arn):
+        return (
+            f"{key}: {arn!r} is an alias ARN: give the key's own ARN ({_KEY_ARN_FORM}), as key "
+            "policies, grants and IAM statements name the key, not its alias"
+        )
+    return f"{key}: {arn!r} is not a KMS key ARN (expected {_KEY_ARN_FORM})"
 
 
 def parse_key_arn(arn: str, key: str = "key") -> KeyContext:
     """The partition, region and account of a KMS key ARN; ``ValueError`` naming ``key`` if
     ``arn`` is not one (alias ARNs are refused: policies and grants need the key itself)."""
-    match = KEY_ARN_PATTERN.fullmatch(arn) if isinstance(arn, str) else None
+    problem = key_arn_problem(arn, key)
+    match = KEY_ARN_PATTERN.fullmatch(arn) if problem is None else None
     if match is None:
-        raise ValueError(
-            f"{key}: {arn!r} is not a KMS key ARN; expected "
-            "arn:<partition>:kms:<region>:<account-id>:key/<key-id> (an alias ARN will not do)"
-        )
+        raise ValueError(problem)
     return KeyContext(
         partition=match["partition"], region=match["region"], account_id=match["account"]
     )
 
 
-class ExistingKey:
+class ExistingKey(KeyGrants):
     """A customer-managed KMS key the platform did not create, used by its ARN.
 
     It offers what components use of a :class:`RegionKey` (``arn``, ``key_id``, ``context``
     and the grant helpers). Its key policy is the owner's: it must let the services the
     components use encrypt with it (for example CloudWatch Logs for encrypted log groups and
-    CloudWatch/EventBridge for encrypted topics), as :func:`key_policy` shows.
+    CloudWatch/EventBridge for encrypted topics), as :func:`key_policy` shows. It must be in
+    the region of the resources it encrypts (KMS keys are regional).
+
+    A string ARN is checked here (``ValueError`` naming ``key``); an Output ARN is checked
+    once its value is known (the deployment fails, naming ``key``, if it is not a key ARN).
+    Grants on a key given as an Output are named ``kms-decrypt-existing-key`` (and
+    ``kms-use-existing-key``): give ``purpose`` when one role is granted two such keys.
     """
 
-    def __init__(self, arn: pulumi.Input[str], key: str = "key") -> None:
+    def __init__(self, arn: Union[str, pulumi.Output[str]], key: str = "key") -> None:
+        if not isinstance(arn, (str, pulumi.Output)):
+            raise ValueError(key_input_problem(arn, key))
         if isinstance(arn, str):
             ctx = parse_key_arn(arn, key)
-            self.arn: pulumi.Output[str] = pulumi.Output.from_input(arn)
+            self.arn = pulumi.Output.from_input(arn)
             self.context: pulumi.Output[KeyContext] = pulumi.Output.from_input(ctx)
             label = "existing-" + hashlib.sha256(arn.encode()).hexdigest()[:8]
         else:
-            self.arn = pulumi.Output.from_input(arn)
+            self.arn = arn.apply(lambda a: _checked_key_arn(a, key))
             self.context = self.arn.apply(lambda a: parse_key_arn(a, key))
             label = "existing-key"
         self.key_id: pulumi.Output[str] = self.arn.apply(lambda a: a.rsplit("/", 1)[-1])
         self._region_label = label
 
-    statement_decrypt = RegionKey.statement_decrypt
-    statement_encrypt_decrypt = RegionKey.statement_encrypt_decrypt
-    grant_decrypt = RegionKey.grant_decrypt
-    grant_encrypt_decrypt = RegionKey.grant_encrypt_decrypt
+
+def _checked_key_arn(arn: str, key: str) -> str:
+    parse_key_arn(arn, key)
+    return arn
 
 
 #: What a component accepts for "the region key": one it created or an existing key's ARN.
-KeyInput = Union[RegionKey, ExistingKey, str, pulumi.Output]
+KeyInput = Union[RegionKey, ExistingKey, str, pulumi.Output[str]]
+
+
+def key_input_problem(value: object, key: str = "key") -> Optional[str]:
+    """Why ``value`` cannot be used as a key (naming the field ``key``), or None.
+
+    Pure (no Outputs are made): components call it with their other checks, before
+    registering anything. An Output is accepted here; its value is checked when known."""
+    if isinstance(value, (RegionKey, ExistingKey, pulumi.Output)):
+        return None
+    if isinstance(value, str):
+        return key_arn_problem(value, key)
+    return (
+        f"{key}: expected a RegionKey or an existing KMS key ARN ({_KEY_ARN_FORM}), "
+        f"got {type(value).__name__}"
+    )
 
 
 def as_key(value: object, key: str = "key") -> Union[RegionKey, ExistingKey]:
@@ -364,9 +417,8 @@ def as_key(value: object, key: str = "key") -> Union[RegionKey, ExistingKey]:
     ``key``, so a component fails with a clear message instead of deep inside Pulumi."""
     if isinstance(value, (RegionKey, ExistingKey)):
         return value
-    if isinstance(value, (str, pulumi.Output)):
-        return ExistingKey(value, key)
-    raise ValueError(
-        f"{key}: expected a RegionKey or an existing KMS key ARN "
-        f"(arn:<partition>:kms:<region>:<account-id>:key/<key-id>), got {type(value).__name__}"
-    )
+    problem = key_input_problem(value, key)
+    if problem is not None:
+        raise ValueError(problem)
+    assert isinstance(value, (str, pulumi.Output))
+    return ExistingKey(value, key)

@@ -167,14 +167,15 @@ class RegionalPlatform(pulumi.ComponentResource):
                 f"{name}-web",
                 container_service_args(
                     cfg, cfg.containers, self.region, self.key, self.alerts, self.network,
-                    access_log_bucket=self.data_lake.log_bucket.id,
+                    access_log_bucket=self.data_lake.log_bucket_name,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             # The lake's access-log bucket only accepts the sources it is told about.
-            self.data_lake.accept_access_logs(
-                self.service.log_bucket.arn, self.service.access_log_prefix
-            )
+            if self.service.log_bucket is not None:
+                self.data_lake.accept_access_logs(
+                    self.service.log_bucket.arn, self.service.access_log_prefix
+                )
             self.add_widgets(self.service.widgets)
         # --- compute: instance pools, in the primary region only ------------------------
         # A pool's shared file system (homes, notebooks) lives in one region, and users need

@@ -476,3 +476,51 @@ def test_every_problem_is_reported_at_once() -> None:
 @pytest.mark.parametrize("name", ["mlops-dev-audit", "Trail_1", "a.b-c", "abc"])
 def test_valid_trail_names(name: str) -> None:
     assert trail_name_problems(name) == []
+
+
+# An existing key and alert topic ----------------------------------------------------------
+
+TEAM_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TEAM_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:security-alerts"
+
+
+def test_an_existing_key_and_topic_given_by_arn() -> None:
+    def build(opts) -> None:
+        Audit(
+            "audit",
+            AuditArgs(trail_name=TRAIL_NAME, key=TEAM_KEY_ARN, alert_topic=TEAM_TOPIC_ARN, log_retention_days=90),
+            opts=opts,
+        )
+
+    plan = render_components(build)
+    assert plan.of_type("aws:kms/key:Key") == [] and plan.of_type("aws:sns/topic:Topic") == []
+    assert one(plan, TRAIL)["inputs"]["kmsKeyId"] == TEAM_KEY_ARN
+    assert one(plan, LOG_GROUP)["inputs"]["kmsKeyId"] == TEAM_KEY_ARN
+    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "audit-trail-encryption")
+    assert sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": TEAM_KEY_ARN,
+    }
+    alarms = plan.of_type(ALARM)
+    assert len(alarms) == len(CIS_METRIC_FILTERS)
+    for alarm in alarms:
+        assert alarm["inputs"]["alarmActions"] == [TEAM_TOPIC_ARN]
+        assert alarm["inputs"]["okActions"] == [TEAM_TOPIC_ARN]
+
+
+def test_a_wrong_key_and_topic_are_refused_together_before_anything_is_registered() -> None:
+    def build(opts) -> None:
+        Audit(
+            "audit",
+            AuditArgs(trail_name=TRAIL_NAME, key=42, alert_topic="alerts", log_retention_days=90),  # type: ignore[arg-type]
+            opts=opts,
+        )
+
+    plan, error = failing_render(build)
+    problems = str(error).split(": ", 1)[1].split("; ")
+    assert [p.split(":")[0] for p in problems] == ["key", "alert_topic"]
+    assert problems[0].startswith("key: expected a RegionKey or an existing KMS key ARN")
+    assert problems[1] == (
+        "alert_topic: 'alerts' is not an SNS topic ARN "
+        "(expected arn:<partition>:sns:<region>:<account-id>:<topic-name>)"
+    )
+    assert [r["type"] for r in plan.resources] == ["pulumi:providers:aws"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -139,3 +140,43 @@ def test_lifecycle_rules_have_shapes_s3_accepts(kwargs) -> None:
             assert expiration["days"] > days[-1]
     # Delete markers left by noncurrent expiration are always cleaned up.
     assert any(r.get("expiration", {}).get("expiredObjectDeleteMarker") or "days" in r.get("expiration", {}) for r in rules)
+
+
+# An existing key ----------------------------------------------------------------------------
+
+TEAM_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_an_existing_key_arn_encrypts_the_bucket() -> None:
+    plan = render_components(
+        lambda opts: SecureBucket("b", SecureBucketArgs(key=TEAM_KEY_ARN, purpose="x"), opts=opts)
+    )
+    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["inputs"]["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": TEAM_KEY_ARN}
+    assert sse["bucketKeyEnabled"] is True
+    assert plan.of_type("aws:kms/key:Key") == []
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [
+        (42, r"key: expected a RegionKey or an existing KMS key ARN .*got int"),
+        ("arn:aws:kms:eu-west-1:123456789012:alias/x", r"key: .* is an alias ARN"),
+        ("", r"key: '' is not a KMS key ARN"),
+    ],
+)
+def test_a_wrong_key_is_refused_before_anything_is_registered(key, message: str) -> None:
+    caught: list[ValueError] = []
+
+    def build(opts):
+        try:
+            SecureBucket("b", SecureBucketArgs(key=key, purpose="x", expiration_days=0), opts=opts)
+        except ValueError as exc:
+            caught.append(exc)
+
+    plan = render_components(build)
+    assert len(caught) == 1
+    error = str(caught[0])
+    assert error.startswith("SecureBucket 'b': ") and re.search(message, error), error
+    assert "expiration_days: must be at least 1" in error
+    assert [r["type"] for r in plan.resources] == ["pulumi:providers:aws"]

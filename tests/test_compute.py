@@ -11,9 +11,10 @@ import email
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pulumi
 import pytest
@@ -73,7 +74,7 @@ FIRST = Script("install-tools", "dnf install -y git")
 EVERY = Script("report", "echo booted")
 
 
-def render(extra: Optional[Callable[[InstancePool, Network, Any], None]] = None, **fields: Any) -> Plan:
+def render(extra: Callable[[InstancePool, Network, Any], None] | None = None, **fields: Any) -> Plan:
     """One pool (in a 2-AZ network with the region key and alert topic) with ``fields``."""
 
     def build(opts: pulumi.ResourceOptions) -> None:
@@ -485,9 +486,9 @@ def _matches(cron: str, moment: datetime) -> bool:
     """Vixie-cron matching with the module's own field parser (day-of-month OR day-of-week
     when both are restricted)."""
     fields = cron.split()
-    from components.compute import _CRON_FIELDS
+    from components.compute.schedules import _CRON_FIELDS
 
-    sets = [cron_field_values(f, lo, hi, names) for f, (_, lo, hi, names) in zip(fields, _CRON_FIELDS)]
+    sets = [cron_field_values(f, lo, hi, names) for f, (_, lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True)]
     weekday = (moment.weekday() + 1) % 7  # cron: 0 = Sunday
     dow = sets[4] | ({0} if 7 in sets[4] else set())
     day_ok = (
@@ -716,7 +717,7 @@ def test_ssh_is_forwarded_only_when_asked_and_an_internet_facing_balancer_uses_p
     assert sorted(g["inputs"]["port"] for g in plan.of_type("aws:lb/targetGroup:TargetGroup")) == [22, 8888]
 
 
-def elb_name_problem(resource: dict[str, Any]) -> Optional[str]:
+def elb_name_problem(resource: dict[str, Any]) -> str | None:
     """Why AWS (or Pulumi's auto-naming, which appends '-' and 7 characters) would refuse the
     name of a load balancer or target group (at most 32 characters), or None."""
     inputs = resource["inputs"]
@@ -814,6 +815,67 @@ def test_every_document_of_the_pool_passes_parliament(full: Plan) -> None:
     assert len([r for r in full.resources if r["name"].startswith("pool") and "policy" in r["inputs"]]) == 6
 
 
+# -- an existing key and topic (a team's own) --------------------------------------------------------
+
+EXISTING_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+EXISTING_TOPIC = "arn:aws:sns:eu-west-1:123456789012:team-alerts"
+
+
+@pytest.fixture(scope="module")
+def existing() -> Plan:
+    """A pool given an existing key's and an existing topic's ARN, with a shared drive."""
+    return render(key=EXISTING_KEY, alerts=EXISTING_TOPIC, shared_file_system=SharedFileSystem())
+
+
+def test_an_existing_key_encrypts_the_volumes_drive_and_logs_and_is_granted_to_auto_scaling(
+    existing: Plan,
+) -> None:
+    [mapping] = one(existing, LT)["inputs"]["blockDeviceMappings"]
+    log_group = existing.find("aws:cloudwatch/logGroup:LogGroup", "pool-logs")
+    grant = one(existing, "aws:kms/grant:Grant")
+
+    assert mapping["ebs"]["kmsKeyId"] == EXISTING_KEY
+    assert one(existing, EFS)["inputs"]["kmsKeyId"] == EXISTING_KEY
+    assert log_group["inputs"]["kmsKeyId"] == EXISTING_KEY
+    assert grant["inputs"]["keyId"] == EXISTING_KEY.rsplit("/", 1)[-1]
+    assert grant["inputs"]["granteePrincipal"] == one(existing, ASG)["inputs"]["serviceLinkedRoleArn"]
+    # The region key of the test's network encrypts nothing of the pool's.
+    region_key = region_key_arn(existing)
+    assert region_key not in json.dumps([r["inputs"] for r in existing.resources if r["name"].startswith("pool")])
+
+
+def test_an_existing_topic_receives_the_alarms_and_the_failure_notifications(existing: Plan) -> None:
+    alarms = [a["inputs"] for a in existing.of_type(ALARM) if a["name"].startswith("pool-")]
+
+    assert len(alarms) == 3
+    assert all(a["alarmActions"] == a["okActions"] == [EXISTING_TOPIC] for a in alarms)
+    assert one(existing, "aws:cloudwatch/eventTarget:EventTarget")["inputs"]["arn"] == EXISTING_TOPIC
+
+
+def test_the_key_and_topic_may_be_outputs_of_other_resources() -> None:
+    def build(opts: pulumi.ResourceOptions) -> None:
+        key = RegionKey("k", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
+        alerts = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
+        InstancePool(
+            "pool",
+            InstancePoolArgs(
+                vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], availability_zones=["a", "b"],
+                key=key.arn, alerts=alerts.arn, instance_types=TYPES,
+            ),
+            opts=opts,
+        )
+
+    plan = render_components(build)
+    [mapping] = one(plan, LT)["inputs"]["blockDeviceMappings"]
+    topic = one(plan, "aws:sns/topic:Topic")["id"]
+
+    assert mapping["ebs"]["kmsKeyId"] == region_key_arn(plan)
+    assert one(plan, "aws:kms/grant:Grant")["inputs"]["keyId"] == one(plan, "aws:kms/key:Key")["id"]
+    assert one(plan, "aws:cloudwatch/eventTarget:EventTarget")["inputs"]["arn"] == (
+        f"arn:aws:sns:eu-west-1:123456789012:{topic}"
+    )
+
+
 # -- bad input ------------------------------------------------------------------------------------
 
 
@@ -885,6 +947,17 @@ BAD_POOLS = {
         "startup.cloudwatch_agent.log_group_name: leave it unset",
     ),
     "alarm-percent": ({"memory_alarm_percent": 120}, "memory_alarm_percent: 120 must be a percentage from 1 to 100"),
+    "key-of-another-type": ({"key": 42}, "key: expected a RegionKey or an existing KMS key ARN"),
+    "key-alias-arn": (
+        {"key": "arn:aws:kms:eu-west-1:123456789012:alias/team"},
+        "key: 'arn:aws:kms:eu-west-1:123456789012:alias/team' is an alias ARN",
+    ),
+    "key-not-an-arn": ({"key": "team-key"}, "key: 'team-key' is not a KMS key ARN"),
+    "alerts-of-another-type": ({"alerts": 42}, "alerts: expected an AlertTopic or an existing SNS topic ARN"),
+    "alerts-not-a-topic": (
+        {"alerts": "arn:aws:sqs:eu-west-1:123456789012:queue"},
+        "alerts: 'arn:aws:sqs:eu-west-1:123456789012:queue' is not an SNS topic ARN",
+    ),
     "user-data-too-large": (
         {"startup": StartupScripts(first_boot=[Script("big", "x" * 15000)])},
         "startup: invalid StartupScripts (1 problem):\n  - user data: renders to",
@@ -927,6 +1000,15 @@ def test_every_problem_is_reported_in_one_error() -> None:
         assert f"  - {key}" in message
 
 
+def test_a_wrong_key_or_topic_is_reported_with_the_other_problems() -> None:
+    message, plan = attempt(key=42, alerts=None, instance_types=["t3.large"])
+
+    assert message.startswith("invalid InstancePool 'pool' (3 problems):")
+    for problem in ("instance_types: 1 given", "key: expected a RegionKey", "alerts: expected an AlertTopic"):
+        assert f"  - {problem}" in message
+    assert [r for r in plan.resources if r["name"].startswith("pool")] == []
+
+
 # -- pure checks ----------------------------------------------------------------------------------
 
 
@@ -967,7 +1049,7 @@ def test_cron_expressions_auto_scaling_accepts(cron: str) -> None:
         (None, "is not a cron expression"),
     ],
 )
-def test_cron_mistakes_are_explained(cron: Any, expected: Optional[str]) -> None:
+def test_cron_mistakes_are_explained(cron: Any, expected: str | None) -> None:
     problem = cron_problem(cron)
     if expected is None:
         assert problem is None
@@ -1053,9 +1135,9 @@ def test_cron_fields_select_what_croniter_selects(minute: str, hour: str, month:
 
     assert cron_problem(expression) is None
     expanded = croniter_module.croniter(expression).expanded
-    from components.compute import _CRON_FIELDS
+    from components.compute.schedules import _CRON_FIELDS
 
-    for text, theirs, (_, low, high, names) in zip(expression.split(), expanded, _CRON_FIELDS):
+    for text, theirs, (_, low, high, names) in zip(expression.split(), expanded, _CRON_FIELDS, strict=False):
         expected = set(range(low, high + 1)) if "*" in theirs else set(theirs)
         ours = cron_field_values(text, low, high, names)
         if high == 7:  # day of week: 0 and 7 are both Sunday

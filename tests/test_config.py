@@ -211,3 +211,109 @@ def test_secure_values_stay_masked(project_with, stack_config) -> None:
     root = project_with(config)
     flat_config, secrets = load_stack_file(root, "test")
     assert flat_config["mlops:someSecret"] == "[secret]" and secrets == ["mlops:someSecret"]
+
+
+# The package's public API ------------------------------------------------------------------
+
+
+def test_every_public_name_is_importable_from_the_package() -> None:
+    import stacks.config
+
+    missing = [name for name in stacks.config.__all__ if not hasattr(stacks.config, name)]
+    assert missing == []
+    assert len(set(stacks.config.__all__)) == len(stacks.config.__all__)
+
+
+def test_project_root_is_the_checkout() -> None:
+    from stacks.config import PROJECT_ROOT
+
+    assert PROJECT_ROOT == PROJECT_DIR.resolve()
+    assert (PROJECT_ROOT / "Pulumi.yaml").is_file()
+
+
+# Components' own checks, reported under the keys as written -------------------------------
+
+
+def test_component_argument_names_become_keys_as_written() -> None:
+    from stacks.config.errors import as_written
+
+    problems = as_written(
+        ["mlops:compute.pools[0].schedule.stop_cron: is the same as start_cron; never runs"],
+        ("start_cron", "stop_cron"),
+    )
+    assert problems == [
+        "mlops:compute.pools[0].schedule.stopCron: is the same as startCron; never runs"
+    ]
+    # Only the listed argument names are renamed.
+    assert as_written(["x.keep_me: a_b"], ("other_name",)) == ["x.keep_me: a_b"]
+
+
+POOL = "mlops:compute.pools[0]"
+
+
+def pool_problems(stack_config, **changes: Any) -> list[str]:
+    config = stack_config("dev")
+    config["mlops:compute"]["pools"][0].update(changes)
+    return problems_for(config)
+
+
+def test_a_problem_the_component_repeats_is_reported_once(stack_config) -> None:
+    problems = pool_problems(
+        stack_config,
+        schedule={"timezone": "Europe/Roma", "startCron": "0 8 * * MON", "stopCron": "0 25 * * *"},
+    )
+    keys = [p.split(": ", 1)[0] for p in problems]
+    assert keys.count(f"{POOL}.schedule.timezone") == 1
+    assert keys.count(f"{POOL}.schedule.stopCron") == 1
+
+
+def test_pool_schedule_is_checked_by_the_component(stack_config) -> None:
+    same = {"timezone": "UTC", "startCron": "0 8 * * MON", "stopCron": "0  8 * * MON"}
+    assert pool_problems(stack_config, schedule=same) == [
+        f"{POOL}.schedule.stopCron: is the same as startCron; the pool would never run"
+    ]
+    # A bad time zone is reported at its key, and the crons are still compared.
+    problems = pool_problems(stack_config, schedule={**same, "timezone": "Mars/Olympus"})
+    assert [p.split(": ", 1)[0] for p in problems] == [
+        f"{POOL}.schedule.timezone", f"{POOL}.schedule.stopCron"
+    ]
+    # Crons that are not crons are reported as such, not compared.
+    problems = pool_problems(stack_config, schedule={**same, "startCron": "bad", "stopCron": "bad"})
+    assert not any("is the same as" in p for p in problems)
+
+
+def test_office_hours_are_checked_by_the_component(stack_config) -> None:
+    problems = pool_problems(stack_config, schedule={"timezone": "UTC", "officeHours": {"stop": "07:00"}})
+    assert problems == [f"{POOL}.schedule.officeHours.stop: '07:00' is not after start '08:00'"]
+    problems = pool_problems(
+        stack_config, schedule={"timezone": "UTC", "officeHours": {"start": "25:00", "stop": "08:00"}}
+    )
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{POOL}.schedule.officeHours.start"]
+
+
+def test_pool_load_balancer_networks_are_checked_by_the_component(stack_config) -> None:
+    problems = pool_problems(
+        stack_config,
+        imageId="ami-0123456789abcdef0",
+        loadBalancer={"allowedCidrs": ["10.0.0.0/8", "0.0.0.0/0", "10.0.0.0/8"]},
+    )
+    assert problems == [
+        f"{POOL}.loadBalancer.allowedCidrs[1]: '0.0.0.0/0' admits the whole internet; list the "
+        "networks that need access",
+        f"{POOL}.loadBalancer.allowedCidrs: lists a block more than once",
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"memoryMb": 127}, "mlops:ingest.memoryMb: 127 MB is outside what Lambda offers; use 128 to 10240"),
+        ({"timeoutSeconds": 901}, "mlops:ingest.timeoutSeconds: 901 seconds is outside what Lambda allows; use 1 to 900"),
+        ({"retryAttempts": 3}, "mlops:ingest.retryAttempts: 3 is outside what Lambda allows; use 0, 1 or 2"),
+        ({"maxEventAgeSeconds": 59}, "mlops:ingest.maxEventAgeSeconds: 59 seconds is outside what Lambda allows; use 60 to 21600"),
+    ],
+)
+def test_ingest_limits_are_the_components(stack_config, changes: dict[str, Any], expected: str) -> None:
+    config = stack_config("dev")
+    config["mlops:ingest"].update(changes)
+    assert problems_for(config) == [expected]

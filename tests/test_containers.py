@@ -63,7 +63,7 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def render(
-    after: Optional[Callable[[ContainerService, RegionKey], None]] = None, **overrides: Any
+    after: Optional[Callable[[ContainerService, RegionKey], object]] = None, **overrides: Any
 ) -> Plan:
     """Render a region key, an alert topic and one ContainerService ``web``."""
 
@@ -724,7 +724,7 @@ def test_policy_pack_passes_with_only_the_recorded_listener_exception(plan: Plan
 def test_dashboard_widgets_are_valid(plan: Plan) -> None:
     def after(service: ContainerService, _: RegionKey) -> None:
         widgets = service.widgets()
-        assert [w.title for w in widgets] == [
+        assert [getattr(w, "title") for w in widgets] == [
             "web: requests and 5xx", "web: response time (s)", "web: targets", "web: CPU and memory (%)"]
         assert all(w.problems() == [] for w in widgets)
 
@@ -817,3 +817,100 @@ def test_args_are_frozen() -> None:
     assert dataclasses.is_dataclass(ContainerServiceArgs)
     with pytest.raises(dataclasses.FrozenInstanceError):
         AutoscalingArgs(1, 2).min_count = 3  # type: ignore[misc]
+
+
+# Existing key, alert topic and log bucket ------------------------------------------------------
+
+OTHER_ACCOUNT = "210987654321"
+EXISTING_KEY_ARN = f"arn:aws:kms:{REGION}:{OTHER_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+EXISTING_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-alerts"
+
+
+@pytest.fixture(scope="module")
+def existing_plan() -> Plan:
+    """The service given an existing key, alert topic and load balancer log bucket."""
+    return render(
+        key=EXISTING_KEY_ARN, alerts=EXISTING_TOPIC_ARN,
+        load_balancer_log_bucket="team-alb-logs", access_log_bucket=None,
+        secrets={"DB_PASSWORD": SSM_ARN},
+    )
+
+
+def test_an_existing_key_arn_encrypts_the_repository_and_logs_and_is_decryptable(existing_plan: Plan) -> None:
+    repo = one(existing_plan, REPO)["inputs"]
+    assert repo["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": EXISTING_KEY_ARN}]
+    logs = existing_plan.find("aws:cloudwatch/logGroup:LogGroup", "web-logs")["inputs"]
+    assert logs["kmsKeyId"] == EXISTING_KEY_ARN
+    decrypt = grants(existing_plan, "execution")["decrypt-region-key"]
+    assert [s["Resource"] for s in statements(decrypt)] == [EXISTING_KEY_ARN]
+    # The region key the test renders beside it is not used by the service at all.
+    region_key = key_arn(existing_plan)
+    for resource in existing_plan.resources:
+        if resource["name"].startswith("web"):
+            assert region_key not in json.dumps(resource["inputs"]), resource["name"]
+
+
+def test_an_existing_topic_arn_receives_every_alarm(existing_plan: Plan) -> None:
+    alarms = by_name(existing_plan, ALARM)
+    assert len(alarms) == 4
+    for alarm in alarms.values():
+        assert alarm["inputs"]["alarmActions"] == [EXISTING_TOPIC_ARN]
+        assert alarm["inputs"]["okActions"] == [EXISTING_TOPIC_ARN]
+
+
+def test_an_existing_load_balancer_log_bucket_is_used_and_none_is_created(existing_plan: Plan) -> None:
+    assert not [b for b in existing_plan.of_type("aws:s3/bucket:Bucket") if b["name"].startswith("web")]
+    lb = one(existing_plan, LB)
+    assert lb["inputs"]["accessLogs"] == {"bucket": "team-alb-logs", "enabled": True, "prefix": ALB_LOG_PREFIX}
+
+    def after(service: ContainerService, _: RegionKey) -> None:
+        assert service.log_bucket is None
+
+    render(after=after, load_balancer_log_bucket="team-alb-logs", access_log_bucket=None)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"key": 42}, r"key: expected a RegionKey or an existing KMS key ARN .*got int"),
+        ({"key": "alias/platform"}, r"key: 'alias/platform' is not a KMS key ARN"),
+        ({"alerts": 42}, r"alerts: expected an AlertTopic or an existing SNS topic ARN.*got int"),
+        ({"alerts": "arn:aws:sqs:eu-west-1:123456789012:q"}, r"alerts: .* is not an SNS topic ARN"),
+        ({"load_balancer_log_bucket": "Team_Logs"}, r"load_balancer_log_bucket: 'Team_Logs' is not an S3 bucket name"),
+        ({"load_balancer_log_bucket": "team-alb-logs", "access_log_bucket": "central-access-logs"},
+         r"Only one of \[load_balancer_log_bucket\] and \[access_log_bucket\] can be given"),
+    ],
+)
+def test_a_wrong_key_topic_or_log_bucket_is_refused_before_anything_is_registered(
+    overrides: dict[str, Any], message: str
+) -> None:
+    error = refused(**overrides)
+    assert error.startswith("ContainerService 'web': ")
+    assert re.search(message, error), error
+
+
+def test_a_wrong_key_is_reported_with_the_other_problems() -> None:
+    error = refused(key=42, alerts=7, cpu=256, memory=8192)
+    assert "key: expected" in error and "alerts: expected" in error and "cpu/memory" in error
+
+
+def test_repository_helper_takes_an_existing_key_arn_or_refuses_anything_else() -> None:
+    from components.containers import create_ecr_repository
+
+    errors: list[str] = []
+
+    def build(opts: pulumi.ResourceOptions) -> None:
+        parent = pulumi.ComponentResource("test:index:Holder", "holder", None, opts)
+        create_ecr_repository("images", parent=parent, key=EXISTING_KEY_ARN, force_delete=True,
+                              protect=False, tags={})
+        with pytest.raises(ValueError, match=r"^key: expected a RegionKey") as info:
+            create_ecr_repository("broken", parent=parent, key=42, force_delete=True,  # type: ignore[arg-type]
+                                  protect=False, tags={})
+        errors.append(str(info.value))
+
+    plan = render_components(build, region=REGION)
+    assert len(errors) == 1
+    repo = one(plan, REPO)
+    assert repo["name"] == "images-repo"
+    assert repo["inputs"]["encryptionConfigurations"][0]["kmsKey"] == EXISTING_KEY_ARN
+    assert not [r for r in plan.resources if r["name"].startswith("broken")]

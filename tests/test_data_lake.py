@@ -7,6 +7,7 @@ contents, protection vs destroyability, and bad input (clear error, nothing regi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Optional
 
 import pulumi
@@ -25,6 +26,7 @@ from components.data_lake import (
     LakeReplication,
     LakeReplicationArgs,
     log_delivery_statement,
+    replication_statements,
     transition_problems,
     zone_problems,
 )
@@ -609,7 +611,8 @@ def test_every_problem_is_reported_at_once() -> None:
         transitions={"gold": (Transition(5, "COLD"),)},
     )
     problems = args.problems()
-    assert len(problems) == 4
+    assert len(problems) == 5
+    assert problems[0].startswith("key: expected a RegionKey or an existing KMS key ARN")
     assert any("transitions['gold']: transition 1 (COLD at day 5)" in p for p in problems)
 
 
@@ -758,3 +761,111 @@ def test_every_lake_document_passes_parliament(pair_plan: Plan) -> None:
     assert parliament_problems(grants) == []
     assert len(pair_plan.of_type(ROLE_POLICY)) == len(DEFAULT_ZONES)
     assert parliament_problems(pair_plan) == []
+
+
+# Existing keys and log buckets ------------------------------------------------------------------
+
+TEAM_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TEAM_KEY2_ARN = "arn:aws:kms:eu-central-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def render_existing(after: Optional[Callable[[DataLake, ServiceRole], None]] = None, **kwargs: Any) -> Plan:
+    def build(opts: pulumi.ResourceOptions) -> None:
+        lake = DataLake("lake", DataLakeArgs(**{"key": TEAM_KEY_ARN, **kwargs}), opts=opts)
+        role = ServiceRole("job", ServiceRoleArgs(service="ecs-tasks.amazonaws.com", description="job"), opts=opts)
+        if after is not None:
+            after(lake, role)
+
+    return render_components(build)
+
+
+def test_a_lake_can_be_encrypted_with_an_existing_key_arn() -> None:
+    plan = render_existing(lambda lake, role: lake.grant_read_write(role, "raw"))
+    assert plan.of_type("aws:kms/key:Key") == []
+    for zone in DEFAULT_ZONES:
+        sse = one_child(
+            plan, zone_bucket(plan, zone),
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        )["inputs"]["rules"][0]
+        assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": TEAM_KEY_ARN}
+    kms = by_sid(only_grant(plan))["UseRawKey"]
+    assert kms["Resource"] == TEAM_KEY_ARN
+    assert kms["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [
+        (42, r"key: expected a RegionKey or an existing KMS key ARN .*got int"),
+        ("arn:aws:kms:eu-west-1:123456789012:alias/lake", r"key: .* is an alias ARN"),
+    ],
+)
+def test_a_wrong_key_is_refused_before_anything_is_registered(key: Any, message: str) -> None:
+    caught: list[ValueError] = []
+
+    def build(opts: pulumi.ResourceOptions) -> None:
+        try:
+            DataLake("lake", DataLakeArgs(key=key, zones=("raw", "raw")), opts=opts)
+        except ValueError as exc:
+            caught.append(exc)
+
+    plan = render_components(build)
+    assert len(caught) == 1
+    error = str(caught[0])
+    assert error.startswith("DataLake 'lake': ") and re.search(message, error), error
+    assert "zones: ['raw'] listed more than once" in error
+    assert [r["type"] for r in plan.resources] == ["pulumi:providers:aws"]
+
+
+def test_a_lake_can_log_to_an_existing_log_bucket() -> None:
+    sources: list[list[tuple[str, Any]]] = []
+
+    def after(lake: DataLake, role: ServiceRole) -> None:
+        assert lake.log_bucket is None
+        lake.accept_access_logs("arn:aws:s3:::web-alb-logs", "web/")
+        sources.append([p for p, _ in lake.log_sources])
+
+    plan = render_existing(after, access_log_bucket="team-access-logs")
+    assert sorted(b["name"] for b in plan.of_type(BUCKET)) == [f"lake-{z}" for z in sorted(DEFAULT_ZONES)]
+    for zone in DEFAULT_ZONES:
+        logging = one_child(plan, zone_bucket(plan, zone), "aws:s3/bucketLogging:BucketLogging")["inputs"]
+        assert (logging["targetBucket"], logging["targetPrefix"]) == ("team-access-logs", f"{zone}/")
+    # The existing bucket's policy is its owner's: sources are recorded, no policy is made.
+    assert sources == [[f"{z}/" for z in DEFAULT_ZONES] + ["web/"]]
+    assert not [p for p in plan.of_type("aws:s3/bucketPolicy:BucketPolicy") if "logging.s3" in p["inputs"]["policy"]]
+
+
+def test_an_empty_log_bucket_name_is_refused() -> None:
+    problems = DataLakeArgs(key=TEAM_KEY_ARN, access_log_bucket=" ").problems()
+    assert problems == ["access_log_bucket: give an existing bucket's name, or leave it out"]
+
+
+def test_replication_between_lakes_on_existing_keys() -> None:
+    def build(opts: pulumi.ResourceOptions) -> None:
+        lake = DataLake("lake", DataLakeArgs(key=TEAM_KEY_ARN, zones=("raw",)), opts=opts)
+        other = pulumi.ResourceOptions(providers={"aws": aws.Provider("aws-eu-central-1", region="eu-central-1")})
+        lake2 = DataLake("lake2", DataLakeArgs(key=TEAM_KEY2_ARN, zones=("raw",)), opts=other)
+        lake.replicate_to(lake2)
+
+    plan = render_components(build)
+    config = plan.find(REPLICATION, "lake-replication-raw")
+    assert config["inputs"]["rules"][0]["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": TEAM_KEY2_ARN}
+    statements = by_sid(json.loads(plan.find(ROLE_POLICY, "lake-replication-raw-replicate")["inputs"]["policy"]))
+    assert statements["DecryptSourceObjects"]["Resource"] == TEAM_KEY_ARN
+    assert statements["DecryptSourceObjects"]["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    assert statements["EncryptReplicas"]["Resource"] == TEAM_KEY2_ARN
+    assert statements["EncryptReplicas"]["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-central-1.amazonaws.com"}
+
+
+@pytest.mark.parametrize("field", ["source_key", "destination_key"])
+def test_replication_statements_name_a_wrong_key(field: str) -> None:
+    errors: list[str] = []
+
+    def after(lake: DataLake, role: ServiceRole) -> None:
+        keys = {"source_key": TEAM_KEY_ARN, "destination_key": TEAM_KEY_ARN, field: 42}
+        with pytest.raises(ValueError, match=rf"^{field}: expected a RegionKey"):
+            replication_statements(lake.bucket("raw"), lake.bucket("curated"), **keys)
+        errors.append(field)
+
+    render_existing(after)
+    assert errors == [field]

@@ -1,4 +1,4 @@
-"""Jobs and job runs (components/jobs.py): pure rules, then the recorded graph of components.
+"""Jobs and job runs (components/jobs/): pure rules, then the recorded graph of components.
 
 The graph tests render one region with a data lake, an alert topic and a job that has
 everything (schedule with overrides, raw-data trigger, array size, lake grants) plus managed
@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pytest
@@ -35,9 +36,9 @@ from components.jobs import (
     BatchJob,
     BatchJobArgs,
     JobBuild,
-    JobScheduleArgs,
     Jobs,
     JobsArgs,
+    JobScheduleArgs,
     JobSpec,
     LakeAccess,
     ObjectTriggerArgs,
@@ -186,7 +187,7 @@ def test_generated_cron_expressions_are_accepted(minutes, hours, month, year, on
         ("0 2 * * ? *", "write cron(<6 fields>) or rate(<n> <unit>)"),
     ],
 )
-def test_schedule_expressions(expression: str, expected: Optional[str]) -> None:
+def test_schedule_expressions(expression: str, expected: str | None) -> None:
     problem = schedule_expression_problem(expression)
     assert problem is None if expected is None else expected in (problem or ""), problem
     if expression.startswith("rate("):
@@ -284,7 +285,9 @@ def full_job(**changes: Any) -> JobSpec:
     return JobSpec(**spec)
 
 
-def render_jobs(jobs: list[JobSpec], **changes: Any) -> Plan:
+def render_jobs(jobs: list[JobSpec], late: Callable[[], dict[str, Any]] | None = None, **changes: Any) -> Plan:
+    """Render one region's Jobs; ``late`` gives changes made inside the program (Outputs)."""
+
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
         args: dict[str, Any] = dict(
@@ -293,6 +296,7 @@ def render_jobs(jobs: list[JobSpec], **changes: Any) -> Plan:
             log_retention_days=30,
         )
         args.update(changes)
+        args.update(late() if late is not None else {})
         Jobs(f"{REGION}-jobs", JobsArgs(**args), opts=opts)
 
     return render_components(build, region=REGION)
@@ -995,3 +999,132 @@ def test_a_batch_job_with_an_unknown_image_needs_its_repository() -> None:
 
     with pytest.raises(ValueError, match="image_repository_arn: an image built by the stack"):
         render_components(build, region=REGION)
+
+
+# --- an existing key and an existing alert topic ------------------------------------------------
+
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-alerts"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def statement_resources(plan: Plan, policy_name: str, sid: str) -> list[Any]:
+    policy = json.loads(one(plan, ROLE_POLICY, policy_name)["inputs"]["policy"])
+    (found,) = [s for s in statements(policy) if s["Sid"] == sid]
+    return as_list(found["Resource"])
+
+
+@pytest.mark.parametrize("as_output", [False, True], ids=["string", "output"])
+def test_an_existing_key_and_topic_given_by_arn_reach_every_encrypted_resource_and_alert(
+    tmp_path, as_output: bool
+) -> None:
+    def existing() -> dict[str, Any]:
+        if as_output:
+            return {"key": pulumi.Output.from_input(KEY_ARN), "alert_topic": pulumi.Output.from_input(TOPIC_ARN)}
+        return {"key": KEY_ARN, "alert_topic": TOPIC_ARN}
+
+    plan = render_jobs([full_job(), built_job("built", build_dir(tmp_path, "batch"))], late=existing,
+                       airflow=AirflowSpec(), build_root=str(tmp_path))
+    prefix = f"{REGION}-jobs"
+    # Encrypted with the given key: job log groups, dead-letter queue, image repository, Airflow.
+    for job in ("churn", "built"):
+        assert one(plan, LOG_GROUP, f"{prefix}-{job}-logs")["inputs"]["kmsKeyId"] == KEY_ARN
+    assert one(plan, QUEUE, f"{prefix}-churn-submit-dlq")["inputs"]["kmsMasterKeyId"] == KEY_ARN
+    assert statement_resources(plan, f"{prefix}-churn-scheduler-submit-runs", "EncryptDeadLetters") == [KEY_ARN]
+    assert one(plan, REPOSITORY, f"{prefix}-images-repo")["inputs"]["encryptionConfigurations"] == [
+        {"encryptionType": "KMS", "kmsKey": KEY_ARN}]
+    assert one(plan, MWAA, f"{prefix}-airflow-environment")["inputs"]["kmsKey"] == KEY_ARN
+    for suffix in MWAA_LOG_MODULES.values():
+        assert one(plan, LOG_GROUP, f"{prefix}-airflow-{suffix.lower()}-logs")["inputs"]["kmsKeyId"] == KEY_ARN
+    encryption = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                     f"{prefix}-airflow-dags-encryption")
+    assert KEY_ARN in json.dumps(encryption["inputs"]["rules"])
+    assert statement_resources(plan, f"{prefix}-airflow-execution", "UseKeyThroughSqsAndS3") == [KEY_ARN]
+    # The region key (still used by the lake and its topic) is used by no jobs resource, except
+    # the job role's grant to read the lake it encrypts.
+    region_key = plan.find("aws:kms/key:Key", "kms-key")
+    region_key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{region_key['id']}"
+    uses = [r["name"] for r in plan.resources
+            if r["name"].startswith(prefix) and region_key_arn in json.dumps(r.get("inputs", {}))]
+    assert all(name.startswith(f"{prefix}-churn-job-") for name in uses), uses
+    # Failed runs and failed submissions are reported to the given topic.
+    assert one(plan, TARGET, f"{prefix}-batch-run-failed-alert")["inputs"]["arn"] == TOPIC_ARN
+    alarm = one(plan, ALARM, f"{prefix}-churn-submit-failed")["inputs"]
+    assert alarm["alarmActions"] == [TOPIC_ARN] and alarm["okActions"] == [TOPIC_ARN]
+
+
+def _environment_args(region_key: Any, region_topic: Any, **changes: Any) -> BatchEnvironmentArgs:
+    args: dict[str, Any] = dict(name_prefix="m", vpc_id="v", subnet_ids=["s"], key=region_key,
+                                alert_topic=region_topic)
+    args.update(changes)
+    return BatchEnvironmentArgs(**args)
+
+
+def _airflow_args(region_key: Any, region_topic: Any, **changes: Any) -> Any:
+    from components.jobs import AirflowArgs
+
+    args: dict[str, Any] = dict(environment_name="air", key=region_key, vpc_id="v", subnet_ids=["a", "b"])
+    args.update(changes)
+    return AirflowArgs(**args)
+
+
+def _jobs_args(region_key: Any, region_topic: Any, **changes: Any) -> JobsArgs:
+    args: dict[str, Any] = dict(name_prefix="m", key=region_key, alert_topic=region_topic, vpc_id="v",
+                                private_subnet_ids=["a", "b"],
+                                jobs=[JobSpec(name="one", image="python:3.11", command=["true"], vcpu=0.25,
+                                              memory_mib=512, timeout_seconds=60)],
+                                airflow=AirflowSpec())
+    args.update(changes)
+    return JobsArgs(**args)
+
+
+def _component(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    from components.jobs import Airflow
+
+    return {
+        "Jobs": (Jobs, _jobs_args),
+        "BatchEnvironment": (BatchEnvironment, _environment_args),
+        "Airflow": (Airflow, _airflow_args),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    "kind, field_name, value, expected",
+    [
+        ("Jobs", "key", 42, "key: expected a RegionKey or an existing KMS key ARN"),
+        ("Jobs", "alert_topic", 42, "alert_topic: expected an AlertTopic or an existing SNS topic ARN"),
+        ("Jobs", "key", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/mine", "key: 'arn:aws:kms:"),
+        ("Jobs", "alert_topic", "team-alerts", "alert_topic: 'team-alerts' is not an SNS topic ARN"),
+        ("BatchEnvironment", "key", 42, "key: expected a RegionKey"),
+        ("BatchEnvironment", "alert_topic", None, "alert_topic: expected an AlertTopic"),
+        ("Airflow", "key", 42, "key: expected a RegionKey"),
+    ],
+)
+def test_a_key_or_topic_of_another_kind_is_refused_naming_the_field_and_registers_nothing(
+    kind: str, field_name: str, value: Any, expected: str
+) -> None:
+    errors: list[str] = []
+
+    def build(opts: pulumi.ResourceOptions) -> None:
+        key, topic, _ = _base(opts)
+        component, make_args = _component(kind)
+        with pytest.raises(ValueError) as info:
+            component("bad", make_args(key, topic, **{field_name: value}), opts=opts)
+        errors.append(str(info.value))
+
+    plan = render_components(build, region=REGION)
+    assert len(errors) == 1 and errors[0].startswith(f"{kind} 'bad': ") and expected in errors[0], errors
+    assert [r["name"] for r in plan.resources if r["type"].startswith("mlops:jobs:") or r["name"].startswith("bad")] == []
+
+
+def test_a_bad_key_is_reported_with_the_other_problems() -> None:
+    def build(opts: pulumi.ResourceOptions) -> None:
+        _, topic, _ = _base(opts)
+        BatchEnvironment("env", _environment_args(42, topic, max_vcpus=0, subnet_ids=[]), opts=opts)
+
+    with pytest.raises(ValueError) as info:
+        render_components(build, region=REGION)
+    message = str(info.value)
+    for fragment in ("subnet_ids: give at least one", "key: expected a RegionKey", "max_vcpus: 0 must be"):
+        assert fragment in message

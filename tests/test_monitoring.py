@@ -22,15 +22,18 @@ from components.monitoring import (
     AlertTopicArgs,
     Dashboard,
     DashboardArgs,
+    ExistingAlertTopic,
     Metric,
     MetricWidget,
     TextWidget,
+    as_alert_topic,
     dashboard_body,
     grant_log_group_write,
     is_email,
     layout,
     metric_alarm,
     network_widgets,
+    topic_arn_problem,
 )
 from stacks.config import CLOUDWATCH_RETENTION_DAYS, ConfigError, parse_raw_config
 from stacks.offline import Plan, render_components
@@ -575,3 +578,156 @@ def test_nat_widgets_follow_the_nat_strategy(stack_plan: Plan) -> None:
             for row in w["properties"]["metrics"] if "NatGatewayId" in row
         }
         assert shown == nat_ids
+
+
+# Existing keys and topics -----------------------------------------------------------------
+
+TEAM_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TEAM_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:team-alerts"
+
+
+def test_topic_encrypted_with_an_existing_key_arn() -> None:
+    def build(opts) -> None:
+        topic = AlertTopic("alerts", AlertTopicArgs(key=TEAM_KEY_ARN), opts=opts)
+        role = ServiceRole("fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts)
+        topic.grant_publish(role)
+
+    plan = render_components(build)
+    assert one(plan, TOPIC)["inputs"]["kmsMasterKeyId"] == TEAM_KEY_ARN
+    assert plan.of_type("aws:kms/key:Key") == []
+    statements = {s["Sid"]: s for s in json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])["Statement"]}
+    assert statements["EncryptForAlertTopic"]["Resource"] == TEAM_KEY_ARN
+    assert statements["EncryptForAlertTopic"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "sns.eu-west-1.amazonaws.com"}
+    }
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [
+        (42, r"key: expected a RegionKey or an existing KMS key ARN .*got int"),
+        ("arn:aws:kms:eu-west-1:123456789012:alias/team", r"key: .* is an alias ARN"),
+    ],
+)
+def test_topic_with_a_bad_key_registers_nothing(key, message) -> None:
+    plan, error = failing_render(lambda opts: AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts))
+    assert str(error).startswith("AlertTopic 'alerts': ")
+    assert re.search(message, str(error)), str(error)
+    assert [r["type"] for r in plan.resources] == ["pulumi:providers:aws"]
+
+
+@pytest.mark.parametrize(
+    "arn, message",
+    [
+        ("", r"'' is not an SNS topic ARN \(expected arn:<partition>:sns:"),
+        ("team-alerts", r"'team-alerts' is not an SNS topic ARN"),
+        (TEAM_KEY_ARN, r"is not an SNS topic ARN"),
+        ("arn:aws:sns:eu-west-1:123456789012:", r"is not an SNS topic ARN"),
+        ("arn:aws:sns:eu-west-1:1234:team-alerts", r"is not an SNS topic ARN"),
+        ("arn:aws:sns:eu-west-1:123456789012:team alerts", r"is not an SNS topic ARN"),
+        ("arn:aws:sns:eu-west-1:123456789012:team-alerts.fifo", r"is a FIFO topic: give a standard topic"),
+    ],
+)
+def test_existing_topic_arns_are_checked(arn: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^alert_topic: .*" + message):
+        ExistingAlertTopic(arn)
+    with pytest.raises(ValueError, match=r"^jobs_topic: .*" + message):
+        as_alert_topic(arn, "jobs_topic")
+    assert topic_arn_problem(arn) is not None
+
+
+@pytest.mark.parametrize("value", [42, None, {"arn": TEAM_TOPIC_ARN}, [TEAM_TOPIC_ARN]])
+def test_wrong_topic_types_name_the_field(value) -> None:
+    with pytest.raises(ValueError, match=r"^alert_topic: expected an AlertTopic or an existing SNS topic ARN"):
+        as_alert_topic(value)
+
+
+@pytest.mark.parametrize(
+    "arn", [TEAM_TOPIC_ARN, "arn:aws-cn:sns:cn-north-1:123456789012:Team_Alerts-2"]
+)
+def test_good_topic_arns(arn: str) -> None:
+    assert topic_arn_problem(arn) is None
+
+
+@pytest.mark.parametrize("given", ["string", "output", "existing"])
+def test_alarms_notify_an_existing_topic_and_show_on_the_dashboard(given: str) -> None:
+    recorded: list[int] = []
+
+    def build(opts) -> None:
+        import pulumi
+
+        value = {
+            "string": TEAM_TOPIC_ARN,
+            "output": pulumi.Output.from_input(TEAM_TOPIC_ARN),
+            "existing": ExistingAlertTopic(TEAM_TOPIC_ARN),
+        }[given]
+        topic = as_alert_topic(value)
+        metric_alarm("a", alarm_args(), topic, opts)
+        metric_alarm("b", alarm_args(), topic, opts)
+        recorded.append(len(topic.alarms))
+        Dashboard("d", DashboardArgs(dashboard_name="d", region="eu-west-1", widgets=topic.widgets()), opts=opts)
+
+    plan = render_components(build)
+    assert recorded == [2]
+    for alarm in plan.of_type(ALARM):
+        assert alarm["inputs"]["alarmActions"] == [TEAM_TOPIC_ARN]
+        assert alarm["inputs"]["okActions"] == [TEAM_TOPIC_ARN]
+    assert plan.of_type(TOPIC) == []
+    notifications, status = json.loads(one(plan, DASHBOARD)["inputs"]["dashboardBody"])["widgets"]
+    assert notifications["properties"]["metrics"][0] == [
+        "AWS/SNS", "NumberOfMessagesPublished", "TopicName", "team-alerts", {"label": "published"}
+    ]
+    assert len(status["properties"]["alarms"]) == 2
+
+
+def test_metric_alarm_takes_a_topic_arn() -> None:
+    plan = render_components(lambda opts: metric_alarm("a", alarm_args(), TEAM_TOPIC_ARN, opts))
+    assert one(plan, ALARM)["inputs"]["alarmActions"] == [TEAM_TOPIC_ARN]
+
+
+@pytest.mark.parametrize("topic", [42, "arn:aws:sns:eu-west-1:123456789012:t.fifo"])
+def test_metric_alarm_with_a_bad_topic_registers_nothing(topic) -> None:
+    plan, error = failing_render(lambda opts: metric_alarm("bad", alarm_args(period=7), topic, opts))
+    assert str(error).startswith("alarm 'bad': ")
+    # Reported with the alarm's own problems, at once.
+    assert "period: 7" in str(error) and "topic: " in str(error)
+    assert plan.of_type(ALARM) == []
+
+
+def test_an_existing_topic_output_arn_is_checked_when_known() -> None:
+    def build(opts) -> None:
+        import pulumi
+
+        as_alert_topic(pulumi.Output.from_input("arn:aws:sqs:eu-west-1:123456789012:q"), "jobs_topic")
+
+    with pytest.raises(ValueError, match=r"^jobs_topic: .* is not an SNS topic ARN"):
+        render_components(build)
+
+
+@pytest.mark.parametrize("key", [None, TEAM_KEY_ARN])
+def test_grant_publish_on_an_existing_topic(key) -> None:
+    def build(opts) -> None:
+        role = ServiceRole("fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts)
+        ExistingAlertTopic(TEAM_TOPIC_ARN, key=key).grant_publish(role, purpose="notify-team")
+
+    grant = one(render_components(build), "aws:iam/rolePolicy:RolePolicy")
+    assert grant["name"] == "fn-notify-team"
+    document = json.loads(grant["inputs"]["policy"])
+    expected = [{"Sid": "PublishAlerts", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": TEAM_TOPIC_ARN}]
+    if key is not None:
+        expected.append(
+            {
+                "Sid": "EncryptForAlertTopic",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": TEAM_KEY_ARN,
+                "Condition": {"StringEquals": {"kms:ViaService": "sns.eu-west-1.amazonaws.com"}},
+            }
+        )
+    assert document["Statement"] == expected
+    assert parliament_findings(document) == []
+
+
+def test_existing_topic_key_is_checked_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"^alert_topic\.key: expected a RegionKey"):
+        ExistingAlertTopic(TEAM_TOPIC_ARN, key=42)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -197,7 +198,6 @@ def test_network_rejects_bad_args_before_registering() -> None:
 
 def _network_with_consumers(**kwargs):
     """A network and, as later capabilities do, resources placed in its subnets by id."""
-    import pulumi
     import pulumi_aws as aws
 
     def build(opts):
@@ -268,3 +268,55 @@ def test_flow_log_waits_for_its_role_policy() -> None:
 def test_network_rejects_a_flow_log_retention_cloudwatch_does_not_accept() -> None:
     with pytest.raises(ValueError, match="flow_log_retention_days: 10 is not a retention CloudWatch Logs accepts"):
         _network(flow_log_retention_days=10)
+
+
+# An existing key ----------------------------------------------------------------------------
+
+TEAM_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def _network_with_key(key):
+    def build(opts):
+        Network(
+            "net",
+            NetworkArgs(cidr="10.0.0.0/16", availability_zones=["eu-west-1a", "eu-west-1b"], key=key),
+            opts=opts,
+        )
+
+    return render_components(build)
+
+
+def test_flow_logs_can_use_an_existing_key_arn() -> None:
+    plan = _network_with_key(TEAM_KEY_ARN)
+    group = plan.find("aws:cloudwatch/logGroup:LogGroup", "net-flow-logs")
+    assert group["inputs"]["kmsKeyId"] == TEAM_KEY_ARN
+    assert plan.of_type("aws:kms/key:Key") == []
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [
+        (42, r"key: expected a RegionKey or an existing KMS key ARN .*got int"),
+        ("arn:aws:kms:eu-west-1:123456789012:alias/net", r"key: .* is an alias ARN"),
+    ],
+)
+def test_a_wrong_key_is_refused_before_anything_is_registered(key, message: str) -> None:
+    caught: list[ValueError] = []
+
+    def build(opts):
+        try:
+            Network(
+                "net",
+                NetworkArgs(cidr="10.0.0.0/16", availability_zones=["eu-west-1a"], key=key, nat="many"),
+                opts=opts,
+            )
+        except ValueError as exc:
+            caught.append(exc)
+
+    plan = render_components(build)
+    assert len(caught) == 1
+    error = str(caught[0])
+    assert error.startswith("Network 'net': ") and re.search(message, error), error
+    # Reported with the other problems, at once.
+    assert "nat: 'many'" in error
+    assert [r["type"] for r in plan.resources] == ["pulumi:providers:aws"]

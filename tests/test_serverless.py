@@ -81,7 +81,7 @@ def render_service(
                 availability_zones=azs or net.availability_zones,
             )
         raw = lake.bucket("raw")
-        args = dict(
+        args: dict[str, Any] = dict(
             source_dir=SOURCE,
             handler="handler.handler",
             function_name="ingest-fn",
@@ -700,3 +700,105 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
 def test_environment_problems(names: dict[str, Any], bad: list[str]) -> None:
     problems = environment_problems(names)
     assert [p.split()[1] for p in problems] == bad
+
+
+# Existing key and alert topic -------------------------------------------------------------------
+
+OTHER_ACCOUNT = "210987654321"
+EXISTING_KEY_ARN = f"arn:aws:kms:{REGION}:{OTHER_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+EXISTING_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-alerts"
+
+
+def render_table_with(key: Any, after: Optional[Callable[[Table, Any], None]] = None) -> tuple[Plan, list[str]]:
+    """A table given ``key`` (and a role for its grants); the errors its constructor raised."""
+    errors: list[str] = []
+
+    def build(opts: pulumi.ResourceOptions) -> None:
+        from components.iam import ServiceRole, ServiceRoleArgs
+
+        role = ServiceRole("app", ServiceRoleArgs(service="lambda.amazonaws.com", description="app"), opts=opts)
+        try:
+            table = Table("records", TableArgs(key=key, hash_key="id"), opts=opts)
+        except ValueError as exc:
+            errors.append(str(exc))
+            return
+        if after is not None:
+            after(table, role)
+
+    return render_components(build), errors
+
+
+def test_table_encrypts_with_an_existing_key_arn_and_grants_use_it() -> None:
+    def grant(table: Table, role: Any) -> None:
+        table.grant_write(role)
+        table.grant_read(role)
+
+    plan, errors = render_table_with(EXISTING_KEY_ARN, grant)
+    assert errors == []
+    sse = plan.find(TABLE, "records-table")["inputs"]["serverSideEncryption"]
+    assert sse == {"enabled": True, "kmsKeyArn": EXISTING_KEY_ARN}
+    docs = {p["name"]: json.loads(p["inputs"]["policy"])["Statement"] for p in plan.of_type(ROLE_POLICY)}
+    via = {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}}
+    for purpose in ("app-records-write", "app-records-read"):
+        kms = docs[purpose][1]
+        assert (kms["Resource"], kms["Condition"]) == (EXISTING_KEY_ARN, via)
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [(42, "key: expected a RegionKey or an existing KMS key ARN"),
+     ("alias/records", "key: 'alias/records' is not a KMS key ARN")],
+)
+def test_table_refuses_a_wrong_key_and_registers_nothing(key: Any, message: str) -> None:
+    plan, errors = render_table_with(key)
+    assert len(errors) == 1 and errors[0].startswith("Table 'records': ") and message in errors[0]
+    assert not [r for r in plan.resources if "serverless" in r["urn"]]
+
+
+@pytest.fixture(scope="module")
+def existing() -> Plan:
+    """The ingest service given an existing key (another account's) and alert topic."""
+    return render_service(key=EXISTING_KEY_ARN, alert_topic=EXISTING_TOPIC_ARN)
+
+
+def test_an_existing_key_arn_encrypts_the_logs_and_queues(existing: Plan) -> None:
+    logs = existing.find("aws:cloudwatch/logGroup:LogGroup", "ingest-logs")["inputs"]
+    assert logs["kmsKeyId"] == EXISTING_KEY_ARN
+    queues = {q["name"]: q["inputs"] for q in existing.of_type(QUEUE)}
+    assert sorted(queues) == ["ingest-delivery-dlq", "ingest-dlq"]
+    assert all(q["kmsMasterKeyId"] == EXISTING_KEY_ARN for q in queues.values())
+    _, kms = exec_policies(existing)["send-dead-letters"]["Statement"]
+    assert kms["Resource"] == EXISTING_KEY_ARN
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}}
+
+
+def test_network_interfaces_stay_in_the_functions_account_with_another_accounts_key(existing: Plan) -> None:
+    statements_ = exec_policies(existing)["vpc-network-interfaces"]["Statement"]
+    resources = [r for s in statements_ for r in as_list(s["Resource"]) if r != "*"]
+    assert resources and all(r.startswith(f"arn:aws:ec2:{REGION}:{ACCOUNT}:") for r in resources), resources
+
+
+def test_an_existing_topic_arn_receives_every_alarm(existing: Plan) -> None:
+    alarms = [a for a in existing.of_type(ALARM) if a["name"].startswith("ingest-")]
+    assert len(alarms) == 5
+    for alarm in alarms:
+        assert alarm["inputs"]["alarmActions"] == [EXISTING_TOPIC_ARN]
+        assert alarm["inputs"]["okActions"] == [EXISTING_TOPIC_ARN]
+
+
+def test_a_wrong_key_or_topic_is_reported_with_the_other_problems_and_nothing_is_registered() -> None:
+    errors: list[str] = []
+
+    def build(opts: pulumi.ResourceOptions) -> None:
+        try:
+            LambdaService("ingest", _args(key=42, alert_topic=7, memory_mb=1), opts=opts)
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    plan = render_components(build)
+    [error] = errors
+    assert error.startswith("LambdaService 'ingest': ")
+    assert "key: expected a RegionKey" in error
+    assert "alert_topic: expected an AlertTopic" in error
+    assert "memory_mb: 1 is outside" in error
+    assert not [r for r in plan.resources if "serverless" in r["urn"]]

@@ -196,6 +196,7 @@ def test_prod_runs_in_every_private_subnet_with_reserved_concurrency_and_protect
                    if s["type"] == "aws:ec2/subnet:Subnet" and s["inputs"]["tags"]["tier"] == "private"}
         assert sorted(fn["vpcConfig"]["subnetIds"]) == sorted(private)
         assert len(set(private.values())) == cfg.network.az_count >= 2
+        assert cfg.ingest.reserved_concurrency is not None
         assert fn["reservedConcurrentExecutions"] == cfg.ingest.reserved_concurrency >= 1
         assert fn["tracingConfig"] == {"mode": "Active"}
         table = one_in(prod_plan, region.name, TABLE, "records-table")

@@ -195,7 +195,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         urn = ref.rsplit("::", 1)[0]
         return self.provider_regions.get(urn)
 
-    def call(self, args: pulumi_mocks.MockCallArgs):  # type: ignore[override]
+    def call(self, args: pulumi_mocks.MockCallArgs):
         region = self.region_of_provider(args.provider) or args.args.get("region")
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -241,7 +241,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "stacks/offline.py (RecordingMocks.call) or avoid the invoke"
         )
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs):  # type: ignore[override]
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         return self.new_resource_at(args.name, args)
 
     def new_resource_at(self, urn: str, args: pulumi_mocks.MockResourceArgs):
@@ -629,7 +629,7 @@ def _render(program, project, stack, config, secret_keys, project_dir, account_i
                 "options": rec.options,
             }
         )
-    resources.sort(key=lambda r: r["urn"])
+    resources.sort(key=lambda r: str(r["urn"]))
     outputs = json.loads(json.dumps(exports, sort_keys=True, default=str))
     return Plan(project=project, stack=stack, resources=resources, outputs=outputs)
 
