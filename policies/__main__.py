@@ -24,7 +24,7 @@ if __name__ == "__main__":
     policies: list[Policy] = list(build_policies())
     PolicyPack(
         name=PACK_NAME,
-        description="mlops-platform security baseline (DESIGN.md); exceptions are recorded in "
+        description="mlops-platform security baseline (docs/design.md); exceptions are recorded in "
                     "policies/rules/exceptions.py",
         policies=policies,
         enforcement_level=EnforcementLevel.MANDATORY,

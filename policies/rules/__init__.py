@@ -1,4 +1,4 @@
-"""The security baseline as plain rule functions (DESIGN.md, "Security baseline").
+"""The security baseline as plain rule functions (docs/design.md, "Security baseline").
 
 Every rule is a stack-level function `(resources) -> list[Violation]`: it may look at one
 resource at a time or correlate several (a bucket and its public-access block). A rule only
