@@ -22,14 +22,16 @@ The key and the alert topic are the primary region's, or a team's own given by A
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.checks import duplicates, raise_problems
+from components.baseline import CIS_METRIC_FILTERS, CisMetricFilter
 from components.buckets import SecureBucket, SecureBucketArgs
+from components.checks import duplicates, raise_problems
 from components.iam import ServiceRole, ServiceRoleArgs
 from components.kms import KeyInput, as_key, key_input_problem
 from components.monitoring import (
@@ -44,7 +46,6 @@ from components.monitoring import (
     grant_log_group_write,
     metric_alarm,
 )
-from components.baseline import CIS_METRIC_FILTERS, CisMetricFilter
 
 #: CloudTrail's service principal.
 CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
@@ -97,15 +98,15 @@ class AuditArgs:
     data_event_bucket_arns: Sequence[pulumi.Input[str]] = ()
     """Default: no S3 data events (management events only). Each bucket ARN given gets its
     object-level reads and writes recorded (``AWS::S3::Object``, ``<bucket arn>/``)."""
-    access_log_bucket: Optional[pulumi.Input[str]] = None
+    access_log_bucket: pulumi.Input[str] | None = None
     """Default: the audit creates its own access-log bucket (SSE-S3, as S3 log delivery
     requires; objects expire after ``log_retention_days``) that only S3 log delivery for the
     trail bucket may write to. When given, the name of an existing log bucket whose policy
     already lets S3 log delivery write for the trail bucket."""
-    metric_namespace: Optional[str] = None
+    metric_namespace: str | None = None
     """Default: ``CIS/<trail name>``, so two environments in one account never count each
     other's events. The CloudWatch namespace of the CIS metrics."""
-    bucket_expiration_days: Optional[int] = None
+    bucket_expiration_days: int | None = None
     """Default: trail log files in S3 are kept (their noncurrent versions expire). When
     set, current log files expire after this many days."""
     force_destroy: bool = False
@@ -216,7 +217,7 @@ class Audit(pulumi.ComponentResource):
     ACCESS_LOG_PURPOSE = "audit-access-logs"
 
     def __init__(
-        self, name: str, args: AuditArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
         raise_problems(f"Audit {name!r}", problems)
@@ -235,7 +236,11 @@ class Audit(pulumi.ComponentResource):
         self.trail_name = args.trail_name
         self.metric_namespace = args.metric_namespace or f"CIS/{args.trail_name}"
         self.trail_arn: pulumi.Output[str] = pulumi.Output.format(
-            "arn:{0}:cloudtrail:{1}:{2}:trail/{3}", partition, region, self._account, args.trail_name
+            "arn:{0}:cloudtrail:{1}:{2}:trail/{3}",
+            partition,
+            region,
+            self._account,
+            args.trail_name,
         )
         self._buckets()
         self._log_delivery()
@@ -260,7 +265,7 @@ class Audit(pulumi.ComponentResource):
         trail_bucket_arn: pulumi.Output[str]
         resolve_trail_bucket_arn: Callable[[pulumi.Output[str]], None]
         trail_bucket_arn, resolve_trail_bucket_arn = pulumi.deferred_output()
-        self.access_log_bucket: Optional[SecureBucket] = None
+        self.access_log_bucket: SecureBucket | None = None
         access_log_bucket_name = args.access_log_bucket
         if access_log_bucket_name is None:
             log_bucket_arn: pulumi.Output[str]
@@ -278,7 +283,10 @@ class Audit(pulumi.ComponentResource):
                     protect=args.protect,
                     extra_policy_statements=[
                         access_log_statement(
-                            log_bucket_arn, f"{self.TRAIL_BUCKET_PURPOSE}/", trail_bucket_arn, account
+                            log_bucket_arn,
+                            f"{self.TRAIL_BUCKET_PURPOSE}/",
+                            trail_bucket_arn,
+                            account,
                         )
                     ],
                     tags=args.tags,

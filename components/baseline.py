@@ -20,49 +20,40 @@ from datetime import date
 from typing import Final
 
 __all__ = [
-    "CIS_METRIC_FILTERS", "LAMBDA_RUNTIME_DEPRECATION", "RESOURCE_STAR_ALLOWED",
-    "CisMetricFilter", "looks_like_secret", "runtime_supported",
+    "CIS_METRIC_FILTERS",
+    "LAMBDA_RUNTIME_DEPRECATION",
+    "RESOURCE_STAR_ALLOWED",
+    "CisMetricFilter",
+    "looks_like_secret",
+    "runtime_supported",
 ]
 
 
 RESOURCE_STAR_ALLOWED: Final[Mapping[str, str]] = {
-    "ec2:DescribeNetworkInterfaces":
-        "EC2 Describe actions support no resource-level permissions; VPC-attached Lambda "
-        "functions and the CloudWatch agent call it.",
-    "ec2:DescribeInstances":
-        "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "
-        "reads instance metadata for metric dimensions.",
-    "ec2:DescribeTags":
-        "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "
-        "appends instance tags as metric dimensions.",
-    "ec2:DescribeVolumes":
-        "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "
-        "resolves EBS volume ids for disk metrics.",
-    "cloudwatch:PutMetricData":
-        "Supports no resource-level permissions; scope it with the cloudwatch:namespace "
-        "condition key instead.",
-    "logs:DescribeLogGroups":
-        "Supports no resource-level permissions; the CloudWatch agent and MWAA list log groups "
-        "before writing.",
-    "ecr:GetAuthorizationToken":
-        "Returns a registry-wide login token; supports no resource-level permissions. Image "
-        "pulls themselves are scoped to repository ARNs.",
-    "xray:PutTraceSegments":
-        "Supports no resource-level permissions; needed for Lambda active tracing.",
-    "xray:PutTelemetryRecords":
-        "Supports no resource-level permissions; needed for Lambda active tracing.",
-    "ssmmessages:CreateControlChannel":
-        "Session Manager (used instead of SSH) channel action; supports no resource-level "
-        "permissions.",
-    "ssmmessages:CreateDataChannel":
-        "Session Manager (used instead of SSH) channel action; supports no resource-level "
-        "permissions.",
-    "ssmmessages:OpenControlChannel":
-        "Session Manager (used instead of SSH) channel action; supports no resource-level "
-        "permissions.",
-    "ssmmessages:OpenDataChannel":
-        "Session Manager (used instead of SSH) channel action; supports no resource-level "
-        "permissions.",
+    "ec2:DescribeNetworkInterfaces": "EC2 Describe actions support no resource-level permissions; VPC-attached Lambda "
+    "functions and the CloudWatch agent call it.",
+    "ec2:DescribeInstances": "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "
+    "reads instance metadata for metric dimensions.",
+    "ec2:DescribeTags": "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "
+    "appends instance tags as metric dimensions.",
+    "ec2:DescribeVolumes": "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "
+    "resolves EBS volume ids for disk metrics.",
+    "cloudwatch:PutMetricData": "Supports no resource-level permissions; scope it with the cloudwatch:namespace "
+    "condition key instead.",
+    "logs:DescribeLogGroups": "Supports no resource-level permissions; the CloudWatch agent and MWAA list log groups "
+    "before writing.",
+    "ecr:GetAuthorizationToken": "Returns a registry-wide login token; supports no resource-level permissions. Image "
+    "pulls themselves are scoped to repository ARNs.",
+    "xray:PutTraceSegments": "Supports no resource-level permissions; needed for Lambda active tracing.",
+    "xray:PutTelemetryRecords": "Supports no resource-level permissions; needed for Lambda active tracing.",
+    "ssmmessages:CreateControlChannel": "Session Manager (used instead of SSH) channel action; supports no resource-level "
+    "permissions.",
+    "ssmmessages:CreateDataChannel": "Session Manager (used instead of SSH) channel action; supports no resource-level "
+    "permissions.",
+    "ssmmessages:OpenControlChannel": "Session Manager (used instead of SSH) channel action; supports no resource-level "
+    "permissions.",
+    "ssmmessages:OpenDataChannel": "Session Manager (used instead of SSH) channel action; supports no resource-level "
+    "permissions.",
 }
 """IAM actions allowed with `"Resource": "*"`, each with the reason (docs/design.md, decision 5)."""
 
@@ -98,8 +89,9 @@ class CisMetricFilter:
     def required_terms(self) -> tuple[str, ...]:
         """The values the canonical pattern compares fields with (wildcards stripped)."""
         terms: list[str] = []
-        for quoted, bare in re.findall(r'\$\.[\w.]+\s*!?=\s*(?:"([^"]*)"|([\w.*-]+))',
-                                       self.pattern):
+        for quoted, bare in re.findall(
+            r'\$\.[\w.]+\s*!?=\s*(?:"([^"]*)"|([\w.*-]+))', self.pattern
+        ):
             term = (quoted or bare).strip("*")
             if term and term not in terms:
                 terms.append(term)
@@ -107,8 +99,9 @@ class CisMetricFilter:
 
     def matches(self, pattern: str) -> bool:
         """True when `pattern` mentions every required term as a whole word."""
-        return all(re.search(rf"(?<![\w.]){re.escape(t)}(?![\w])", pattern)
-                   for t in self.required_terms)
+        return all(
+            re.search(rf"(?<![\w.]){re.escape(t)}(?![\w])", pattern) for t in self.required_terms
+        )
 
 
 def _events(*names: str) -> str:
@@ -116,66 +109,200 @@ def _events(*names: str) -> str:
     return " || ".join(f"($.eventName = {n})" for n in names)
 
 
-CIS_METRIC_FILTERS: Final[Mapping[str, CisMetricFilter]] = {f.id: f for f in (
-    CisMetricFilter("unauthorized-api-calls", "Unauthorized API calls",
-                    '{ ($.errorCode = "*UnauthorizedOperation") || '
-                    '($.errorCode = "AccessDenied*") }'),
-    CisMetricFilter("console-login-without-mfa", "Console sign-in without MFA",
-                    '{ ($.eventName = "ConsoleLogin") && '
-                    '($.additionalEventData.MFAUsed != "Yes") }'),
-    CisMetricFilter("root-account-usage", "Usage of the root account",
-                    '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS '
-                    '&& $.eventType != "AwsServiceEvent" }'),
-    CisMetricFilter("iam-policy-changes", "IAM policy changes", "{ " + _events(
-        "DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy",
-        "PutRolePolicy", "PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion",
-        "DeletePolicyVersion", "AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy",
-        "DetachUserPolicy", "AttachGroupPolicy", "DetachGroupPolicy") + " }"),
-    CisMetricFilter("cloudtrail-changes", "CloudTrail configuration changes", "{ " + _events(
-        "CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging") + " }"),
-    CisMetricFilter("console-auth-failures", "Console authentication failures",
-                    '{ ($.eventName = ConsoleLogin) && '
-                    '($.errorMessage = "Failed authentication") }'),
-    CisMetricFilter("cmk-disable-or-deletion", "Disabling or scheduled deletion of KMS keys",
-                    "{ ($.eventSource = kms.amazonaws.com) && "
-                    "(($.eventName = DisableKey) || ($.eventName = ScheduleKeyDeletion)) }"),
-    CisMetricFilter("s3-bucket-policy-changes", "S3 bucket policy changes",
-                    "{ ($.eventSource = s3.amazonaws.com) && (" + _events(
-                        "PutBucketAcl", "PutBucketPolicy", "PutBucketCors", "PutBucketLifecycle",
-                        "PutBucketReplication", "DeleteBucketPolicy", "DeleteBucketCors",
-                        "DeleteBucketLifecycle", "DeleteBucketReplication") + ") }"),
-    CisMetricFilter("config-changes", "AWS Config configuration changes",
-                    "{ ($.eventSource = config.amazonaws.com) && (" + _events(
-                        "StopConfigurationRecorder", "DeleteDeliveryChannel",
-                        "PutDeliveryChannel", "PutConfigurationRecorder") + ") }"),
-    CisMetricFilter("security-group-changes", "Security group changes", "{ " + _events(
-        "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
-        "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "CreateSecurityGroup",
-        "DeleteSecurityGroup") + " }"),
-    CisMetricFilter("nacl-changes", "Network ACL changes", "{ " + _events(
-        "CreateNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAcl", "DeleteNetworkAclEntry",
-        "ReplaceNetworkAclEntry", "ReplaceNetworkAclAssociation") + " }"),
-    CisMetricFilter("network-gateway-changes", "Network gateway changes", "{ " + _events(
-        "CreateCustomerGateway", "DeleteCustomerGateway", "AttachInternetGateway",
-        "CreateInternetGateway", "DeleteInternetGateway", "DetachInternetGateway") + " }"),
-    CisMetricFilter("route-table-changes", "Route table changes",
-                    "{ ($.eventSource = ec2.amazonaws.com) && (" + _events(
-                        "CreateRoute", "CreateRouteTable", "ReplaceRoute",
-                        "ReplaceRouteTableAssociation", "DeleteRouteTable", "DeleteRoute",
-                        "DisassociateRouteTable") + ") }"),
-    CisMetricFilter("vpc-changes", "VPC changes", "{ " + _events(
-        "CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "AcceptVpcPeeringConnection",
-        "CreateVpcPeeringConnection", "DeleteVpcPeeringConnection", "RejectVpcPeeringConnection",
-        "AttachClassicLinkVpc", "DetachClassicLinkVpc", "DisableVpcClassicLink",
-        "EnableVpcClassicLink") + " }"),
-)}
+CIS_METRIC_FILTERS: Final[Mapping[str, CisMetricFilter]] = {
+    f.id: f
+    for f in (
+        CisMetricFilter(
+            "unauthorized-api-calls",
+            "Unauthorized API calls",
+            '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }',
+        ),
+        CisMetricFilter(
+            "console-login-without-mfa",
+            "Console sign-in without MFA",
+            '{ ($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes") }',
+        ),
+        CisMetricFilter(
+            "root-account-usage",
+            "Usage of the root account",
+            '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS '
+            '&& $.eventType != "AwsServiceEvent" }',
+        ),
+        CisMetricFilter(
+            "iam-policy-changes",
+            "IAM policy changes",
+            "{ "
+            + _events(
+                "DeleteGroupPolicy",
+                "DeleteRolePolicy",
+                "DeleteUserPolicy",
+                "PutGroupPolicy",
+                "PutRolePolicy",
+                "PutUserPolicy",
+                "CreatePolicy",
+                "DeletePolicy",
+                "CreatePolicyVersion",
+                "DeletePolicyVersion",
+                "AttachRolePolicy",
+                "DetachRolePolicy",
+                "AttachUserPolicy",
+                "DetachUserPolicy",
+                "AttachGroupPolicy",
+                "DetachGroupPolicy",
+            )
+            + " }",
+        ),
+        CisMetricFilter(
+            "cloudtrail-changes",
+            "CloudTrail configuration changes",
+            "{ "
+            + _events("CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging")
+            + " }",
+        ),
+        CisMetricFilter(
+            "console-auth-failures",
+            "Console authentication failures",
+            '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }',
+        ),
+        CisMetricFilter(
+            "cmk-disable-or-deletion",
+            "Disabling or scheduled deletion of KMS keys",
+            "{ ($.eventSource = kms.amazonaws.com) && "
+            "(($.eventName = DisableKey) || ($.eventName = ScheduleKeyDeletion)) }",
+        ),
+        CisMetricFilter(
+            "s3-bucket-policy-changes",
+            "S3 bucket policy changes",
+            "{ ($.eventSource = s3.amazonaws.com) && ("
+            + _events(
+                "PutBucketAcl",
+                "PutBucketPolicy",
+                "PutBucketCors",
+                "PutBucketLifecycle",
+                "PutBucketReplication",
+                "DeleteBucketPolicy",
+                "DeleteBucketCors",
+                "DeleteBucketLifecycle",
+                "DeleteBucketReplication",
+            )
+            + ") }",
+        ),
+        CisMetricFilter(
+            "config-changes",
+            "AWS Config configuration changes",
+            "{ ($.eventSource = config.amazonaws.com) && ("
+            + _events(
+                "StopConfigurationRecorder",
+                "DeleteDeliveryChannel",
+                "PutDeliveryChannel",
+                "PutConfigurationRecorder",
+            )
+            + ") }",
+        ),
+        CisMetricFilter(
+            "security-group-changes",
+            "Security group changes",
+            "{ "
+            + _events(
+                "AuthorizeSecurityGroupIngress",
+                "AuthorizeSecurityGroupEgress",
+                "RevokeSecurityGroupIngress",
+                "RevokeSecurityGroupEgress",
+                "CreateSecurityGroup",
+                "DeleteSecurityGroup",
+            )
+            + " }",
+        ),
+        CisMetricFilter(
+            "nacl-changes",
+            "Network ACL changes",
+            "{ "
+            + _events(
+                "CreateNetworkAcl",
+                "CreateNetworkAclEntry",
+                "DeleteNetworkAcl",
+                "DeleteNetworkAclEntry",
+                "ReplaceNetworkAclEntry",
+                "ReplaceNetworkAclAssociation",
+            )
+            + " }",
+        ),
+        CisMetricFilter(
+            "network-gateway-changes",
+            "Network gateway changes",
+            "{ "
+            + _events(
+                "CreateCustomerGateway",
+                "DeleteCustomerGateway",
+                "AttachInternetGateway",
+                "CreateInternetGateway",
+                "DeleteInternetGateway",
+                "DetachInternetGateway",
+            )
+            + " }",
+        ),
+        CisMetricFilter(
+            "route-table-changes",
+            "Route table changes",
+            "{ ($.eventSource = ec2.amazonaws.com) && ("
+            + _events(
+                "CreateRoute",
+                "CreateRouteTable",
+                "ReplaceRoute",
+                "ReplaceRouteTableAssociation",
+                "DeleteRouteTable",
+                "DeleteRoute",
+                "DisassociateRouteTable",
+            )
+            + ") }",
+        ),
+        CisMetricFilter(
+            "vpc-changes",
+            "VPC changes",
+            "{ "
+            + _events(
+                "CreateVpc",
+                "DeleteVpc",
+                "ModifyVpcAttribute",
+                "AcceptVpcPeeringConnection",
+                "CreateVpcPeeringConnection",
+                "DeleteVpcPeeringConnection",
+                "RejectVpcPeeringConnection",
+                "AttachClassicLinkVpc",
+                "DetachClassicLinkVpc",
+                "DisableVpcClassicLink",
+                "EnableVpcClassicLink",
+            )
+            + " }",
+        ),
+    )
+}
 """CIS AWS Foundations Benchmark (section "Monitoring") metric filters, by id."""
 
 
-_SECRET_WORDS: Final = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "APIKEY", "PRIVATEKEY",
-                        "CREDENTIAL")
-_REFERENCE_SUFFIXES: Final = ("ARN", "ID", "NAME", "PREFIX", "PATH", "URL", "URI", "FILE",
-                              "REGION", "ENDPOINT", "HEADER", "TTL")
+_SECRET_WORDS: Final = (
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "TOKEN",
+    "APIKEY",
+    "PRIVATEKEY",
+    "CREDENTIAL",
+)
+_REFERENCE_SUFFIXES: Final = (
+    "ARN",
+    "ID",
+    "NAME",
+    "PREFIX",
+    "PATH",
+    "URL",
+    "URI",
+    "FILE",
+    "REGION",
+    "ENDPOINT",
+    "HEADER",
+    "TTL",
+)
 
 
 def looks_like_secret(name: str) -> bool:

@@ -10,8 +10,9 @@ an argument named for what it does, ``sse_s3_for_log_delivery``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -41,7 +42,7 @@ class Transition:
 class SecureBucketArgs:
     """Arguments of :class:`SecureBucket`."""
 
-    key: Optional[KeyInput]
+    key: KeyInput | None
     """The region key, or the ARN of an existing KMS key (its key policy must let the
     account's principals use it through S3), for SSE-KMS with bucket keys. Must be None
     exactly when ``sse_s3_for_log_delivery`` is set."""
@@ -49,14 +50,14 @@ class SecureBucketArgs:
     """What the bucket holds; becomes the ``purpose`` tag."""
     noncurrent_version_expiration_days: int = 30
     """Default: overwritten or deleted versions are kept 30 days, then expire."""
-    expiration_days: Optional[int] = None
+    expiration_days: int | None = None
     """Default: current objects never expire. When set (log buckets), they expire after it."""
     transitions: Sequence[Transition] = ()
     """Default: objects stay in S3 Standard."""
-    access_log_bucket: Optional[pulumi.Input[str]] = None
+    access_log_bucket: pulumi.Input[str] | None = None
     """Default: no server access logging (only for the log bucket itself). When given, the
     name of the bucket that receives this bucket's access logs."""
-    access_log_prefix: Optional[str] = None
+    access_log_prefix: str | None = None
     """Default: logs are written under ``<bucket purpose>/``."""
     sse_s3_for_log_delivery: bool = False
     """Default: SSE-KMS. When true, SSE-S3 (AES256): for buckets that AWS log delivery
@@ -91,7 +92,9 @@ class SecureBucketArgs:
         previous = 0
         for i, t in enumerate(self.transitions):
             if t.storage_class not in STORAGE_CLASSES:
-                out.append(f"transitions[{i}].storage_class: {t.storage_class!r} is not one of {list(STORAGE_CLASSES)}")
+                out.append(
+                    f"transitions[{i}].storage_class: {t.storage_class!r} is not one of {list(STORAGE_CLASSES)}"
+                )
             minimum = 30 if t.storage_class in ("STANDARD_IA", "ONEZONE_IA") else 0
             if t.days < max(minimum, 0) or t.days <= previous - 1:
                 out.append(
@@ -112,7 +115,7 @@ class SecureBucket(pulumi.ComponentResource):
     """
 
     def __init__(
-        self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
         raise_problems(f"SecureBucket {name!r}", problems)
@@ -122,7 +125,7 @@ class SecureBucket(pulumi.ComponentResource):
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
         self.purpose = args.purpose
-        self.key: Optional[Union[RegionKey, ExistingKey]] = key
+        self.key: RegionKey | ExistingKey | None = key
         self.bucket = aws.s3.Bucket(
             f"{name}",
             force_destroy=args.force_destroy,
@@ -136,7 +139,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.lifecycle = self._lifecycle()
         self.logging = self._logging()
         self.policy = self._policy()
-        self.notification: Optional[aws.s3.BucketNotification] = None
+        self.notification: aws.s3.BucketNotification | None = None
         if args.eventbridge_notifications:
             self.notification = aws.s3.BucketNotification(
                 f"{name}-events", bucket=self.bucket.id, eventbridge=True, opts=self._child
@@ -243,7 +246,7 @@ class SecureBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
         )
 
-    def _logging(self) -> Optional[aws.s3.BucketLogging]:
+    def _logging(self) -> aws.s3.BucketLogging | None:
         """Server access logs to ``access_log_bucket``, when given."""
         args = self._args
         if args.access_log_bucket is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Sequence, TypeVar
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TypeVar
 
 T = TypeVar("T", bound=Hashable)
 

@@ -15,15 +15,15 @@ Statements are checked when they are built: no ``*`` action, no ``service:*``, a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.checks import duplicates, raise_problems
-
 from components.baseline import RESOURCE_STAR_ALLOWED
+from components.checks import duplicates, raise_problems
 
 _ACTION_RE = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 _PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -46,7 +46,7 @@ CONFUSED_DEPUTY_KEYS: Mapping[str, bool] = {
     "states.amazonaws.com": True,
 }
 
-ArnInput = Union[str, pulumi.Output[str]]
+ArnInput = str | pulumi.Output[str]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Statement:
     sid: str
     actions: Sequence[str]
     resources: Sequence[ArnInput]
-    conditions: Optional[Mapping[str, Mapping[str, Any]]] = None
+    conditions: Mapping[str, Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -113,11 +113,11 @@ class ServiceRoleArgs:
     """Service principal that assumes the role, e.g. ``lambda.amazonaws.com``."""
     description: str
     """What the role is for (shown in the console and the plan)."""
-    source_arn: Optional[ArnInput] = None
+    source_arn: ArnInput | None = None
     """Default: no ``aws:SourceArn`` condition. When given (ARN pattern), the trust policy
     only lets the service assume the role on behalf of matching resources. Only for services
     that send the key (see CONFUSED_DEPUTY_KEYS)."""
-    permissions_boundary: Optional[ArnInput] = None
+    permissions_boundary: ArnInput | None = None
     """Default: no permissions boundary. When given, the boundary policy's ARN."""
     managed_policies: Mapping[str, str] = field(default_factory=dict)
     """Default: none. AWS-managed policy ARN -> the reason no scoped alternative exists."""
@@ -131,7 +131,7 @@ class ServiceRole(pulumi.ComponentResource):
     """An IAM role for one AWS service, with scoped grants added by the owning components."""
 
     def __init__(
-        self, name: str, args: ServiceRoleArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: ServiceRoleArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = []
         if not re.fullmatch(r"[a-z0-9.-]+\.amazonaws\.com(\.cn)?", args.service):

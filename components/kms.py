@@ -12,10 +12,11 @@ an existing key's ARN (:data:`KeyInput`, resolved by :func:`as_key` into an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import hashlib
 import re
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -78,7 +79,7 @@ class KeyContext:
     partition: str
     region: str
     account_id: str
-    trail_name: Optional[str] = None
+    trail_name: str | None = None
     """The CloudTrail trail (home region: this key's region) allowed to use the key."""
 
 
@@ -170,9 +171,7 @@ def _cloudtrail_statements(ctx: KeyContext) -> list[dict[str, Any]]:
 
 
 #: Service uses the key policy can allow, by name. Each builds one statement (or a list).
-SERVICE_STATEMENTS: dict[
-    str, Callable[[KeyContext], Union[dict[str, Any], list[dict[str, Any]]]]
-] = {
+SERVICE_STATEMENTS: dict[str, Callable[[KeyContext], dict[str, Any] | list[dict[str, Any]]]] = {
     "logs": _logs_statement,
     "alarms": _alarms_statement,
     "cloudtrail": _cloudtrail_statements,
@@ -221,7 +220,7 @@ class RegionKeyArgs:
     protected (``pulumi destroy`` refuses) and retained in the account on delete."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name``."""
-    cloudtrail_trail_name: Optional[str] = None
+    cloudtrail_trail_name: str | None = None
     """Default: no trail. Required exactly when ``services`` has ``"cloudtrail"``: the name of
     the trail (whose home region is this key's) that may encrypt its log files with the key."""
 
@@ -236,13 +235,13 @@ class KeyGrants:
     arn: pulumi.Output[str]
     _region_label: str
 
-    def statement_decrypt(self, sid: str = "DecryptWithRegionKey") -> "Statement":
+    def statement_decrypt(self, sid: str = "DecryptWithRegionKey") -> Statement:
         """Decrypt data encrypted with this key (readers of encrypted stores)."""
         from components.iam import Statement
 
         return Statement(sid=sid, actions=("kms:Decrypt", "kms:DescribeKey"), resources=[self.arn])
 
-    def statement_encrypt_decrypt(self, sid: str = "UseRegionKey") -> "Statement":
+    def statement_encrypt_decrypt(self, sid: str = "UseRegionKey") -> Statement:
         """Encrypt and decrypt with this key (writers of encrypted stores)."""
         from components.iam import Statement
 
@@ -252,12 +251,14 @@ class KeyGrants:
             resources=[self.arn],
         )
 
-    def grant_decrypt(self, role: "ServiceRole", purpose: Optional[str] = None) -> aws.iam.RolePolicy:
+    def grant_decrypt(self, role: ServiceRole, purpose: str | None = None) -> aws.iam.RolePolicy:
         """Let ``role`` decrypt with this key, and nothing else."""
-        return role.grant(purpose or f"kms-decrypt-{self._region_label}", [self.statement_decrypt()])
+        return role.grant(
+            purpose or f"kms-decrypt-{self._region_label}", [self.statement_decrypt()]
+        )
 
     def grant_encrypt_decrypt(
-        self, role: "ServiceRole", purpose: Optional[str] = None
+        self, role: ServiceRole, purpose: str | None = None
     ) -> aws.iam.RolePolicy:
         """Let ``role`` encrypt and decrypt with this key (data keys included)."""
         return role.grant(
@@ -269,7 +270,7 @@ class RegionKey(KeyGrants, pulumi.ComponentResource):
     """A customer-managed, rotating KMS key with an alias."""
 
     def __init__(
-        self, name: str, args: RegionKeyArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: RegionKeyArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = []
         if not 7 <= args.deletion_window_in_days <= 30:
@@ -282,9 +283,7 @@ class RegionKey(KeyGrants, pulumi.ComponentResource):
         if not args.alias or args.alias.startswith(("alias/", "aws/")):
             problems.append(f"alias: {args.alias!r} must be given without 'alias/' and not 'aws/'")
         if ("cloudtrail" in args.services) != bool(args.cloudtrail_trail_name):
-            problems.append(
-                "cloudtrail_trail_name: give it exactly when services has 'cloudtrail'"
-            )
+            problems.append("cloudtrail_trail_name: give it exactly when services has 'cloudtrail'")
         raise_problems(f"RegionKey {name!r}", problems)
         super().__init__("mlops:kms:RegionKey", name, None, opts)
         self._region_label = re.sub(r"[^a-z0-9-]", "-", name.lower())[:40]
@@ -295,7 +294,9 @@ class RegionKey(KeyGrants, pulumi.ComponentResource):
             aws.get_caller_identity_output(opts=invoke).account_id,
         ).apply(
             lambda v: KeyContext(
-                partition=v[0], region=v[1], account_id=v[2],
+                partition=v[0],
+                region=v[1],
+                account_id=v[2],
                 trail_name=args.cloudtrail_trail_name,
             )
         )
@@ -332,7 +333,7 @@ KEY_ARN_PATTERN = re.compile(
 _KEY_ARN_FORM = "arn:<partition>:kms:<region>:<account-id>:key/<key-id>"
 
 
-def key_arn_problem(arn: object, key: str = "key") -> Optional[str]:
+def key_arn_problem(arn: object, key: str = "key") -> str | None:
     """Why ``arn`` is not a KMS key ARN (naming the field ``key``), or None."""
     if isinstance(arn, str) and KEY_ARN_PATTERN.fullmatch(arn):
         return None
@@ -371,7 +372,7 @@ class ExistingKey(KeyGrants):
     ``kms-use-existing-key``): give ``purpose`` when one role is granted two such keys.
     """
 
-    def __init__(self, arn: Union[str, pulumi.Output[str]], key: str = "key") -> None:
+    def __init__(self, arn: str | pulumi.Output[str], key: str = "key") -> None:
         if not isinstance(arn, (str, pulumi.Output)):
             raise ValueError(key_input_problem(arn, key))
         if isinstance(arn, str):
@@ -393,10 +394,10 @@ def _checked_key_arn(arn: str, key: str) -> str:
 
 
 #: What a component accepts for "the region key": one it created or an existing key's ARN.
-KeyInput = Union[RegionKey, ExistingKey, str, pulumi.Output[str]]
+KeyInput = RegionKey | ExistingKey | str | pulumi.Output[str]
 
 
-def key_input_problem(value: object, key: str = "key") -> Optional[str]:
+def key_input_problem(value: object, key: str = "key") -> str | None:
     """Why ``value`` cannot be used as a key (naming the field ``key``), or None.
 
     Pure (no Outputs are made): components call it with their other checks, before
@@ -411,7 +412,7 @@ def key_input_problem(value: object, key: str = "key") -> Optional[str]:
     )
 
 
-def as_key(value: object, key: str = "key") -> Union[RegionKey, ExistingKey]:
+def as_key(value: object, key: str = "key") -> RegionKey | ExistingKey:
     """``value`` as a usable key: a :class:`RegionKey` or :class:`ExistingKey` as is, a key ARN
     (string or Output) as an :class:`ExistingKey`. Anything else is a ``ValueError`` naming
     ``key``, so a component fails with a clear message instead of deep inside Pulumi."""

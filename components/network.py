@@ -8,8 +8,8 @@ an AZ or a tier never renumbers (and so never replaces) an existing subnet.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -34,9 +34,7 @@ _MIN_SUBNET_PREFIX = 28
 NAT_STRATEGIES = ("none", "single", "per_az")
 
 
-def plan_subnets(
-    vpc_cidr: str, az_count: int, tiers: Sequence[str]
-) -> dict[str, list[str]]:
+def plan_subnets(vpc_cidr: str, az_count: int, tiers: Sequence[str]) -> dict[str, list[str]]:
     """Allocate subnet CIDRs: ``{tier: [cidr for AZ 0, AZ 1, ...]}``.
 
     Pure and stable: the CIDR of (tier, AZ i) depends only on the VPC CIDR, the tier and i.
@@ -133,7 +131,7 @@ class Network(pulumi.ComponentResource):
     """
 
     def __init__(
-        self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         raise_problems(f"Network {name!r}", args.problems())
         key = as_key(args.key, "key")
@@ -153,9 +151,7 @@ class Network(pulumi.ComponentResource):
         self.vpc = self._vpc()
         self.default_security_group = self._default_security_group()
         self.subnets = self._subnets(layout)
-        routing: Routing = {
-            tier: [[] for _ in subnets] for tier, subnets in self.subnets.items()
-        }
+        routing: Routing = {tier: [[] for _ in subnets] for tier, subnets in self.subnets.items()}
         self._internet_gateway(routing)
         self._nat()
         self._private_routes(routing)
@@ -209,7 +205,9 @@ class Network(pulumi.ComponentResource):
                     tags=self._tags(f"{tier}-{i}", tier=tier),
                     opts=self._child,
                 )
-                for i, (cidr, az) in enumerate(zip(cidrs, self._args.availability_zones))
+                for i, (cidr, az) in enumerate(
+                    zip(cidrs, self._args.availability_zones, strict=False)
+                )
             ]
         return subnets
 
@@ -268,12 +266,16 @@ class Network(pulumi.ComponentResource):
         self.private_route_tables: list[aws.ec2.RouteTable] = []
         for i, subnet in enumerate(self.subnets["private"]):
             table = aws.ec2.RouteTable(
-                f"{name}-private-rt-{i}", vpc_id=self.vpc.id, tags=self._tags(f"private-rt-{i}"),
+                f"{name}-private-rt-{i}",
+                vpc_id=self.vpc.id,
+                tags=self._tags(f"private-rt-{i}"),
                 opts=child,
             )
             routing["private"][i].append(
                 aws.ec2.RouteTableAssociation(
-                    f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=table.id,
+                    f"{name}-private-{i}",
+                    subnet_id=subnet.id,
+                    route_table_id=table.id,
                     opts=child,
                 )
             )
@@ -293,12 +295,14 @@ class Network(pulumi.ComponentResource):
 
     def _isolated_routes(self, routing: Routing) -> None:
         """One route table with no route at all for the isolated subnets, when they exist."""
-        self.isolated_route_table: Optional[aws.ec2.RouteTable] = None
+        self.isolated_route_table: aws.ec2.RouteTable | None = None
         if not self._args.isolated_subnets:
             return
         name = self._name
         self.isolated_route_table = aws.ec2.RouteTable(
-            f"{name}-isolated-rt", vpc_id=self.vpc.id, tags=self._tags("isolated-rt"),
+            f"{name}-isolated-rt",
+            vpc_id=self.vpc.id,
+            tags=self._tags("isolated-rt"),
             opts=self._child,
         )
         for i, subnet in enumerate(self.subnets["isolated"]):
@@ -334,7 +338,7 @@ class Network(pulumi.ComponentResource):
         """Interface endpoints in the private subnets, behind a group allowing HTTPS from the
         VPC only, for the services named in ``interface_endpoints``."""
         args = self._args
-        self.endpoint_security_group: Optional[aws.ec2.SecurityGroup] = None
+        self.endpoint_security_group: aws.ec2.SecurityGroup | None = None
         self.interface_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
         if not args.interface_endpoints:
             return
@@ -479,20 +483,21 @@ class Network(pulumi.ComponentResource):
             for needs in routing.get(tier, []):
                 needs += endpoints
         return {
-            tier: [
-                routable_subnet_id(subnet, routing[tier][i]) for i, subnet in enumerate(subnets)
-            ]
+            tier: [routable_subnet_id(subnet, routing[tier][i]) for i, subnet in enumerate(subnets)]
             for tier, subnets in self.subnets.items()
         }
 
 
-def routable_subnet_id(
-    subnet: aws.ec2.Subnet, needs: list[pulumi.Resource]
-) -> pulumi.Output[str]:
+def routable_subnet_id(subnet: aws.ec2.Subnet, needs: list[pulumi.Resource]) -> pulumi.Output[str]:
     """``subnet``'s id as an Output that also depends on ``needs`` (its routing)."""
     return pulumi.Output.all(subnet.id, *[r.urn for r in needs]).apply(lambda v: v[0])
 
 
 __all__ = [
-    "Network", "NetworkArgs", "plan_subnets", "routable_subnet_id", "TIER_BLOCKS", "AZ_SLOTS",
+    "Network",
+    "NetworkArgs",
+    "plan_subnets",
+    "routable_subnet_id",
+    "TIER_BLOCKS",
+    "AZ_SLOTS",
 ]

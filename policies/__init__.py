@@ -23,7 +23,18 @@ from policies.rules import (
 )
 
 __all__ = [
-    "CIS_METRIC_FILTERS", "EXCEPTIONS", "LAMBDA_RUNTIME_DEPRECATION", "RESOURCE_STAR_ALLOWED",
-    "RULES", "RULES_BY_ID", "UNKNOWN", "Options", "PolicyException", "Resource", "Rule", "Stack",
-    "Violation", "is_protected_stack",
+    "CIS_METRIC_FILTERS",
+    "EXCEPTIONS",
+    "LAMBDA_RUNTIME_DEPRECATION",
+    "RESOURCE_STAR_ALLOWED",
+    "RULES",
+    "RULES_BY_ID",
+    "UNKNOWN",
+    "Options",
+    "PolicyException",
+    "Resource",
+    "Rule",
+    "Stack",
+    "Violation",
+    "is_protected_stack",
 ]

@@ -25,7 +25,7 @@ if __name__ == "__main__":
     PolicyPack(
         name=PACK_NAME,
         description="mlops-platform security baseline (docs/design.md); exceptions are recorded in "
-                    "policies/rules/exceptions.py",
+        "policies/rules/exceptions.py",
         policies=policies,
         enforcement_level=EnforcementLevel.MANDATORY,
     )

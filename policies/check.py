@@ -1,9 +1,9 @@
 """Run the policy rules over the offline plan: what `python -m stacks check <stack>` calls.
 
-    resources = load_plan("build/dev.plan.json")   # or the plan dict itself
-    result = check(resources)
-    print(format_report(result))
-    sys.exit(result.exit_code)                     # 1 when any mandatory violation remains
+resources = load_plan("build/dev.plan.json")   # or the plan dict itself
+result = check(resources)
+print(format_report(result))
+sys.exit(result.exit_code)                     # 1 when any mandatory violation remains
 """
 
 from __future__ import annotations
@@ -74,8 +74,15 @@ class CheckResult:
 # Loading the plan.
 
 
-def _check_type(problems: list[str], where: str, value: Any, expected: type | tuple[type, ...],
-                what: str, *, optional: bool = False) -> None:
+def _check_type(
+    problems: list[str],
+    where: str,
+    value: Any,
+    expected: type | tuple[type, ...],
+    what: str,
+    *,
+    optional: bool = False,
+) -> None:
     """Record a problem when `value` is not of `expected` type."""
     if value is None and optional:
         return
@@ -93,11 +100,13 @@ def _resource_from_plan(index: int, raw: Any, problems: list[str]) -> Resource |
     for key in ("urn", "type", "name"):
         value = raw.get(key)
         if not isinstance(value, str) or not value:
-            problems.append(f"{where}.{key}: expected a non-empty string, got "
-                            f"{json.dumps(value)[:80]}")
+            problems.append(
+                f"{where}.{key}: expected a non-empty string, got {json.dumps(value)[:80]}"
+            )
     for key in ("id", "region", "provider", "parent"):
-        _check_type(problems, f"{where}.{key}", raw.get(key), str, "a string or null",
-                    optional=True)
+        _check_type(
+            problems, f"{where}.{key}", raw.get(key), str, "a string or null", optional=True
+        )
     _check_type(problems, f"{where}.inputs", raw.get("inputs", {}), Mapping, "an object")
     deps = raw.get("dependencies", [])
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
@@ -107,21 +116,36 @@ def _resource_from_plan(index: int, raw: Any, problems: list[str]) -> Resource |
         problems.append(f"{where}.options: expected an object")
         options = {}
     for key in ("protect", "retainOnDelete", "deleteBeforeReplace"):
-        _check_type(problems, f"{where}.options.{key}", options.get(key), bool, "true or false",
-                    optional=True)
+        _check_type(
+            problems,
+            f"{where}.options.{key}",
+            options.get(key),
+            bool,
+            "true or false",
+            optional=True,
+        )
     ignore = options.get("ignoreChanges", [])
     if not isinstance(ignore, list) or not all(isinstance(i, str) for i in ignore):
         problems.append(f"{where}.options.ignoreChanges: expected a list of strings")
     if len(problems) > before:
         return None
     return Resource(
-        urn=raw["urn"], type=raw["type"], name=raw["name"], props=dict(raw.get("inputs") or {}),
-        region=raw.get("region"), parent=raw.get("parent"), provider=raw.get("provider"),
-        dependencies=tuple(deps), id=raw.get("id"),
-        options=Options(protect=bool(options.get("protect", False)),
-                        ignore_changes=tuple(ignore),
-                        retain_on_delete=bool(options.get("retainOnDelete", False)),
-                        delete_before_replace=bool(options.get("deleteBeforeReplace", False))))
+        urn=raw["urn"],
+        type=raw["type"],
+        name=raw["name"],
+        props=dict(raw.get("inputs") or {}),
+        region=raw.get("region"),
+        parent=raw.get("parent"),
+        provider=raw.get("provider"),
+        dependencies=tuple(deps),
+        id=raw.get("id"),
+        options=Options(
+            protect=bool(options.get("protect", False)),
+            ignore_changes=tuple(ignore),
+            retain_on_delete=bool(options.get("retainOnDelete", False)),
+            delete_before_replace=bool(options.get("deleteBeforeReplace", False)),
+        ),
+    )
 
 
 def _read(source: str | os.PathLike[str]) -> tuple[str, Any]:
@@ -130,15 +154,17 @@ def _read(source: str | os.PathLike[str]) -> tuple[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PlanError(str(path), ["file not found; write it with "
-                                    "`python -m stacks plan <stack> --out FILE`"]) from None
+        raise PlanError(
+            str(path), ["file not found; write it with `python -m stacks plan <stack> --out FILE`"]
+        ) from None
     except OSError as exc:
         raise PlanError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
     try:
         return str(path), json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlanError(str(path), [f"not valid JSON: {exc.msg} at line {exc.lineno} column "
-                                    f"{exc.colno}"]) from None
+        raise PlanError(
+            str(path), [f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+        ) from None
 
 
 def load_plan(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Resource]:
@@ -148,8 +174,9 @@ def load_plan(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Resour
     """
     name, plan = ("<plan>", source) if isinstance(source, Mapping) else _read(source)
     if not isinstance(plan, Mapping):
-        raise PlanError(name, [f"expected a JSON object at the top level, got "
-                               f"{type(plan).__name__}"])
+        raise PlanError(
+            name, [f"expected a JSON object at the top level, got {type(plan).__name__}"]
+        )
     problems: list[str] = []
     if plan.get("format") != PLAN_FORMAT:
         problems.append(f"format: expected {PLAN_FORMAT!r}, got {json.dumps(plan.get('format'))}")
@@ -164,8 +191,9 @@ def load_plan(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Resour
         if res is None:
             continue
         if res.urn in seen:
-            problems.append(f"resources[{i}].urn: duplicate of resources[{seen[res.urn]}] "
-                            f"({res.urn})")
+            problems.append(
+                f"resources[{i}].urn: duplicate of resources[{seen[res.urn]}] ({res.urn})"
+            )
         seen[res.urn] = i
         resources.append(res)
     if problems:
@@ -188,23 +216,34 @@ def _run_rule(rule: Rule, stack: Stack) -> list[Violation]:
     try:
         return rule.function(stack)
     except Exception as exc:  # noqa: BLE001 - reported as a violation, never swallowed
-        return [Violation(stack.stack_urn(), STACK_TYPE, rule.id,
-                          f"the rule failed on this plan: {type(exc).__name__}: {exc}",
-                          f"This is a bug in {_source_of(rule)}; report it with the plan file.",
-                          "mandatory")]
+        return [
+            Violation(
+                stack.stack_urn(),
+                STACK_TYPE,
+                rule.id,
+                f"the rule failed on this plan: {type(exc).__name__}: {exc}",
+                f"This is a bug in {_source_of(rule)}; report it with the plan file.",
+                "mandatory",
+            )
+        ]
 
 
-def apply_exceptions(violations: Sequence[Violation], stack: Stack,
-                     exceptions: Sequence[PolicyException]
-                     ) -> tuple[list[Violation], list[Exemption]]:
+def apply_exceptions(
+    violations: Sequence[Violation], stack: Stack, exceptions: Sequence[PolicyException]
+) -> tuple[list[Violation], list[Exemption]]:
     """Split violations into those that stand and those a recorded exception waives."""
     remaining: list[Violation] = []
     exempt: list[Exemption] = []
     for v in violations:
         resource = stack.by_urn.get(v.urn)
-        match = next((e for e in exceptions
-                      if e.rule == v.rule and resource is not None and e.applies(resource, stack)),
-                     None)
+        match = next(
+            (
+                e
+                for e in exceptions
+                if e.rule == v.rule and resource is not None and e.applies(resource, stack)
+            ),
+            None,
+        )
         if match is None:
             remaining.append(v)
         else:
@@ -212,8 +251,12 @@ def apply_exceptions(violations: Sequence[Violation], stack: Stack,
     return remaining, exempt
 
 
-def check(resources: Sequence[Resource], *, rules: Sequence[Rule] = RULES,
-          exceptions: Sequence[PolicyException] = EXCEPTIONS) -> CheckResult:
+def check(
+    resources: Sequence[Resource],
+    *,
+    rules: Sequence[Rule] = RULES,
+    exceptions: Sequence[PolicyException] = EXCEPTIONS,
+) -> CheckResult:
     """Run every rule over the resources and apply the recorded exceptions."""
     stack = Stack(resources)
     found: list[Violation] = []
@@ -229,28 +272,35 @@ def check(resources: Sequence[Resource], *, rules: Sequence[Rule] = RULES,
         violations=tuple(sorted(remaining, key=key)),
         exemptions=tuple(sorted(exempt, key=lambda e: key(e.violation))),
         resource_count=len(stack.resources),
-        rule_descriptions={r.id: r.description for r in rules})
+        rule_descriptions={r.id: r.description for r in rules},
+    )
 
 
 def format_report(result: CheckResult) -> str:
     """Human-readable report: a summary line, each violation (resource, rule, problem, fix),
     then the exemptions with their reasons."""
     status = "PASSED" if result.passed else "FAILED"
-    lines = [f"policy check {status}: {len(result.mandatory)} mandatory and "
-             f"{len(result.advisory)} advisory violation(s), {len(result.exemptions)} "
-             f"exemption(s); {result.resource_count} resources, "
-             f"{len(result.rule_descriptions)} rules"]
+    lines = [
+        f"policy check {status}: {len(result.mandatory)} mandatory and "
+        f"{len(result.advisory)} advisory violation(s), {len(result.exemptions)} "
+        f"exemption(s); {result.resource_count} resources, "
+        f"{len(result.rule_descriptions)} rules"
+    ]
     for v in result.violations:
         description = result.rule_descriptions.get(v.rule, "")
-        lines += ["",
-                  f"[{v.enforcement}] {v.rule}" + (f": {description}" if description else ""),
-                  f"  resource: {v.urn or '(stack)'} ({v.type})",
-                  f"  problem:  {v.message}",
-                  f"  fix:      {v.how_to_fix}"]
+        lines += [
+            "",
+            f"[{v.enforcement}] {v.rule}" + (f": {description}" if description else ""),
+            f"  resource: {v.urn or '(stack)'} ({v.type})",
+            f"  problem:  {v.message}",
+            f"  fix:      {v.how_to_fix}",
+        ]
     if result.exemptions:
         lines += ["", "exemptions (recorded in policies/rules/exceptions.py EXCEPTIONS):"]
         for e in result.exemptions:
-            lines += [f"  [{e.violation.rule}] {e.violation.urn} ({e.violation.type})",
-                      f"    waived by {e.exception}: {e.reason}",
-                      f"    would have been: {e.violation.message}"]
+            lines += [
+                f"  [{e.violation.rule}] {e.violation.urn} ({e.violation.type})",
+                f"    waived by {e.exception}: {e.reason}",
+                f"    would have been: {e.violation.message}",
+            ]
     return "\n".join(lines) + "\n"

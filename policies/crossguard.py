@@ -33,10 +33,17 @@ from policies.rules import EXCEPTIONS, RULES, PolicyException, Rule
 
 PACK_NAME = "mlops-platform-baseline"
 
-_UNKNOWN_SENTINELS = frozenset({
-    UNKNOWN_ARCHIVE_VALUE, UNKNOWN_ARRAY_VALUE, UNKNOWN_ASSET_VALUE, UNKNOWN_BOOLEAN_VALUE,
-    UNKNOWN_NUMBER_VALUE, UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE,
-})
+_UNKNOWN_SENTINELS = frozenset(
+    {
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+        UNKNOWN_STRING_VALUE,
+    }
+)
 
 _ENFORCEMENT = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY}
 
@@ -84,25 +91,30 @@ def to_resource(resource: PolicyResource) -> Resource:
         name=resource.name,
         props=props,
         region=region if isinstance(region, str) else None,
-        options=Options(protect=bool(opts.protect),
-                        ignore_changes=tuple(opts.ignore_changes or ()),
-                        delete_before_replace=bool(opts.delete_before_replace)),
+        options=Options(
+            protect=bool(opts.protect),
+            ignore_changes=tuple(opts.ignore_changes or ()),
+            delete_before_replace=bool(opts.delete_before_replace),
+        ),
         parent=parent,
         provider=provider.urn if provider is not None else None,
         dependencies=tuple(d.urn for d in resource.dependencies),
         id=rid if isinstance(rid, str) else None,
-        property_dependencies={k: tuple(d.urn for d in v)
-                               for k, v in (resource.property_dependencies or {}).items()},
+        property_dependencies={
+            k: tuple(d.urn for d in v) for k, v in (resource.property_dependencies or {}).items()
+        },
     )
 
 
-def validator(rule: Rule, exceptions: Sequence[PolicyException] = EXCEPTIONS
-              ) -> Callable[[StackValidationArgs, ReportViolation], None]:
+def validator(
+    rule: Rule, exceptions: Sequence[PolicyException] = EXCEPTIONS
+) -> Callable[[StackValidationArgs, ReportViolation], None]:
     """A CrossGuard stack validation running `rule` and reporting what the exceptions leave.
 
     Each violation is reported against its resource URN (or the stack when it has none) with
     the message and how to fix it.
     """
+
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         stack = Stack(to_resource(r) for r in args.resources)
         remaining, _ = apply_exceptions(rule.function(stack), stack, exceptions)
@@ -112,11 +124,16 @@ def validator(rule: Rule, exceptions: Sequence[PolicyException] = EXCEPTIONS
     return validate
 
 
-def build_policies(rules: Sequence[Rule] = RULES,
-                   exceptions: Sequence[PolicyException] = EXCEPTIONS
-                   ) -> list[StackValidationPolicy]:
+def build_policies(
+    rules: Sequence[Rule] = RULES, exceptions: Sequence[PolicyException] = EXCEPTIONS
+) -> list[StackValidationPolicy]:
     """One `StackValidationPolicy` per rule, named by rule id, with the rule's enforcement."""
-    return [StackValidationPolicy(name=r.id, description=r.description,
-                                  validate=validator(r, exceptions),
-                                  enforcement_level=_ENFORCEMENT[r.enforcement])
-            for r in rules]
+    return [
+        StackValidationPolicy(
+            name=r.id,
+            description=r.description,
+            validate=validator(r, exceptions),
+            enforcement_level=_ENFORCEMENT[r.enforcement],
+        )
+        for r in rules
+    ]

@@ -231,8 +231,9 @@ class Stack(Sequence[Resource]):
                     values.add(f"arn:aws:s3:::{name}")
         return values
 
-    def refers(self, source: Resource, prop: str, value: Any,
-               candidates: Sequence[Resource]) -> list[Resource]:
+    def refers(
+        self, source: Resource, prop: str, value: Any, candidates: Sequence[Resource]
+    ) -> list[Resource]:
         """The candidates that `value` (read from `source`'s property `prop`) refers to.
 
         Only candidates in `source`'s region (or of unknown region) are considered. A known
@@ -258,8 +259,9 @@ class Stack(Sequence[Resource]):
         return found
 
     @staticmethod
-    def _dependency_targets(source: Resource, prop: str,
-                            candidates: Sequence[Resource]) -> list[Resource]:
+    def _dependency_targets(
+        source: Resource, prop: str, candidates: Sequence[Resource]
+    ) -> list[Resource]:
         """Candidates reachable through `source`'s dependencies (see `refers`)."""
         by_prop = source.property_dependencies.get(prop)
         if by_prop:
@@ -267,11 +269,11 @@ class Stack(Sequence[Resource]):
         deps = [c for c in candidates if c.urn in source.dependencies]
         return deps if len(deps) == 1 else []
 
-    def referencing(self, target: Resource, sources: Sequence[Resource],
-                    prop: str) -> list[Resource]:
+    def referencing(
+        self, target: Resource, sources: Sequence[Resource], prop: str
+    ) -> list[Resource]:
         """The `sources` whose property `prop` refers to `target`."""
-        return [s for s in sources
-                if target in self.refers(s, prop, s.props.get(prop), [target])]
+        return [s for s in sources if target in self.refers(s, prop, s.props.get(prop), [target])]
 
 
 def _names(value: str, candidate: Resource, identifiers: set[str]) -> bool:
@@ -286,8 +288,11 @@ def _names(value: str, candidate: Resource, identifiers: set[str]) -> bool:
     if region and candidate.region is not None and region != candidate.region:
         return False
     resource = parts[5]
-    return any(resource == ident or resource.endswith((f":{ident}", f"/{ident}"))
-               for ident in identifiers if ident and not ident.startswith("arn:"))
+    return any(
+        resource == ident or resource.endswith((f":{ident}", f"/{ident}"))
+        for ident in identifiers
+        if ident and not ident.startswith("arn:")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,8 +366,7 @@ def condition_keys(statement: Mapping[str, Any]) -> set[str]:
     return keys
 
 
-def condition_values(statement: Mapping[str, Any], operators: Iterable[str],
-                     key: str) -> list[Any]:
+def condition_values(statement: Mapping[str, Any], operators: Iterable[str], key: str) -> list[Any]:
     """Values of condition `key` under any of `operators` (both compared case-insensitively)."""
     wanted = {o.lower() for o in operators}
     values: list[Any] = []

@@ -134,10 +134,21 @@ PULUMI_CLI_MISSING = (
 )
 
 #: Names that moved to :mod:`stacks.sweep`, still importable from here.
-_SWEEP_NAMES = frozenset({
-    "DEFAULT_MAX_ATTEMPTS", "RETRY_MODES", "SweepRequest", "format_leftovers", "group_leftovers",
-    "list_tagged_arns", "retry_config", "run_sweep", "sweep_command", "sweep_tag_filters", "tagging_client",
-})
+_SWEEP_NAMES = frozenset(
+    {
+        "DEFAULT_MAX_ATTEMPTS",
+        "RETRY_MODES",
+        "SweepRequest",
+        "format_leftovers",
+        "group_leftovers",
+        "list_tagged_arns",
+        "retry_config",
+        "run_sweep",
+        "sweep_command",
+        "sweep_tag_filters",
+        "tagging_client",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -179,7 +190,9 @@ def stack_file_path(project_dir: Path, stack: str) -> Path:
 
 def known_stacks(project_dir: Path) -> tuple[str, ...]:
     """Names of the stacks that have a stack file in ``project_dir``, sorted."""
-    return tuple(sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")))
+    return tuple(
+        sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    )
 
 
 def read_stack_document(project_dir: Path, stack: str) -> dict[str, Any]:
@@ -191,7 +204,9 @@ def read_stack_document(project_dir: Path, stack: str) -> dict[str, Any]:
     path = stack_file_path(project_dir, stack)
     if not path.is_file():
         known = ", ".join(known_stacks(project_dir)) or "none"
-        raise DeliveryError(f"no stack file {path.name} in {project_dir}: unknown stack {stack!r} (known stacks: {known})")
+        raise DeliveryError(
+            f"no stack file {path.name} in {project_dir}: unknown stack {stack!r} (known stacks: {known})"
+        )
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -199,10 +214,14 @@ def read_stack_document(project_dir: Path, stack: str) -> dict[str, Any]:
     if document is None:
         document = {}
     if not isinstance(document, dict):
-        raise DeliveryError(f"{path.name}: the top level must be a mapping (with a `config:` key), got {type(document).__name__}")
+        raise DeliveryError(
+            f"{path.name}: the top level must be a mapping (with a `config:` key), got {type(document).__name__}"
+        )
     config = document.get("config", {})
     if config is not None and not isinstance(config, dict):
-        raise DeliveryError(f"{path.name}: `config` must be a mapping of keys to values, got {type(config).__name__}")
+        raise DeliveryError(
+            f"{path.name}: `config` must be a mapping of keys to values, got {type(config).__name__}"
+        )
     return document
 
 
@@ -234,9 +253,13 @@ def stack_regions(config: Mapping[str, Any], file_name: str) -> tuple[str, ...]:
     """
     regions = config.get(REGIONS_KEY)
     if regions is None:
-        raise DeliveryError(f"{file_name}: config key {REGIONS_KEY} is missing: list the stack's regions, e.g. `- name: eu-west-1`")
+        raise DeliveryError(
+            f"{file_name}: config key {REGIONS_KEY} is missing: list the stack's regions, e.g. `- name: eu-west-1`"
+        )
     if not isinstance(regions, list) or not regions:
-        raise DeliveryError(f"{file_name}: {REGIONS_KEY} must be a non-empty list of mappings with `name`, got {regions!r}")
+        raise DeliveryError(
+            f"{file_name}: {REGIONS_KEY} must be a non-empty list of mappings with `name`, got {regions!r}"
+        )
     problems: list[str] = []
     names: list[str] = []
     for index, item in enumerate(regions):
@@ -329,7 +352,9 @@ def resolve_backend(project_dir: Path, environ: Mapping[str, str]) -> Backend:
     url = environ.get("PULUMI_BACKEND_URL", "").strip()
     if url:
         return Backend(url=url, from_environment=True)
-    return Backend(url=f"file://{(project_dir / DEFAULT_STATE_DIR).resolve()}", from_environment=False)
+    return Backend(
+        url=f"file://{(project_dir / DEFAULT_STATE_DIR).resolve()}", from_environment=False
+    )
 
 
 def local_state_dir(backend_url: str) -> Path | None:
@@ -339,7 +364,9 @@ def local_state_dir(backend_url: str) -> Path | None:
     return Path(backend_url[len("file://") :]).expanduser()
 
 
-def passphrase_problem(backend_url: str, document: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+def passphrase_problem(
+    backend_url: str, document: Mapping[str, Any], environ: Mapping[str, str]
+) -> str | None:
     """A message saying how to set the passphrase when Pulumi will need one and none is set.
 
     A stack created with ``--secrets-provider awskms://...`` names that provider in its stack
@@ -417,7 +444,9 @@ def confirm_destroy(stack: str, yes: bool, interactive: bool, ask: Callable[[str
             f"Pass --yes to destroy stack {stack!r} without a question."
         )
     try:
-        answer = ask(f"This destroys every resource of stack {stack!r}. Type the stack name to confirm: ")
+        answer = ask(
+            f"This destroys every resource of stack {stack!r}. Type the stack name to confirm: "
+        )
     except EOFError:
         answer = ""
     return answer.strip() == stack
@@ -460,13 +489,17 @@ def run_operation(
             refusal = destroy_refusal(request.project_dir, request.stack)
             if refusal:
                 raise DeliveryError(refusal)
-        accounts = account_ids_problem(stack_config(document), stack_file_path(request.project_dir, request.stack).name)
+        accounts = account_ids_problem(
+            stack_config(document), stack_file_path(request.project_dir, request.stack).name
+        )
         if accounts:
             raise DeliveryError(accounts)
         if not pulumi_cli_available(which):
             raise DeliveryError(PULUMI_CLI_MISSING, EXIT_ENVIRONMENT)
         if not (request.project_dir / "Pulumi.yaml").is_file():
-            raise DeliveryError(f"no Pulumi.yaml in {request.project_dir}: --project-dir must be the project root")
+            raise DeliveryError(
+                f"no Pulumi.yaml in {request.project_dir}: --project-dir must be the project root"
+            )
         backend = resolve_backend(request.project_dir, env)
         problem = passphrase_problem(backend.url, document, env)
         if problem:
@@ -492,7 +525,9 @@ def run_operation(
             return EXIT_ENVIRONMENT
         raise
     except ConcurrentUpdateError:
-        _err(f"{request.operation} {request.stack}: the stack is locked by another update; wait for it to finish and retry.")
+        _err(
+            f"{request.operation} {request.stack}: the stack is locked by another update; wait for it to finish and retry."
+        )
         return EXIT_FAILED
     except CommandError:
         _err(f"{request.operation} {request.stack}: pulumi failed; its output is above.")
@@ -535,7 +570,9 @@ def _project_dir(args: argparse.Namespace) -> Path:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stack", help="stack name; its config is Pulumi.<stack>.yaml in the project directory")
+    parser.add_argument(
+        "stack", help="stack name; its config is Pulumi.<stack>.yaml in the project directory"
+    )
     parser.add_argument(
         "--project-dir",
         default=None,
@@ -566,17 +603,25 @@ def add_commands(subparsers: Any) -> None:
     from stacks.sweep import add_sweep_command
 
     for operation in OPERATIONS:
-        sub = subparsers.add_parser(operation, help=_OPERATION_HELP[operation], description=_OPERATION_HELP[operation])
+        sub = subparsers.add_parser(
+            operation, help=_OPERATION_HELP[operation], description=_OPERATION_HELP[operation]
+        )
         _add_common(sub)
         if operation == "destroy":
-            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation (required when not interactive)")
+            sub.add_argument(
+                "--yes",
+                action="store_true",
+                help="do not ask for confirmation (required when not interactive)",
+            )
         sub.set_defaults(func=_HANDLERS[operation])
     add_sweep_command(subparsers, _add_common)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """A parser with only the delivery commands (the full CLI is ``python -m stacks``)."""
-    parser = argparse.ArgumentParser(prog="python -m stacks", description="Delivery commands for the mlops-platform stacks.")
+    parser = argparse.ArgumentParser(
+        prog="python -m stacks", description="Delivery commands for the mlops-platform stacks."
+    )
     add_commands(parser.add_subparsers(dest="command", required=True, metavar="command"))
     return parser
 

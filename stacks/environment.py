@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_aws as aws
 
-from stacks.config import NAMESPACE, PlatformConfig
 from components.audit import Audit, AuditArgs
+from stacks.config import NAMESPACE, PlatformConfig
 from stacks.regional import RegionalPlatform, RegionalPlatformArgs, default_tags
-
 
 ROLE_TYPE = "aws:iam/role:Role"
 
@@ -22,7 +19,9 @@ def permissions_boundary(policy_arn: str) -> pulumi.ResourceTransformation:
     already names a boundary keeps its own.
     """
 
-    def transform(args: pulumi.ResourceTransformationArgs) -> Optional[pulumi.ResourceTransformationResult]:
+    def transform(
+        args: pulumi.ResourceTransformationArgs,
+    ) -> pulumi.ResourceTransformationResult | None:
         if args.type_ != ROLE_TYPE or args.props.get("permissions_boundary"):
             return None
         return pulumi.ResourceTransformationResult(
@@ -35,7 +34,7 @@ def permissions_boundary(policy_arn: str) -> pulumi.ResourceTransformation:
 class Environment:
     """Builds the whole stack from a validated config."""
 
-    def __init__(self, cfg: PlatformConfig, stack: Optional[str] = None) -> None:
+    def __init__(self, cfg: PlatformConfig, stack: str | None = None) -> None:
         self.config = cfg
         self.stack = stack or pulumi.get_stack()
         self.providers: dict[str, aws.Provider] = {}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from stacks.offline import PLAN_FORMAT, PROVIDER_TYPE_PREFIX
 
@@ -51,14 +52,14 @@ def _settings(resources: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
         for s in subnets:
             tier = s["inputs"].get("tags", {}).get("tier", "?")
             tiers.setdefault(tier, set()).add(s["inputs"].get("availabilityZone", "?"))
-        lines.append(
-            ("Subnets", ", ".join(f"{t}: {len(z)} AZ" for t, z in sorted(tiers.items())))
-        )
+        lines.append(("Subnets", ", ".join(f"{t}: {len(z)} AZ" for t, z in sorted(tiers.items()))))
     nats = of("aws:ec2/natGateway:NatGateway")
     lines.append(("NAT gateways", str(len(nats))))
     endpoints = of("aws:ec2/vpcEndpoint:VpcEndpoint")
     if endpoints:
-        names = sorted(str(e["inputs"].get("serviceName", "")).rsplit(".", 1)[-1] for e in endpoints)
+        names = sorted(
+            str(e["inputs"].get("serviceName", "")).rsplit(".", 1)[-1] for e in endpoints
+        )
         lines.append(("VPC endpoints", ", ".join(names)))
     groups = of("aws:cloudwatch/logGroup:LogGroup")
     if groups:
@@ -155,5 +156,3 @@ def diff_plans(old: Mapping[str, Any], new: Mapping[str, Any]) -> PlanDiff:
         if keys:
             result.changed[urn] = keys
     return result
-
-

@@ -7,8 +7,8 @@ region's provider. The first region is the primary and holds the global pieces.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import pulumi
 
@@ -22,6 +22,16 @@ from components.compute import (
 )
 from components.containers import AutoscalingArgs, ContainerService, ContainerServiceArgs
 from components.data_lake import DataLake, DataLakeArgs
+from components.jobs import (
+    AirflowSpec,
+    JobBuild,
+    Jobs,
+    JobsArgs,
+    JobScheduleArgs,
+    JobSpec,
+    LakeAccess,
+    ObjectTriggerArgs,
+)
 from components.kms import RegionKey, RegionKeyArgs
 from components.monitoring import (
     AlertTopic,
@@ -32,16 +42,6 @@ from components.monitoring import (
     network_widgets,
 )
 from components.network import Network, NetworkArgs
-from components.jobs import (
-    AirflowSpec,
-    JobBuild,
-    JobScheduleArgs,
-    Jobs,
-    JobsArgs,
-    JobSpec,
-    LakeAccess,
-    ObjectTriggerArgs,
-)
 from components.serverless import (
     LambdaService,
     LambdaServiceArgs,
@@ -91,7 +91,7 @@ class RegionalPlatform(pulumi.ComponentResource):
         self,
         name: str,
         args: RegionalPlatformArgs,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlops:stacks:RegionalPlatform", name, None, opts)
         self._name = name
@@ -101,10 +101,10 @@ class RegionalPlatform(pulumi.ComponentResource):
         prefix = f"mlops-{cfg.environment}"
         # --- dashboard: capabilities register widget sources; the environment builds it last
         self.dashboard_name = f"{prefix}-{self.region}"
-        self.dashboard: Optional[Dashboard] = None
+        self.dashboard: Dashboard | None = None
         self._widget_sources: list[Callable[[], Sequence[Widget]]] = []
         # --- audit: the primary region's key encrypts the environment's one trail --------
-        self.trail_name: Optional[str] = f"{prefix}-audit" if args.is_primary else None
+        self.trail_name: str | None = f"{prefix}-audit" if args.is_primary else None
 
         self.key = RegionKey(
             f"{name}-kms",
@@ -161,12 +161,17 @@ class RegionalPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         # --- containers: the web service behind a load balancer -------------------------
-        self.service: Optional[ContainerService] = None
+        self.service: ContainerService | None = None
         if cfg.containers is not None and cfg.containers.enabled:
             self.service = ContainerService(
                 f"{name}-web",
                 container_service_args(
-                    cfg, cfg.containers, self.region, self.key, self.alerts, self.network,
+                    cfg,
+                    cfg.containers,
+                    self.region,
+                    self.key,
+                    self.alerts,
+                    self.network,
                     access_log_bucket=self.data_lake.log_bucket_name,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
@@ -191,8 +196,8 @@ class RegionalPlatform(pulumi.ComponentResource):
                 )
                 self.add_widgets(self.pools[pool.name].widgets)
         # --- serverless: the ingest Lambda, raw zone (upstream) -> records table ----------
-        self.table: Optional[Table] = None
-        self.ingest: Optional[LambdaService] = None
+        self.table: Table | None = None
+        self.ingest: LambdaService | None = None
         if cfg.ingest.enabled:
             self.table = Table(
                 f"{name}-records",
@@ -292,6 +297,7 @@ class RegionalPlatform(pulumi.ComponentResource):
 
 # --- containers ---------------------------------------------------------------------------
 
+
 def container_service_args(
     cfg: PlatformConfig,
     web: ContainersConfig,
@@ -299,7 +305,7 @@ def container_service_args(
     key: RegionKey,
     alerts: AlertTopic,
     network: Network,
-    access_log_bucket: Optional[pulumi.Input[str]] = None,
+    access_log_bucket: pulumi.Input[str] | None = None,
 ) -> ContainerServiceArgs:
     """The region's web service from ``mlops:containers``: sizes and counts from config,
     protection and destroyability from the environment, the certificate of this region."""
@@ -489,7 +495,9 @@ def jobs_args(
         JobSpec(
             name=job.name,
             image=job.image,
-            build=JobBuild(job.build.context, job.build.dockerfile) if job.build is not None else None,
+            build=JobBuild(job.build.context, job.build.dockerfile)
+            if job.build is not None
+            else None,
             command=job.command,
             vcpu=job.vcpu,
             memory_mib=job.memory_mib,
@@ -511,7 +519,9 @@ def jobs_args(
                 else None
             ),
             on_new_objects=(
-                ObjectTriggerArgs(zone="raw", prefix=f"{job.raw_prefix}/" if job.raw_prefix else None)
+                ObjectTriggerArgs(
+                    zone="raw", prefix=f"{job.raw_prefix}/" if job.raw_prefix else None
+                )
                 if job.on_new_raw_data
                 else None
             ),
@@ -531,7 +541,9 @@ def jobs_args(
         max_vcpus=config.max_vcpus,
         triggers_enabled=is_primary,
         airflow=(
-            AirflowSpec(environment_class=airflow.environment_class, max_workers=airflow.max_workers)
+            AirflowSpec(
+                environment_class=airflow.environment_class, max_workers=airflow.max_workers
+            )
             if airflow.enabled and is_primary
             else None
         ),

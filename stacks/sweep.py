@@ -136,7 +136,9 @@ class Arn:
 
     @property
     def kind(self) -> str:
-        cut = min((i for i in (self.resource.find("/"), self.resource.find(":")) if i >= 0), default=-1)
+        cut = min(
+            (i for i in (self.resource.find("/"), self.resource.find(":")) if i >= 0), default=-1
+        )
         return self.resource[:cut] if cut >= 0 else ""
 
     @property
@@ -187,9 +189,17 @@ def _last(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def _ec2(method: str, ids: str, items: str, state: str | None = None, gone: Iterable[str] = ()) -> Describe:
+def _ec2(
+    method: str, ids: str, items: str, state: str | None = None, gone: Iterable[str] = ()
+) -> Describe:
     """EC2 describes every resource kind the same way: by a list of ids."""
-    return Describe(method, lambda a: {ids: [a.name]}, _list(items), _key(state) if state else lambda i: None, frozenset(gone))
+    return Describe(
+        method,
+        lambda a: {ids: [a.name]},
+        _list(items),
+        _key(state) if state else lambda i: None,
+        frozenset(gone),
+    )
 
 
 def _ec2_instances(answer: dict[str, Any]) -> list[dict[str, Any]]:
@@ -224,103 +234,282 @@ _DELETING = frozenset({"deleting", "deleted"})
 #: ARN service -> how to check its resources. KMS key states: AWS KMS Developer Guide, "Key
 #: states of AWS KMS keys" (PendingDeletion, PendingReplicaDeletion: waiting to be deleted).
 CHECKERS: dict[str, ServiceChecker] = {
-    "kms": ServiceChecker("kms", {
-        "key": Describe("describe_key", lambda a: {"KeyId": a.text}, _one("KeyMetadata"), _key("KeyState"),
-                        frozenset({"pendingdeletion", "pendingreplicadeletion"})),
-    }),
-    "ecs": ServiceChecker("ecs", {
-        "cluster": Describe("describe_clusters", lambda a: {"clusters": [a.text]}, _list("clusters"), _key("status"), frozenset({"inactive"})),
-        "service": Describe("describe_services", _ecs_service, _list("services"), _key("status"), frozenset({"inactive"})),
-        # A task definition that no longer exists: "ClientException: Unable to describe task definition".
-        "task-definition": Describe("describe_task_definition", lambda a: {"taskDefinition": a.text}, _one("taskDefinition"),
-                                    _key("status"), frozenset({"inactive", "delete_in_progress"}), frozenset({"ClientException"})),
-    }),
-    "batch": ServiceChecker("batch", {
-        "job-definition": Describe("describe_job_definitions", lambda a: {"jobDefinitions": [a.text]}, _list("jobDefinitions"),
-                                   _key("status"), frozenset({"inactive"})),
-        "compute-environment": Describe("describe_compute_environments", lambda a: {"computeEnvironments": [a.text]},
-                                        _list("computeEnvironments"), _key("status"), _DELETING),
-        "job-queue": Describe("describe_job_queues", lambda a: {"jobQueues": [a.text]}, _list("jobQueues"), _key("status"), _DELETING),
-    }),
-    "logs": ServiceChecker("logs", {
-        # DescribeLogGroups filters by prefix only: the group is the one with exactly its name.
-        "log-group": Describe("describe_log_groups", _log_groups, _list("logGroups"),
-                              match=lambda item, a: item.get("logGroupName") == a.name.removesuffix(":*")),
-    }),
+    "kms": ServiceChecker(
+        "kms",
+        {
+            "key": Describe(
+                "describe_key",
+                lambda a: {"KeyId": a.text},
+                _one("KeyMetadata"),
+                _key("KeyState"),
+                frozenset({"pendingdeletion", "pendingreplicadeletion"}),
+            ),
+        },
+    ),
+    "ecs": ServiceChecker(
+        "ecs",
+        {
+            "cluster": Describe(
+                "describe_clusters",
+                lambda a: {"clusters": [a.text]},
+                _list("clusters"),
+                _key("status"),
+                frozenset({"inactive"}),
+            ),
+            "service": Describe(
+                "describe_services",
+                _ecs_service,
+                _list("services"),
+                _key("status"),
+                frozenset({"inactive"}),
+            ),
+            # A task definition that no longer exists: "ClientException: Unable to describe task definition".
+            "task-definition": Describe(
+                "describe_task_definition",
+                lambda a: {"taskDefinition": a.text},
+                _one("taskDefinition"),
+                _key("status"),
+                frozenset({"inactive", "delete_in_progress"}),
+                frozenset({"ClientException"}),
+            ),
+        },
+    ),
+    "batch": ServiceChecker(
+        "batch",
+        {
+            "job-definition": Describe(
+                "describe_job_definitions",
+                lambda a: {"jobDefinitions": [a.text]},
+                _list("jobDefinitions"),
+                _key("status"),
+                frozenset({"inactive"}),
+            ),
+            "compute-environment": Describe(
+                "describe_compute_environments",
+                lambda a: {"computeEnvironments": [a.text]},
+                _list("computeEnvironments"),
+                _key("status"),
+                _DELETING,
+            ),
+            "job-queue": Describe(
+                "describe_job_queues",
+                lambda a: {"jobQueues": [a.text]},
+                _list("jobQueues"),
+                _key("status"),
+                _DELETING,
+            ),
+        },
+    ),
+    "logs": ServiceChecker(
+        "logs",
+        {
+            # DescribeLogGroups filters by prefix only: the group is the one with exactly its name.
+            "log-group": Describe(
+                "describe_log_groups",
+                _log_groups,
+                _list("logGroups"),
+                match=lambda item, a: item.get("logGroupName") == a.name.removesuffix(":*"),
+            ),
+        },
+    ),
     "s3": ServiceChecker("s3", {"": Describe("head_bucket", lambda a: {"Bucket": a.name}, _one())}),
-    "sns": ServiceChecker("sns", {"": Describe("get_topic_attributes", lambda a: {"TopicArn": a.text}, _one("Attributes"))}),
-    "sqs": ServiceChecker("sqs", {
-        "": Describe("get_queue_url", lambda a: {"QueueName": a.name, "QueueOwnerAWSAccountId": a.account}, _one()),
-    }),
-    "dynamodb": ServiceChecker("dynamodb", {
-        "table": Describe("describe_table", lambda a: {"TableName": a.name}, _one("Table"), _key("TableStatus"), frozenset({"deleting"})),
-    }),
-    "lambda": ServiceChecker("lambda", {
-        "function": Describe("get_function", lambda a: {"FunctionName": a.text}, _one("Configuration")),
-    }),
-    "elasticloadbalancing": ServiceChecker("elbv2", {
-        "loadbalancer": Describe("describe_load_balancers", lambda a: {"LoadBalancerArns": [a.text]}, _list("LoadBalancers")),
-        "targetgroup": Describe("describe_target_groups", lambda a: {"TargetGroupArns": [a.text]}, _list("TargetGroups")),
-        "listener": Describe("describe_listeners", lambda a: {"ListenerArns": [a.text]}, _list("Listeners")),
-    }),
-    "elasticfilesystem": ServiceChecker("efs", {
-        "file-system": Describe("describe_file_systems", lambda a: {"FileSystemId": a.name}, _list("FileSystems"),
-                                _key("LifeCycleState"), _DELETING),
-        "access-point": Describe("describe_access_points", lambda a: {"AccessPointId": a.name}, _list("AccessPoints"),
-                                 _key("LifeCycleState"), _DELETING),
-    }),
-    "ecr": ServiceChecker("ecr", {
-        "repository": Describe("describe_repositories", lambda a: {"repositoryNames": [a.name], "registryId": a.account},
-                               _list("repositories")),
-    }),
+    "sns": ServiceChecker(
+        "sns",
+        {"": Describe("get_topic_attributes", lambda a: {"TopicArn": a.text}, _one("Attributes"))},
+    ),
+    "sqs": ServiceChecker(
+        "sqs",
+        {
+            "": Describe(
+                "get_queue_url",
+                lambda a: {"QueueName": a.name, "QueueOwnerAWSAccountId": a.account},
+                _one(),
+            ),
+        },
+    ),
+    "dynamodb": ServiceChecker(
+        "dynamodb",
+        {
+            "table": Describe(
+                "describe_table",
+                lambda a: {"TableName": a.name},
+                _one("Table"),
+                _key("TableStatus"),
+                frozenset({"deleting"}),
+            ),
+        },
+    ),
+    "lambda": ServiceChecker(
+        "lambda",
+        {
+            "function": Describe(
+                "get_function", lambda a: {"FunctionName": a.text}, _one("Configuration")
+            ),
+        },
+    ),
+    "elasticloadbalancing": ServiceChecker(
+        "elbv2",
+        {
+            "loadbalancer": Describe(
+                "describe_load_balancers",
+                lambda a: {"LoadBalancerArns": [a.text]},
+                _list("LoadBalancers"),
+            ),
+            "targetgroup": Describe(
+                "describe_target_groups",
+                lambda a: {"TargetGroupArns": [a.text]},
+                _list("TargetGroups"),
+            ),
+            "listener": Describe(
+                "describe_listeners", lambda a: {"ListenerArns": [a.text]}, _list("Listeners")
+            ),
+        },
+    ),
+    "elasticfilesystem": ServiceChecker(
+        "efs",
+        {
+            "file-system": Describe(
+                "describe_file_systems",
+                lambda a: {"FileSystemId": a.name},
+                _list("FileSystems"),
+                _key("LifeCycleState"),
+                _DELETING,
+            ),
+            "access-point": Describe(
+                "describe_access_points",
+                lambda a: {"AccessPointId": a.name},
+                _list("AccessPoints"),
+                _key("LifeCycleState"),
+                _DELETING,
+            ),
+        },
+    ),
+    "ecr": ServiceChecker(
+        "ecr",
+        {
+            "repository": Describe(
+                "describe_repositories",
+                lambda a: {"repositoryNames": [a.name], "registryId": a.account},
+                _list("repositories"),
+            ),
+        },
+    ),
     "events": ServiceChecker("events", {"rule": Describe("describe_rule", _rule, _one())}),
-    "scheduler": ServiceChecker("scheduler", {
-        "schedule": Describe("get_schedule", _schedule, _one()),
-        "schedule-group": Describe("get_schedule_group", lambda a: {"Name": a.name}, _one(), _key("State"), frozenset({"deleting"})),
-    }),
-    "cloudwatch": ServiceChecker("cloudwatch", {
-        "alarm": Describe("describe_alarms", lambda a: {"AlarmNames": [a.name]},
-                          lambda r: list(r.get("MetricAlarms") or []) + list(r.get("CompositeAlarms") or [])),
-    }),
-    "cloudtrail": ServiceChecker("cloudtrail", {"trail": Describe("get_trail", lambda a: {"Name": a.text}, _one("Trail"))}),
-    "autoscaling": ServiceChecker("autoscaling", {
-        "autoScalingGroup": Describe("describe_auto_scaling_groups", lambda a: {"AutoScalingGroupNames": [_asg_name(a)]},
-                                     _list("AutoScalingGroups"), _key("Status"), frozenset({"delete in progress"})),
-    }),
-    "airflow": ServiceChecker("mwaa", {
-        "environment": Describe("get_environment", lambda a: {"Name": a.name}, _one("Environment"), _key("Status"), _DELETING),
-    }),
-    "iam": ServiceChecker("iam", {
-        "role": Describe("get_role", lambda a: {"RoleName": _last(a.name)}, _one("Role")),
-        "instance-profile": Describe("get_instance_profile", lambda a: {"InstanceProfileName": _last(a.name)}, _one("InstanceProfile")),
-    }),
-    "ec2": ServiceChecker("ec2", {
-        "vpc": _ec2("describe_vpcs", "VpcIds", "Vpcs"),
-        "subnet": _ec2("describe_subnets", "SubnetIds", "Subnets"),
-        "security-group": _ec2("describe_security_groups", "GroupIds", "SecurityGroups"),
-        "natgateway": _ec2("describe_nat_gateways", "NatGatewayIds", "NatGateways", "State", _DELETING),
-        "internet-gateway": _ec2("describe_internet_gateways", "InternetGatewayIds", "InternetGateways"),
-        "route-table": _ec2("describe_route_tables", "RouteTableIds", "RouteTables"),
-        "elastic-ip": _ec2("describe_addresses", "AllocationIds", "Addresses"),
-        "launch-template": _ec2("describe_launch_templates", "LaunchTemplateIds", "LaunchTemplates"),
-        "vpc-endpoint": _ec2("describe_vpc_endpoints", "VpcEndpointIds", "VpcEndpoints", "State", _DELETING),
-        "vpc-flow-log": _ec2("describe_flow_logs", "FlowLogIds", "FlowLogs"),
-        "network-interface": _ec2("describe_network_interfaces", "NetworkInterfaceIds", "NetworkInterfaces"),
-        "volume": _ec2("describe_volumes", "VolumeIds", "Volumes", "State", _DELETING),
-        "instance": Describe("describe_instances", lambda a: {"InstanceIds": [a.name]}, _ec2_instances,
-                             lambda i: (i.get("State") or {}).get("Name"), frozenset({"shutting-down", "terminated"})),
-    }),
+    "scheduler": ServiceChecker(
+        "scheduler",
+        {
+            "schedule": Describe("get_schedule", _schedule, _one()),
+            "schedule-group": Describe(
+                "get_schedule_group",
+                lambda a: {"Name": a.name},
+                _one(),
+                _key("State"),
+                frozenset({"deleting"}),
+            ),
+        },
+    ),
+    "cloudwatch": ServiceChecker(
+        "cloudwatch",
+        {
+            "alarm": Describe(
+                "describe_alarms",
+                lambda a: {"AlarmNames": [a.name]},
+                lambda r: list(r.get("MetricAlarms") or []) + list(r.get("CompositeAlarms") or []),
+            ),
+        },
+    ),
+    "cloudtrail": ServiceChecker(
+        "cloudtrail", {"trail": Describe("get_trail", lambda a: {"Name": a.text}, _one("Trail"))}
+    ),
+    "autoscaling": ServiceChecker(
+        "autoscaling",
+        {
+            "autoScalingGroup": Describe(
+                "describe_auto_scaling_groups",
+                lambda a: {"AutoScalingGroupNames": [_asg_name(a)]},
+                _list("AutoScalingGroups"),
+                _key("Status"),
+                frozenset({"delete in progress"}),
+            ),
+        },
+    ),
+    "airflow": ServiceChecker(
+        "mwaa",
+        {
+            "environment": Describe(
+                "get_environment",
+                lambda a: {"Name": a.name},
+                _one("Environment"),
+                _key("Status"),
+                _DELETING,
+            ),
+        },
+    ),
+    "iam": ServiceChecker(
+        "iam",
+        {
+            "role": Describe("get_role", lambda a: {"RoleName": _last(a.name)}, _one("Role")),
+            "instance-profile": Describe(
+                "get_instance_profile",
+                lambda a: {"InstanceProfileName": _last(a.name)},
+                _one("InstanceProfile"),
+            ),
+        },
+    ),
+    "ec2": ServiceChecker(
+        "ec2",
+        {
+            "vpc": _ec2("describe_vpcs", "VpcIds", "Vpcs"),
+            "subnet": _ec2("describe_subnets", "SubnetIds", "Subnets"),
+            "security-group": _ec2("describe_security_groups", "GroupIds", "SecurityGroups"),
+            "natgateway": _ec2(
+                "describe_nat_gateways", "NatGatewayIds", "NatGateways", "State", _DELETING
+            ),
+            "internet-gateway": _ec2(
+                "describe_internet_gateways", "InternetGatewayIds", "InternetGateways"
+            ),
+            "route-table": _ec2("describe_route_tables", "RouteTableIds", "RouteTables"),
+            "elastic-ip": _ec2("describe_addresses", "AllocationIds", "Addresses"),
+            "launch-template": _ec2(
+                "describe_launch_templates", "LaunchTemplateIds", "LaunchTemplates"
+            ),
+            "vpc-endpoint": _ec2(
+                "describe_vpc_endpoints", "VpcEndpointIds", "VpcEndpoints", "State", _DELETING
+            ),
+            "vpc-flow-log": _ec2("describe_flow_logs", "FlowLogIds", "FlowLogs"),
+            "network-interface": _ec2(
+                "describe_network_interfaces", "NetworkInterfaceIds", "NetworkInterfaces"
+            ),
+            "volume": _ec2("describe_volumes", "VolumeIds", "Volumes", "State", _DELETING),
+            "instance": Describe(
+                "describe_instances",
+                lambda a: {"InstanceIds": [a.name]},
+                _ec2_instances,
+                lambda i: (i.get("State") or {}).get("Name"),
+                frozenset({"shutting-down", "terminated"}),
+            ),
+        },
+    ),
 }
 
 #: Error codes that mean "no such resource", beyond the ``...NotFound``/``...NotFoundException`` family.
-NOT_FOUND_CODES = frozenset({
-    "404", "NoSuchBucket", "NoSuchEntity", "NotFound", "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
-})
+NOT_FOUND_CODES = frozenset(
+    {
+        "404",
+        "NoSuchBucket",
+        "NoSuchEntity",
+        "NotFound",
+        "QueueDoesNotExist",
+        "AWS.SimpleQueueService.NonExistentQueue",
+    }
+)
 
 
 def is_not_found(code: str) -> bool:
     """Whether an AWS error code says the resource does not exist."""
-    return code in NOT_FOUND_CODES or code.endswith(("NotFound", "NotFoundException", "NotFoundFault"))
+    return code in NOT_FOUND_CODES or code.endswith(
+        ("NotFound", "NotFoundException", "NotFoundFault")
+    )
 
 
 @dataclass(frozen=True)
@@ -396,7 +585,13 @@ def list_stack_iam(client: Any, stack: str) -> list[str]:
     found: list[str] = []
     listings = (
         ("list_roles", "Roles", "get_role", "RoleName", "Role"),
-        ("list_instance_profiles", "InstanceProfiles", "get_instance_profile", "InstanceProfileName", "InstanceProfile"),
+        (
+            "list_instance_profiles",
+            "InstanceProfiles",
+            "get_instance_profile",
+            "InstanceProfileName",
+            "InstanceProfile",
+        ),
     )
     for list_method, key, get_method, name_key, item_key in listings:
         for page in client.get_paginator(list_method).paginate():
@@ -451,7 +646,9 @@ def format_leftovers(stack: str, leftovers: Mapping[str, Sequence[str]]) -> str:
 
 def format_gone(gone: Mapping[str, str]) -> str:
     """One line per listed ARN its service says is already gone (not counted as a leftover)."""
-    return "\n".join(f"already deleted, not counted: {arn} ({reason})" for arn, reason in sorted(gone.items()))
+    return "\n".join(
+        f"already deleted, not counted: {arn} ({reason})" for arn, reason in sorted(gone.items())
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -525,7 +722,9 @@ def run_sweep(
         sweep.region(region, arns)
     try:
         # IAM is global: its endpoint is reached through the primary region's partition.
-        sweep.listings.append((GLOBAL, list_stack_iam(service_client("iam", regions[0], config), request.stack)))
+        sweep.listings.append(
+            (GLOBAL, list_stack_iam(service_client("iam", regions[0], config), request.stack))
+        )
     except (BotoCoreError, ClientError) as exc:
         _err(f"sweep {request.stack}: could not list IAM roles and instance profiles: {exc}")
         sweep.failed.append(f"{GLOBAL} (IAM)")
@@ -563,7 +762,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_sweep_command(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_sweep_command(
+    subparsers: Any, add_common: Callable[[argparse.ArgumentParser], None]
+) -> None:
     """Register ``sweep`` on an argparse subparsers object (``add_common`` adds stack and
     --project-dir)."""
     sweep = subparsers.add_parser(
@@ -584,5 +785,10 @@ def add_sweep_command(subparsers: Any, add_common: Callable[[argparse.ArgumentPa
         default=DEFAULT_MAX_ATTEMPTS,
         help=f"attempts per AWS call, throttling included (default: {DEFAULT_MAX_ATTEMPTS})",
     )
-    sweep.add_argument("--retry-mode", choices=RETRY_MODES, default="standard", help="botocore retry mode (default: standard)")
+    sweep.add_argument(
+        "--retry-mode",
+        choices=RETRY_MODES,
+        default="standard",
+        help="botocore retry mode (default: standard)",
+    )
     sweep.set_defaults(func=sweep_command)

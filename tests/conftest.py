@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -52,7 +53,9 @@ def stack_config() -> Callable[[str], dict[str, Any]]:
 def project_with(tmp_path: Path) -> Callable[..., Path]:
     """A throwaway project directory with ``Pulumi.yaml`` and one stack file."""
 
-    def make(config: dict[str, Any] | None = None, stack: str = "test", raw: str | None = None) -> Path:
+    def make(
+        config: dict[str, Any] | None = None, stack: str = "test", raw: str | None = None
+    ) -> Path:
         shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
         path = tmp_path / f"Pulumi.{stack}.yaml"
         if raw is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from parliament import analyze_policy_string
@@ -16,7 +17,7 @@ from components.audit import (
     cis_metric_name,
     trail_name_problems,
 )
-from components.kms import RegionKey, RegionKeyArgs, key_policy, KeyContext
+from components.kms import KeyContext, RegionKey, RegionKeyArgs, key_policy
 from components.monitoring import AlertTopic, AlertTopicArgs
 from policies.check import check, load_plan
 from policies.rules import CIS_METRIC_FILTERS
@@ -39,18 +40,29 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 #: The categories the security baseline names (DESIGN.md, CloudWatch row).
 CIS_CATEGORIES = {
-    "root-account-usage", "unauthorized-api-calls", "console-login-without-mfa",
-    "iam-policy-changes", "cloudtrail-changes", "console-auth-failures",
-    "cmk-disable-or-deletion", "s3-bucket-policy-changes", "config-changes",
-    "security-group-changes", "nacl-changes", "network-gateway-changes",
-    "route-table-changes", "vpc-changes",
+    "root-account-usage",
+    "unauthorized-api-calls",
+    "console-login-without-mfa",
+    "iam-policy-changes",
+    "cloudtrail-changes",
+    "console-auth-failures",
+    "cmk-disable-or-deletion",
+    "s3-bucket-policy-changes",
+    "config-changes",
+    "security-group-changes",
+    "nacl-changes",
+    "network-gateway-changes",
+    "route-table-changes",
+    "vpc-changes",
 }
 
 
 def key_for_trail(opts, trail_name: str = TRAIL_NAME) -> RegionKey:
     return RegionKey(
         "k",
-        RegionKeyArgs(alias="t", services=("logs", "alarms", "cloudtrail"), cloudtrail_trail_name=trail_name),
+        RegionKeyArgs(
+            alias="t", services=("logs", "alarms", "cloudtrail"), cloudtrail_trail_name=trail_name
+        ),
         opts=opts,
     )
 
@@ -77,7 +89,7 @@ def plan() -> Plan:
     return render_audit()
 
 
-def one(plan: Plan, typ: str, name: Optional[str] = None) -> dict[str, Any]:
+def one(plan: Plan, typ: str, name: str | None = None) -> dict[str, Any]:
     found = [r for r in plan.of_type(typ) if name is None or r["name"] == name]
     assert len(found) == 1, (typ, name, len(found))
     return found[0]
@@ -166,7 +178,9 @@ def test_trail_settings(plan: Plan) -> None:
 
 def test_without_data_event_buckets_only_management_events_are_recorded() -> None:
     trail = one(render_audit(data_event_bucket_arns=()), TRAIL)
-    assert trail["inputs"]["eventSelectors"] == [{"readWriteType": "All", "includeManagementEvents": True}]
+    assert trail["inputs"]["eventSelectors"] == [
+        {"readWriteType": "All", "includeManagementEvents": True}
+    ]
 
 
 def test_trail_bucket_is_locked_down_and_only_this_trail_writes(plan: Plan) -> None:
@@ -174,7 +188,11 @@ def test_trail_bucket_is_locked_down_and_only_this_trail_writes(plan: Plan) -> N
     bucket_arn = arn_of(bucket)
     doc = document(one(plan, BUCKET_POLICY, "audit-trail-policy"))
     sids = statements_by_sid(doc)
-    assert set(sids) == {"DenyInsecureTransport", "CloudTrailChecksBucketAcl", "CloudTrailWritesLogFiles"}
+    assert set(sids) == {
+        "DenyInsecureTransport",
+        "CloudTrailChecksBucketAcl",
+        "CloudTrailWritesLogFiles",
+    }
     assert sids["CloudTrailChecksBucketAcl"] == {
         "Sid": "CloudTrailChecksBucketAcl",
         "Effect": "Allow",
@@ -190,19 +208,43 @@ def test_trail_bucket_is_locked_down_and_only_this_trail_writes(plan: Plan) -> N
         "Action": "s3:PutObject",
         "Resource": f"{bucket_arn}/AWSLogs/{ACCOUNT}/*",
         "Condition": {
-            "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": TRAIL_ARN}
+            "StringEquals": {
+                "s3:x-amz-acl": "bucket-owner-full-control",
+                "aws:SourceArn": TRAIL_ARN,
+            }
         },
     }
     assert parliament_findings(doc) == []
     # The SecureBucket baseline, encrypted with the region key, logging to the access-log bucket.
-    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "audit-trail-encryption")
+    sse = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "audit-trail-encryption",
+    )
     default = sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]
-    assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": arn_of(one(plan, "aws:kms/key:Key"))}
-    pab = one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-trail-public-access")["inputs"]
-    assert all(pab[f] is True for f in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert default == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": arn_of(one(plan, "aws:kms/key:Key")),
+    }
+    pab = one(
+        plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-trail-public-access"
+    )["inputs"]
+    assert all(
+        pab[f] is True
+        for f in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
     logging = one(plan, "aws:s3/bucketLogging:BucketLogging", "audit-trail-logging")["inputs"]
     log_bucket = one(plan, BUCKET, "audit-access-logs")
-    assert logging == {"bucket": bucket["id"], "targetBucket": log_bucket["id"], "targetPrefix": "audit-trail/"}
+    assert logging == {
+        "bucket": bucket["id"],
+        "targetBucket": log_bucket["id"],
+        "targetPrefix": "audit-trail/",
+    }
 
 
 def test_access_log_bucket_takes_logs_of_the_trail_bucket_only(plan: Plan) -> None:
@@ -223,9 +265,19 @@ def test_access_log_bucket_takes_logs_of_the_trail_bucket_only(plan: Plan) -> No
     }
     assert set(sids) == {"DenyInsecureTransport", "S3ServerAccessLogsForTrailBucket"}
     assert parliament_findings(doc) == []
-    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "audit-access-logs-encryption")
-    assert sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
-    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "audit-access-logs-lifecycle")["inputs"]["rules"]
+    sse = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "audit-access-logs-encryption",
+    )
+    assert sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "AES256"
+    }
+    rules = one(
+        plan,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "audit-access-logs-lifecycle",
+    )["inputs"]["rules"]
     assert rules[1]["expiration"]["days"] == 90
 
 
@@ -279,7 +331,9 @@ def test_key_policy_lets_cloudtrail_use_the_key_for_this_trail_only(plan: Plan) 
         "Resource": "*",
         "Condition": {
             "StringEquals": {"aws:SourceArn": TRAIL_ARN},
-            "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"},
+            "StringLike": {
+                "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"
+            },
         },
     }
     assert sids["CloudTrailDescribesKey"] == {
@@ -292,10 +346,16 @@ def test_key_policy_lets_cloudtrail_use_the_key_for_this_trail_only(plan: Plan) 
     }
 
 
-def test_key_policy_lets_cloudtrail_decrypt_because_the_trail_bucket_uses_bucket_keys(plan: Plan) -> None:
+def test_key_policy_lets_cloudtrail_decrypt_because_the_trail_bucket_uses_bucket_keys(
+    plan: Plan,
+) -> None:
     """CloudTrail's own docs: with an S3 Bucket Key on the trail bucket, CreateTrail/UpdateTrail
     need kms:Decrypt for CloudTrail (else InsufficientEncryptionPolicyException)."""
-    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "audit-trail-encryption")
+    sse = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "audit-trail-encryption",
+    )
     assert sse["inputs"]["rules"][0]["bucketKeyEnabled"] is True
     sids = statements_by_sid(document(one(plan, "aws:kms/key:Key")))
     assert sids["CloudTrailDecryptsForBucketKey"] == {
@@ -319,7 +379,11 @@ def test_key_policy_without_cloudtrail_has_no_cloudtrail_statement() -> None:
 )
 def test_region_key_needs_a_trail_name_exactly_with_cloudtrail(services, trail_name) -> None:
     plan, error = failing_render(
-        lambda opts: RegionKey("k", RegionKeyArgs(alias="t", services=services, cloudtrail_trail_name=trail_name), opts=opts)
+        lambda opts: RegionKey(
+            "k",
+            RegionKeyArgs(alias="t", services=services, cloudtrail_trail_name=trail_name),
+            opts=opts,
+        )
     )
     assert "cloudtrail_trail_name: give it exactly when services has 'cloudtrail'" in str(error)
     assert plan.of_type("aws:kms/key:Key") == []
@@ -349,7 +413,9 @@ def test_every_cis_filter_has_the_canonical_pattern_and_an_alarm_to_the_topic(pl
         assert metric_filter["logGroupName"] == group["id"]
         assert metric_filter["pattern"] == cis.pattern
         assert metric_filter["metricTransformation"] == {
-            "name": cis_metric_name(cis), "namespace": namespace, "value": "1",
+            "name": cis_metric_name(cis),
+            "namespace": namespace,
+            "value": "1",
         }
         alarm = alarms[f"audit-cis-{cis.id}"]
         assert filters[f"audit-cis-{cis.id}"]["urn"] in alarm["dependencies"]
@@ -372,7 +438,9 @@ def test_metric_names_are_distinct() -> None:
 
 def test_custom_metric_namespace() -> None:
     plan = render_audit(metric_namespace="Security/CIS")
-    assert {f["inputs"]["metricTransformation"]["namespace"] for f in plan.of_type(FILTER)} == {"Security/CIS"}
+    assert {f["inputs"]["metricTransformation"]["namespace"] for f in plan.of_type(FILTER)} == {
+        "Security/CIS"
+    }
     assert {a["inputs"]["namespace"] for a in plan.of_type(ALARM)} == {"Security/CIS"}
 
 
@@ -391,17 +459,27 @@ def test_policy_pack_finds_nothing_to_report_on_the_audit(plan: Plan) -> None:
 def test_protect_covers_trail_buckets_and_log_group() -> None:
     plan = render_audit(protect=True)
     for resource in [one(plan, TRAIL), one(plan, LOG_GROUP), *plan.of_type(BUCKET)]:
-        assert resource["options"]["protect"] and resource["options"]["retainOnDelete"], resource["urn"]
+        assert resource["options"]["protect"] and resource["options"]["retainOnDelete"], resource[
+            "urn"
+        ]
 
 
 def test_unprotected_by_default_and_force_destroy_on_request(plan: Plan) -> None:
-    assert not [r for r in plan.resources if r["options"]["protect"] and r["type"] != "aws:kms/key:Key"]
+    assert not [
+        r for r in plan.resources if r["options"]["protect"] and r["type"] != "aws:kms/key:Key"
+    ]
     assert {b["inputs"]["forceDestroy"] for b in plan.of_type(BUCKET)} == {False}
-    assert {b["inputs"]["forceDestroy"] for b in render_audit(force_destroy=True).of_type(BUCKET)} == {True}
+    assert {
+        b["inputs"]["forceDestroy"] for b in render_audit(force_destroy=True).of_type(BUCKET)
+    } == {True}
 
 
 def test_bucket_expiration_of_log_files() -> None:
-    rules = one(render_audit(bucket_expiration_days=400), "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "audit-trail-lifecycle")["inputs"]["rules"]
+    rules = one(
+        render_audit(bucket_expiration_days=400),
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "audit-trail-lifecycle",
+    )["inputs"]["rules"]
     assert rules[1]["expiration"]["days"] == 400
 
 
@@ -411,14 +489,23 @@ def test_widgets_show_delivery_and_cis_events() -> None:
     def build(opts) -> None:
         key = key_for_trail(opts)
         topic = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
-        audit = Audit("audit", AuditArgs(trail_name=TRAIL_NAME, key=key, alert_topic=topic, log_retention_days=30), opts=opts)
+        audit = Audit(
+            "audit",
+            AuditArgs(trail_name=TRAIL_NAME, key=key, alert_topic=topic, log_retention_days=30),
+            opts=opts,
+        )
         seen.append(audit.widgets())
         seen.append(topic.widgets())
 
     render_components(build)
     audit_widgets, topic_widgets = seen
-    assert [w.title for w in audit_widgets] == ["Audit trail events delivered to CloudWatch Logs", "CIS monitored events"]
-    assert [m.name for m in audit_widgets[1].metrics] == [cis_metric_name(c) for c in CIS_METRIC_FILTERS.values()]
+    assert [w.title for w in audit_widgets] == [
+        "Audit trail events delivered to CloudWatch Logs",
+        "CIS monitored events",
+    ]
+    assert [m.name for m in audit_widgets[1].metrics] == [
+        cis_metric_name(c) for c in CIS_METRIC_FILTERS.values()
+    ]
     # The CIS alarms notify the topic, so the topic's alarm status widget lists them.
     assert len(topic_widgets[1].alarm_arns) == len(CIS_METRIC_FILTERS)
 
@@ -433,13 +520,35 @@ def test_widgets_show_delivery_and_cis_events() -> None:
         ({"trail_name": "-trail"}, r"trail_name: '-trail'"),
         ({"trail_name": "my..trail"}, r"trail_name: 'my..trail'"),
         ({"trail_name": "my trail"}, r"trail_name: 'my trail'"),
-        ({"log_retention_days": 13}, r"log_retention_days: 13 is not a retention CloudWatch Logs accepts"),
+        (
+            {"log_retention_days": 13},
+            r"log_retention_days: 13 is not a retention CloudWatch Logs accepts",
+        ),
         ({"log_retention_days": 0}, r"log_retention_days: 0 is not"),
-        ({"data_event_bucket_arns": ["arn:aws:s3:::lake-raw-bucket/"]}, r"data_event_bucket_arns\[0\]: 'arn:aws:s3:::lake-raw-bucket/' is not a bucket ARN"),
-        ({"data_event_bucket_arns": ["lake-raw-bucket"]}, r"data_event_bucket_arns\[0\]: 'lake-raw-bucket'"),
-        ({"data_event_bucket_arns": [LAKE[0], "arn:aws:s3:::x/key"]}, r"data_event_bucket_arns\[1\]"),
-        ({"data_event_bucket_arns": [LAKE[0], LAKE[0]]}, r"data_event_bucket_arns: 'arn:aws:s3:::lake-raw-bucket' is listed more than once"),
-        ({"data_event_bucket_arns": [f"arn:aws:s3:::bucket-{i:03d}" for i in range(MAX_DATA_EVENT_BUCKETS + 1)]}, r"data_event_bucket_arns: 251 given"),
+        (
+            {"data_event_bucket_arns": ["arn:aws:s3:::lake-raw-bucket/"]},
+            r"data_event_bucket_arns\[0\]: 'arn:aws:s3:::lake-raw-bucket/' is not a bucket ARN",
+        ),
+        (
+            {"data_event_bucket_arns": ["lake-raw-bucket"]},
+            r"data_event_bucket_arns\[0\]: 'lake-raw-bucket'",
+        ),
+        (
+            {"data_event_bucket_arns": [LAKE[0], "arn:aws:s3:::x/key"]},
+            r"data_event_bucket_arns\[1\]",
+        ),
+        (
+            {"data_event_bucket_arns": [LAKE[0], LAKE[0]]},
+            r"data_event_bucket_arns: 'arn:aws:s3:::lake-raw-bucket' is listed more than once",
+        ),
+        (
+            {
+                "data_event_bucket_arns": [
+                    f"arn:aws:s3:::bucket-{i:03d}" for i in range(MAX_DATA_EVENT_BUCKETS + 1)
+                ]
+            },
+            r"data_event_bucket_arns: 251 given",
+        ),
         ({"metric_namespace": "AWS/CIS"}, r"metric_namespace: 'AWS/CIS'"),
         ({"metric_namespace": ""}, r"metric_namespace: ''"),
         ({"bucket_expiration_days": 0}, r"bucket_expiration_days: 0 must be at least 1"),
@@ -450,7 +559,10 @@ def test_bad_arguments_are_refused_before_anything_is_registered(overrides, mess
         key = key_for_trail(opts)
         topic = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
         values: dict[str, Any] = {
-            "trail_name": TRAIL_NAME, "key": key, "alert_topic": topic, "log_retention_days": 30,
+            "trail_name": TRAIL_NAME,
+            "key": key,
+            "alert_topic": topic,
+            "log_retention_days": 30,
         }
         values.update(overrides)
         Audit("audit", AuditArgs(**values), opts=opts)
@@ -458,18 +570,34 @@ def test_bad_arguments_are_refused_before_anything_is_registered(overrides, mess
     plan, error = failing_render(build)
     assert str(error).startswith("Audit 'audit': ")
     assert re.search(message, str(error)), str(error)
-    assert not [r for r in plan.resources if r["type"] in (TRAIL, BUCKET, LOG_GROUP, FILTER, ALARM, "mlops:audit:Audit")]
+    assert not [
+        r
+        for r in plan.resources
+        if r["type"] in (TRAIL, BUCKET, LOG_GROUP, FILTER, ALARM, "mlops:audit:Audit")
+    ]
 
 
 def test_every_problem_is_reported_at_once() -> None:
     def build(opts) -> None:
         key = key_for_trail(opts)
         topic = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
-        Audit("audit", AuditArgs(trail_name="x", key=key, alert_topic=topic, log_retention_days=2, bucket_expiration_days=0), opts=opts)
+        Audit(
+            "audit",
+            AuditArgs(
+                trail_name="x",
+                key=key,
+                alert_topic=topic,
+                log_retention_days=2,
+                bucket_expiration_days=0,
+            ),
+            opts=opts,
+        )
 
     _, error = failing_render(build)
     assert [p.split(":")[0] for p in str(error).split(": ", 1)[1].split("; ")] == [
-        "trail_name", "log_retention_days", "bucket_expiration_days",
+        "trail_name",
+        "log_retention_days",
+        "bucket_expiration_days",
     ]
 
 
@@ -488,7 +616,12 @@ def test_an_existing_key_and_topic_given_by_arn() -> None:
     def build(opts) -> None:
         Audit(
             "audit",
-            AuditArgs(trail_name=TRAIL_NAME, key=TEAM_KEY_ARN, alert_topic=TEAM_TOPIC_ARN, log_retention_days=90),
+            AuditArgs(
+                trail_name=TRAIL_NAME,
+                key=TEAM_KEY_ARN,
+                alert_topic=TEAM_TOPIC_ARN,
+                log_retention_days=90,
+            ),
             opts=opts,
         )
 
@@ -496,9 +629,14 @@ def test_an_existing_key_and_topic_given_by_arn() -> None:
     assert plan.of_type("aws:kms/key:Key") == [] and plan.of_type("aws:sns/topic:Topic") == []
     assert one(plan, TRAIL)["inputs"]["kmsKeyId"] == TEAM_KEY_ARN
     assert one(plan, LOG_GROUP)["inputs"]["kmsKeyId"] == TEAM_KEY_ARN
-    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "audit-trail-encryption")
+    sse = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "audit-trail-encryption",
+    )
     assert sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"] == {
-        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": TEAM_KEY_ARN,
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": TEAM_KEY_ARN,
     }
     alarms = plan.of_type(ALARM)
     assert len(alarms) == len(CIS_METRIC_FILTERS)

@@ -35,25 +35,35 @@ def test_baseline_holds_by_default() -> None:
     name = bucket["id"]
     pab = one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["inputs"]
     assert pab == {
-        "blockPublicAcls": True, "blockPublicPolicy": True, "bucket": name,
-        "ignorePublicAcls": True, "restrictPublicBuckets": True,
+        "blockPublicAcls": True,
+        "blockPublicPolicy": True,
+        "bucket": name,
+        "ignorePublicAcls": True,
+        "restrictPublicBuckets": True,
     }
     ownership = one(plan, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")["inputs"]
     assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
     versioning = one(plan, "aws:s3/bucketVersioning:BucketVersioning")["inputs"]
     assert versioning["versioningConfiguration"]["status"] == "Enabled"
-    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["inputs"]["rules"][0]
+    sse = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    )["inputs"]["rules"][0]
     key = one(plan, "aws:kms/key:Key")
     assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     assert sse["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].endswith(key["id"])
     assert sse["bucketKeyEnabled"] is True
     policy = json.loads(one(plan, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"])
     deny = policy["Statement"][0]
-    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
     assert deny["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
     logging = one(plan, "aws:s3/bucketLogging:BucketLogging")["inputs"]
     assert logging["targetBucket"] == "logs-bucket" and logging["targetPrefix"] == "test/"
-    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"][
+        "rules"
+    ]
     assert rules[0]["noncurrentVersionExpiration"]["noncurrentDays"] == 30
     assert bucket["inputs"]["forceDestroy"] is False
     assert bucket["options"]["protect"] is False
@@ -61,9 +71,14 @@ def test_baseline_holds_by_default() -> None:
 
 def test_log_delivery_buckets_use_sse_s3_explicitly() -> None:
     plan = render(sse_s3_for_log_delivery=True, expiration_days=90)
-    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["inputs"]["rules"][0]
+    sse = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    )["inputs"]["rules"][0]
     assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
-    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"][
+        "rules"
+    ]
     assert rules[1]["expiration"]["days"] == 90
     assert not plan.of_type("aws:s3/bucketLogging:BucketLogging")
 
@@ -71,14 +86,25 @@ def test_log_delivery_buckets_use_sse_s3_explicitly() -> None:
 def test_transitions_protection_destroyability_and_events() -> None:
     plan = render(
         transitions=[Transition(30, "STANDARD_IA"), Transition(90, "GLACIER_IR")],
-        protect=True, eventbridge_notifications=True,
+        protect=True,
+        eventbridge_notifications=True,
     )
     bucket = one(plan, "aws:s3/bucket:Bucket")
     assert bucket["options"]["protect"] and bucket["options"]["retainOnDelete"]
-    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
-    assert [(t["days"], t["storageClass"]) for t in rules[1]["transitions"]] == [(30, "STANDARD_IA"), (90, "GLACIER_IR")]
-    assert one(plan, "aws:s3/bucketNotification:BucketNotification")["inputs"]["eventbridge"] is True
-    assert render(force_destroy=True).of_type("aws:s3/bucket:Bucket")[0]["inputs"]["forceDestroy"] is True
+    rules = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"][
+        "rules"
+    ]
+    assert [(t["days"], t["storageClass"]) for t in rules[1]["transitions"]] == [
+        (30, "STANDARD_IA"),
+        (90, "GLACIER_IR"),
+    ]
+    assert (
+        one(plan, "aws:s3/bucketNotification:BucketNotification")["inputs"]["eventbridge"] is True
+    )
+    assert (
+        render(force_destroy=True).of_type("aws:s3/bucket:Bucket")[0]["inputs"]["forceDestroy"]
+        is True
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,9 +112,15 @@ def test_transitions_protection_destroyability_and_events() -> None:
     [
         ({"transitions": [Transition(10, "STANDARD_IA")]}, r"transitions\[0\].days: 10"),
         ({"transitions": [Transition(40, "COLD")]}, r"transitions\[0\].storage_class: 'COLD'"),
-        ({"transitions": [Transition(90, "GLACIER"), Transition(60, "DEEP_ARCHIVE")]}, r"transitions\[1\].days"),
+        (
+            {"transitions": [Transition(90, "GLACIER"), Transition(60, "DEEP_ARCHIVE")]},
+            r"transitions\[1\].days",
+        ),
         ({"noncurrent_version_expiration_days": 0}, "noncurrent_version_expiration_days"),
-        ({"expiration_days": 30, "transitions": [Transition(60, "GLACIER")]}, "not before expiration_days"),
+        (
+            {"expiration_days": 30, "transitions": [Transition(60, "GLACIER")]},
+            "not before expiration_days",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message: str) -> None:
@@ -99,7 +131,9 @@ def test_bad_arguments(kwargs, message: str) -> None:
 def test_key_and_sse_s3_conflict() -> None:
     def build(opts):
         key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
-        SecureBucket("b", SecureBucketArgs(key=key, purpose="x", sse_s3_for_log_delivery=True), opts=opts)
+        SecureBucket(
+            "b", SecureBucketArgs(key=key, purpose="x", sse_s3_for_log_delivery=True), opts=opts
+        )
 
     with pytest.raises(ValueError, match=r"Only one of \[key\] and \[sse_s3_for_log_delivery\]"):
         render_components(build)
@@ -110,7 +144,10 @@ def test_policy_waits_for_the_public_access_block_and_lifecycle_for_versioning()
     and noncurrent-version rules only mean something on a versioned bucket."""
     plan = render()
     policy = one(plan, "aws:s3/bucketPolicy:BucketPolicy")
-    assert one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["urn"] in policy["dependencies"]
+    assert (
+        one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["urn"]
+        in policy["dependencies"]
+    )
     lifecycle = one(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     assert one(plan, "aws:s3/bucketVersioning:BucketVersioning")["urn"] in lifecycle["dependencies"]
 
@@ -128,18 +165,26 @@ def test_lifecycle_rules_have_shapes_s3_accepts(kwargs) -> None:
     """S3 (API LifecycleExpiration): ExpiredObjectDeleteMarker cannot be given with Days or
     Date in one Expiration; every rule has a unique id, a status and a filter; a rule's
     transitions are in increasing days and its expiration comes after them."""
-    rules = one(render(**kwargs), "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    rules = one(
+        render(**kwargs), "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    )["inputs"]["rules"]
     assert len({r["id"] for r in rules}) == len(rules)
     for rule in rules:
         assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
         expiration = rule.get("expiration", {})
-        assert not (expiration.get("expiredObjectDeleteMarker") and ({"days", "date"} & set(expiration)))
+        assert not (
+            expiration.get("expiredObjectDeleteMarker") and ({"days", "date"} & set(expiration))
+        )
         days = [t["days"] for t in rule.get("transitions", [])]
         assert days == sorted(set(days))
         if days and "days" in expiration:
             assert expiration["days"] > days[-1]
     # Delete markers left by noncurrent expiration are always cleaned up.
-    assert any(r.get("expiration", {}).get("expiredObjectDeleteMarker") or "days" in r.get("expiration", {}) for r in rules)
+    assert any(
+        r.get("expiration", {}).get("expiredObjectDeleteMarker")
+        or "days" in r.get("expiration", {})
+        for r in rules
+    )
 
 
 # An existing key ----------------------------------------------------------------------------
@@ -151,8 +196,14 @@ def test_an_existing_key_arn_encrypts_the_bucket() -> None:
     plan = render_components(
         lambda opts: SecureBucket("b", SecureBucketArgs(key=TEAM_KEY_ARN, purpose="x"), opts=opts)
     )
-    sse = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["inputs"]["rules"][0]
-    assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": TEAM_KEY_ARN}
+    sse = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    )["inputs"]["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": TEAM_KEY_ARN,
+    }
     assert sse["bucketKeyEnabled"] is True
     assert plan.of_type("aws:kms/key:Key") == []
 

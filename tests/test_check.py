@@ -41,8 +41,12 @@ def test_a_weakened_plan_fails(dev_plan: Plan) -> None:
 def test_check_command_exits_zero_on_the_real_stacks(stack: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     result = subprocess.run(
-        [sys.executable, "-m", "stacks", "check", stack], cwd=PROJECT_DIR, env=env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "stacks", "check", stack],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr

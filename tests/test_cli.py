@@ -20,8 +20,12 @@ def run(*args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "PULUMI_ACCESS_TOKEN"):
         env.pop(var, None)
     return subprocess.run(
-        [sys.executable, "-m", "stacks", *args], cwd=cwd, env=env, text=True,
-        capture_output=True, timeout=300,
+        [sys.executable, "-m", "stacks", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
     )
 
 
@@ -76,7 +80,9 @@ def test_diff_equal_and_different(dev_plan_file: Path, tmp_path: Path) -> None:
     assert f"~ {changed['urn']}\n    changed: inputs.cidrBlock, options.protect" in result.stdout
 
 
-@pytest.mark.parametrize("content", ["not json", '{"format": "other"}', '{"format": "mlops-plan/1", "resources": [1]}'])
+@pytest.mark.parametrize(
+    "content", ["not json", '{"format": "other"}', '{"format": "mlops-plan/1", "resources": [1]}']
+)
 def test_diff_bad_input_exits_2(dev_plan_file: Path, tmp_path: Path, content: str) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(content)

@@ -74,7 +74,9 @@ FIRST = Script("install-tools", "dnf install -y git")
 EVERY = Script("report", "echo booted")
 
 
-def render(extra: Callable[[InstancePool, Network, Any], None] | None = None, **fields: Any) -> Plan:
+def render(
+    extra: Callable[[InstancePool, Network, Any], None] | None = None, **fields: Any
+) -> Plan:
     """One pool (in a 2-AZ network with the region key and alert topic) with ``fields``."""
 
     def build(opts: pulumi.ResourceOptions) -> None:
@@ -248,7 +250,10 @@ def test_gpu_pool_uses_the_deep_learning_image_a_larger_volume_and_gpu_types() -
     inputs = one(plan, LT)["inputs"]
 
     assert inputs["imageId"] == DEFAULT_GPU_IMAGE_ID
-    assert "deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023" in DEFAULT_GPU_IMAGE_ID
+    assert (
+        "deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023"
+        in DEFAULT_GPU_IMAGE_ID
+    )
     assert inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 100
     overrides = one(plan, ASG)["inputs"]["mixedInstancesPolicy"]["launchTemplate"]["overrides"]
     assert [o["instanceType"] for o in overrides] == ["g5.xlarge", "g6.xlarge", "g4dn.xlarge"]
@@ -301,9 +306,12 @@ def test_user_data_decodes_to_the_startup_scripts_with_the_real_ids(full: Plan) 
 def test_without_a_file_system_the_user_data_has_the_agent_only(basic: Plan) -> None:
     log_group = basic.find("aws:cloudwatch/logGroup:LogGroup", "pool-logs")
 
-    assert decoded_user_data(basic) == StartupScripts(
-        cloudwatch_agent=CloudWatchAgentConfig(log_group_name=log_group["id"])
-    ).render()
+    assert (
+        decoded_user_data(basic)
+        == StartupScripts(
+            cloudwatch_agent=CloudWatchAgentConfig(log_group_name=log_group["id"])
+        ).render()
+    )
 
 
 def cloud_config_part(user_data: str) -> str:
@@ -320,7 +328,9 @@ def test_pool_user_data_passes_cloud_init_schema(full: Plan, tmp_path: Path) -> 
     config = tmp_path / "cloud-config.yaml"
     config.write_text(cloud_config_part(decoded_user_data(full)), encoding="utf-8")
 
-    result = subprocess.run([CLOUD_INIT, "schema", "-c", str(config)], capture_output=True, text=True)
+    result = subprocess.run(
+        [CLOUD_INIT, "schema", "-c", str(config)], capture_output=True, text=True
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid cloud-config" in result.stdout
@@ -329,14 +339,25 @@ def test_pool_user_data_passes_cloud_init_schema(full: Plan, tmp_path: Path) -> 
 def test_pool_startup_matches_what_the_constructor_checks() -> None:
     """The render inside the apply and the constructor's early check build the same thing."""
     args = InstancePoolArgs(
-        vpc_id="vpc-1", subnet_ids=["a", "b"], availability_zones=["x", "y"], key=None,  # type: ignore[arg-type]
-        alerts=None, instance_types=TYPES, shared_file_system=SharedFileSystem("/data"),  # type: ignore[arg-type]
+        vpc_id="vpc-1",
+        subnet_ids=["a", "b"],
+        availability_zones=["x", "y"],
+        key=None,  # type: ignore[arg-type]
+        alerts=None,
+        instance_types=TYPES,
+        shared_file_system=SharedFileSystem("/data"),  # type: ignore[arg-type]
         startup=StartupScripts(cloudwatch_agent=CloudWatchAgentConfig(namespace="Team/Pool")),
     )
-    startup = pool_startup(args, "/g", "fs-0123456789abcdef0", "fsap-0123456789abcdef0", "eu-west-1")
+    startup = pool_startup(
+        args, "/g", "fs-0123456789abcdef0", "fsap-0123456789abcdef0", "eu-west-1"
+    )
 
-    assert startup.cloudwatch_agent == CloudWatchAgentConfig(namespace="Team/Pool", log_group_name="/g")
-    assert startup.efs_mount == EfsMount("fs-0123456789abcdef0", "fsap-0123456789abcdef0", "/data", "eu-west-1")
+    assert startup.cloudwatch_agent == CloudWatchAgentConfig(
+        namespace="Team/Pool", log_group_name="/g"
+    )
+    assert startup.efs_mount == EfsMount(
+        "fs-0123456789abcdef0", "fsap-0123456789abcdef0", "/data", "eu-west-1"
+    )
 
 
 # -- Auto Scaling group -------------------------------------------------------------------------
@@ -383,7 +404,11 @@ def test_launch_template_changes_trigger_a_rolling_instance_refresh(basic: Plan)
 
     assert inputs["instanceRefresh"] == {
         "strategy": "Rolling",
-        "preferences": {"minHealthyPercentage": 100, "maxHealthyPercentage": 200, "skipMatching": True},
+        "preferences": {
+            "minHealthyPercentage": 100,
+            "maxHealthyPercentage": 200,
+            "skipMatching": True,
+        },
     }
     # The group follows the template's latest version (not "$Latest"), so a new version
     # changes the group and starts the refresh.
@@ -419,7 +444,9 @@ def test_group_has_its_own_service_linked_role_with_a_grant_on_the_region_key(ba
     assert grant["urn"] in group["dependencies"]
 
 
-def test_group_launches_only_once_the_drive_network_and_role_policies_exist(basic: Plan, full: Plan) -> None:
+def test_group_launches_only_once_the_drive_network_and_role_policies_exist(
+    basic: Plan, full: Plan
+) -> None:
     """The first boot mounts the shared drive (over the NFS rules, through a mount target,
     under the file system policy, with the role's permissions): every one of them must exist
     before the group starts an instance, or the first boot's mount fails."""
@@ -432,15 +459,24 @@ def test_group_launches_only_once_the_drive_network_and_role_policies_exist(basi
         full.find(EGRESS, "pool-https-out"),
         one(full, "aws:kms/grant:Grant"),
     ]
-    needed += [r for r in full.of_type(ROLE_POLICY) if r["name"] in (
-        "pool-role-session-manager", "pool-role-cloudwatch-agent",
-        "pool-role-shared-file-system", "pool-role-read-models")]
+    needed += [
+        r
+        for r in full.of_type(ROLE_POLICY)
+        if r["name"]
+        in (
+            "pool-role-session-manager",
+            "pool-role-cloudwatch-agent",
+            "pool-role-shared-file-system",
+            "pool-role-read-models",
+        )
+    ]
     assert len(needed) == 11
     assert {r["urn"] for r in needed} <= set(group["dependencies"])
     # Without a drive, the role's policies and the key grant still come first.
     basic_group = one(basic, ASG)
-    assert {r["urn"] for r in basic.of_type(ROLE_POLICY) if r["name"].startswith("pool-role-")} <= set(
-        basic_group["dependencies"])
+    assert {
+        r["urn"] for r in basic.of_type(ROLE_POLICY) if r["name"].startswith("pool-role-")
+    } <= set(basic_group["dependencies"])
 
 
 def test_desired_capacity_and_minimum_belong_to_the_schedule_when_there_is_one(
@@ -488,7 +524,10 @@ def _matches(cron: str, moment: datetime) -> bool:
     fields = cron.split()
     from components.compute.schedules import _CRON_FIELDS
 
-    sets = [cron_field_values(f, lo, hi, names) for f, (_, lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True)]
+    sets = [
+        cron_field_values(f, lo, hi, names)
+        for f, (_, lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True)
+    ]
     weekday = (moment.weekday() + 1) % 7  # cron: 0 = Sunday
     dow = sets[4] | ({0} if 7 in sets[4] else set())
     day_ok = (
@@ -496,7 +535,9 @@ def _matches(cron: str, moment: datetime) -> bool:
         if fields[2] != "*" and fields[4] != "*"
         else moment.day in sets[2] and weekday in dow
     )
-    return moment.minute in sets[0] and moment.hour in sets[1] and moment.month in sets[3] and day_ok
+    return (
+        moment.minute in sets[0] and moment.hour in sets[1] and moment.month in sets[3] and day_ok
+    )
 
 
 def running_hours(schedule: PoolSchedule) -> set[tuple[int, int]]:
@@ -524,7 +565,10 @@ def test_office_hours_run_on_weekdays_only_between_start_and_stop() -> None:
 def test_custom_office_hours_and_days() -> None:
     schedule = PoolSchedule.office_hours("UTC", "07:30", "12:15", "MON,WED-THU")
 
-    assert (schedule.start_cron, schedule.stop_cron) == ("30 7 * * MON,WED-THU", "15 12 * * MON,WED-THU")
+    assert (schedule.start_cron, schedule.stop_cron) == (
+        "30 7 * * MON,WED-THU",
+        "15 12 * * MON,WED-THU",
+    )
     assert {day for day, _ in running_hours(schedule)} == {0, 2, 3}
 
 
@@ -588,7 +632,11 @@ def test_instances_accept_nothing_without_a_load_balancer(basic: Plan) -> None:
     assert rules_of(basic, INGRESS, pool_sg) == []
     assert "ingress" not in pool_sg["inputs"]
     [https] = rules_of(basic, EGRESS, pool_sg)
-    assert (https["inputs"]["ipProtocol"], https["inputs"]["fromPort"], https["inputs"]["toPort"]) == ("tcp", 443, 443)
+    assert (
+        https["inputs"]["ipProtocol"],
+        https["inputs"]["fromPort"],
+        https["inputs"]["toPort"],
+    ) == ("tcp", 443, 443)
 
 
 # -- shared file system ---------------------------------------------------------------------------
@@ -613,7 +661,9 @@ def test_mount_targets_in_each_private_subnet_admit_nfs_from_the_pool_only(full:
     efs_sg, pool_sg = security_group(full, "pool-efs-sg"), security_group(full, "pool-sg")
     targets = full.of_type(MOUNT_TARGET)
 
-    assert sorted(t["inputs"]["subnetId"] for t in targets) == sorted(s["id"] for s in private_subnets(full))
+    assert sorted(t["inputs"]["subnetId"] for t in targets) == sorted(
+        s["id"] for s in private_subnets(full)
+    )
     assert all(t["inputs"]["securityGroups"] == [efs_sg["id"]] for t in targets)
     [nfs] = rules_of(full, INGRESS, efs_sg)
     assert nfs["inputs"] == {
@@ -650,7 +700,10 @@ def test_file_system_policy_requires_tls_and_the_access_point(full: Plan) -> Non
     assert allow["Action"] == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
     assert allow["Resource"] == fs_arn
     assert allow["Condition"]["ArnEquals"] == {"elasticfilesystem:AccessPointArn": ap_arn}
-    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    assert (deny["Effect"], deny["Condition"]) == (
+        "Deny",
+        {"Bool": {"aws:SecureTransport": "false"}},
+    )
     assert "elasticfilesystem:ClientRootAccess" in deny["Action"]
     grant = policies_of_role(full)["shared-file-system"]["Statement"]
     assert grant == [
@@ -672,20 +725,27 @@ def test_protected_pool_keeps_its_file_system_and_load_balancer() -> None:
     )
 
     assert one(plan, EFS)["options"]["protect"] and one(plan, EFS)["options"]["retainOnDelete"]
-    assert one(plan, "aws:lb/loadBalancer:LoadBalancer")["inputs"]["enableDeletionProtection"] is True
+    assert (
+        one(plan, "aws:lb/loadBalancer:LoadBalancer")["inputs"]["enableDeletionProtection"] is True
+    )
 
 
 # -- load balancer --------------------------------------------------------------------------------
 
 
-def test_internal_network_load_balancer_admits_jupyter_from_the_allowed_cidrs_only(full: Plan) -> None:
+def test_internal_network_load_balancer_admits_jupyter_from_the_allowed_cidrs_only(
+    full: Plan,
+) -> None:
     lb = one(full, "aws:lb/loadBalancer:LoadBalancer")["inputs"]
     lb_sg, pool_sg = security_group(full, "pool-lb-sg"), security_group(full, "pool-sg")
 
     assert (lb["loadBalancerType"], lb["internal"]) == ("network", True)
     assert sorted(lb["subnets"]) == sorted(s["id"] for s in private_subnets(full))
     assert lb["securityGroups"] == [lb_sg["id"]]
-    ingress = {(r["inputs"]["cidrIpv4"], r["inputs"]["fromPort"], r["inputs"]["toPort"]) for r in rules_of(full, INGRESS, lb_sg)}
+    ingress = {
+        (r["inputs"]["cidrIpv4"], r["inputs"]["fromPort"], r["inputs"]["toPort"])
+        for r in rules_of(full, INGRESS, lb_sg)
+    }
     assert ingress == {("10.20.0.0/16", 8888, 8888), ("192.168.10.0/24", 8888, 8888)}
     # The instances admit Jupyter from the load balancer's group only, never from a CIDR.
     [from_lb] = rules_of(full, INGRESS, pool_sg)
@@ -706,15 +766,26 @@ def test_targets_stick_to_the_client_and_are_health_checked_over_tcp(full: Plan)
     assert listener["defaultActions"][0]["type"] == "forward"
 
 
-def test_ssh_is_forwarded_only_when_asked_and_an_internet_facing_balancer_uses_public_subnets() -> None:
-    plan = render(load_balancer=lambda network: dataclasses.replace(public_balancer(network), ssh=True))
+def test_ssh_is_forwarded_only_when_asked_and_an_internet_facing_balancer_uses_public_subnets() -> (
+    None
+):
+    plan = render(
+        load_balancer=lambda network: dataclasses.replace(public_balancer(network), ssh=True)
+    )
     lb = one(plan, "aws:lb/loadBalancer:LoadBalancer")["inputs"]
-    public = sorted(s["id"] for s in plan.of_type(SUBNET) if s["inputs"]["tags"]["tier"] == "public")
+    public = sorted(
+        s["id"] for s in plan.of_type(SUBNET) if s["inputs"]["tags"]["tier"] == "public"
+    )
 
     assert lb["internal"] is False and sorted(lb["subnets"]) == public
-    ports = {r["inputs"]["fromPort"] for r in rules_of(plan, INGRESS, security_group(plan, "pool-lb-sg"))}
+    ports = {
+        r["inputs"]["fromPort"] for r in rules_of(plan, INGRESS, security_group(plan, "pool-lb-sg"))
+    }
     assert ports == {22, 8888}
-    assert sorted(g["inputs"]["port"] for g in plan.of_type("aws:lb/targetGroup:TargetGroup")) == [22, 8888]
+    assert sorted(g["inputs"]["port"] for g in plan.of_type("aws:lb/targetGroup:TargetGroup")) == [
+        22,
+        8888,
+    ]
 
 
 def elb_name_problem(resource: dict[str, Any]) -> str | None:
@@ -722,10 +793,16 @@ def elb_name_problem(resource: dict[str, Any]) -> str | None:
     name of a load balancer or target group (at most 32 characters), or None."""
     inputs = resource["inputs"]
     if "name" in inputs:
-        return None if len(inputs["name"]) <= 32 else f"name {inputs['name']!r} is over 32 characters"
+        return (
+            None if len(inputs["name"]) <= 32 else f"name {inputs['name']!r} is over 32 characters"
+        )
     if "namePrefix" in inputs:
         prefix = inputs["namePrefix"]
-        return None if 1 <= len(prefix) <= 6 and not prefix.startswith("-") else f"namePrefix {prefix!r}"
+        return (
+            None
+            if 1 <= len(prefix) <= 6 and not prefix.startswith("-")
+            else f"namePrefix {prefix!r}"
+        )
     auto = len(resource["name"]) + 8
     return None if auto <= 32 else f"auto-name of {resource['name']!r} has {auto} characters"
 
@@ -740,17 +817,27 @@ def test_load_balancer_and_target_group_names_fit_whatever_the_pool_name() -> No
         InstancePool(
             "ap-southeast-1-pool-data-science-team-a"[:40],
             InstancePoolArgs(
-                vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], availability_zones=["a", "b"],
-                key=key, alerts=alerts, instance_types=TYPES,
-                load_balancer=PoolLoadBalancer(allowed_cidrs=["10.0.0.0/8"], ssh=True, jupyter_port=65535),
+                vpc_id="vpc-1",
+                subnet_ids=["subnet-a", "subnet-b"],
+                availability_zones=["a", "b"],
+                key=key,
+                alerts=alerts,
+                instance_types=TYPES,
+                load_balancer=PoolLoadBalancer(
+                    allowed_cidrs=["10.0.0.0/8"], ssh=True, jupyter_port=65535
+                ),
             ),
             opts=opts,
         )
 
     plan = render_components(build)
-    balancers = plan.of_type("aws:lb/loadBalancer:LoadBalancer") + plan.of_type("aws:lb/targetGroup:TargetGroup")
+    balancers = plan.of_type("aws:lb/loadBalancer:LoadBalancer") + plan.of_type(
+        "aws:lb/targetGroup:TargetGroup"
+    )
     assert len(balancers) == 3
-    assert {r["name"]: elb_name_problem(r) for r in balancers} == {r["name"]: None for r in balancers}
+    assert {r["name"]: elb_name_problem(r) for r in balancers} == {
+        r["name"]: None for r in balancers
+    }
     assert sorted(r["inputs"]["namePrefix"] for r in balancers) == ["22-", "65535-", "pool-"]
     assert all("name" not in r["inputs"] for r in balancers)
 
@@ -775,7 +862,10 @@ def test_session_manager_is_scoped_to_this_accounts_instances(basic: Plan) -> No
     statements = {s["Sid"]: s for s in policies_of_role(basic)["session-manager"]["Statement"]}
 
     assert statements["RegisterManagedInstance"]["Action"] == ["ssm:UpdateInstanceInformation"]
-    assert statements["RegisterManagedInstance"]["Resource"] == "arn:aws:ec2:eu-west-1:123456789012:instance/*"
+    assert (
+        statements["RegisterManagedInstance"]["Resource"]
+        == "arn:aws:ec2:eu-west-1:123456789012:instance/*"
+    )
     assert statements["SessionChannels"]["Resource"] == "*"
     assert all(a.startswith("ssmmessages:") for a in statements["SessionChannels"]["Action"])
 
@@ -796,7 +886,11 @@ def test_agent_writes_its_namespace_and_its_own_log_group_only(basic: Plan) -> N
 def test_no_wildcard_actions_and_resource_star_only_for_allow_listed_actions(full: Plan) -> None:
     for policy in policies_of_role(full).values():
         for statement in policy["Statement"]:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
             assert all(a != "*" and not a.endswith(":*") for a in actions)
             if statement["Resource"] == "*":
                 assert set(actions) <= set(RESOURCE_STAR_ALLOWED), actions
@@ -812,7 +906,10 @@ def test_every_document_of_the_pool_passes_parliament(full: Plan) -> None:
             findings.append(f"{resource['name']}: {finding.issue} {finding.detail}")
 
     assert findings == []
-    assert len([r for r in full.resources if r["name"].startswith("pool") and "policy" in r["inputs"]]) == 6
+    assert (
+        len([r for r in full.resources if r["name"].startswith("pool") and "policy" in r["inputs"]])
+        == 6
+    )
 
 
 # -- an existing key and topic (a team's own) --------------------------------------------------------
@@ -838,18 +935,26 @@ def test_an_existing_key_encrypts_the_volumes_drive_and_logs_and_is_granted_to_a
     assert one(existing, EFS)["inputs"]["kmsKeyId"] == EXISTING_KEY
     assert log_group["inputs"]["kmsKeyId"] == EXISTING_KEY
     assert grant["inputs"]["keyId"] == EXISTING_KEY.rsplit("/", 1)[-1]
-    assert grant["inputs"]["granteePrincipal"] == one(existing, ASG)["inputs"]["serviceLinkedRoleArn"]
+    assert (
+        grant["inputs"]["granteePrincipal"] == one(existing, ASG)["inputs"]["serviceLinkedRoleArn"]
+    )
     # The region key of the test's network encrypts nothing of the pool's.
     region_key = region_key_arn(existing)
-    assert region_key not in json.dumps([r["inputs"] for r in existing.resources if r["name"].startswith("pool")])
+    assert region_key not in json.dumps(
+        [r["inputs"] for r in existing.resources if r["name"].startswith("pool")]
+    )
 
 
-def test_an_existing_topic_receives_the_alarms_and_the_failure_notifications(existing: Plan) -> None:
+def test_an_existing_topic_receives_the_alarms_and_the_failure_notifications(
+    existing: Plan,
+) -> None:
     alarms = [a["inputs"] for a in existing.of_type(ALARM) if a["name"].startswith("pool-")]
 
     assert len(alarms) == 3
     assert all(a["alarmActions"] == a["okActions"] == [EXISTING_TOPIC] for a in alarms)
-    assert one(existing, "aws:cloudwatch/eventTarget:EventTarget")["inputs"]["arn"] == EXISTING_TOPIC
+    assert (
+        one(existing, "aws:cloudwatch/eventTarget:EventTarget")["inputs"]["arn"] == EXISTING_TOPIC
+    )
 
 
 def test_the_key_and_topic_may_be_outputs_of_other_resources() -> None:
@@ -859,8 +964,12 @@ def test_the_key_and_topic_may_be_outputs_of_other_resources() -> None:
         InstancePool(
             "pool",
             InstancePoolArgs(
-                vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], availability_zones=["a", "b"],
-                key=key.arn, alerts=alerts.arn, instance_types=TYPES,
+                vpc_id="vpc-1",
+                subnet_ids=["subnet-a", "subnet-b"],
+                availability_zones=["a", "b"],
+                key=key.arn,
+                alerts=alerts.arn,
+                instance_types=TYPES,
             ),
             opts=opts,
         )
@@ -910,50 +1019,135 @@ def attempt(**fields: Any) -> tuple[str, Plan]:
 
 BAD_POOLS = {
     "one-type": ({"instance_types": ["t3.large"]}, "instance_types: 1 given; give at least 2"),
-    "bad-type": ({"instance_types": ["t3.large", "T3A.Large"]}, "instance_types[1]: 'T3A.Large' is not an EC2 instance type"),
-    "type-without-size": ({"instance_types": ["t3", "t3a.large"]}, "instance_types[0]: 't3' is not"),
-    "duplicate-type": ({"instance_types": ["t3.large", "t3.large"]}, "instance_types: lists a type more than once"),
-    "gpu-without-gpu-types": ({"gpu": True, "instance_types": ["g5.xlarge", "m5.xlarge"]}, "instance_types[1]: 'm5.xlarge' has no GPU"),
-    "negative-desired": ({"desired_capacity": -1}, "desired_capacity: -1 must be a whole number of instances, 0 or more"),
-    "min-above-max": ({"min_size": 3, "max_size": 2, "desired_capacity": 2}, "min_size: 3 is above max_size (2)"),
-    "desired-above-max": ({"desired_capacity": 5}, "desired_capacity: 5 is outside min_size..max_size (0..2)"),
+    "bad-type": (
+        {"instance_types": ["t3.large", "T3A.Large"]},
+        "instance_types[1]: 'T3A.Large' is not an EC2 instance type",
+    ),
+    "type-without-size": (
+        {"instance_types": ["t3", "t3a.large"]},
+        "instance_types[0]: 't3' is not",
+    ),
+    "duplicate-type": (
+        {"instance_types": ["t3.large", "t3.large"]},
+        "instance_types: lists a type more than once",
+    ),
+    "gpu-without-gpu-types": (
+        {"gpu": True, "instance_types": ["g5.xlarge", "m5.xlarge"]},
+        "instance_types[1]: 'm5.xlarge' has no GPU",
+    ),
+    "negative-desired": (
+        {"desired_capacity": -1},
+        "desired_capacity: -1 must be a whole number of instances, 0 or more",
+    ),
+    "min-above-max": (
+        {"min_size": 3, "max_size": 2, "desired_capacity": 2},
+        "min_size: 3 is above max_size (2)",
+    ),
+    "desired-above-max": (
+        {"desired_capacity": 5},
+        "desired_capacity: 5 is outside min_size..max_size (0..2)",
+    ),
     "max-zero": ({"max_size": 0, "desired_capacity": 0}, "max_size: 0; give at least 1"),
-    "one-az": ({"availability_zones": ["eu-west-1a", "eu-west-1a"]}, "subnet_ids: the subnets cover 1 availability zone(s)"),
-    "zones-not-per-subnet": ({"availability_zones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"]}, "availability_zones: 3 given for 2 subnet_ids"),
-    "bad-cron": ({"schedule": PoolSchedule("Europe/Rome", "0 8 * * MON-FRI", "0 25 * * *")}, "schedule.stop_cron: '0 25 * * *': hour field '25': 25 is outside 0-23"),
-    "quartz-cron": ({"schedule": PoolSchedule("UTC", "0 8 ? * MON", "0 19 * * MON")}, "schedule.start_cron: '0 8 ? * MON': day-of-month field '?'"),
-    "six-field-cron": ({"schedule": PoolSchedule("UTC", "0 0 8 * * MON", "0 19 * * MON")}, "schedule.start_cron: '0 0 8 * * MON' has 6 fields"),
-    "bad-time-zone": ({"schedule": PoolSchedule("Europe/Rom", "0 8 * * *", "0 19 * * *")}, "schedule.timezone: 'Europe/Rom' is not an IANA time zone name such as 'Europe/Rome' or 'UTC'; did you mean 'Europe/Rome'?"),
-    "same-start-and-stop": ({"schedule": PoolSchedule("UTC", "0 8 * * *", "0  8 * * *")}, "schedule.stop_cron: is the same as start_cron"),
-    "hop-limit": ({"metadata_hop_limit": 3}, "metadata_hop_limit: 3 must be 1 (instance only) or 2"),
+    "one-az": (
+        {"availability_zones": ["eu-west-1a", "eu-west-1a"]},
+        "subnet_ids: the subnets cover 1 availability zone(s)",
+    ),
+    "zones-not-per-subnet": (
+        {"availability_zones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"]},
+        "availability_zones: 3 given for 2 subnet_ids",
+    ),
+    "bad-cron": (
+        {"schedule": PoolSchedule("Europe/Rome", "0 8 * * MON-FRI", "0 25 * * *")},
+        "schedule.stop_cron: '0 25 * * *': hour field '25': 25 is outside 0-23",
+    ),
+    "quartz-cron": (
+        {"schedule": PoolSchedule("UTC", "0 8 ? * MON", "0 19 * * MON")},
+        "schedule.start_cron: '0 8 ? * MON': day-of-month field '?'",
+    ),
+    "six-field-cron": (
+        {"schedule": PoolSchedule("UTC", "0 0 8 * * MON", "0 19 * * MON")},
+        "schedule.start_cron: '0 0 8 * * MON' has 6 fields",
+    ),
+    "bad-time-zone": (
+        {"schedule": PoolSchedule("Europe/Rom", "0 8 * * *", "0 19 * * *")},
+        "schedule.timezone: 'Europe/Rom' is not an IANA time zone name such as 'Europe/Rome' or 'UTC'; did you mean 'Europe/Rome'?",
+    ),
+    "same-start-and-stop": (
+        {"schedule": PoolSchedule("UTC", "0 8 * * *", "0  8 * * *")},
+        "schedule.stop_cron: is the same as start_cron",
+    ),
+    "hop-limit": (
+        {"metadata_hop_limit": 3},
+        "metadata_hop_limit: 3 must be 1 (instance only) or 2",
+    ),
     "image-id": ({"image_id": "amazon-linux"}, "image_id: 'amazon-linux' is not an AMI id"),
     "volume-size": ({"volume_size_gb": 4}, "volume_size_gb: 4 must be 8..16384 GiB"),
     "root-device": ({"root_device_name": "xvda"}, "root_device_name: 'xvda' is not a device"),
-    "cidr-everywhere": ({"load_balancer": PoolLoadBalancer(allowed_cidrs=["0.0.0.0/0"])}, "load_balancer.allowed_cidrs[0]: '0.0.0.0/0' admits the whole internet"),
-    "cidr-invalid": ({"load_balancer": PoolLoadBalancer(allowed_cidrs=["10.0.0.1/8"])}, "load_balancer.allowed_cidrs[0]: '10.0.0.1/8' is not an IPv4 CIDR block"),
-    "cidr-none": ({"load_balancer": PoolLoadBalancer(allowed_cidrs=[])}, "load_balancer.allowed_cidrs: give the IPv4 CIDR blocks"),
-    "public-without-subnets": ({"load_balancer": PoolLoadBalancer(allowed_cidrs=["10.0.0.0/8"], internet_facing=True)}, "load_balancer.public_subnet_ids: an internet-facing load balancer needs public subnets"),
-    "jupyter-port": ({"load_balancer": PoolLoadBalancer(allowed_cidrs=["10.0.0.0/8"], jupyter_port=80)}, "load_balancer.jupyter_port: 80 must be a port from 1024 to 65535"),
-    "efs-root": ({"shared_file_system": SharedFileSystem(root_directory="/")}, "shared_file_system.root_directory: '/' is not a directory below"),
-    "efs-root-user": ({"shared_file_system": SharedFileSystem(posix_uid=0)}, "shared_file_system.posix_uid: 0 must be an id from 1"),
-    "efs-mount-path": ({"shared_file_system": SharedFileSystem(mount_path="/etc")}, "shared_file_system.mount_path: '/etc' would hide a system directory"),
-    "efs-tiering": ({"shared_file_system": SharedFileSystem(transition_to_ia_days=10)}, "shared_file_system.transition_to_ia_days: 10 is not one of"),
+    "cidr-everywhere": (
+        {"load_balancer": PoolLoadBalancer(allowed_cidrs=["0.0.0.0/0"])},
+        "load_balancer.allowed_cidrs[0]: '0.0.0.0/0' admits the whole internet",
+    ),
+    "cidr-invalid": (
+        {"load_balancer": PoolLoadBalancer(allowed_cidrs=["10.0.0.1/8"])},
+        "load_balancer.allowed_cidrs[0]: '10.0.0.1/8' is not an IPv4 CIDR block",
+    ),
+    "cidr-none": (
+        {"load_balancer": PoolLoadBalancer(allowed_cidrs=[])},
+        "load_balancer.allowed_cidrs: give the IPv4 CIDR blocks",
+    ),
+    "public-without-subnets": (
+        {"load_balancer": PoolLoadBalancer(allowed_cidrs=["10.0.0.0/8"], internet_facing=True)},
+        "load_balancer.public_subnet_ids: an internet-facing load balancer needs public subnets",
+    ),
+    "jupyter-port": (
+        {"load_balancer": PoolLoadBalancer(allowed_cidrs=["10.0.0.0/8"], jupyter_port=80)},
+        "load_balancer.jupyter_port: 80 must be a port from 1024 to 65535",
+    ),
+    "efs-root": (
+        {"shared_file_system": SharedFileSystem(root_directory="/")},
+        "shared_file_system.root_directory: '/' is not a directory below",
+    ),
+    "efs-root-user": (
+        {"shared_file_system": SharedFileSystem(posix_uid=0)},
+        "shared_file_system.posix_uid: 0 must be an id from 1",
+    ),
+    "efs-mount-path": (
+        {"shared_file_system": SharedFileSystem(mount_path="/etc")},
+        "shared_file_system.mount_path: '/etc' would hide a system directory",
+    ),
+    "efs-tiering": (
+        {"shared_file_system": SharedFileSystem(transition_to_ia_days=10)},
+        "shared_file_system.transition_to_ia_days: 10 is not one of",
+    ),
     "efs-twice": (
-        {"shared_file_system": SharedFileSystem(), "startup": StartupScripts(efs_mount=EfsMount("fs-0123456789abcdef0", "fsap-0123456789abcdef0", "/mnt/x", "eu-west-1"))},
+        {
+            "shared_file_system": SharedFileSystem(),
+            "startup": StartupScripts(
+                efs_mount=EfsMount(
+                    "fs-0123456789abcdef0", "fsap-0123456789abcdef0", "/mnt/x", "eu-west-1"
+                )
+            ),
+        },
         "Only one of [startup.efs_mount] and [shared_file_system] can be given",
     ),
     "agent-log-group": (
         {"startup": StartupScripts(cloudwatch_agent=CloudWatchAgentConfig(log_group_name="/mine"))},
         "startup.cloudwatch_agent.log_group_name: leave it unset",
     ),
-    "alarm-percent": ({"memory_alarm_percent": 120}, "memory_alarm_percent: 120 must be a percentage from 1 to 100"),
+    "alarm-percent": (
+        {"memory_alarm_percent": 120},
+        "memory_alarm_percent: 120 must be a percentage from 1 to 100",
+    ),
     "key-of-another-type": ({"key": 42}, "key: expected a RegionKey or an existing KMS key ARN"),
     "key-alias-arn": (
         {"key": "arn:aws:kms:eu-west-1:123456789012:alias/team"},
         "key: 'arn:aws:kms:eu-west-1:123456789012:alias/team' is an alias ARN",
     ),
     "key-not-an-arn": ({"key": "team-key"}, "key: 'team-key' is not a KMS key ARN"),
-    "alerts-of-another-type": ({"alerts": 42}, "alerts: expected an AlertTopic or an existing SNS topic ARN"),
+    "alerts-of-another-type": (
+        {"alerts": 42},
+        "alerts: expected an AlertTopic or an existing SNS topic ARN",
+    ),
     "alerts-not-a-topic": (
         {"alerts": "arn:aws:sqs:eu-west-1:123456789012:queue"},
         "alerts: 'arn:aws:sqs:eu-west-1:123456789012:queue' is not an SNS topic ARN",
@@ -979,7 +1173,9 @@ def test_each_bad_argument_is_a_clear_error_and_nothing_is_registered(
 
 def test_bad_pool_name_is_refused() -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
-        InstancePool("Pool_1", InstancePoolArgs("vpc", ["a", "b"], ["x", "y"], None, None, TYPES), opts=opts)  # type: ignore[arg-type]
+        InstancePool(
+            "Pool_1", InstancePoolArgs("vpc", ["a", "b"], ["x", "y"], None, None, TYPES), opts=opts
+        )  # type: ignore[arg-type]
 
     with pytest.raises(ValueError, match=r"name: 'Pool_1' must be 1-40 lowercase letters"):
         render_components(build)
@@ -996,7 +1192,12 @@ def test_every_problem_is_reported_in_one_error() -> None:
     )
 
     assert message.startswith("invalid InstancePool 'pool' (4 problems):")
-    for key in ("instance_types", "min_size: 3 is above", "metadata_hop_limit", "schedule.timezone"):
+    for key in (
+        "instance_types",
+        "min_size: 3 is above",
+        "metadata_hop_limit",
+        "schedule.timezone",
+    ):
         assert f"  - {key}" in message
 
 
@@ -1004,7 +1205,11 @@ def test_a_wrong_key_or_topic_is_reported_with_the_other_problems() -> None:
     message, plan = attempt(key=42, alerts=None, instance_types=["t3.large"])
 
     assert message.startswith("invalid InstancePool 'pool' (3 problems):")
-    for problem in ("instance_types: 1 given", "key: expected a RegionKey", "alerts: expected an AlertTopic"):
+    for problem in (
+        "instance_types: 1 given",
+        "key: expected a RegionKey",
+        "alerts: expected an AlertTopic",
+    ):
         assert f"  - {problem}" in message
     assert [r for r in plan.resources if r["name"].startswith("pool")] == []
 
@@ -1013,19 +1218,39 @@ def test_a_wrong_key_or_topic_is_reported_with_the_other_problems() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["t3.large", "t3a.large", "g5.xlarge", "g4dn.12xlarge", "p4d.24xlarge", "m7i-flex.large", "u-6tb1.metal", "c6gn.16xlarge"]
+    "name",
+    [
+        "t3.large",
+        "t3a.large",
+        "g5.xlarge",
+        "g4dn.12xlarge",
+        "p4d.24xlarge",
+        "m7i-flex.large",
+        "u-6tb1.metal",
+        "c6gn.16xlarge",
+    ],
 )
 def test_instance_type_names_are_accepted(name: str) -> None:
     assert instance_type_problem(name) is None
 
 
-@pytest.mark.parametrize("name", ["t3", "T3.large", "t3.", ".large", "t3 .large", "t3.large ", "3t.large", "", None, 7])
+@pytest.mark.parametrize(
+    "name", ["t3", "T3.large", "t3.", ".large", "t3 .large", "t3.large ", "3t.large", "", None, 7]
+)
 def test_instance_type_non_names_are_refused(name: Any) -> None:
     assert "is not an EC2 instance type name" in str(instance_type_problem(name))
 
 
 @pytest.mark.parametrize(
-    "cron", ["0 8 * * MON-FRI", "30 7 * * 1-5", "*/15 8-18 * * MON,WED,FRI", "0 0 1 JAN,JUL *", "0 19 * * 0,6", "5 4 29 2 *"]
+    "cron",
+    [
+        "0 8 * * MON-FRI",
+        "30 7 * * 1-5",
+        "*/15 8-18 * * MON,WED,FRI",
+        "0 0 1 JAN,JUL *",
+        "0 19 * * 0,6",
+        "5 4 29 2 *",
+    ],
 )
 def test_cron_expressions_auto_scaling_accepts(cron: str) -> None:
     assert cron_problem(cron) is None
@@ -1087,14 +1312,22 @@ def test_office_hours_mistakes_name_the_field(fields: dict[str, str], expected: 
 
 def test_service_linked_role_suffix_is_unique_readable_and_short() -> None:
     suffix = service_linked_role_suffix("mlops-platform", "dev", "eu-west-1-pool-datascience")
-    long = service_linked_role_suffix("p", "a-very-long-stack-name-indeed", "eu-central-1-pool-" + "x" * 20)
+    long = service_linked_role_suffix(
+        "p", "a-very-long-stack-name-indeed", "eu-central-1-pool-" + "x" * 20
+    )
 
     assert suffix.startswith("dev-eu-west-1-pool-datasc")
     assert len(suffix) <= 35 and len(long) <= 35
     assert len("AWSServiceRoleForAutoScaling_" + long) <= 64
-    assert suffix == service_linked_role_suffix("mlops-platform", "dev", "eu-west-1-pool-datascience")
-    assert suffix != service_linked_role_suffix("mlops-platform", "prod", "eu-west-1-pool-datascience")
-    assert suffix != service_linked_role_suffix("other-project", "dev", "eu-west-1-pool-datascience")
+    assert suffix == service_linked_role_suffix(
+        "mlops-platform", "dev", "eu-west-1-pool-datascience"
+    )
+    assert suffix != service_linked_role_suffix(
+        "mlops-platform", "prod", "eu-west-1-pool-datascience"
+    )
+    assert suffix != service_linked_role_suffix(
+        "other-project", "dev", "eu-west-1-pool-datascience"
+    )
 
 
 @st.composite
@@ -1125,10 +1358,14 @@ def cron_fields(draw: st.DrawFn, low: int, high: int, names: tuple[str, ...]) ->
 @given(
     minute=cron_fields(0, 59, ()),
     hour=cron_fields(0, 23, ()),
-    month=cron_fields(1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    month=cron_fields(
+        1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+    ),
     weekday=cron_fields(0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
 )
-def test_cron_fields_select_what_croniter_selects(minute: str, hour: str, month: str, weekday: str) -> None:
+def test_cron_fields_select_what_croniter_selects(
+    minute: str, hour: str, month: str, weekday: str
+) -> None:
     """Cross-check with an independent cron implementation (where it is installed)."""
     croniter_module = pytest.importorskip("croniter")
     expression = f"{minute} {hour} * {month} {weekday}"
@@ -1137,7 +1374,9 @@ def test_cron_fields_select_what_croniter_selects(minute: str, hour: str, month:
     expanded = croniter_module.croniter(expression).expanded
     from components.compute.schedules import _CRON_FIELDS
 
-    for text, theirs, (_, low, high, names) in zip(expression.split(), expanded, _CRON_FIELDS, strict=False):
+    for text, theirs, (_, low, high, names) in zip(
+        expression.split(), expanded, _CRON_FIELDS, strict=False
+    ):
         expected = set(range(low, high + 1)) if "*" in theirs else set(theirs)
         ours = cron_field_values(text, low, high, names)
         if high == 7:  # day of week: 0 and 7 are both Sunday

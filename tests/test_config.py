@@ -73,11 +73,15 @@ def test_unknown_keys_are_errors_with_suggestions(stack_config) -> None:
     assert any(
         p.startswith("mlops:regoins: unknown key") and "mlops:regions" in p for p in problems
     )
-    assert any(p.startswith("mlops:network.natt: unknown key") and "network.nat" in p for p in problems)
+    assert any(
+        p.startswith("mlops:network.natt: unknown key") and "network.nat" in p for p in problems
+    )
     assert any(p.startswith("mlops:regions[0].cdr: unknown key") for p in problems)
 
 
-@pytest.mark.parametrize("cidr", ["10.0.0.0/33", "10.0.0.1/16", "not-a-cidr", "10.0.0.0/8", "8.8.0.0/16"])
+@pytest.mark.parametrize(
+    "cidr", ["10.0.0.0/33", "10.0.0.1/16", "not-a-cidr", "10.0.0.0/8", "8.8.0.0/16"]
+)
 def test_invalid_cidr(stack_config, cidr: str) -> None:
     config = stack_config("dev")
     config["mlops:regions"][1]["cidr"] = cidr
@@ -111,7 +115,9 @@ def test_region_that_is_not_an_aws_region(stack_config, name: str) -> None:
     config = stack_config("dev")
     config["mlops:regions"][0]["name"] = name
     problems = problems_for(config)
-    assert any(p.startswith("mlops:regions[0].name:") and "not an AWS region" in p for p in problems)
+    assert any(
+        p.startswith("mlops:regions[0].name:") and "not an AWS region" in p for p in problems
+    )
 
 
 @pytest.mark.parametrize("count", [0, 7, -1])
@@ -170,8 +176,12 @@ def test_every_problem_is_reported_at_once(stack_config) -> None:
     keys = sorted(p.split(":", 2)[1].split(" ")[0] for p in problems_for(config))
     assert keys == sorted(
         [
-            "ephemeral", "regions[0].cidr", "regions[1].name", "network.nat",
-            "network.azCount", "colour",
+            "ephemeral",
+            "regions[0].cidr",
+            "regions[1].name",
+            "network.nat",
+            "network.azCount",
+            "colour",
         ]
     )
 
@@ -275,7 +285,8 @@ def test_pool_schedule_is_checked_by_the_component(stack_config) -> None:
     # A bad time zone is reported at its key, and the crons are still compared.
     problems = pool_problems(stack_config, schedule={**same, "timezone": "Mars/Olympus"})
     assert [p.split(": ", 1)[0] for p in problems] == [
-        f"{POOL}.schedule.timezone", f"{POOL}.schedule.stopCron"
+        f"{POOL}.schedule.timezone",
+        f"{POOL}.schedule.stopCron",
     ]
     # Crons that are not crons are reported as such, not compared.
     problems = pool_problems(stack_config, schedule={**same, "startCron": "bad", "stopCron": "bad"})
@@ -283,10 +294,13 @@ def test_pool_schedule_is_checked_by_the_component(stack_config) -> None:
 
 
 def test_office_hours_are_checked_by_the_component(stack_config) -> None:
-    problems = pool_problems(stack_config, schedule={"timezone": "UTC", "officeHours": {"stop": "07:00"}})
+    problems = pool_problems(
+        stack_config, schedule={"timezone": "UTC", "officeHours": {"stop": "07:00"}}
+    )
     assert problems == [f"{POOL}.schedule.officeHours.stop: '07:00' is not after start '08:00'"]
     problems = pool_problems(
-        stack_config, schedule={"timezone": "UTC", "officeHours": {"start": "25:00", "stop": "08:00"}}
+        stack_config,
+        schedule={"timezone": "UTC", "officeHours": {"start": "25:00", "stop": "08:00"}},
     )
     assert [p.split(": ", 1)[0] for p in problems] == [f"{POOL}.schedule.officeHours.start"]
 
@@ -307,13 +321,27 @@ def test_pool_load_balancer_networks_are_checked_by_the_component(stack_config) 
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"memoryMb": 127}, "mlops:ingest.memoryMb: 127 MB is outside what Lambda offers; use 128 to 10240"),
-        ({"timeoutSeconds": 901}, "mlops:ingest.timeoutSeconds: 901 seconds is outside what Lambda allows; use 1 to 900"),
-        ({"retryAttempts": 3}, "mlops:ingest.retryAttempts: 3 is outside what Lambda allows; use 0, 1 or 2"),
-        ({"maxEventAgeSeconds": 59}, "mlops:ingest.maxEventAgeSeconds: 59 seconds is outside what Lambda allows; use 60 to 21600"),
+        (
+            {"memoryMb": 127},
+            "mlops:ingest.memoryMb: 127 MB is outside what Lambda offers; use 128 to 10240",
+        ),
+        (
+            {"timeoutSeconds": 901},
+            "mlops:ingest.timeoutSeconds: 901 seconds is outside what Lambda allows; use 1 to 900",
+        ),
+        (
+            {"retryAttempts": 3},
+            "mlops:ingest.retryAttempts: 3 is outside what Lambda allows; use 0, 1 or 2",
+        ),
+        (
+            {"maxEventAgeSeconds": 59},
+            "mlops:ingest.maxEventAgeSeconds: 59 seconds is outside what Lambda allows; use 60 to 21600",
+        ),
     ],
 )
-def test_ingest_limits_are_the_components(stack_config, changes: dict[str, Any], expected: str) -> None:
+def test_ingest_limits_are_the_components(
+    stack_config, changes: dict[str, Any], expected: str
+) -> None:
     config = stack_config("dev")
     config["mlops:ingest"].update(changes)
     assert problems_for(config) == [expected]

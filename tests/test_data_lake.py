@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -44,7 +45,7 @@ ACCOUNT = "123456789012"
 
 
 def render_lake(
-    after: Optional[Callable[[DataLake, ServiceRole, pulumi.ResourceOptions], None]] = None,
+    after: Callable[[DataLake, ServiceRole, pulumi.ResourceOptions], None] | None = None,
     **kwargs: Any,
 ) -> Plan:
     """One lake (and one job role) in eu-west-1; ``after`` may add grants."""
@@ -62,7 +63,8 @@ def render_lake(
 
 
 def render_pair(
-    source_zones: tuple[str, ...] = DEFAULT_ZONES, destination_zones: tuple[str, ...] = DEFAULT_ZONES
+    source_zones: tuple[str, ...] = DEFAULT_ZONES,
+    destination_zones: tuple[str, ...] = DEFAULT_ZONES,
 ) -> tuple[Plan, list[BaseException]]:
     """A lake in eu-west-1 replicating to a lake in eu-central-1; errors are collected."""
     errors: list[BaseException] = []
@@ -70,7 +72,9 @@ def render_pair(
     def build(opts: pulumi.ResourceOptions) -> None:
         key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
         lake = DataLake("lake", DataLakeArgs(key=key, zones=source_zones), opts=opts)
-        other = pulumi.ResourceOptions(providers={"aws": aws.Provider("aws-eu-central-1", region="eu-central-1")})
+        other = pulumi.ResourceOptions(
+            providers={"aws": aws.Provider("aws-eu-central-1", region="eu-central-1")}
+        )
         key2 = RegionKey("k2", RegionKeyArgs(alias="t2"), opts=other)
         lake2 = DataLake("lake2", DataLakeArgs(key=key2, zones=destination_zones), opts=other)
         try:
@@ -155,43 +159,75 @@ def test_one_bucket_per_default_zone_plus_the_log_bucket(lake_plan: Plan) -> Non
 def test_zone_bucket_meets_the_s3_baseline(lake_plan: Plan, zone: str) -> None:
     bucket = zone_bucket(lake_plan, zone)
     arn = f"arn:aws:s3:::{bucket['id']}"
-    pab = one_child(lake_plan, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["inputs"]
-    assert all(pab[f] is True for f in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    ownership = one_child(lake_plan, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    pab = one_child(lake_plan, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[
+        "inputs"
+    ]
+    assert all(
+        pab[f] is True
+        for f in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    ownership = one_child(
+        lake_plan, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+    )
     assert ownership["inputs"]["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
     versioning = one_child(lake_plan, bucket, "aws:s3/bucketVersioning:BucketVersioning")
     assert versioning["inputs"]["versioningConfiguration"]["status"] == "Enabled"
     sse = one_child(
-        lake_plan, bucket,
+        lake_plan,
+        bucket,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     )["inputs"]["rules"][0]
-    assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn(lake_plan)}
+    assert sse["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key_arn(lake_plan),
+    }
     assert sse["bucketKeyEnabled"] is True
-    policy = json.loads(one_child(lake_plan, bucket, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"])
+    policy = json.loads(
+        one_child(lake_plan, bucket, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"]
+    )
     assert policy["Statement"] == [
         {
-            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
     ]
     logging = one_child(lake_plan, bucket, "aws:s3/bucketLogging:BucketLogging")["inputs"]
     assert logging["targetBucket"] == lake_plan.find(BUCKET, "lake-access-logs")["id"]
     assert logging["targetPrefix"] == f"{zone}/"
-    rules = one_child(lake_plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    rules = one_child(
+        lake_plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    )["inputs"]["rules"]
     assert rules[0]["noncurrentVersionExpiration"] == {"noncurrentDays": 14}
     assert rules[0]["status"] == "Enabled"
     events = one_child(lake_plan, bucket, "aws:s3/bucketNotification:BucketNotification")
     assert events["inputs"]["eventbridge"] is True
-    assert bucket["inputs"]["tags"] == {"Name": f"lake-{zone}", "purpose": f"data-lake-{zone}", "zone": zone, "owner": "ml"}
+    assert bucket["inputs"]["tags"] == {
+        "Name": f"lake-{zone}",
+        "purpose": f"data-lake-{zone}",
+        "zone": zone,
+        "owner": "ml",
+    }
 
 
 def test_transitions_apply_to_their_zone_only(lake_plan: Plan) -> None:
     for zone in DEFAULT_ZONES:
         rules = one_child(
-            lake_plan, zone_bucket(lake_plan, zone),
+            lake_plan,
+            zone_bucket(lake_plan, zone),
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
         )["inputs"]["rules"]
-        transitions = [(t["days"], t["storageClass"]) for r in rules for t in r.get("transitions", [])]
+        transitions = [
+            (t["days"], t["storageClass"]) for r in rules for t in r.get("transitions", [])
+        ]
         assert transitions == ([(30, "STANDARD_IA"), (90, "GLACIER_IR")] if zone == "raw" else [])
 
 
@@ -199,17 +235,34 @@ def test_log_bucket_is_sse_s3_retained_and_written_only_by_log_delivery(lake_pla
     logs = lake_plan.find(BUCKET, "lake-access-logs")
     arn = f"arn:aws:s3:::{logs['id']}"
     sse = one_child(
-        lake_plan, logs,
+        lake_plan,
+        logs,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     )["inputs"]["rules"][0]
     assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
-    rules = one_child(lake_plan, logs, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["inputs"]["rules"]
+    rules = one_child(
+        lake_plan, logs, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    )["inputs"]["rules"]
     assert [r["expiration"]["days"] for r in rules if "days" in r.get("expiration", {})] == [60]
     assert not children_of_bucket(lake_plan, logs, "aws:s3/bucketLogging:BucketLogging")
     assert not children_of_bucket(lake_plan, logs, "aws:s3/bucketNotification:BucketNotification")
-    pab = one_child(lake_plan, logs, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["inputs"]
-    assert all(pab[f] is True for f in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    statements = by_sid(json.loads(one_child(lake_plan, logs, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"]))
+    pab = one_child(lake_plan, logs, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[
+        "inputs"
+    ]
+    assert all(
+        pab[f] is True
+        for f in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    statements = by_sid(
+        json.loads(
+            one_child(lake_plan, logs, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"]
+        )
+    )
     assert set(statements) == {"DenyInsecureTransport", "S3ServerAccessLogDelivery"}
     delivery = statements["S3ServerAccessLogDelivery"]
     assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
@@ -231,8 +284,11 @@ def test_other_buckets_can_deliver_access_logs_to_the_lake_log_bucket() -> None:
         alb_logs = SecureBucket(
             "alb-logs",
             SecureBucketArgs(
-                key=None, purpose="alb", sse_s3_for_log_delivery=True,
-                access_log_bucket=lake.log_bucket.id, access_log_prefix="web-alb-logs/",
+                key=None,
+                purpose="alb",
+                sse_s3_for_log_delivery=True,
+                access_log_bucket=lake.log_bucket.id,
+                access_log_prefix="web-alb-logs/",
             ),
             opts=opts,
         )
@@ -281,13 +337,19 @@ def test_access_log_sources_added_after_the_policy_is_built_are_refused_loudly()
 
     plan = render_lake(after)
     assert errors == ["raised"]
-    policy = one_child(plan, plan.find(BUCKET, "lake-access-logs"), "aws:s3/bucketPolicy:BucketPolicy")
+    policy = one_child(
+        plan, plan.find(BUCKET, "lake-access-logs"), "aws:s3/bucketPolicy:BucketPolicy"
+    )
     assert "late" not in policy["inputs"]["policy"]
 
 
 def test_custom_zones() -> None:
     plan = render_lake(zones=("landing", "gold"))
-    assert sorted(b["name"] for b in plan.of_type(BUCKET)) == ["lake-access-logs", "lake-gold", "lake-landing"]
+    assert sorted(b["name"] for b in plan.of_type(BUCKET)) == [
+        "lake-access-logs",
+        "lake-gold",
+        "lake-landing",
+    ]
 
 
 def test_the_lake_passes_the_policy_pack() -> None:
@@ -300,7 +362,8 @@ def test_the_lake_passes_the_policy_pack() -> None:
     assert [v for v in result.violations if v.urn in urns] == []
     # The only waiver is the log bucket's SSE-S3, which S3 log delivery requires.
     assert {(e.violation.rule, e.exception) for e in result.exemptions} <= {
-        ("s3-sse-kms", "log-delivery-bucket-sse-s3"), ("s3-access-logging", "access-log-bucket"),
+        ("s3-sse-kms", "log-delivery-bucket-sse-s3"),
+        ("s3-access-logging", "access-log-bucket"),
     }
 
 
@@ -308,7 +371,9 @@ def test_ephemeral_lake_is_destroyable_and_unprotected() -> None:
     plan = render_lake(force_destroy=True)
     for bucket in plan.of_type(BUCKET):
         assert bucket["inputs"]["forceDestroy"] is True, bucket["name"]
-        assert bucket["options"]["protect"] is False and bucket["options"]["retainOnDelete"] is False
+        assert (
+            bucket["options"]["protect"] is False and bucket["options"]["retainOnDelete"] is False
+        )
 
 
 def test_production_lake_protects_and_retains_every_bucket() -> None:
@@ -329,7 +394,10 @@ def test_accessors() -> None:
 
     render_lake(after)
     assert seen == {
-        "zones": DEFAULT_ZONES, "names": list(DEFAULT_ZONES), "arns": list(DEFAULT_ZONES), "raw_is_bucket": True,
+        "zones": DEFAULT_ZONES,
+        "names": list(DEFAULT_ZONES),
+        "arns": list(DEFAULT_ZONES),
+        "raw_is_bucket": True,
     }
 
 
@@ -356,7 +424,10 @@ def test_grant_read_whole_zone() -> None:
     assert statements["ReadCuratedObjects"]["Action"] == ["s3:GetObject"]
     assert statements["ReadCuratedObjects"]["Resource"] == f"{curated}/*"
     assert statements["ListCuratedBucket"] == {
-        "Sid": "ListCuratedBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": curated,
+        "Sid": "ListCuratedBucket",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": curated,
     }
     decrypt = statements["DecryptCuratedObjects"]
     assert decrypt["Action"] == ["kms:Decrypt"]
@@ -377,7 +448,9 @@ def test_grant_read_whole_zone() -> None:
 
 
 def test_grant_read_with_prefix_scopes_objects_and_listing() -> None:
-    plan = render_lake(lambda lake, role, _: lake.grant_read(role, "curated", prefix="/inputs/2024/"))
+    plan = render_lake(
+        lambda lake, role, _: lake.grant_read(role, "curated", prefix="/inputs/2024/")
+    )
     statements = by_sid(only_grant(plan))
     curated = f"arn:aws:s3:::{zone_bucket(plan, 'curated')['id']}"
     assert statements["ReadCuratedObjects"]["Resource"] == f"{curated}/inputs/2024/*"
@@ -389,7 +462,10 @@ def test_grant_read_with_prefix_scopes_objects_and_listing() -> None:
 
 def test_grant_read_with_versions_adds_get_object_version_only() -> None:
     plan = render_lake(lambda lake, role, _: lake.grant_read(role, "models", versions=True))
-    assert by_sid(only_grant(plan))["ReadModelsObjects"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert by_sid(only_grant(plan))["ReadModelsObjects"]["Action"] == [
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+    ]
 
 
 def test_grant_write_puts_under_prefix_and_cannot_read_list_or_delete() -> None:
@@ -403,12 +479,19 @@ def test_grant_write_puts_under_prefix_and_cannot_read_list_or_delete() -> None:
     assert encrypt["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert encrypt["Resource"] == key_arn(plan)
     assert encrypt["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
-    assert all_actions(doc) == {"s3:PutObject", "s3:AbortMultipartUpload", "kms:GenerateDataKey", "kms:Decrypt"}
+    assert all_actions(doc) == {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
     assert raw not in all_resources(doc)  # no bucket-level action at all
 
 
 def test_grant_write_with_delete_adds_delete_object_not_versions() -> None:
-    plan = render_lake(lambda lake, role, _: lake.grant_write(role, "models", prefix="runs", allow_delete=True))
+    plan = render_lake(
+        lambda lake, role, _: lake.grant_write(role, "models", prefix="runs", allow_delete=True)
+    )
     doc = only_grant(plan)
     assert "s3:DeleteObject" in all_actions(doc)
     assert "s3:DeleteObjectVersion" not in all_actions(doc)
@@ -417,17 +500,25 @@ def test_grant_write_with_delete_adds_delete_object_not_versions() -> None:
 
 def test_grant_read_write_in_one_policy() -> None:
     plan = render_lake(
-        lambda lake, role, _: lake.grant_read_write(role, "models", prefix="predictions", allow_delete=True)
+        lambda lake, role, _: lake.grant_read_write(
+            role, "models", prefix="predictions", allow_delete=True
+        )
     )
     doc = only_grant(plan)
     models = f"arn:aws:s3:::{zone_bucket(plan, 'models')['id']}"
     statements = by_sid(doc)
     assert set(statements) == {"ReadWriteModelsObjects", "ListModelsBucket", "UseModelsKey"}
     assert statements["ReadWriteModelsObjects"]["Action"] == [
-        "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:PutObject",
     ]
     assert statements["ReadWriteModelsObjects"]["Resource"] == f"{models}/predictions/*"
-    assert statements["ListModelsBucket"]["Condition"]["StringLike"]["s3:prefix"] == ["predictions/", "predictions/*"]
+    assert statements["ListModelsBucket"]["Condition"]["StringLike"]["s3:prefix"] == [
+        "predictions/",
+        "predictions/*",
+    ]
     assert statements["UseModelsKey"]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
 
 
@@ -446,12 +537,18 @@ def test_grants_on_several_zones_and_prefixes_get_distinct_policies() -> None:
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda lake, role: lake.grant_read(role, "gold"), r"no zone 'gold'; known zones: \['raw', 'curated', 'features', 'models'\]"),
+        (
+            lambda lake, role: lake.grant_read(role, "gold"),
+            r"no zone 'gold'; known zones: \['raw', 'curated', 'features', 'models'\]",
+        ),
         (lambda lake, role: lake.grant_write(role, "Raw"), r"no zone 'Raw'"),
         (lambda lake, role: lake.grant_read_write(role, "gold"), r"no zone 'gold'"),
         (lambda lake, role: lake.grant_read(role, "raw", prefix="*"), r"wildcard"),
         (lambda lake, role: lake.grant_write(role, "raw", prefix="runs/*/out"), r"wildcard"),
-        (lambda lake, role: lake.grant_read(role, "raw", prefix="${aws:username}"), r"policy variable"),
+        (
+            lambda lake, role: lake.grant_read(role, "raw", prefix="${aws:username}"),
+            r"policy variable",
+        ),
         (lambda lake, role: lake.grant_read(role, "raw", prefix="/"), r"empty; pass prefix=None"),
     ],
 )
@@ -491,8 +588,14 @@ def test_replication_configuration_per_zone(pair_plan: Plan, zone: str) -> None:
     # In the source region, after versioning is on at both ends and the role may replicate.
     assert config["region"] == "eu-west-1"
     for name in (f"lake-{zone}-versioning", f"lake2-{zone}-versioning"):
-        assert pair_plan.find("aws:s3/bucketVersioning:BucketVersioning", name)["urn"] in config["dependencies"]
-    assert pair_plan.find(ROLE_POLICY, f"lake-replication-{zone}-replicate")["urn"] in config["dependencies"]
+        assert (
+            pair_plan.find("aws:s3/bucketVersioning:BucketVersioning", name)["urn"]
+            in config["dependencies"]
+        )
+    assert (
+        pair_plan.find(ROLE_POLICY, f"lake-replication-{zone}-replicate")["urn"]
+        in config["dependencies"]
+    )
 
 
 def test_replication_roles_are_trusted_by_s3_for_their_source_bucket_only(pair_plan: Plan) -> None:
@@ -512,29 +615,45 @@ def test_replication_roles_are_trusted_by_s3_for_their_source_bucket_only(pair_p
 
 
 @pytest.mark.parametrize("zone", DEFAULT_ZONES)
-def test_replication_role_policy_is_exactly_what_replication_needs(pair_plan: Plan, zone: str) -> None:
-    policies = [p for p in pair_plan.of_type(ROLE_POLICY) if p["name"].startswith(f"lake-replication-{zone}-")]
+def test_replication_role_policy_is_exactly_what_replication_needs(
+    pair_plan: Plan, zone: str
+) -> None:
+    policies = [
+        p
+        for p in pair_plan.of_type(ROLE_POLICY)
+        if p["name"].startswith(f"lake-replication-{zone}-")
+    ]
     assert [p["name"] for p in policies] == [f"lake-replication-{zone}-replicate"]
     assert policies[0]["region"] == "eu-west-1"
     source = f"arn:aws:s3:::{zone_bucket(pair_plan, zone)['id']}"
     twin = f"arn:aws:s3:::{zone_bucket(pair_plan, zone, 'lake2')['id']}"
     assert json.loads(policies[0]["inputs"]["policy"])["Statement"] == [
         {
-            "Sid": "ReadSourceReplicationConfiguration", "Effect": "Allow",
-            "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"], "Resource": source,
+            "Sid": "ReadSourceReplicationConfiguration",
+            "Effect": "Allow",
+            "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+            "Resource": source,
         },
         {
-            "Sid": "ReadSourceObjectVersions", "Effect": "Allow",
-            "Action": ["s3:GetObjectVersionAcl", "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"],
+            "Sid": "ReadSourceObjectVersions",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionForReplication",
+                "s3:GetObjectVersionTagging",
+            ],
             "Resource": f"{source}/*",
         },
         {
-            "Sid": "ReplicateIntoDestination", "Effect": "Allow",
+            "Sid": "ReplicateIntoDestination",
+            "Effect": "Allow",
             "Action": ["s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"],
             "Resource": f"{twin}/*",
         },
         {
-            "Sid": "DecryptSourceObjects", "Effect": "Allow", "Action": ["kms:Decrypt"],
+            "Sid": "DecryptSourceObjects",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
             "Resource": key_arn(pair_plan, "k-key"),
             "Condition": {
                 "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"},
@@ -542,7 +661,9 @@ def test_replication_role_policy_is_exactly_what_replication_needs(pair_plan: Pl
             },
         },
         {
-            "Sid": "EncryptReplicas", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:Encrypt"],
+            "Sid": "EncryptReplicas",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:Encrypt"],
             "Resource": key_arn(pair_plan, "k2-key"),
             "Condition": {
                 "StringEquals": {"kms:ViaService": "s3.eu-central-1.amazonaws.com"},
@@ -586,14 +707,28 @@ def test_replication_to_itself_is_refused() -> None:
         ({"zones": ()}, r"zones: no zones given"),
         ({"zones": ("raw", "Raw")}, r"zones: \['Raw'\] are not zone names"),
         ({"zones": ("raw", "raw")}, r"zones: \['raw'\] listed more than once"),
-        ({"transitions": {"gold": ()}}, r"transitions\['gold'\]: unknown zone; known zones: \['raw', 'curated', 'features', 'models'\]"),
-        ({"transitions": {"raw": (Transition(10, "STANDARD_IA"),)}}, r"transitions\['raw'\]: transition 1 \(STANDARD_IA at day 10\): days must be at least 30"),
-        ({"noncurrent_version_expiration_days": 0}, r"noncurrent_version_expiration_days: must be at least 1"),
+        (
+            {"transitions": {"gold": ()}},
+            r"transitions\['gold'\]: unknown zone; known zones: \['raw', 'curated', 'features', 'models'\]",
+        ),
+        (
+            {"transitions": {"raw": (Transition(10, "STANDARD_IA"),)}},
+            r"transitions\['raw'\]: transition 1 \(STANDARD_IA at day 10\): days must be at least 30",
+        ),
+        (
+            {"noncurrent_version_expiration_days": 0},
+            r"noncurrent_version_expiration_days: must be at least 1",
+        ),
         ({"access_log_retention_days": 0}, r"access_log_retention_days: must be at least 1"),
-        ({"force_destroy": True, "protect": True}, r"Only one of \[force_destroy\] and \[protect\] can be given"),
+        (
+            {"force_destroy": True, "protect": True},
+            r"Only one of \[force_destroy\] and \[protect\] can be given",
+        ),
     ],
 )
-def test_bad_lake_arguments_raise_and_register_nothing(kwargs: dict[str, Any], message: str) -> None:
+def test_bad_lake_arguments_raise_and_register_nothing(
+    kwargs: dict[str, Any], message: str
+) -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
         key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
         with pytest.raises(ValueError, match=message):
@@ -625,7 +760,11 @@ def test_every_problem_is_reported_at_once() -> None:
         (),
         (Transition(0, "GLACIER"),),
         (Transition(0, "INTELLIGENT_TIERING"), Transition(1, "GLACIER_IR")),
-        (Transition(30, "STANDARD_IA"), Transition(60, "GLACIER_IR"), Transition(365, "DEEP_ARCHIVE")),
+        (
+            Transition(30, "STANDARD_IA"),
+            Transition(60, "GLACIER_IR"),
+            Transition(365, "DEEP_ARCHIVE"),
+        ),
         (Transition(30, "ONEZONE_IA"), Transition(60, "GLACIER")),
     ],
 )
@@ -643,12 +782,30 @@ def test_transitions_s3_accepts(transitions: tuple[Transition, ...]) -> None:
         ((Transition(30, "STANDARD"),), "'STANDARD' is not a storage class"),
         ((Transition(90, "GLACIER"), Transition(60, "DEEP_ARCHIVE")), "use day 91 or later"),
         ((Transition(30, "GLACIER_IR"), Transition(30, "GLACIER")), "use day 31 or later"),
-        ((Transition(30, "STANDARD_IA"), Transition(59, "GLACIER")), "at least 30 day(s) after the STANDARD_IA transition at day 30; use day 60"),
-        ((Transition(30, "GLACIER"), Transition(60, "STANDARD_IA")), "cannot move objects from GLACIER to STANDARD_IA"),
-        ((Transition(30, "ONEZONE_IA"), Transition(60, "GLACIER_IR")), "cannot move objects from ONEZONE_IA to GLACIER_IR"),
-        ((Transition(0, "INTELLIGENT_TIERING"), Transition(30, "STANDARD_IA")), "cannot move objects from INTELLIGENT_TIERING to STANDARD_IA"),
-        ((Transition(10, "GLACIER"), Transition(20, "GLACIER")), "cannot move objects from GLACIER to GLACIER"),
-        ((Transition(10, "DEEP_ARCHIVE"), Transition(20, "GLACIER")), "nothing (it is the last class)"),
+        (
+            (Transition(30, "STANDARD_IA"), Transition(59, "GLACIER")),
+            "at least 30 day(s) after the STANDARD_IA transition at day 30; use day 60",
+        ),
+        (
+            (Transition(30, "GLACIER"), Transition(60, "STANDARD_IA")),
+            "cannot move objects from GLACIER to STANDARD_IA",
+        ),
+        (
+            (Transition(30, "ONEZONE_IA"), Transition(60, "GLACIER_IR")),
+            "cannot move objects from ONEZONE_IA to GLACIER_IR",
+        ),
+        (
+            (Transition(0, "INTELLIGENT_TIERING"), Transition(30, "STANDARD_IA")),
+            "cannot move objects from INTELLIGENT_TIERING to STANDARD_IA",
+        ),
+        (
+            (Transition(10, "GLACIER"), Transition(20, "GLACIER")),
+            "cannot move objects from GLACIER to GLACIER",
+        ),
+        (
+            (Transition(10, "DEEP_ARCHIVE"), Transition(20, "GLACIER")),
+            "nothing (it is the last class)",
+        ),
     ],
 )
 def test_transitions_s3_rejects(transitions: tuple[Transition, ...], message: str) -> None:
@@ -674,9 +831,16 @@ def waterfall(draw: st.DrawFn) -> tuple[Transition, ...]:
 
 @settings(max_examples=200, deadline=None)
 @given(waterfall())
-def test_valid_waterfalls_are_accepted_here_and_by_secure_bucket(transitions: tuple[Transition, ...]) -> None:
+def test_valid_waterfalls_are_accepted_here_and_by_secure_bucket(
+    transitions: tuple[Transition, ...],
+) -> None:
     assert transition_problems(transitions) == []
-    assert SecureBucketArgs(key=None, purpose="p", sse_s3_for_log_delivery=True, transitions=transitions).problems() == []
+    assert (
+        SecureBucketArgs(
+            key=None, purpose="p", sse_s3_for_log_delivery=True, transitions=transitions
+        ).problems()
+        == []
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -685,11 +849,16 @@ def test_accepted_transitions_follow_the_waterfall(items: list[tuple[int, str]])
     transitions = [Transition(d, s) for d, s in items]
     if transition_problems(transitions):
         return
-    for before, after in zip(transitions, transitions[1:]):
+    for before, after in zip(transitions, transitions[1:], strict=False):
         assert after.storage_class in NEXT_STORAGE_CLASSES[before.storage_class]
         assert after.days > before.days
     # Whatever the lake accepts, the bucket accepts too (no late failure).
-    assert SecureBucketArgs(key=None, purpose="p", sse_s3_for_log_delivery=True, transitions=transitions).problems() == []
+    assert (
+        SecureBucketArgs(
+            key=None, purpose="p", sse_s3_for_log_delivery=True, transitions=transitions
+        ).problems()
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -713,7 +882,9 @@ def test_good_zone_names() -> None:
 
 
 def test_log_delivery_statement() -> None:
-    assert log_delivery_statement("arn:aws:s3:::logs", ["raw/", "/gold"], ["arn:aws:s3:::a"], "111122223333") == {
+    assert log_delivery_statement(
+        "arn:aws:s3:::logs", ["raw/", "/gold"], ["arn:aws:s3:::a"], "111122223333"
+    ) == {
         "Sid": "S3ServerAccessLogDelivery",
         "Effect": "Allow",
         "Principal": {"Service": "logging.s3.amazonaws.com"},
@@ -741,10 +912,16 @@ def parliament_problems(plan: Plan) -> list[str]:
     for r in plan.resources:
         for key in ("policy", "assumeRolePolicy"):
             text = r["inputs"].get(key)
-            if not (isinstance(text, str) and text.startswith("{")) or r["type"] == "aws:kms/key:Key":
+            if (
+                not (isinstance(text, str) and text.startswith("{"))
+                or r["type"] == "aws:kms/key:Key"
+            ):
                 continue
             for finding in analyze_policy_string(text, include_community_auditors=True).findings:
-                if key == "assumeRolePolicy" and (finding.issue, finding.detail) == TRUST_POLICY_FINDING:
+                if (
+                    key == "assumeRolePolicy"
+                    and (finding.issue, finding.detail) == TRUST_POLICY_FINDING
+                ):
                     continue
                 problems.append(f"{r['name']} {key}: {finding.issue} {finding.detail}")
     return problems
@@ -769,10 +946,14 @@ TEAM_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1
 TEAM_KEY2_ARN = "arn:aws:kms:eu-central-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
 
 
-def render_existing(after: Optional[Callable[[DataLake, ServiceRole], None]] = None, **kwargs: Any) -> Plan:
+def render_existing(
+    after: Callable[[DataLake, ServiceRole], None] | None = None, **kwargs: Any
+) -> Plan:
     def build(opts: pulumi.ResourceOptions) -> None:
         lake = DataLake("lake", DataLakeArgs(**{"key": TEAM_KEY_ARN, **kwargs}), opts=opts)
-        role = ServiceRole("job", ServiceRoleArgs(service="ecs-tasks.amazonaws.com", description="job"), opts=opts)
+        role = ServiceRole(
+            "job", ServiceRoleArgs(service="ecs-tasks.amazonaws.com", description="job"), opts=opts
+        )
         if after is not None:
             after(lake, role)
 
@@ -784,10 +965,14 @@ def test_a_lake_can_be_encrypted_with_an_existing_key_arn() -> None:
     assert plan.of_type("aws:kms/key:Key") == []
     for zone in DEFAULT_ZONES:
         sse = one_child(
-            plan, zone_bucket(plan, zone),
+            plan,
+            zone_bucket(plan, zone),
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         )["inputs"]["rules"][0]
-        assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": TEAM_KEY_ARN}
+        assert sse["applyServerSideEncryptionByDefault"] == {
+            "sseAlgorithm": "aws:kms",
+            "kmsMasterKeyId": TEAM_KEY_ARN,
+        }
     kms = by_sid(only_grant(plan))["UseRawKey"]
     assert kms["Resource"] == TEAM_KEY_ARN
     assert kms["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
@@ -826,13 +1011,24 @@ def test_a_lake_can_log_to_an_existing_log_bucket() -> None:
         sources.append([p for p, _ in lake.log_sources])
 
     plan = render_existing(after, access_log_bucket="team-access-logs")
-    assert sorted(b["name"] for b in plan.of_type(BUCKET)) == [f"lake-{z}" for z in sorted(DEFAULT_ZONES)]
+    assert sorted(b["name"] for b in plan.of_type(BUCKET)) == [
+        f"lake-{z}" for z in sorted(DEFAULT_ZONES)
+    ]
     for zone in DEFAULT_ZONES:
-        logging = one_child(plan, zone_bucket(plan, zone), "aws:s3/bucketLogging:BucketLogging")["inputs"]
-        assert (logging["targetBucket"], logging["targetPrefix"]) == ("team-access-logs", f"{zone}/")
+        logging = one_child(plan, zone_bucket(plan, zone), "aws:s3/bucketLogging:BucketLogging")[
+            "inputs"
+        ]
+        assert (logging["targetBucket"], logging["targetPrefix"]) == (
+            "team-access-logs",
+            f"{zone}/",
+        )
     # The existing bucket's policy is its owner's: sources are recorded, no policy is made.
     assert sources == [[f"{z}/" for z in DEFAULT_ZONES] + ["web/"]]
-    assert not [p for p in plan.of_type("aws:s3/bucketPolicy:BucketPolicy") if "logging.s3" in p["inputs"]["policy"]]
+    assert not [
+        p
+        for p in plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        if "logging.s3" in p["inputs"]["policy"]
+    ]
 
 
 def test_an_empty_log_bucket_name_is_refused() -> None:
@@ -843,18 +1039,28 @@ def test_an_empty_log_bucket_name_is_refused() -> None:
 def test_replication_between_lakes_on_existing_keys() -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
         lake = DataLake("lake", DataLakeArgs(key=TEAM_KEY_ARN, zones=("raw",)), opts=opts)
-        other = pulumi.ResourceOptions(providers={"aws": aws.Provider("aws-eu-central-1", region="eu-central-1")})
+        other = pulumi.ResourceOptions(
+            providers={"aws": aws.Provider("aws-eu-central-1", region="eu-central-1")}
+        )
         lake2 = DataLake("lake2", DataLakeArgs(key=TEAM_KEY2_ARN, zones=("raw",)), opts=other)
         lake.replicate_to(lake2)
 
     plan = render_components(build)
     config = plan.find(REPLICATION, "lake-replication-raw")
-    assert config["inputs"]["rules"][0]["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": TEAM_KEY2_ARN}
-    statements = by_sid(json.loads(plan.find(ROLE_POLICY, "lake-replication-raw-replicate")["inputs"]["policy"]))
+    assert config["inputs"]["rules"][0]["destination"]["encryptionConfiguration"] == {
+        "replicaKmsKeyId": TEAM_KEY2_ARN
+    }
+    statements = by_sid(
+        json.loads(plan.find(ROLE_POLICY, "lake-replication-raw-replicate")["inputs"]["policy"])
+    )
     assert statements["DecryptSourceObjects"]["Resource"] == TEAM_KEY_ARN
-    assert statements["DecryptSourceObjects"]["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    assert statements["DecryptSourceObjects"]["Condition"]["StringEquals"] == {
+        "kms:ViaService": "s3.eu-west-1.amazonaws.com"
+    }
     assert statements["EncryptReplicas"]["Resource"] == TEAM_KEY2_ARN
-    assert statements["EncryptReplicas"]["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-central-1.amazonaws.com"}
+    assert statements["EncryptReplicas"]["Condition"]["StringEquals"] == {
+        "kms:ViaService": "s3.eu-central-1.amazonaws.com"
+    }
 
 
 @pytest.mark.parametrize("field", ["source_key", "destination_key"])

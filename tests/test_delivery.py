@@ -123,7 +123,9 @@ def fake_auto(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
 
 
 def run(request: OperationRequest, environ: dict[str, str] | None = None, **kwargs: Any) -> int:
-    return run_operation(request, environ=ENV_WITH_PASSPHRASE if environ is None else environ, **kwargs)
+    return run_operation(
+        request, environ=ENV_WITH_PASSPHRASE if environ is None else environ, **kwargs
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -156,7 +158,9 @@ def test_backend_url_from_the_environment_is_used_and_nothing_is_created(
 
     assert run(OperationRequest("preview", "prod", project), env) == EXIT_OK
 
-    assert fake_auto.selections[0]["opts"].env_vars == {"PULUMI_BACKEND_URL": "s3://team-state/mlops"}
+    assert fake_auto.selections[0]["opts"].env_vars == {
+        "PULUMI_BACKEND_URL": "s3://team-state/mlops"
+    }
     assert not (project / ".pulumi-state").exists()
 
 
@@ -168,13 +172,18 @@ def test_each_operation_calls_its_automation_method_for_any_stack(
     assert fake_auto.stack.calls == [operation]
 
 
-def test_preview_summary_names_the_operations(project: Path, fake_auto: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_preview_summary_names_the_operations(
+    project: Path, fake_auto: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(OperationRequest("preview", "dev", project)) == EXIT_OK
     assert "preview dev: done (create: 3, same: 1)" in capsys.readouterr().out
 
 
 def test_missing_pulumi_cli_prints_one_install_message_and_touches_nothing(
-    project: Path, fake_auto: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    fake_auto: SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(delivery.shutil, "which", lambda name: None)
 
@@ -190,7 +199,10 @@ def test_missing_pulumi_cli_prints_one_install_message_and_touches_nothing(
 
 
 def test_cli_missing_error_raised_by_the_automation_api_is_the_same_message(
-    project: Path, fake_auto: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    fake_auto: SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     def missing(**kwargs: Any) -> None:
         raise FileNotFoundError(2, "No such file or directory", "pulumi")
@@ -202,15 +214,20 @@ def test_cli_missing_error_raised_by_the_automation_api_is_the_same_message(
 
 
 @pytest.mark.subprocess
-def test_without_pulumi_cli_a_real_subprocess_exits_nonzero_without_traceback(project: Path, tmp_path: Path) -> None:
+def test_without_pulumi_cli_a_real_subprocess_exits_nonzero_without_traceback(
+    project: Path, tmp_path: Path
+) -> None:
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
     env = {"PATH": str(empty_bin), "PYTHONPATH": str(ROOT), "PULUMI_CONFIG_PASSPHRASE": "x"}
 
     done = subprocess.run(
-        [sys.executable, "-m", "stacks",
-         "up", "dev", "--project-dir", str(project)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "stacks", "up", "dev", "--project-dir", str(project)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert done.returncode == EXIT_ENVIRONMENT
@@ -249,7 +266,11 @@ def test_destroy_guard_applies_before_the_cli_check(
     ],
 )
 def test_destroy_refuses_unless_ephemeral_is_the_boolean_true(
-    project: Path, fake_auto: SimpleNamespace, capsys: pytest.CaptureFixture[str], config: str, message: str
+    project: Path,
+    fake_auto: SimpleNamespace,
+    capsys: pytest.CaptureFixture[str],
+    config: str,
+    message: str,
 ) -> None:
     (project / "Pulumi.qa.yaml").write_text(config)
 
@@ -272,11 +293,17 @@ def test_destroy_with_yes_runs_without_asking(project: Path, fake_auto: SimpleNa
     def never(prompt: str) -> str:
         raise AssertionError("asked although --yes was given")
 
-    assert run(OperationRequest("destroy", "dev", project, yes=True), interactive=True, ask=never) == EXIT_OK
+    assert (
+        run(OperationRequest("destroy", "dev", project, yes=True), interactive=True, ask=never)
+        == EXIT_OK
+    )
     assert fake_auto.stack.calls == ["destroy"]
 
 
-@pytest.mark.parametrize(("answer", "expected", "calls"), [("dev", EXIT_OK, ["destroy"]), ("y", EXIT_FAILED, []), ("", EXIT_FAILED, [])])
+@pytest.mark.parametrize(
+    ("answer", "expected", "calls"),
+    [("dev", EXIT_OK, ["destroy"]), ("y", EXIT_FAILED, []), ("", EXIT_FAILED, [])],
+)
 def test_interactive_destroy_asks_for_the_stack_name(
     project: Path, fake_auto: SimpleNamespace, answer: str, expected: int, calls: list[str]
 ) -> None:
@@ -291,11 +318,15 @@ def test_interactive_destroy_asks_for_the_stack_name(
     assert fake_auto.stack.calls == calls
 
 
-def test_interactive_destroy_treats_end_of_input_as_no(project: Path, fake_auto: SimpleNamespace) -> None:
+def test_interactive_destroy_treats_end_of_input_as_no(
+    project: Path, fake_auto: SimpleNamespace
+) -> None:
     def eof(prompt: str) -> str:
         raise EOFError
 
-    assert run(OperationRequest("destroy", "dev", project), interactive=True, ask=eof) == EXIT_FAILED
+    assert (
+        run(OperationRequest("destroy", "dev", project), interactive=True, ask=eof) == EXIT_FAILED
+    )
     assert fake_auto.stack.calls == []
 
 
@@ -311,17 +342,25 @@ def test_local_backend_without_passphrase_says_how_to_set_it(
 def test_passphrase_rules() -> None:
     file_url = "file:///state"
     assert passphrase_problem(file_url, {}, {}) is not None
-    assert passphrase_problem(file_url, {}, {"PULUMI_CONFIG_PASSPHRASE": ""}) is None  # empty is a valid passphrase
-    assert passphrase_problem(file_url, {}, {"PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secret"}) is None
+    assert (
+        passphrase_problem(file_url, {}, {"PULUMI_CONFIG_PASSPHRASE": ""}) is None
+    )  # empty is a valid passphrase
+    assert (
+        passphrase_problem(file_url, {}, {"PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secret"}) is None
+    )
     assert passphrase_problem("s3://bucket", {}, {}) is not None
-    assert passphrase_problem("s3://bucket", {"secretsprovider": "awskms://alias/pulumi"}, {}) is None
+    assert (
+        passphrase_problem("s3://bucket", {"secretsprovider": "awskms://alias/pulumi"}, {}) is None
+    )
     assert passphrase_problem("https://api.pulumi.com", {}, {}) is None
 
 
 def test_failed_operation_exits_1_with_a_pointer_to_the_output(
     project: Path, fake_auto: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake_auto.stack.error = auto.CommandError(auto.CommandResult(stdout="", stderr="boom", code=255))
+    fake_auto.stack.error = auto.CommandError(
+        auto.CommandResult(stdout="", stderr="boom", code=255)
+    )
 
     assert run(OperationRequest("up", "dev", project)) == EXIT_FAILED
     captured = capsys.readouterr()
@@ -332,7 +371,9 @@ def test_failed_operation_exits_1_with_a_pointer_to_the_output(
 def test_locked_stack_is_reported_as_such(
     project: Path, fake_auto: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake_auto.stack.error = auto.ConcurrentUpdateError(auto.CommandResult(stdout="", stderr="locked", code=255))
+    fake_auto.stack.error = auto.ConcurrentUpdateError(
+        auto.CommandResult(stdout="", stderr="locked", code=255)
+    )
 
     assert run(OperationRequest("refresh", "dev", project)) == EXIT_FAILED
     assert "locked by another update" in capsys.readouterr().err
@@ -381,7 +422,9 @@ def test_command_line_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_resolve_backend(tmp_path: Path) -> None:
-    assert resolve_backend(tmp_path, {}) == Backend(f"file://{(tmp_path / '.pulumi-state').resolve()}", False)
+    assert resolve_backend(tmp_path, {}) == Backend(
+        f"file://{(tmp_path / '.pulumi-state').resolve()}", False
+    )
     assert resolve_backend(tmp_path, {"PULUMI_BACKEND_URL": "  "}).from_environment is False
     assert resolve_backend(tmp_path, {"PULUMI_BACKEND_URL": "gs://b"}) == Backend("gs://b", True)
     assert local_state_dir("file://~/state") == Path.home() / "state"
@@ -397,7 +440,9 @@ def test_is_ephemeral() -> None:
 
 
 def test_stack_regions_reads_names_in_order() -> None:
-    config = {"mlops:regions": [{"name": "eu-west-1", "cidr": "10.0.0.0/16"}, {"name": "us-east-2"}]}
+    config = {
+        "mlops:regions": [{"name": "eu-west-1", "cidr": "10.0.0.0/16"}, {"name": "us-east-2"}]
+    }
     assert stack_regions(config, "f") == ("eu-west-1", "us-east-2")
 
 
@@ -408,7 +453,13 @@ def test_stack_regions_reads_names_in_order() -> None:
         ([], ["must be a non-empty list"]),
         ("eu-west-1", ["must be a non-empty list"]),
         (
-            ["eu-west-1", {"name": "Europe"}, {"cidr": "10.0.0.0/16"}, {"name": "eu-west-2"}, {"name": "eu-west-2"}],
+            [
+                "eu-west-1",
+                {"name": "Europe"},
+                {"cidr": "10.0.0.0/16"},
+                {"name": "eu-west-2"},
+                {"name": "eu-west-2"},
+            ],
             [
                 "mlops:regions[0] must be a mapping",
                 "mlops:regions[1].name must be an AWS region name such as eu-west-1, got 'Europe'",
@@ -450,7 +501,9 @@ def test_bad_stack_files_are_named(tmp_path: Path, content: str, message: str) -
 
 def _with_accounts(project: Path, line: str | None) -> None:
     """Rewrite Pulumi.dev.yaml with ``line`` as its mlops:allowedAccountIds line (None: no line)."""
-    text = DEV.replace(f'  mlops:allowedAccountIds: ["{ACCOUNT}"]\n', "" if line is None else f"  {line}\n")
+    text = DEV.replace(
+        f'  mlops:allowedAccountIds: ["{ACCOUNT}"]\n', "" if line is None else f"  {line}\n"
+    )
     (project / "Pulumi.dev.yaml").write_text(text)
 
 
@@ -458,16 +511,30 @@ def _with_accounts(project: Path, line: str | None) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        (f'mlops:allowedAccountIds: ["{PLACEHOLDER_ACCOUNT_ID}"]', f"still holds the placeholder account id {PLACEHOLDER_ACCOUNT_ID}"),
-        (f"mlops:allowedAccountIds: [{PLACEHOLDER_ACCOUNT_ID}]", "still holds the placeholder"),  # unquoted: a YAML number
-        (f'mlops:allowedAccountIds: ["{ACCOUNT}", "{PLACEHOLDER_ACCOUNT_ID}"]', "still holds the placeholder"),
+        (
+            f'mlops:allowedAccountIds: ["{PLACEHOLDER_ACCOUNT_ID}"]',
+            f"still holds the placeholder account id {PLACEHOLDER_ACCOUNT_ID}",
+        ),
+        (
+            f"mlops:allowedAccountIds: [{PLACEHOLDER_ACCOUNT_ID}]",
+            "still holds the placeholder",
+        ),  # unquoted: a YAML number
+        (
+            f'mlops:allowedAccountIds: ["{ACCOUNT}", "{PLACEHOLDER_ACCOUNT_ID}"]',
+            "still holds the placeholder",
+        ),
         (None, "mlops:allowedAccountIds is missing"),
         ("mlops:allowedAccountIds: []", "mlops:allowedAccountIds is missing"),
         (f'mlops:allowedAccountIds: "{ACCOUNT}"', "must be a list of account ids"),
     ],
 )
 def test_engine_commands_refuse_missing_or_placeholder_account_ids(
-    project: Path, fake_auto: SimpleNamespace, capsys: pytest.CaptureFixture[str], operation: str, line: str | None, message: str
+    project: Path,
+    fake_auto: SimpleNamespace,
+    capsys: pytest.CaptureFixture[str],
+    operation: str,
+    line: str | None,
+    message: str,
 ) -> None:
     _with_accounts(project, line)
 
@@ -501,14 +568,20 @@ def test_real_account_ids_pass_the_guard(project: Path, fake_auto: SimpleNamespa
 def test_account_guard_rules() -> None:
     assert account_ids_problem({"mlops:allowedAccountIds": [ACCOUNT]}, "f") is None
     assert account_ids_problem({"mlops:allowedAccountIds": [int(ACCOUNT)]}, "f") is None
-    assert "placeholder" in str(account_ids_problem({"mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID]}, "f"))
+    assert "placeholder" in str(
+        account_ids_problem({"mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID]}, "f")
+    )
     assert "missing" in str(account_ids_problem({"mlops:allowedAccountIds": None}, "f"))
     assert PLACEHOLDER_ACCOUNT_ID == "123456789012"  # the example account of AWS's documentation
 
 
 def test_placeholder_note_for_the_offline_plan() -> None:
-    note = placeholder_note({"mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID]}, "Pulumi.dev.yaml")
-    assert note is not None and note.startswith("Note: mlops:allowedAccountIds in Pulumi.dev.yaml is the placeholder 123456789012")
+    note = placeholder_note(
+        {"mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID]}, "Pulumi.dev.yaml"
+    )
+    assert note is not None and note.startswith(
+        "Note: mlops:allowedAccountIds in Pulumi.dev.yaml is the placeholder 123456789012"
+    )
     assert "refuse" in note
     assert "sets no mlops:allowedAccountIds" in str(placeholder_note({}, "Pulumi.dev.yaml"))
     assert placeholder_note({"mlops:allowedAccountIds": [ACCOUNT]}, "Pulumi.dev.yaml") is None
@@ -517,13 +590,21 @@ def test_placeholder_note_for_the_offline_plan() -> None:
 @pytest.mark.subprocess
 def test_placeholder_refusal_in_a_real_subprocess_has_no_traceback(project_with: Any) -> None:
     root = project_with(
-        {"mlops:ephemeral": True, "mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID], "mlops:regions": [{"name": "eu-west-1"}]}
+        {
+            "mlops:ephemeral": True,
+            "mlops:allowedAccountIds": [PLACEHOLDER_ACCOUNT_ID],
+            "mlops:regions": [{"name": "eu-west-1"}],
+        }
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PULUMI_CONFIG_PASSPHRASE": "x"}
 
     done = subprocess.run(
         [sys.executable, "-m", "stacks", "destroy", "test", "--yes", "--project-dir", str(root)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert done.returncode == EXIT_USAGE
@@ -547,8 +628,16 @@ def test_the_sweep_is_still_importable_from_delivery() -> None:
         tagging_client,
     )
 
-    assert (SweepRequest, run_sweep, tagging_client) == (sweep.SweepRequest, sweep.run_sweep, sweep.tagging_client)
-    assert (format_leftovers, group_leftovers, retry_config) == (sweep.format_leftovers, sweep.group_leftovers, sweep.retry_config)
+    assert (SweepRequest, run_sweep, tagging_client) == (
+        sweep.SweepRequest,
+        sweep.run_sweep,
+        sweep.tagging_client,
+    )
+    assert (format_leftovers, group_leftovers, retry_config) == (
+        sweep.format_leftovers,
+        sweep.group_leftovers,
+        sweep.retry_config,
+    )
     assert delivery.DEFAULT_MAX_ATTEMPTS == sweep.DEFAULT_MAX_ATTEMPTS
     with pytest.raises(AttributeError):
         delivery.no_such_name  # noqa: B018

@@ -100,12 +100,19 @@ SERVICE_OF_MODULE = {
     "aws:sqs": "sqs",
 }
 #: aws:cloudwatch holds three services; by resource name.
-CLOUDWATCH_SERVICE = {"logGroup": "logs", "logMetricFilter": "logs", "eventRule": "events", "eventTarget": "events"}
+CLOUDWATCH_SERVICE = {
+    "logGroup": "logs",
+    "logMetricFilter": "logs",
+    "eventRule": "events",
+    "eventTarget": "events",
+}
 
 #: Services granted although the recorded plans do not use them, with the reason.
 OPTIONAL_SERVICES = {"airflow": "managed Airflow (mlops:jobs.airflow.enabled), off in both stacks"}
 #: Services only the dev deploy role gets: the nightly sweep (stacks/sweep.py) runs as that role.
-SWEEP_SERVICES = {"tag": "the sweep lists the stack's resources through the Resource Groups Tagging API"}
+SWEEP_SERVICES = {
+    "tag": "the sweep lists the stack's resources through the Resource Groups Tagging API"
+}
 
 ACCESS_LEVELS = {
     (service["prefix"], privilege["privilege"].lower()): privilege["access_level"]
@@ -147,7 +154,9 @@ def findings(name: str) -> list[Any]:
 def plan_resources() -> list[dict[str, Any]]:
     resources: list[dict[str, Any]] = []
     for stack in ("dev", "prod"):
-        resources.extend(json.loads((GOLDEN / f"plan-{stack}.json").read_text(encoding="utf-8"))["resources"])
+        resources.extend(
+            json.loads((GOLDEN / f"plan-{stack}.json").read_text(encoding="utf-8"))["resources"]
+        )
     return resources
 
 
@@ -168,7 +177,11 @@ def test_the_documents_exist_and_are_json() -> None:
     names = {p.name for p in IAM_DIR.glob("*.json")}
     for role in TRUSTED_SUBJECTS:
         assert {f"{role}.trust.json", f"{role}.permissions.json"} <= names
-    assert {"secrets-key-dev.policy.json", "secrets-key-prod.policy.json", "state-bucket.policy.json"} <= names
+    assert {
+        "secrets-key-dev.policy.json",
+        "secrets-key-prod.policy.json",
+        "state-bucket.policy.json",
+    } <= names
     for name in names:
         document = load(name)
         assert document["Version"] == "2012-10-17", name
@@ -181,7 +194,9 @@ def test_every_placeholder_is_one_the_readme_explains() -> None:
     used: set[str] = set()
     for path in IAM_DIR.glob("*.json"):
         used.update(re.findall(r"<[A-Z_]+>", path.read_text(encoding="utf-8")))
-    documented = {token for placeholder in PLACEHOLDERS for token in re.findall(r"<[A-Z_]+>", placeholder)}
+    documented = {
+        token for placeholder in PLACEHOLDERS for token in re.findall(r"<[A-Z_]+>", placeholder)
+    }
     assert used == documented
     for placeholder in PLACEHOLDERS:
         assert f"`{placeholder}`" in readme, placeholder
@@ -206,7 +221,10 @@ def test_preview_permissions_pass_parliament() -> None:
     assert problems == []
 
 
-@pytest.mark.parametrize("name", ["secrets-key-dev.policy.json", "secrets-key-prod.policy.json", "state-bucket.policy.json"])
+@pytest.mark.parametrize(
+    "name",
+    ["secrets-key-dev.policy.json", "secrets-key-prod.policy.json", "state-bucket.policy.json"],
+)
 def test_resource_policies_pass_parliament(name: str) -> None:
     issues = {finding.issue for finding in findings(name)}
     assert issues - set(ACCEPTED_RESOURCE_POLICY_FINDINGS) == set()
@@ -214,7 +232,9 @@ def test_resource_policies_pass_parliament(name: str) -> None:
 
 def test_parliament_would_catch_a_broken_document() -> None:
     document = load("preview.permissions.json")
-    document["Statement"].append({"Sid": "Typo", "Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "*"})
+    document["Statement"].append(
+        {"Sid": "Typo", "Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "*"}
+    )
     broken = json.dumps(document).replace("<STATE_BUCKET>", "b")
     assert "UNKNOWN_ACTION" in {f.issue for f in analyze_policy_string(broken).findings}
 
@@ -227,20 +247,39 @@ def test_the_preview_role_can_only_read_and_list() -> None:
     granted: list[tuple[str, str]] = []
     for statement in statements(document):
         assert statement["Effect"] == "Allow"
-        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement["Sid"]
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement[
+            "Sid"
+        ]
         granted.extend(expanded(as_list(statement["Action"])))
     assert granted
-    levels = {f"{service}:{action}": ACCESS_LEVELS[(service, action)] for service, action in granted}
-    assert {action: level for action, level in levels.items() if level not in ("Read", "List")} == {}
+    levels = {
+        f"{service}:{action}": ACCESS_LEVELS[(service, action)] for service, action in granted
+    }
+    assert {
+        action: level for action, level in levels.items() if level not in ("Read", "List")
+    } == {}
 
 
 def test_the_read_only_check_tells_writes_deletes_and_tags_apart() -> None:
-    levels = {a: ACCESS_LEVELS[(s, a)] for s, a in expanded(["s3:PutObject", "s3:DeleteObject", "iam:TagRole", "s3:GetObject"])}
-    assert levels == {"putobject": "Write", "deleteobject": "Write", "tagrole": "Tagging", "getobject": "Read"}
+    levels = {
+        a: ACCESS_LEVELS[(s, a)]
+        for s, a in expanded(["s3:PutObject", "s3:DeleteObject", "iam:TagRole", "s3:GetObject"])
+    }
+    assert levels == {
+        "putobject": "Write",
+        "deleteobject": "Write",
+        "tagrole": "Tagging",
+        "getobject": "Read",
+    }
 
 
 def test_the_preview_role_reads_the_state_bucket_only() -> None:
-    resources = {r for s in statements(load("preview.permissions.json")) if any(a.startswith("s3:") for a in as_list(s["Action"])) for r in as_list(s["Resource"])}
+    resources = {
+        r
+        for s in statements(load("preview.permissions.json"))
+        if any(a.startswith("s3:") for a in as_list(s["Action"]))
+        for r in as_list(s["Resource"])
+    }
     assert resources == {"arn:aws:s3:::<STATE_BUCKET>", "arn:aws:s3:::<STATE_BUCKET>/.pulumi/*"}
 
 
@@ -281,7 +320,12 @@ def test_each_trust_policy_pins_the_github_oidc_subject(role: str) -> None:
 
 
 def test_no_role_trusts_another_roles_subject() -> None:
-    subjects = [statements(load(f"{role}.trust.json"))[0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] for role in TRUSTED_SUBJECTS]
+    subjects = [
+        statements(load(f"{role}.trust.json"))[0]["Condition"]["StringEquals"][
+            "token.actions.githubusercontent.com:sub"
+        ]
+        for role in TRUSTED_SUBJECTS
+    ]
     assert len(set(subjects)) == len(subjects)
 
 
@@ -296,7 +340,12 @@ def _environment(job: dict[str, Any]) -> str | None:
 
 def test_workflows_use_the_environments_the_deploy_roles_trust() -> None:
     trusted = {TRUSTED_SUBJECTS[role].rsplit(":", 1)[1] for role in ("deploy-dev", "deploy-prod")}
-    used = {_environment(job) for name in ("deploy.yml", "nightly.yml") for job in _workflow_jobs(name).values() if "steps" in job}
+    used = {
+        _environment(job)
+        for name in ("deploy.yml", "nightly.yml")
+        for job in _workflow_jobs(name).values()
+        if "steps" in job
+    }
     used.discard(None)
     assert used == trusted
     # The preview job names no environment: its token's subject stays ...:pull_request.
@@ -322,7 +371,9 @@ def test_deploy_roles_grant_exactly_the_services_the_platform_uses(stack: str) -
         needed.add("ssm")
     granted = _granted_services(load(f"deploy-{stack}.permissions.json"))
     assert needed - granted == set()
-    assert granted - needed == set(OPTIONAL_SERVICES) | (set(SWEEP_SERVICES) if stack == "dev" else set())
+    assert granted - needed == set(OPTIONAL_SERVICES) | (
+        set(SWEEP_SERVICES) if stack == "dev" else set()
+    )
 
 
 def _resolved_parameters() -> set[str]:
@@ -342,10 +393,16 @@ def test_deploy_roles_may_resolve_the_image_parameters_the_plans_name(stack: str
     # "Use AWS Systems Manager parameters instead of AMI IDs").
     parameters = _resolved_parameters()
     assert parameters
-    [statement] = [s for s in statements(load(f"deploy-{stack}.permissions.json")) if "ssm:GetParameters" in as_list(s["Action"])]
+    [statement] = [
+        s
+        for s in statements(load(f"deploy-{stack}.permissions.json"))
+        if "ssm:GetParameters" in as_list(s["Action"])
+    ]
     for name in parameters:
         arn = f"arn:aws:ssm:eu-west-1::parameter{name}"
-        assert any(fnmatch.fnmatchcase(arn, pattern) for pattern in as_list(statement["Resource"])), name
+        assert any(
+            fnmatch.fnmatchcase(arn, pattern) for pattern in as_list(statement["Resource"])
+        ), name
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -354,15 +411,27 @@ def test_deploy_roles_are_bound_to_the_stack_regions(stack: str) -> None:
     regions = list(delivery.stack_regions(config, f"Pulumi.{stack}.yaml"))
     for statement in statements(load(f"deploy-{stack}.permissions.json")):
         actions = as_list(statement["Action"])
-        if statement["Effect"] == "Allow" and any(a.endswith(":*") or a.startswith(("tag:", "ssm:")) for a in actions):
-            assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}, statement["Sid"]
+        if statement["Effect"] == "Allow" and any(
+            a.endswith(":*") or a.startswith(("tag:", "ssm:")) for a in actions
+        ):
+            assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}, (
+                statement["Sid"]
+            )
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_deploy_roles_pass_roles_only_to_the_services_the_plan_trusts(stack: str) -> None:
     document = {s["Sid"]: s for s in statements(load(f"deploy-{stack}.permissions.json"))}
-    passed = set(document["PassPlatformRolesToTheirServices"]["Condition"]["StringEquals"]["iam:PassedToService"])
-    linked = set(document["ServiceLinkedRolesOfPlatformServices"]["Condition"]["StringEquals"]["iam:AWSServiceName"])
+    passed = set(
+        document["PassPlatformRolesToTheirServices"]["Condition"]["StringEquals"][
+            "iam:PassedToService"
+        ]
+    )
+    linked = set(
+        document["ServiceLinkedRolesOfPlatformServices"]["Condition"]["StringEquals"][
+            "iam:AWSServiceName"
+        ]
+    )
     for resource in plan_resources():
         if resource["type"] == "aws:iam/role:Role":
             for trust in statements(json.loads(resource["inputs"]["assumeRolePolicy"])):
@@ -380,11 +449,16 @@ def test_deploy_roles_write_only_their_own_stack_state(stack: str) -> None:
         if statement["Effect"] != "Allow":
             continue
         actions = set(expanded(as_list(statement["Action"])))
-        if any(service == "s3" and ACCESS_LEVELS[(service, action)] not in ("Read", "List") for service, action in actions):
+        if any(
+            service == "s3" and ACCESS_LEVELS[(service, action)] not in ("Read", "List")
+            for service, action in actions
+        ):
             if "NotResource" in statement:
                 assert {bucket, f"{bucket}/*"} <= set(statement["NotResource"])
             else:
-                writes.update(r for r in as_list(statement["Resource"]) if r.startswith(bucket + "/"))
+                writes.update(
+                    r for r in as_list(statement["Resource"]) if r.startswith(bucket + "/")
+                )
     assert writes == {
         f"{bucket}/.pulumi/stacks/{project}/{stack}.json*",
         f"{bucket}/.pulumi/history/{project}/{stack}/*",
@@ -398,11 +472,22 @@ def test_deploy_roles_never_touch_the_ci_roles_and_prod_keeps_its_data() -> None
     for stack in ("dev", "prod"):
         document = {s["Sid"]: s for s in statements(load(f"deploy-{stack}.permissions.json"))}
         deny = document["NeverTouchTheCiRoles"]
-        assert deny["Effect"] == "Deny" and deny["Resource"] == "arn:aws:iam::<ACCOUNT_ID>:role/github-actions/*"
-        assert {"iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PassRole"} <= set(deny["Action"])
+        assert (
+            deny["Effect"] == "Deny"
+            and deny["Resource"] == "arn:aws:iam::<ACCOUNT_ID>:role/github-actions/*"
+        )
+        assert {
+            "iam:UpdateAssumeRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:PassRole",
+        } <= set(deny["Action"])
     dev = {s["Sid"]: s for s in statements(load("deploy-dev.permissions.json"))}
     prod = {s["Sid"]: s for s in statements(load("deploy-prod.permissions.json"))}
     assert set(prod) - set(dev) == {"NeverDeleteProductionData"}
-    assert set(dev) - set(prod) == {"SweepListsTaggedResources", "SweepListsRolesAndInstanceProfiles"}
+    assert set(dev) - set(prod) == {
+        "SweepListsTaggedResources",
+        "SweepListsRolesAndInstanceProfiles",
+    }
     assert prod["NeverDeleteProductionData"]["Effect"] == "Deny"
     assert "s3:DeleteBucket" in prod["NeverDeleteProductionData"]["Action"]

@@ -24,7 +24,10 @@ def _code_paths(text: str) -> set[str]:
     """Repository paths a document names in backticks (`components/network.py`, `docs/`)."""
     found = set()
     for span in re.findall(r"`([^`\s]+)`", text):
-        if re.fullmatch(r"(components|stacks|policies|services|examples|tests|docs|deploy|\.github|\.ci)/[\w./-]*", span):
+        if re.fullmatch(
+            r"(components|stacks|policies|services|examples|tests|docs|deploy|\.github|\.ci)/[\w./-]*",
+            span,
+        ):
             found.add(span.rstrip("."))
     return found
 
@@ -37,7 +40,8 @@ def test_documents_name_only_files_that_exist_in_the_repository(document: Path) 
         if not re.match(r"[a-z]+://", link):
             assert (document.parent / link).exists(), f"{document.name}: broken link {link}"
     missing = sorted(
-        p for p in _code_paths(text)
+        p
+        for p in _code_paths(text)
         if "*" not in p and "<" not in p and not (PROJECT_DIR / p).exists()
     )
     assert not missing, f"{document.name} names files that do not exist: {missing}"
@@ -48,7 +52,8 @@ def test_code_comments_point_at_the_repositorys_design_document() -> None:
         str(path.relative_to(PROJECT_DIR))
         for top in ("components", "stacks", "policies", "services")
         for path in (PROJECT_DIR / top).rglob("*.py")
-        if "DESIGN.md" in path.read_text(encoding="utf-8") or "DESIGN decision" in path.read_text(encoding="utf-8")
+        if "DESIGN.md" in path.read_text(encoding="utf-8")
+        or "DESIGN decision" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
 
@@ -59,9 +64,19 @@ def test_the_api_reference_builds_with_the_documented_command(tmp_path: Path) ->
     command = ".venv/bin/python -m pdoc components stacks.offline policies -o build/api"
     assert command in readme
     args = command.split()[1:-1] + [str(tmp_path)]
-    subprocess.run([sys.executable, *args], cwd=PROJECT_DIR, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, *args], cwd=PROJECT_DIR, check=True, capture_output=True, timeout=600
+    )
     pages = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.html")}
-    for page in ("components/network.html", "components/kms.html", "components/compute.html",
-                 "components/jobs.html", "stacks/offline/engine.html", "policies/rules.html"):
+    for page in (
+        "components/network.html",
+        "components/kms.html",
+        "components/compute.html",
+        "components/jobs.html",
+        "stacks/offline/engine.html",
+        "policies/rules.html",
+    ):
         assert page in pages
-    assert "render_components" in (tmp_path / "stacks" / "offline" / "engine.html").read_text(encoding="utf-8")
+    assert "render_components" in (tmp_path / "stacks" / "offline" / "engine.html").read_text(
+        encoding="utf-8"
+    )

@@ -39,7 +39,9 @@ def test_every_example_is_a_project_of_its_own() -> None:
 
 
 def _assert_all_in_region(plan: Plan, region: str) -> None:
-    custom = [r for r in plan.resources if r["custom"] and not r["type"].startswith("pulumi:providers:")]
+    custom = [
+        r for r in plan.resources if r["custom"] and not r["type"].startswith("pulumi:providers:")
+    ]
     assert custom
     assert {r["region"] for r in custom} == {region}
 
@@ -123,13 +125,25 @@ def test_a_program_outside_the_repository_installs_the_project_and_uses_two_comp
     wheels, site = tmp_path / "wheels", tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(PROJECT_DIR)],
-        check=True, cwd=tmp_path, capture_output=True,
+        [
+            *pip,
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheels),
+            str(PROJECT_DIR),
+        ],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
     )
     (wheel,) = wheels.glob("mlops_platform-*.whl")
     subprocess.run(
         [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
-        check=True, cwd=tmp_path, capture_output=True,
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
     )
     program = tmp_path / "program"
     shutil.copytree(EXAMPLES / "network-and-bucket", program)
@@ -138,7 +152,11 @@ def test_a_program_outside_the_repository_installs_the_project_and_uses_two_comp
     env = {**os.environ, "PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
     result = subprocess.run(
         [sys.executable, str(tmp_path / "check.py"), str(program)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])

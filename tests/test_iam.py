@@ -46,9 +46,14 @@ def test_allow_listed_actions_may_use_resource_star() -> None:
 def _role(service: str, **kwargs) -> Plan:
     def build(opts: pulumi.ResourceOptions) -> None:
         key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
-        role = ServiceRole("r", ServiceRoleArgs(service=service, description="test", **kwargs), opts=opts)
+        role = ServiceRole(
+            "r", ServiceRoleArgs(service=service, description="test", **kwargs), opts=opts
+        )
         key.grant_decrypt(role)
-        role.grant("read-things", [Statement(sid="Read", actions=["s3:GetObject"], resources=["arn:aws:s3:::b/*"])])
+        role.grant(
+            "read-things",
+            [Statement(sid="Read", actions=["s3:GetObject"], resources=["arn:aws:s3:::b/*"])],
+        )
 
     return render_components(build)
 
@@ -59,7 +64,12 @@ def _trust(plan: Plan) -> dict[str, Any]:
 
 
 def test_trust_policy_has_confused_deputy_conditions_where_supported() -> None:
-    trust = _trust(_role("scheduler.amazonaws.com", source_arn="arn:aws:scheduler:eu-west-1:123456789012:schedule/*"))
+    trust = _trust(
+        _role(
+            "scheduler.amazonaws.com",
+            source_arn="arn:aws:scheduler:eu-west-1:123456789012:schedule/*",
+        )
+    )
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {
         "StringEquals": {"aws:SourceAccount": "123456789012"},
@@ -71,21 +81,29 @@ def test_trust_policy_has_confused_deputy_conditions_where_supported() -> None:
 
 def test_grants_become_one_named_inline_policy_each() -> None:
     plan = _role("lambda.amazonaws.com")
-    policies = {p["name"]: json.loads(p["inputs"]["policy"]) for p in plan.of_type("aws:iam/rolePolicy:RolePolicy")}
+    policies = {
+        p["name"]: json.loads(p["inputs"]["policy"])
+        for p in plan.of_type("aws:iam/rolePolicy:RolePolicy")
+    }
     assert sorted(policies) == ["r-kms-decrypt-k", "r-read-things"]
     key = plan.of_type("aws:kms/key:Key")[0]
     decrypt = policies["r-kms-decrypt-k"]["Statement"]
-    assert decrypt == [{
-        "Sid": "DecryptWithRegionKey", "Effect": "Allow",
-        "Action": ["kms:Decrypt", "kms:DescribeKey"],
-        "Resource": f"arn:aws:kms:eu-west-1:123456789012:key/{key['id']}",
-    }]
+    assert decrypt == [
+        {
+            "Sid": "DecryptWithRegionKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": f"arn:aws:kms:eu-west-1:123456789012:key/{key['id']}",
+        }
+    ]
     assert not plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
 
 def test_permissions_boundary_is_set_on_the_role_only_when_given() -> None:
     boundary = "arn:aws:iam::123456789012:policy/platform-boundary"
-    role = _role("lambda.amazonaws.com", permissions_boundary=boundary).of_type("aws:iam/role:Role")[0]
+    role = _role("lambda.amazonaws.com", permissions_boundary=boundary).of_type(
+        "aws:iam/role:Role"
+    )[0]
     assert role["inputs"]["permissionsBoundary"] == boundary
     role = _role("lambda.amazonaws.com").of_type("aws:iam/role:Role")[0]
     assert "permissionsBoundary" not in role["inputs"]
@@ -95,11 +113,31 @@ def test_permissions_boundary_is_set_on_the_role_only_when_given() -> None:
     "service, kwargs, message",
     [
         ("lambda", {}, "is not a service principal"),
-        ("lambda.amazonaws.com", {"permissions_boundary": "platform-boundary"}, "permissions_boundary: 'platform-boundary' is not a managed policy ARN"),
-        ("lambda.amazonaws.com", {"permissions_boundary": "arn:aws:iam::123456789012:role/x"}, "is not a managed policy ARN"),
-        ("lambda.amazonaws.com", {"source_arn": "arn:aws:lambda:::x"}, "does not send aws:SourceArn"),
-        ("ec2.amazonaws.com", {"managed_policies": {"arn:aws:iam::123456789012:policy/mine": "x"}}, "not an AWS-managed policy"),
-        ("ec2.amazonaws.com", {"managed_policies": {"arn:aws:iam::aws:policy/ReadOnlyAccess": " "}}, "needs the reason"),
+        (
+            "lambda.amazonaws.com",
+            {"permissions_boundary": "platform-boundary"},
+            "permissions_boundary: 'platform-boundary' is not a managed policy ARN",
+        ),
+        (
+            "lambda.amazonaws.com",
+            {"permissions_boundary": "arn:aws:iam::123456789012:role/x"},
+            "is not a managed policy ARN",
+        ),
+        (
+            "lambda.amazonaws.com",
+            {"source_arn": "arn:aws:lambda:::x"},
+            "does not send aws:SourceArn",
+        ),
+        (
+            "ec2.amazonaws.com",
+            {"managed_policies": {"arn:aws:iam::123456789012:policy/mine": "x"}},
+            "not an AWS-managed policy",
+        ),
+        (
+            "ec2.amazonaws.com",
+            {"managed_policies": {"arn:aws:iam::aws:policy/ReadOnlyAccess": " "}},
+            "needs the reason",
+        ),
     ],
 )
 def test_service_role_bad_arguments(service, kwargs, message) -> None:
@@ -109,7 +147,9 @@ def test_service_role_bad_arguments(service, kwargs, message) -> None:
 
 def test_duplicate_grant_purpose_is_refused() -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
-        role = ServiceRole("r", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts)
+        role = ServiceRole(
+            "r", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts
+        )
         statement = Statement(sid="A", actions=["s3:GetObject"], resources=["arn:aws:s3:::b/*"])
         role.grant("same", [statement])
         role.grant("same", [statement])
@@ -126,17 +166,21 @@ IDENTITY_POLICY_TYPES = {"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy
 #: apply; each accepted (resource type, finding) is listed with the reason.
 ACCEPTED_RESOURCE_POLICY_FINDINGS = {
     ("aws:kms/key:Key", "RESOURCE_STAR"): 'in a key policy "Resource": "*" means this key only',
-    ("aws:kms/key:Key", "PERMISSIONS_MANAGEMENT_ACTIONS"):
-        "the account root administers its own key (kms:PutKeyPolicy etc.), as AWS requires to "
-        "avoid an unmanageable key",
+    (
+        "aws:kms/key:Key",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+    ): "the account root administers its own key (kms:PutKeyPolicy etc.), as AWS requires to "
+    "avoid an unmanageable key",
 }
 
 
 #: Findings on identity policies that are accepted, by (finding, action it is about).
 ACCEPTED_IDENTITY_FINDINGS = {
-    ("CREDENTIALS_EXPOSURE", "ecr:GetAuthorizationToken"):
-        "pulling an image from ECR needs a registry login token; what the token can pull is "
-        "limited by the role's repository-scoped ecr:BatchGetImage/GetDownloadUrlForLayer",
+    (
+        "CREDENTIALS_EXPOSURE",
+        "ecr:GetAuthorizationToken",
+    ): "pulling an image from ECR needs a registry login token; what the token can pull is "
+    "limited by the role's repository-scoped ecr:BatchGetImage/GetDownloadUrlForLayer",
 }
 
 
@@ -161,7 +205,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_no_wildcard_actions_and_resource_star_only_when_allow_listed(stack_plan: Plan) -> None:
-    for resource, key, document in _documents(stack_plan):
+    for resource, _key, document in _documents(stack_plan):
         for statement in _statements(document):
             if statement["Effect"] != "Allow":
                 continue
@@ -169,12 +213,14 @@ def test_no_wildcard_actions_and_resource_star_only_when_allow_listed(stack_plan
             assert "NotAction" not in statement, resource["urn"]
             for action in actions:
                 assert action != "*" and not action.endswith(":*"), (resource["urn"], action)
-            if resource["type"] in IDENTITY_POLICY_TYPES and "*" in _as_list(statement.get("Resource", [])):
+            if resource["type"] in IDENTITY_POLICY_TYPES and "*" in _as_list(
+                statement.get("Resource", [])
+            ):
                 assert set(actions) <= set(RESOURCE_STAR_ALLOWED), (resource["urn"], actions)
 
 
 def test_no_public_principal_in_resource_policies(stack_plan: Plan) -> None:
-    for resource, key, document in _documents(stack_plan):
+    for resource, _key, document in _documents(stack_plan):
         for statement in _statements(document):
             if statement["Effect"] == "Allow":
                 principal = statement.get("Principal")
@@ -186,14 +232,18 @@ def test_every_policy_passes_parliament(stack_plan: Plan) -> None:
     for resource, key, document in _documents(stack_plan):
         if key == "assumeRolePolicy":
             continue  # trust policies have no Resource; checked by the trust tests
-        findings = analyze_policy_string(json.dumps(document), include_community_auditors=True).findings
+        findings = analyze_policy_string(
+            json.dumps(document), include_community_auditors=True
+        ).findings
         for finding in findings:
             if resource["type"] not in IDENTITY_POLICY_TYPES and (
                 (resource["type"], finding.issue) in ACCEPTED_RESOURCE_POLICY_FINDINGS
             ):
                 continue
             actions = {a.lower() for a in (finding.location or {}).get("actions", [])}
-            accepted = {a.lower() for (issue, a) in ACCEPTED_IDENTITY_FINDINGS if issue == finding.issue}
+            accepted = {
+                a.lower() for (issue, a) in ACCEPTED_IDENTITY_FINDINGS if issue == finding.issue
+            }
             if actions and actions <= accepted:
                 continue
             problems.append(f"{resource['urn']} {key}: {finding.issue} {finding.detail}")

@@ -67,9 +67,18 @@ ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 IMAGE = "{account}.dkr.ecr.{region}.amazonaws.com/mlops/batch-inference:1.0.0"
 COMMAND = [
-    "--input-bucket", "Ref::read_bucket", "--input-prefix", "Ref::read_prefix",
-    "--output-bucket", "Ref::write_bucket", "--output-prefix", "Ref::write_prefix",
-    "--threshold", "Ref::threshold", "--shard-count", "Ref::array_size",
+    "--input-bucket",
+    "Ref::read_bucket",
+    "--input-prefix",
+    "Ref::read_prefix",
+    "--output-bucket",
+    "Ref::write_bucket",
+    "--output-prefix",
+    "Ref::write_prefix",
+    "--threshold",
+    "Ref::threshold",
+    "--shard-count",
+    "Ref::array_size",
 ]
 
 JOB_DEFINITION = "aws:batch/jobDefinition:JobDefinition"
@@ -85,7 +94,9 @@ MWAA = "aws:mwaa/environment:Environment"
 # --- Fargate sizes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("vcpu, memory", [(v, m) for v, ms in FARGATE_MEMORY_MIB.items() for m in ms])
+@pytest.mark.parametrize(
+    "vcpu, memory", [(v, m) for v, ms in FARGATE_MEMORY_MIB.items() for m in ms]
+)
 def test_every_fargate_pair_is_accepted(vcpu: float, memory: int) -> None:
     assert fargate_size_problem(vcpu, memory) is None
 
@@ -104,7 +115,10 @@ def test_unsupported_pairs_say_what_would_be_right(vcpu: Any, memory: int, expec
     assert expected in (fargate_size_problem(vcpu, memory) or "")
 
 
-@given(vcpu=st.sampled_from(sorted(FARGATE_MEMORY_MIB)), memory=st.integers(min_value=1, max_value=130000))
+@given(
+    vcpu=st.sampled_from(sorted(FARGATE_MEMORY_MIB)),
+    memory=st.integers(min_value=1, max_value=130000),
+)
 def test_a_pair_is_accepted_exactly_when_fargate_lists_it(vcpu: float, memory: int) -> None:
     assert (fargate_size_problem(vcpu, memory) is None) == (memory in FARGATE_MEMORY_MIB[vcpu])
 
@@ -156,19 +170,29 @@ def test_invalid_cron_expressions_say_why(body: str, expected: str) -> None:
     assert expected in (cron_problem(body) or "")
 
 
-_FIELD = st.one_of(st.just("*"), st.integers(0, 59).map(str), st.tuples(st.integers(0, 29), st.integers(30, 59)).map(lambda t: f"{t[0]}-{t[1]}"))
+_FIELD = st.one_of(
+    st.just("*"),
+    st.integers(0, 59).map(str),
+    st.tuples(st.integers(0, 29), st.integers(30, 59)).map(lambda t: f"{t[0]}-{t[1]}"),
+)
 
 
 @given(
     minutes=_FIELD,
-    hours=st.one_of(st.just("*"), st.integers(0, 23).map(str), st.integers(1, 23).map(lambda n: f"*/{n}")),
+    hours=st.one_of(
+        st.just("*"), st.integers(0, 23).map(str), st.integers(1, 23).map(lambda n: f"*/{n}")
+    ),
     month=st.one_of(st.just("*"), st.integers(1, 12).map(str), st.sampled_from(["JAN", "JUN-AUG"])),
     year=st.one_of(st.just("*"), st.integers(1970, 2199).map(str)),
     on_weekdays=st.booleans(),
     day=st.one_of(st.just("*"), st.integers(1, 31).map(str)),
-    weekday=st.one_of(st.integers(1, 7).map(str), st.sampled_from(["MON-FRI", "SAT,SUN", "2#1", "L"])),
+    weekday=st.one_of(
+        st.integers(1, 7).map(str), st.sampled_from(["MON-FRI", "SAT,SUN", "2#1", "L"])
+    ),
 )
-def test_generated_cron_expressions_are_accepted(minutes, hours, month, year, on_weekdays, day, weekday) -> None:
+def test_generated_cron_expressions_are_accepted(
+    minutes, hours, month, year, on_weekdays, day, weekday
+) -> None:
     dom, dow = ("?", weekday) if on_weekdays else (day, "?")
     assert cron_problem(f"{minutes} {hours} {dom} {month} {dow} {year}") is None
 
@@ -210,21 +234,29 @@ def test_command_parameters_are_the_ref_placeholders_once_each() -> None:
 def test_images_and_their_ecr_repository() -> None:
     assert image_problem(IMAGE) is None
     assert image_problem("python:3.11-slim") is None
-    assert "only {account} and {region}" in (image_problem("{acct}.dkr.ecr.eu-west-1.amazonaws.com/x:1") or "")
+    assert "only {account} and {region}" in (
+        image_problem("{acct}.dkr.ecr.eu-west-1.amazonaws.com/x:1") or ""
+    )
     assert "is not an image reference" in (image_problem("Not An Image") or "")
     assert ecr_repository(IMAGE) == ("{account}", "{region}", "mlops/batch-inference")
-    assert ecr_repository("123456789012.dkr.ecr.eu-west-1.amazonaws.com/jobs@sha256:" + "a" * 64) == (
-        "123456789012", "eu-west-1", "jobs")
+    assert ecr_repository(
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/jobs@sha256:" + "a" * 64
+    ) == ("123456789012", "eu-west-1", "jobs")
     assert ecr_repository("public.ecr.aws/docker/library/python:3.11") is None
 
 
-def test_retry_strategy_retries_storage_errors_and_failed_starts_and_exits_on_everything_else() -> None:
+def test_retry_strategy_retries_storage_errors_and_failed_starts_and_exits_on_everything_else() -> (
+    None
+):
     strategy = retry_strategy(3, (3,))
     rules = strategy["evaluateOnExits"]
     assert strategy["attempts"] == 3
     assert rules[0] == {"action": "RETRY", "onExitCode": "3"}
     assert rules[1] == {"action": "RETRY", "onStatusReason": "Task failed to start*"}
-    assert rules[-2:] == [{"action": "EXIT", "onExitCode": "*"}, {"action": "EXIT", "onReason": "*"}]
+    assert rules[-2:] == [
+        {"action": "EXIT", "onExitCode": "*"},
+        {"action": "EXIT", "onReason": "*"},
+    ]
     assert len(retry_strategy(10, (3, 4))["evaluateOnExits"]) == 5  # Batch's limit
 
 
@@ -243,12 +275,24 @@ def test_failed_run_alert_names_the_job_the_run_and_its_logs() -> None:
 def test_patterns_and_submit_requests() -> None:
     pattern = failed_run_pattern("arn:queue")
     assert pattern["detail"] == {
-        "status": ["FAILED"], "jobQueue": ["arn:queue"], "arrayProperties": {"index": [{"exists": False}]},
+        "status": ["FAILED"],
+        "jobQueue": ["arn:queue"],
+        "arrayProperties": {"index": [{"exists": False}]},
     }
-    assert object_created_pattern("raw-bucket", None)["detail"] == {"bucket": {"name": ["raw-bucket"]}}
-    assert object_created_pattern("raw-bucket", "events/")["detail"]["object"] == {"key": [{"prefix": "events/"}]}
-    request = submit_job_input(run_name="j-scheduled", queue_arn="q", definition_arn="d", parameters={},
-                               environment={}, array_size=None)
+    assert object_created_pattern("raw-bucket", None)["detail"] == {
+        "bucket": {"name": ["raw-bucket"]}
+    }
+    assert object_created_pattern("raw-bucket", "events/")["detail"]["object"] == {
+        "key": [{"prefix": "events/"}]
+    }
+    request = submit_job_input(
+        run_name="j-scheduled",
+        queue_arn="q",
+        definition_arn="d",
+        parameters={},
+        environment={},
+        array_size=None,
+    )
     assert request == {"JobName": "j-scheduled", "JobQueue": "q", "JobDefinition": "d"}
 
 
@@ -276,7 +320,10 @@ def full_job(**changes: Any) -> JobSpec:
         read=LakeAccess("curated", "customers"),
         write=LakeAccess("models", "predictions/churn"),
         schedule=JobScheduleArgs(
-            "cron(0 2 * * ? *)", "Europe/Rome", parameters={"threshold": "0.7"}, environment={"LOG_LEVEL": "debug"}
+            "cron(0 2 * * ? *)",
+            "Europe/Rome",
+            parameters={"threshold": "0.7"},
+            environment={"LOG_LEVEL": "debug"},
         ),
         on_new_objects=ObjectTriggerArgs("raw", "events/"),
         array_size=4,
@@ -285,14 +332,22 @@ def full_job(**changes: Any) -> JobSpec:
     return JobSpec(**spec)
 
 
-def render_jobs(jobs: list[JobSpec], late: Callable[[], dict[str, Any]] | None = None, **changes: Any) -> Plan:
+def render_jobs(
+    jobs: list[JobSpec], late: Callable[[], dict[str, Any]] | None = None, **changes: Any
+) -> Plan:
     """Render one region's Jobs; ``late`` gives changes made inside the program (Outputs)."""
 
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
         args: dict[str, Any] = dict(
-            name_prefix="mlops-test", key=key, alert_topic=topic, vpc_id="vpc-1",
-            private_subnet_ids=["subnet-a", "subnet-b", "subnet-c"], lake=lake, jobs=jobs, max_vcpus=4,
+            name_prefix="mlops-test",
+            key=key,
+            alert_topic=topic,
+            vpc_id="vpc-1",
+            private_subnet_ids=["subnet-a", "subnet-b", "subnet-c"],
+            lake=lake,
+            jobs=jobs,
+            max_vcpus=4,
             log_retention_days=30,
         )
         args.update(changes)
@@ -304,7 +359,9 @@ def render_jobs(jobs: list[JobSpec], late: Callable[[], dict[str, Any]] | None =
 
 @pytest.fixture(scope="module")
 def plan() -> Plan:
-    return render_jobs([full_job()], airflow=AirflowSpec(environment_class="mw1.medium"), protect=True)
+    return render_jobs(
+        [full_job()], airflow=AirflowSpec(environment_class="mw1.medium"), protect=True
+    )
 
 
 def one(plan: Plan, typ: str, name: str) -> dict[str, Any]:
@@ -314,7 +371,7 @@ def one(plan: Plan, typ: str, name: str) -> dict[str, Any]:
 def policies_of(plan: Plan, role_prefix: str) -> dict[str, dict[str, Any]]:
     """Inline policies of a ServiceRole by purpose."""
     return {
-        p["name"][len(role_prefix) + 1:]: json.loads(p["inputs"]["policy"])
+        p["name"][len(role_prefix) + 1 :]: json.loads(p["inputs"]["policy"])
         for p in plan.of_type(ROLE_POLICY)
         if p["name"].startswith(f"{role_prefix}-")
     }
@@ -330,7 +387,13 @@ def as_list(value: Any) -> list[Any]:
 
 
 def actions_and_resources(documents: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {(a, r) for d in documents for s in statements(d) for a in as_list(s["Action"]) for r in as_list(s["Resource"])}
+    return {
+        (a, r)
+        for d in documents
+        for s in statements(d)
+        for a in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+    }
 
 
 def trust(plan: Plan, role_name: str) -> dict[str, Any]:
@@ -344,11 +407,17 @@ def bucket(plan: Plan, zone: str) -> str:
 
 
 def container(plan: Plan) -> dict[str, Any]:
-    return json.loads(one(plan, JOB_DEFINITION, f"{REGION}-jobs-churn-definition")["inputs"]["containerProperties"])
+    return json.loads(
+        one(plan, JOB_DEFINITION, f"{REGION}-jobs-churn-definition")["inputs"][
+            "containerProperties"
+        ]
+    )
 
 
 def test_fargate_compute_environment_scales_to_zero_in_private_subnets(plan: Plan) -> None:
-    ce = one(plan, "aws:batch/computeEnvironment:ComputeEnvironment", f"{REGION}-jobs-batch-fargate")["inputs"]
+    ce = one(
+        plan, "aws:batch/computeEnvironment:ComputeEnvironment", f"{REGION}-jobs-batch-fargate"
+    )["inputs"]
     assert ce["type"] == "MANAGED"
     resources = ce["computeResources"]
     assert resources["type"] == "FARGATE" and resources["maxVcpus"] == 4
@@ -357,24 +426,38 @@ def test_fargate_compute_environment_scales_to_zero_in_private_subnets(plan: Pla
     assert "serviceRole" not in ce  # the Batch service-linked role; no role to create
     sg = one(plan, "aws:ec2/securityGroup:SecurityGroup", f"{REGION}-jobs-batch-tasks-sg")
     assert resources["securityGroupIds"] == [sg["id"]] and sg["inputs"]["description"]
-    rules = [r for r in plan.resources if r["type"].startswith("aws:vpc/securityGroup")
-             and r["inputs"].get("securityGroupId") == sg["id"]]
-    assert [(r["type"].rsplit(":", 1)[-1], r["inputs"]["fromPort"], r["inputs"]["toPort"]) for r in rules] == [
-        ("SecurityGroupEgressRule", 443, 443)]
+    rules = [
+        r
+        for r in plan.resources
+        if r["type"].startswith("aws:vpc/securityGroup")
+        and r["inputs"].get("securityGroupId") == sg["id"]
+    ]
+    assert [
+        (r["type"].rsplit(":", 1)[-1], r["inputs"]["fromPort"], r["inputs"]["toPort"])
+        for r in rules
+    ] == [("SecurityGroupEgressRule", 443, 443)]
     assert rules[0]["inputs"]["description"]
 
 
 def test_queue_uses_the_environment_and_cancels_runs_that_can_never_start(plan: Plan) -> None:
-    ce = one(plan, "aws:batch/computeEnvironment:ComputeEnvironment", f"{REGION}-jobs-batch-fargate")
+    ce = one(
+        plan, "aws:batch/computeEnvironment:ComputeEnvironment", f"{REGION}-jobs-batch-fargate"
+    )
     queue = one(plan, "aws:batch/jobQueue:JobQueue", f"{REGION}-jobs-batch-queue")["inputs"]
     assert queue["state"] == "ENABLED"
     (order,) = queue["computeEnvironmentOrders"]
     assert order["order"] == 1
-    assert order["computeEnvironment"].startswith(f"arn:aws:batch:{REGION}:{ACCOUNT}:compute-environment/{ce['name']}-")
+    assert order["computeEnvironment"].startswith(
+        f"arn:aws:batch:{REGION}:{ACCOUNT}:compute-environment/{ce['name']}-"
+    )
     assert {a["reason"] for a in queue["jobStateTimeLimitActions"]} == {
-        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE", "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"}
-    assert all(a["action"] == "CANCEL" and a["state"] == "RUNNABLE" and a["maxTimeSeconds"] == 600
-               for a in queue["jobStateTimeLimitActions"])
+        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+    }
+    assert all(
+        a["action"] == "CANCEL" and a["state"] == "RUNNABLE" and a["maxTimeSeconds"] == 600
+        for a in queue["jobStateTimeLimitActions"]
+    )
 
 
 def test_job_definition_is_the_template(plan: Plan) -> None:
@@ -383,35 +466,52 @@ def test_job_definition_is_the_template(plan: Plan) -> None:
     assert definition["platformCapabilities"] == ["FARGATE"]
     assert definition["timeout"] == {"attemptDurationSeconds": 1800}
     assert definition["retryStrategy"]["attempts"] == 3
-    assert definition["retryStrategy"]["evaluateOnExits"][0] == {"action": "RETRY", "onExitCode": "3"}
+    assert definition["retryStrategy"]["evaluateOnExits"][0] == {
+        "action": "RETRY",
+        "onExitCode": "3",
+    }
     assert definition["propagateTags"] is True
     assert definition["parameters"] == {
-        "read_bucket": bucket(plan, "curated"), "read_prefix": "customers",
-        "write_bucket": bucket(plan, "models"), "write_prefix": "predictions/churn",
-        "array_size": "4", "threshold": "0.5",
+        "read_bucket": bucket(plan, "curated"),
+        "read_prefix": "customers",
+        "write_bucket": bucket(plan, "models"),
+        "write_prefix": "predictions/churn",
+        "array_size": "4",
+        "threshold": "0.5",
     }
     props = container(plan)
     assert props["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops/batch-inference:1.0.0"
     assert props["command"] == COMMAND
     assert props["environment"] == [{"name": "LOG_LEVEL", "value": "info"}]
-    assert props["resourceRequirements"] == [{"type": "VCPU", "value": "0.5"}, {"type": "MEMORY", "value": "1024"}]
+    assert props["resourceRequirements"] == [
+        {"type": "VCPU", "value": "0.5"},
+        {"type": "MEMORY", "value": "1024"},
+    ]
     assert props["fargatePlatformConfiguration"] == {"platformVersion": "LATEST"}
     assert props["networkConfiguration"] == {"assignPublicIp": "DISABLED"}
     assert props["readonlyRootFilesystem"] is True
     assert props["volumes"] == [{"name": "tmp"}]
-    assert props["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+    assert props["mountPoints"] == [
+        {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}
+    ]
 
 
 def test_each_run_logs_to_its_own_stream_in_the_jobs_encrypted_log_group(plan: Plan) -> None:
     group = one(plan, "aws:cloudwatch/logGroup:LogGroup", f"{REGION}-jobs-churn-logs")
     assert group["inputs"]["name"] == "/aws/batch/mlops-test/churn"
     assert group["inputs"]["retentionInDays"] == 30
-    assert group["inputs"]["kmsKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{one(plan, 'aws:kms/key:Key', 'kms-key')['id']}"
+    assert (
+        group["inputs"]["kmsKeyId"]
+        == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{one(plan, 'aws:kms/key:Key', 'kms-key')['id']}"
+    )
     assert group["options"]["protect"] and group["options"]["retainOnDelete"]
     assert container(plan)["logConfiguration"] == {
         "logDriver": "awslogs",
-        "options": {"awslogs-group": "/aws/batch/mlops-test/churn", "awslogs-region": REGION,
-                    "awslogs-stream-prefix": LOG_STREAM_PREFIX},
+        "options": {
+            "awslogs-group": "/aws/batch/mlops-test/churn",
+            "awslogs-region": REGION,
+            "awslogs-stream-prefix": LOG_STREAM_PREFIX,
+        },
     }
 
 
@@ -421,16 +521,30 @@ def test_execution_role_pulls_this_image_and_writes_this_log_group_only(plan: Pl
     assert props["executionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{role['id']}"
     statement = trust(plan, f"{REGION}-jobs-churn-execution")
     assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
-                                      "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"}}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"},
+    }
     grants = policies_of(plan, f"{REGION}-jobs-churn-execution")
     assert sorted(grants) == ["pull-image", "write-logs"]
     assert actions_and_resources(list(grants.values())) == {
-        ("logs:CreateLogStream", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/batch/mlops-test/churn:log-stream:*"),
-        ("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/batch/mlops-test/churn:log-stream:*"),
-        ("ecr:BatchCheckLayerAvailability", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference"),
+        (
+            "logs:CreateLogStream",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/batch/mlops-test/churn:log-stream:*",
+        ),
+        (
+            "logs:PutLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/batch/mlops-test/churn:log-stream:*",
+        ),
+        (
+            "ecr:BatchCheckLayerAvailability",
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference",
+        ),
         ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference"),
-        ("ecr:GetDownloadUrlForLayer", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference"),
+        (
+            "ecr:GetDownloadUrlForLayer",
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference",
+        ),
         ("ecr:GetAuthorizationToken", "*"),
     }
 
@@ -439,8 +553,11 @@ def test_definition_exists_only_once_both_roles_hold_their_policies(plan: Plan) 
     """A run can be submitted the moment the definition exists; its first attempt must be
     able to pull, log and reach the lake."""
     definition = one(plan, JOB_DEFINITION, f"{REGION}-jobs-churn-definition")
-    policies = [p["urn"] for p in plan.of_type(ROLE_POLICY)
-                if p["name"].startswith((f"{REGION}-jobs-churn-execution-", f"{REGION}-jobs-churn-job-"))]
+    policies = [
+        p["urn"]
+        for p in plan.of_type(ROLE_POLICY)
+        if p["name"].startswith((f"{REGION}-jobs-churn-execution-", f"{REGION}-jobs-churn-job-"))
+    ]
     assert len(policies) == 4  # pull-image, write-logs; read curated, write models
     assert set(policies) <= set(definition["dependencies"])
 
@@ -449,27 +566,45 @@ def test_job_role_has_only_the_lake_grants_given(plan: Plan) -> None:
     props = container(plan)
     role = one(plan, ROLE, f"{REGION}-jobs-churn-job-role")
     assert props["jobRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{role['id']}"
-    assert trust(plan, f"{REGION}-jobs-churn-job")["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert trust(plan, f"{REGION}-jobs-churn-job")["Principal"] == {
+        "Service": "ecs-tasks.amazonaws.com"
+    }
     grants = policies_of(plan, f"{REGION}-jobs-churn-job")
     assert len(grants) == 2
     pairs = actions_and_resources(list(grants.values()))
-    curated, models = f"arn:aws:s3:::{bucket(plan, 'curated')}", f"arn:aws:s3:::{bucket(plan, 'models')}"
+    curated, models = (
+        f"arn:aws:s3:::{bucket(plan, 'curated')}",
+        f"arn:aws:s3:::{bucket(plan, 'models')}",
+    )
     s3_pairs = {(a, r) for a, r in pairs if a.startswith("s3:")}
     assert ("s3:GetObject", f"{curated}/customers/*") in s3_pairs
     assert ("s3:ListBucket", curated) in s3_pairs
     assert ("s3:PutObject", f"{models}/predictions/churn/*") in s3_pairs
-    assert ("s3:DeleteObject", f"{models}/predictions/churn/*") in s3_pairs  # clears its own leftovers
+    assert (
+        "s3:DeleteObject",
+        f"{models}/predictions/churn/*",
+    ) in s3_pairs  # clears its own leftovers
     assert ("s3:GetObject", f"{models}/predictions/churn/*") in s3_pairs  # finds completed runs
     # NOT granted: writing what it reads, any other zone or folder, anything but S3 and the key.
-    assert not {(a, r) for a, r in s3_pairs if r.startswith(curated) and a != "s3:GetObject" and a != "s3:ListBucket"}
-    assert all(r in (curated, models) or r.startswith((f"{curated}/customers/", f"{models}/predictions/churn/"))
-               for _, r in s3_pairs)
+    assert not {
+        (a, r)
+        for a, r in s3_pairs
+        if r.startswith(curated) and a != "s3:GetObject" and a != "s3:ListBucket"
+    }
+    assert all(
+        r in (curated, models)
+        or r.startswith((f"{curated}/customers/", f"{models}/predictions/churn/"))
+        for _, r in s3_pairs
+    )
     assert {a.split(":")[0] for a, _ in pairs} == {"s3", "kms"}
     for document in grants.values():
         for statement in statements(document):
             if statement["Action"] == "s3:ListBucket" or statement["Action"] == ["s3:ListBucket"]:
                 prefix = statement["Condition"]["StringLike"]["s3:prefix"]
-                assert prefix in (["customers/", "customers/*"], ["predictions/churn/", "predictions/churn/*"])
+                assert prefix in (
+                    ["customers/", "customers/*"],
+                    ["predictions/churn/", "predictions/churn/*"],
+                )
 
 
 def test_schedule_submits_runs_with_overrides_in_its_time_zone(plan: Plan) -> None:
@@ -477,7 +612,9 @@ def test_schedule_submits_runs_with_overrides_in_its_time_zone(plan: Plan) -> No
     group = one(plan, "aws:scheduler/scheduleGroup:ScheduleGroup", f"{REGION}-jobs-batch-schedules")
     queue = one(plan, "aws:batch/jobQueue:JobQueue", f"{REGION}-jobs-batch-queue")
     dlq = one(plan, QUEUE, f"{REGION}-jobs-churn-submit-dlq")
-    assert schedule["name"] == "mlops-test-churn" and schedule["groupName"].startswith(f"{group['name']}-")
+    assert schedule["name"] == "mlops-test-churn" and schedule["groupName"].startswith(
+        f"{group['name']}-"
+    )
     assert schedule["scheduleExpression"] == "cron(0 2 * * ? *)"
     assert schedule["scheduleExpressionTimezone"] == "Europe/Rome"
     assert schedule["flexibleTimeWindow"] == {"mode": "OFF"}
@@ -485,13 +622,22 @@ def test_schedule_submits_runs_with_overrides_in_its_time_zone(plan: Plan) -> No
     target = schedule["target"]
     assert target["arn"] == "arn:aws:scheduler:::aws-sdk:batch:submitJob"
     assert target["retryPolicy"] == {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 3}
-    assert target["deadLetterConfig"]["arn"].startswith(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq['name']}-")
+    assert target["deadLetterConfig"]["arn"].startswith(
+        f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq['name']}-"
+    )
     request = json.loads(target["input"])
     assert request["JobName"] == "churn-scheduled"
-    assert request["JobQueue"].startswith(f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{REGION}-jobs-batch-queue-")
-    assert request["JobDefinition"] == f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/mlops-test-churn:1"
+    assert request["JobQueue"].startswith(
+        f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{REGION}-jobs-batch-queue-"
+    )
+    assert (
+        request["JobDefinition"]
+        == f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/mlops-test-churn:1"
+    )
     assert request["Parameters"] == {"threshold": "0.7"}
-    assert request["ContainerOverrides"] == {"Environment": [{"Name": "LOG_LEVEL", "Value": "debug"}]}
+    assert request["ContainerOverrides"] == {
+        "Environment": [{"Name": "LOG_LEVEL", "Value": "debug"}]
+    }
     assert request["ArrayProperties"] == {"Size": 4}
     assert f"job-queue/{queue['name']}-" in request["JobQueue"]
 
@@ -501,7 +647,8 @@ def test_scheduler_role_submits_exactly_this_job_to_this_queue(plan: Plan) -> No
     assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
     assert statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
-        f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{REGION}-jobs-batch-schedules-")
+        f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{REGION}-jobs-batch-schedules-"
+    )
     (grant,) = policies_of(plan, f"{REGION}-jobs-churn-scheduler").values()
     by_sid = {s["Sid"]: s for s in statements(grant)}
     submit = by_sid["SubmitThisJobToThisQueue"]
@@ -509,62 +656,107 @@ def test_scheduler_role_submits_exactly_this_job_to_this_queue(plan: Plan) -> No
     resources = as_list(submit["Resource"])
     definition = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/mlops-test-churn"
     assert len(resources) == 4
-    assert resources[1:] == [definition, f"{definition}:*", f"arn:aws:batch:{REGION}:{ACCOUNT}:job/*"]
+    assert resources[1:] == [
+        definition,
+        f"{definition}:*",
+        f"arn:aws:batch:{REGION}:{ACCOUNT}:job/*",
+    ]
     assert resources[0].startswith(f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/")
     assert by_sid["SendToDeadLetterQueue"]["Action"] == ["sqs:SendMessage"]
-    assert by_sid["EncryptDeadLetters"]["Condition"] == {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}}
+    assert by_sid["EncryptDeadLetters"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
+    }
     assert {a for s in statements(grant) for a in as_list(s["Action"])} == {
-        "batch:SubmitJob", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
+        "batch:SubmitJob",
+        "sqs:SendMessage",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
 
 
 def test_new_raw_objects_submit_a_run_through_a_rule(plan: Plan) -> None:
     rule = one(plan, RULE, f"{REGION}-jobs-churn-on-new-objects")
     assert json.loads(rule["inputs"]["eventPattern"]) == {
-        "source": ["aws.s3"], "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": [bucket(plan, "raw")]}, "object": {"key": [{"prefix": "events/"}]}},
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [bucket(plan, "raw")]},
+            "object": {"key": [{"prefix": "events/"}]},
+        },
     }
     target = one(plan, TARGET, f"{REGION}-jobs-churn-on-new-objects-submit")["inputs"]
     assert target["rule"].startswith(f"{rule['name']}-")
     assert target["arn"].startswith(f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/")
     assert target["batchTarget"] == {
         "jobDefinition": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/mlops-test-churn:1",
-        "jobName": "churn-on-new-object", "arraySize": 4,
+        "jobName": "churn-on-new-object",
+        "arraySize": 4,
     }
-    assert json.loads(target["inputTransformer"]["inputTemplate"].replace("<bucket>", '"b"').replace("<key>", '"k"')) == {
-        "Parameters": {"trigger_bucket": "b", "trigger_key": "k"}}
+    assert json.loads(
+        target["inputTransformer"]["inputTemplate"]
+        .replace("<bucket>", '"b"')
+        .replace("<key>", '"k"')
+    ) == {"Parameters": {"trigger_bucket": "b", "trigger_key": "k"}}
     assert target["retryPolicy"] == {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 3}
-    assert target["deadLetterConfig"]["arn"].startswith(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{REGION}-jobs-churn-submit-dlq-")
+    assert target["deadLetterConfig"]["arn"].startswith(
+        f"arn:aws:sqs:{REGION}:{ACCOUNT}:{REGION}-jobs-churn-submit-dlq-"
+    )
     statement = trust(plan, f"{REGION}-jobs-churn-events")
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{target['rule']}"
+    assert (
+        statement["Condition"]["ArnLike"]["aws:SourceArn"]
+        == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{target['rule']}"
+    )
     (grant,) = policies_of(plan, f"{REGION}-jobs-churn-events").values()
     assert {a for s in statements(grant) for a in as_list(s["Action"])} == {"batch:SubmitJob"}
 
 
-def test_the_dead_letter_queue_is_encrypted_accepts_only_the_rule_and_raises_an_alarm(plan: Plan) -> None:
+def test_the_dead_letter_queue_is_encrypted_accepts_only_the_rule_and_raises_an_alarm(
+    plan: Plan,
+) -> None:
     dlq = one(plan, QUEUE, f"{REGION}-jobs-churn-submit-dlq")["inputs"]
     assert dlq["kmsMasterKeyId"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
     assert dlq["messageRetentionSeconds"] == 14 * 24 * 3600
-    policy = json.loads(one(plan, "aws:sqs/queuePolicy:QueuePolicy", f"{REGION}-jobs-churn-submit-dlq-policy")["inputs"]["policy"])
+    policy = json.loads(
+        one(plan, "aws:sqs/queuePolicy:QueuePolicy", f"{REGION}-jobs-churn-submit-dlq-policy")[
+            "inputs"
+        ]["policy"]
+    )
     allow, deny = statements(policy)
     rule = one(plan, RULE, f"{REGION}-jobs-churn-on-new-objects")
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     rule_name = one(plan, TARGET, f"{REGION}-jobs-churn-on-new-objects-submit")["inputs"]["rule"]
     assert rule_name.startswith(f"{rule['name']}-")
-    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"}}
-    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    alarm = one(plan, "aws:cloudwatch/metricAlarm:MetricAlarm", f"{REGION}-jobs-churn-submit-failed")["inputs"]
-    assert (alarm["namespace"], alarm["metricName"], alarm["threshold"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", 1)
+    assert allow["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"}
+    }
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    alarm = one(
+        plan, "aws:cloudwatch/metricAlarm:MetricAlarm", f"{REGION}-jobs-churn-submit-failed"
+    )["inputs"]
+    assert (alarm["namespace"], alarm["metricName"], alarm["threshold"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        1,
+    )
     assert alarm["treatMissingData"] == "notBreaching"
-    assert alarm["alarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:{one(plan, 'aws:sns/topic:Topic', 'alerts-topic')['id']}"]
+    assert alarm["alarmActions"] == [
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:{one(plan, 'aws:sns/topic:Topic', 'alerts-topic')['id']}"
+    ]
 
 
 def test_failed_runs_on_the_queue_notify_the_alert_topic_with_job_run_and_logs(plan: Plan) -> None:
     rule = one(plan, RULE, f"{REGION}-jobs-batch-run-failed")
     pattern = json.loads(rule["inputs"]["eventPattern"])
-    assert pattern["source"] == ["aws.batch"] and pattern["detail-type"] == ["Batch Job State Change"]
+    assert pattern["source"] == ["aws.batch"] and pattern["detail-type"] == [
+        "Batch Job State Change"
+    ]
     assert pattern["detail"]["status"] == ["FAILED"]
-    assert pattern["detail"]["jobQueue"][0].startswith(f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{REGION}-jobs-batch-queue-")
+    assert pattern["detail"]["jobQueue"][0].startswith(
+        f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{REGION}-jobs-batch-queue-"
+    )
     target = one(plan, TARGET, f"{REGION}-jobs-batch-run-failed-alert")["inputs"]
     topic = one(plan, "aws:sns/topic:Topic", "alerts-topic")
     assert target["arn"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic['id']}"
@@ -572,7 +764,13 @@ def test_failed_runs_on_the_queue_notify_the_alert_topic_with_job_run_and_logs(p
     transformer = target["inputTransformer"]
     assert transformer["inputPaths"] == dict(FAILED_RUN_PATHS)
     template = transformer["inputTemplate"]
-    for needed in ("<jobName>", "<jobId>", "<logGroup>", "<logStream>", f"https://{REGION}.console.aws.amazon.com"):
+    for needed in (
+        "<jobName>",
+        "<jobId>",
+        "<logGroup>",
+        "<logStream>",
+        f"https://{REGION}.console.aws.amazon.com",
+    ):
         assert needed in template
 
 
@@ -586,50 +784,116 @@ def test_airflow_is_private_encrypted_and_least_privilege(plan: Plan) -> None:
     assert env["dagS3Path"] == "dags/"
     dags = one(plan, "aws:s3/bucket:Bucket", f"{REGION}-jobs-airflow-dags")
     assert env["sourceBucketArn"] == f"arn:aws:s3:::{dags['id']}"
-    versioning = [r for r in plan.of_type("aws:s3/bucketVersioning:BucketVersioning") if r["inputs"]["bucket"] == dags["id"]]
+    versioning = [
+        r
+        for r in plan.of_type("aws:s3/bucketVersioning:BucketVersioning")
+        if r["inputs"]["bucket"] == dags["id"]
+    ]
     assert versioning and versioning[0]["inputs"]["versioningConfiguration"]["status"] == "Enabled"
-    pab = [r for r in plan.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") if r["inputs"]["bucket"] == dags["id"]]
-    assert pab and all(pab[0]["inputs"][k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    pab = [
+        r
+        for r in plan.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        if r["inputs"]["bucket"] == dags["id"]
+    ]
+    assert pab and all(
+        pab[0]["inputs"][k]
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
     for module, suffix in MWAA_LOG_MODULES.items():
-        group = one(plan, "aws:cloudwatch/logGroup:LogGroup", f"{REGION}-jobs-airflow-{suffix.lower()}-logs")["inputs"]
-        assert group["name"] == f"airflow-mlops-test-airflow-{suffix}" and group["kmsKeyId"] and group["retentionInDays"] == 30
-        assert env["loggingConfiguration"][re.sub(r"_(\w)", lambda m: m.group(1).upper(), module)]["enabled"] is True
+        group = one(
+            plan, "aws:cloudwatch/logGroup:LogGroup", f"{REGION}-jobs-airflow-{suffix.lower()}-logs"
+        )["inputs"]
+        assert (
+            group["name"] == f"airflow-mlops-test-airflow-{suffix}"
+            and group["kmsKeyId"]
+            and group["retentionInDays"] == 30
+        )
+        assert (
+            env["loggingConfiguration"][re.sub(r"_(\w)", lambda m: m.group(1).upper(), module)][
+                "enabled"
+            ]
+            is True
+        )
     role = one(plan, ROLE, f"{REGION}-jobs-airflow-execution-role")
     trust_statements = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
-    assert sorted(s["Principal"]["Service"] for s in trust_statements) == ["airflow-env.amazonaws.com", "airflow.amazonaws.com"]
+    assert sorted(s["Principal"]["Service"] for s in trust_statements) == [
+        "airflow-env.amazonaws.com",
+        "airflow.amazonaws.com",
+    ]
     for statement in trust_statements:
         assert statement["Principal"]["Service"] in CONFUSED_DEPUTY_KEYS
         assert statement["Condition"] == {
             "StringEquals": {"aws:SourceAccount": ACCOUNT},
-            "ArnLike": {"aws:SourceArn": f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/mlops-test-airflow"},
+            "ArnLike": {
+                "aws:SourceArn": f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/mlops-test-airflow"
+            },
         }
-    policy = json.loads(one(plan, ROLE_POLICY, f"{REGION}-jobs-airflow-execution")["inputs"]["policy"])
+    policy = json.loads(
+        one(plan, ROLE_POLICY, f"{REGION}-jobs-airflow-execution")["inputs"]["policy"]
+    )
     pairs = actions_and_resources([policy])
-    assert {r for a, r in pairs if a.startswith("s3:")} <= {f"arn:aws:s3:::{dags['id']}", f"arn:aws:s3:::{dags['id']}/*"}
-    assert {r for a, r in pairs if a.startswith("sqs:")} == {f"arn:aws:sqs:{REGION}:*:airflow-celery-*"}
+    assert {r for a, r in pairs if a.startswith("s3:")} <= {
+        f"arn:aws:s3:::{dags['id']}",
+        f"arn:aws:s3:::{dags['id']}/*",
+    }
+    assert {r for a, r in pairs if a.startswith("sqs:")} == {
+        f"arn:aws:sqs:{REGION}:*:airflow-celery-*"
+    }
     assert {r for a, r in pairs if a.startswith("logs:") and a != "logs:DescribeLogGroups"} == {
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-mlops-test-airflow-*",
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:airflow-mlops-test-airflow-*:log-stream:*",
     }
     assert {a for a, r in pairs if r == "*"} <= set(RESOURCE_STAR_ALLOWED)
     kms = next(s for s in statements(policy) if s["Sid"] == "UseKeyThroughSqsAndS3")
-    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": [f"sqs.{REGION}.amazonaws.com", f"s3.{REGION}.amazonaws.com"]}}
-    assert [b["name"] for b in plan.of_type("aws:s3/bucket:Bucket") if "airflow" in b["name"]] == [f"{REGION}-jobs-airflow-dags"]
-    logging = next(r for r in plan.of_type("aws:s3/bucketLogging:BucketLogging") if r["inputs"]["bucket"] == dags["id"])
+    assert kms["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": [f"sqs.{REGION}.amazonaws.com", f"s3.{REGION}.amazonaws.com"]
+        }
+    }
+    assert [b["name"] for b in plan.of_type("aws:s3/bucket:Bucket") if "airflow" in b["name"]] == [
+        f"{REGION}-jobs-airflow-dags"
+    ]
+    logging = next(
+        r
+        for r in plan.of_type("aws:s3/bucketLogging:BucketLogging")
+        if r["inputs"]["bucket"] == dags["id"]
+    )
     log_bucket = one(plan, "aws:s3/bucket:Bucket", "lake-access-logs")
-    assert logging["inputs"]["targetBucket"] == log_bucket["id"] and logging["inputs"]["targetPrefix"] == "airflow-dags/"
+    assert (
+        logging["inputs"]["targetBucket"] == log_bucket["id"]
+        and logging["inputs"]["targetPrefix"] == "airflow-dags/"
+    )
     assert log_delivery_allowed(plan, log_bucket, dags, "airflow-dags/")
-    sg_rules = [r for r in plan.resources if r["type"].startswith("aws:vpc/securityGroup") and "airflow" in r["name"]]
+    sg_rules = [
+        r
+        for r in plan.resources
+        if r["type"].startswith("aws:vpc/securityGroup") and "airflow" in r["name"]
+    ]
     assert sg_rules and all(r["inputs"]["description"] for r in sg_rules)
-    assert not any(r["inputs"].get("cidrIpv4") == "0.0.0.0/0" for r in sg_rules
-                   if r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert not any(
+        r["inputs"].get("cidrIpv4") == "0.0.0.0/0"
+        for r in sg_rules
+        if r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    )
 
 
-def log_delivery_allowed(plan: Plan, log_bucket: dict[str, Any], source: dict[str, Any], prefix: str) -> bool:
+def log_delivery_allowed(
+    plan: Plan, log_bucket: dict[str, Any], source: dict[str, Any], prefix: str
+) -> bool:
     """Whether the log bucket's policy lets S3 access logging of ``source`` write ``prefix``."""
-    (policy,) = [p for p in plan.of_type("aws:s3/bucketPolicy:BucketPolicy") if p["inputs"]["bucket"] == log_bucket["id"]]
+    (policy,) = [
+        p
+        for p in plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        if p["inputs"]["bucket"] == log_bucket["id"]
+    ]
     return any(
-        st["Effect"] == "Allow" and st.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
+        st["Effect"] == "Allow"
+        and st.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
         and f"arn:aws:s3:::{log_bucket['id']}/{prefix}*" in as_list(st["Resource"])
         and f"arn:aws:s3:::{source['id']}" in as_list(st["Condition"]["ArnLike"]["aws:SourceArn"])
         and st["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
@@ -642,11 +906,23 @@ def test_airflow_without_a_lake_logs_its_dag_bucket_into_its_own_log_bucket() ->
 
     def build(opts: pulumi.ResourceOptions) -> None:
         key = RegionKey("kms", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
-        Airflow("af", AirflowArgs(environment_name="af-test", key=key, vpc_id="v", subnet_ids=["a", "b"],
-                                  force_destroy=True), opts=opts)
+        Airflow(
+            "af",
+            AirflowArgs(
+                environment_name="af-test",
+                key=key,
+                vpc_id="v",
+                subnet_ids=["a", "b"],
+                force_destroy=True,
+            ),
+            opts=opts,
+        )
 
     plan = render_components(build, region=REGION)
-    dags, logs = one(plan, "aws:s3/bucket:Bucket", "af-dags"), one(plan, "aws:s3/bucket:Bucket", "af-access-logs")
+    dags, logs = (
+        one(plan, "aws:s3/bucket:Bucket", "af-dags"),
+        one(plan, "aws:s3/bucket:Bucket", "af-access-logs"),
+    )
     assert dags["inputs"]["forceDestroy"] is True
     assert log_delivery_allowed(plan, logs, dags, "airflow-dags/")
     assert [v for v in check(load_plan(plan.to_dict())).violations if "mlops:jobs:" in v.urn] == []
@@ -657,7 +933,9 @@ def test_policies_pass_parliament_except_the_registry_login(plan: Plan) -> None:
     for resource in plan.of_type(ROLE_POLICY) + plan.of_type("aws:sqs/queuePolicy:QueuePolicy"):
         if "jobs" not in resource["name"]:
             continue
-        for finding in analyze_policy_string(resource["inputs"]["policy"], include_community_auditors=True).findings:
+        for finding in analyze_policy_string(
+            resource["inputs"]["policy"], include_community_auditors=True
+        ).findings:
             findings.append((resource["name"], finding.issue))
     # ECS needs ecr:GetAuthorizationToken to pull; parliament flags every token action.
     assert findings == [(f"{REGION}-jobs-churn-execution-pull-image", "CREDENTIALS_EXPOSURE")]
@@ -684,14 +962,25 @@ def test_without_airflow_and_triggers_only_definitions_roles_and_the_alert_exist
     assert plan.of_type(SCHEDULE) == [] and plan.of_type(QUEUE) == []
     assert [r["name"] for r in plan.of_type(RULE)] == [f"{REGION}-jobs-batch-run-failed"]
     assert len(plan.of_type(JOB_DEFINITION)) == 1
-    assert not any(r["name"].startswith((f"{REGION}-jobs-churn-scheduler", f"{REGION}-jobs-churn-events"))
-                   for r in plan.of_type(ROLE))
+    assert not any(
+        r["name"].startswith((f"{REGION}-jobs-churn-scheduler", f"{REGION}-jobs-churn-events"))
+        for r in plan.of_type(ROLE)
+    )
 
 
 def test_a_job_without_lake_access_or_ecr_image_gets_no_grant_for_them() -> None:
-    plan = render_jobs([JobSpec(name="hello", image="public.ecr.aws/docker/library/python:3.11-slim",
-                                command=["python", "-c", "print('hi')"], vcpu=0.25, memory_mib=512,
-                                timeout_seconds=60)])
+    plan = render_jobs(
+        [
+            JobSpec(
+                name="hello",
+                image="public.ecr.aws/docker/library/python:3.11-slim",
+                command=["python", "-c", "print('hi')"],
+                vcpu=0.25,
+                memory_mib=512,
+                timeout_seconds=60,
+            )
+        ]
+    )
     assert policies_of(plan, f"{REGION}-jobs-hello-job") == {}
     assert sorted(policies_of(plan, f"{REGION}-jobs-hello-execution")) == ["write-logs"]
     definition = one(plan, JOB_DEFINITION, f"{REGION}-jobs-hello-definition")["inputs"]
@@ -700,7 +989,9 @@ def test_a_job_without_lake_access_or_ecr_image_gets_no_grant_for_them() -> None
 
 
 def test_a_whole_zone_gets_a_bucket_parameter_but_no_prefix_default() -> None:
-    plan = render_jobs([full_job(read=LakeAccess("curated"), schedule=None, on_new_objects=None, array_size=None)])
+    plan = render_jobs(
+        [full_job(read=LakeAccess("curated"), schedule=None, on_new_objects=None, array_size=None)]
+    )
     definition = one(plan, JOB_DEFINITION, f"{REGION}-jobs-churn-definition")["inputs"]
     assert definition["parameters"]["read_bucket"] == bucket(plan, "curated")
     assert "read_prefix" not in definition["parameters"]  # Ref::read_prefix stays unresolved
@@ -711,7 +1002,11 @@ def test_a_whole_zone_gets_a_bucket_parameter_but_no_prefix_default() -> None:
 
 def test_no_jobs_means_no_batch_resources() -> None:
     plan = render_jobs([])
-    assert not [r for r in plan.resources if r["type"].startswith(("aws:batch", "aws:scheduler", "mlops:jobs:B"))]
+    assert not [
+        r
+        for r in plan.resources
+        if r["type"].startswith(("aws:batch", "aws:scheduler", "mlops:jobs:B"))
+    ]
 
 
 def test_widgets_show_failed_runs_submissions_and_dead_letters() -> None:
@@ -719,13 +1014,26 @@ def test_widgets_show_failed_runs_submissions_and_dead_letters() -> None:
 
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
-        jobs = Jobs(f"{REGION}-jobs", JobsArgs(name_prefix="mlops-test", key=key, alert_topic=topic, vpc_id="vpc-1",
-                                              private_subnet_ids=["subnet-a"], lake=lake, jobs=[full_job()]), opts=opts)
+        jobs = Jobs(
+            f"{REGION}-jobs",
+            JobsArgs(
+                name_prefix="mlops-test",
+                key=key,
+                alert_topic=topic,
+                vpc_id="vpc-1",
+                private_subnet_ids=["subnet-a"],
+                lake=lake,
+                jobs=[full_job()],
+            ),
+            opts=opts,
+        )
         seen["titles"] = [w.title for w in jobs.widgets()]
 
     render_components(build, region=REGION)
     assert seen["titles"] == [
-        "Job runs that failed (alerts sent)", "Scheduled run submissions", "Runs submitted by new objects",
+        "Job runs that failed (alerts sent)",
+        "Scheduled run submissions",
+        "Runs submitted by new objects",
         "Runs that could not be submitted (dead-letter queues)",
     ]
 
@@ -739,14 +1047,37 @@ def job_problems(**changes: Any) -> list[str]:
 
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
-        env = BatchEnvironment("env", BatchEnvironmentArgs(name_prefix="mlops-test", vpc_id="vpc-1", subnet_ids=["s"],
-                                                          key=key, alert_topic=topic, max_vcpus=4), opts=opts)
+        env = BatchEnvironment(
+            "env",
+            BatchEnvironmentArgs(
+                name_prefix="mlops-test",
+                vpc_id="vpc-1",
+                subnet_ids=["s"],
+                key=key,
+                alert_topic=topic,
+                max_vcpus=4,
+            ),
+            opts=opts,
+        )
         spec = full_job(**{k: v for k, v in changes.items() if k in JobSpec.__dataclass_fields__})
-        args = dict(job_name=spec.name, environment=env, image=spec.image, command=spec.command, vcpu=spec.vcpu,
-                    memory_mib=spec.memory_mib, timeout_seconds=spec.timeout_seconds, parameters=spec.parameters,
-                    environment_variables=spec.environment_variables, attempts=spec.attempts, lake=lake,
-                    read=spec.read, write=spec.write, schedule=spec.schedule, on_new_objects=spec.on_new_objects,
-                    array_size=spec.array_size)
+        args = dict(
+            job_name=spec.name,
+            environment=env,
+            image=spec.image,
+            command=spec.command,
+            vcpu=spec.vcpu,
+            memory_mib=spec.memory_mib,
+            timeout_seconds=spec.timeout_seconds,
+            parameters=spec.parameters,
+            environment_variables=spec.environment_variables,
+            attempts=spec.attempts,
+            lake=lake,
+            read=spec.read,
+            write=spec.write,
+            schedule=spec.schedule,
+            on_new_objects=spec.on_new_objects,
+            array_size=spec.array_size,
+        )
         args.update({k: v for k, v in changes.items() if k not in JobSpec.__dataclass_fields__})
         found["problems"] = BatchJobArgs(**args).problems()
 
@@ -760,29 +1091,59 @@ def job_problems(**changes: Any) -> list[str]:
         ({"name": "Churn_1"}, "job_name: 'Churn_1' must be 1-20 lowercase letters"),
         ({"image": "Not An Image"}, "image: 'Not An Image' is not an image reference"),
         ({"command": []}, "command: give the container command"),
-        ({"vcpu": 0.25, "memory_mib": 4096}, "vcpu/memory_mib: Fargate does not support 4096 MiB with 0.25 vCPU"),
+        (
+            {"vcpu": 0.25, "memory_mib": 4096},
+            "vcpu/memory_mib: Fargate does not support 4096 MiB with 0.25 vCPU",
+        ),
         ({"vcpu": 8, "memory_mib": 16384}, "vcpu: 8 is more than the environment's max_vcpus (4)"),
-        ({"timeout_seconds": 0}, "timeout_seconds: 0 must be a whole number of seconds, at least 60"),
+        (
+            {"timeout_seconds": 0},
+            "timeout_seconds: 0 must be a whole number of seconds, at least 60",
+        ),
         ({"timeout_seconds": -5}, "timeout_seconds: -5 must be"),
         ({"attempts": 11}, "attempts: 11 must be 1 to 10"),
         ({"retry_exit_codes": (1, 2, 3)}, "retry_exit_codes: give at most two exit codes"),
         ({"cpu_architecture": "RISCV"}, "cpu_architecture: 'RISCV' is not one of"),
         ({"parameters": {"unused": "x"}}, "parameters: unused is not used by the command"),
         ({"parameters": {"read_bucket": "x"}}, "parameters: read_bucket is set by the platform"),
-        ({"environment_variables": {"API_TOKEN": "x"}}, "environment_variables: API_TOKEN looks like a secret"),
-        ({"environment_variables": {"AWS_BATCH_JOB_ID": "x"}}, "environment_variables: AWS_BATCH_JOB_ID is set by AWS Batch"),
-        ({"environment_variables": {"1BAD": "x"}}, "environment_variables: '1BAD' is not an environment variable name"),
+        (
+            {"environment_variables": {"API_TOKEN": "x"}},
+            "environment_variables: API_TOKEN looks like a secret",
+        ),
+        (
+            {"environment_variables": {"AWS_BATCH_JOB_ID": "x"}},
+            "environment_variables: AWS_BATCH_JOB_ID is set by AWS Batch",
+        ),
+        (
+            {"environment_variables": {"1BAD": "x"}},
+            "environment_variables: '1BAD' is not an environment variable name",
+        ),
         ({"read": LakeAccess("gold")}, "read: zone 'gold' is not a zone of the lake"),
         ({"write": LakeAccess("silver")}, "write: zone 'silver' is not a zone of the lake"),
         ({"lake": None}, "read: needs the data lake (lake)"),
-        ({"write": LakeAccess("raw", "events/out")}, "on_new_objects: the job writes where it is triggered"),
+        (
+            {"write": LakeAccess("raw", "events/out")},
+            "on_new_objects: the job writes where it is triggered",
+        ),
         ({"array_size": 1}, "array_size: 1 must be 2 to 10000"),
         ({"array_size": 10001}, "array_size: 10001 must be 2 to 10000"),
-        ({"schedule": JobScheduleArgs("cron(0 2 * * *)")}, "schedule.expression: cron '0 2 * * *' has 5 field(s)"),
+        (
+            {"schedule": JobScheduleArgs("cron(0 2 * * *)")},
+            "schedule.expression: cron '0 2 * * *' has 5 field(s)",
+        ),
         ({"schedule": JobScheduleArgs("rate(1 days)")}, "schedule.expression: rate '1 days'"),
-        ({"schedule": JobScheduleArgs("cron(0 2 * * ? *)", "Mars/Olympus")}, "schedule.timezone: 'Mars/Olympus' is not an IANA"),
-        ({"schedule": JobScheduleArgs("rate(1 day)", parameters={"nope": "1"})}, "schedule.parameters: nope is not used by the command"),
-        ({"schedule": JobScheduleArgs("rate(1 day)", environment={"DB_PASSWORD": "x"})}, "schedule.environment: DB_PASSWORD looks like a secret"),
+        (
+            {"schedule": JobScheduleArgs("cron(0 2 * * ? *)", "Mars/Olympus")},
+            "schedule.timezone: 'Mars/Olympus' is not an IANA",
+        ),
+        (
+            {"schedule": JobScheduleArgs("rate(1 day)", parameters={"nope": "1"})},
+            "schedule.parameters: nope is not used by the command",
+        ),
+        (
+            {"schedule": JobScheduleArgs("rate(1 day)", environment={"DB_PASSWORD": "x"})},
+            "schedule.environment: DB_PASSWORD looks like a secret",
+        ),
     ],
 )
 def test_bad_job_arguments_name_the_field(changes: dict[str, Any], expected: str) -> None:
@@ -797,9 +1158,19 @@ def test_valid_job_arguments_have_no_problem() -> None:
 def test_a_bad_job_raises_one_error_listing_every_problem() -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
-        Jobs("jobs", JobsArgs(name_prefix="mlops-test", key=key, alert_topic=topic, vpc_id="vpc-1",
-                              private_subnet_ids=["s"], lake=lake,
-                              jobs=[full_job(vcpu=3, timeout_seconds=10, array_size=1)]), opts=opts)
+        Jobs(
+            "jobs",
+            JobsArgs(
+                name_prefix="mlops-test",
+                key=key,
+                alert_topic=topic,
+                vpc_id="vpc-1",
+                private_subnet_ids=["s"],
+                lake=lake,
+                jobs=[full_job(vcpu=3, timeout_seconds=10, array_size=1)],
+            ),
+            opts=opts,
+        )
 
     with pytest.raises(ValueError) as info:
         render_components(build, region=REGION)
@@ -812,17 +1183,45 @@ def test_a_bad_job_raises_one_error_listing_every_problem() -> None:
 @pytest.mark.parametrize(
     "build_args, expected",
     [
-        (lambda key, topic: BatchEnvironmentArgs(name_prefix="MLOps", vpc_id="v", subnet_ids=["s"], key=key, alert_topic=topic),
-         "name_prefix: 'MLOps' must be"),
-        (lambda key, topic: BatchEnvironmentArgs(name_prefix="m", vpc_id="v", subnet_ids=[], key=key, alert_topic=topic),
-         "subnet_ids: give at least one private subnet"),
-        (lambda key, topic: BatchEnvironmentArgs(name_prefix="m", vpc_id="v", subnet_ids=["s"], key=key, alert_topic=topic, max_vcpus=0),
-         "max_vcpus: 0 must be a whole number from 1 to 4096"),
-        (lambda key, topic: BatchEnvironmentArgs(name_prefix="m", vpc_id="v", subnet_ids=["s"], key=key, alert_topic=topic, log_retention_days=10),
-         "log_retention_days: 10 is not a CloudWatch Logs retention"),
+        (
+            lambda key, topic: BatchEnvironmentArgs(
+                name_prefix="MLOps", vpc_id="v", subnet_ids=["s"], key=key, alert_topic=topic
+            ),
+            "name_prefix: 'MLOps' must be",
+        ),
+        (
+            lambda key, topic: BatchEnvironmentArgs(
+                name_prefix="m", vpc_id="v", subnet_ids=[], key=key, alert_topic=topic
+            ),
+            "subnet_ids: give at least one private subnet",
+        ),
+        (
+            lambda key, topic: BatchEnvironmentArgs(
+                name_prefix="m",
+                vpc_id="v",
+                subnet_ids=["s"],
+                key=key,
+                alert_topic=topic,
+                max_vcpus=0,
+            ),
+            "max_vcpus: 0 must be a whole number from 1 to 4096",
+        ),
+        (
+            lambda key, topic: BatchEnvironmentArgs(
+                name_prefix="m",
+                vpc_id="v",
+                subnet_ids=["s"],
+                key=key,
+                alert_topic=topic,
+                log_retention_days=10,
+            ),
+            "log_retention_days: 10 is not a CloudWatch Logs retention",
+        ),
     ],
 )
-def test_bad_environment_arguments_name_the_field(build_args: Callable[..., BatchEnvironmentArgs], expected: str) -> None:
+def test_bad_environment_arguments_name_the_field(
+    build_args: Callable[..., BatchEnvironmentArgs], expected: str
+) -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
         key = RegionKey("kms", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
         topic = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
@@ -837,12 +1236,36 @@ def test_bad_airflow_and_duplicate_jobs_are_refused() -> None:
 
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
-        problems = AirflowArgs(environment_name="9x", key=key, vpc_id="v", subnet_ids=["a"],
-                               environment_class="mw1.huge", max_workers=0, force_destroy=True, protect=True).problems()
+        problems = AirflowArgs(
+            environment_name="9x",
+            key=key,
+            vpc_id="v",
+            subnet_ids=["a"],
+            environment_class="mw1.huge",
+            max_workers=0,
+            force_destroy=True,
+            protect=True,
+        ).problems()
         assert [p.split(":", 1)[0] for p in problems] == [
-            "environment_name", "environment_class", "subnet_ids", "max_workers", "Only one of [force_destroy] and [protect] can be given"]
-        Jobs("jobs", JobsArgs(name_prefix="m", key=key, alert_topic=topic, vpc_id="v", private_subnet_ids=["s"],
-                              lake=lake, jobs=[full_job(), full_job()]), opts=opts)
+            "environment_name",
+            "environment_class",
+            "subnet_ids",
+            "max_workers",
+            "Only one of [force_destroy] and [protect] can be given",
+        ]
+        Jobs(
+            "jobs",
+            JobsArgs(
+                name_prefix="m",
+                key=key,
+                alert_topic=topic,
+                vpc_id="v",
+                private_subnet_ids=["s"],
+                lake=lake,
+                jobs=[full_job(), full_job()],
+            ),
+            opts=opts,
+        )
 
     with pytest.raises(ValueError, match=r"jobs: \['churn'\] listed more than once"):
         render_components(build, region=REGION)
@@ -851,10 +1274,22 @@ def test_bad_airflow_and_duplicate_jobs_are_refused() -> None:
 def test_batch_job_is_registered_once_per_name_in_an_environment() -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
-        env = BatchEnvironment("env", BatchEnvironmentArgs(name_prefix="m", vpc_id="v", subnet_ids=["s"], key=key,
-                                                          alert_topic=topic), opts=opts)
-        args = BatchJobArgs(job_name="one", environment=env, image="python:3.11", command=["true"], vcpu=0.25,
-                            memory_mib=512, timeout_seconds=60)
+        env = BatchEnvironment(
+            "env",
+            BatchEnvironmentArgs(
+                name_prefix="m", vpc_id="v", subnet_ids=["s"], key=key, alert_topic=topic
+            ),
+            opts=opts,
+        )
+        args = BatchJobArgs(
+            job_name="one",
+            environment=env,
+            image="python:3.11",
+            command=["true"],
+            vcpu=0.25,
+            memory_mib=512,
+            timeout_seconds=60,
+        )
         BatchJob("first", args, opts=opts)
         BatchJob("second", args, opts=opts)
 
@@ -879,18 +1314,37 @@ def build_dir(root: Any, name: str, dockerfile: str = "FROM python:3.11-slim\n")
 
 
 def built_job(name: str, context: str, **changes: Any) -> JobSpec:
-    spec: dict[str, Any] = dict(name=name, build=JobBuild(context), command=["python", "job.py"], vcpu=0.25,
-                                memory_mib=512, timeout_seconds=60)
+    spec: dict[str, Any] = dict(
+        name=name,
+        build=JobBuild(context),
+        command=["python", "job.py"],
+        vcpu=0.25,
+        memory_mib=512,
+        timeout_seconds=60,
+    )
     spec.update(changes)
     return JobSpec(**spec)
 
 
 def test_built_jobs_share_one_repository_and_one_image_per_build(tmp_path) -> None:
     batch, other = build_dir(tmp_path, "batch"), build_dir(tmp_path, "other")
-    plan = render_jobs([built_job("score", batch), built_job("fanout", batch), built_job("other", other),
-                        JobSpec(name="plain", image="python:3.11", command=["true"], vcpu=0.25, memory_mib=512,
-                                timeout_seconds=60)],
-                       build_root=str(tmp_path), protect=True)
+    plan = render_jobs(
+        [
+            built_job("score", batch),
+            built_job("fanout", batch),
+            built_job("other", other),
+            JobSpec(
+                name="plain",
+                image="python:3.11",
+                command=["true"],
+                vcpu=0.25,
+                memory_mib=512,
+                timeout_seconds=60,
+            ),
+        ],
+        build_root=str(tmp_path),
+        protect=True,
+    )
     jobs = plan.find("mlops:jobs:Jobs", f"{REGION}-jobs")
     (repo,) = plan.of_type(REPOSITORY)
     assert repo["name"] == f"{REGION}-jobs-images-repo" and repo["parent"] == jobs["urn"]
@@ -898,7 +1352,8 @@ def test_built_jobs_share_one_repository_and_one_image_per_build(tmp_path) -> No
     assert repo["inputs"]["imageScanningConfiguration"] == {"scanOnPush": True}
     key = plan.find("aws:kms/key:Key", "kms-key")
     assert repo["inputs"]["encryptionConfigurations"] == [
-        {"encryptionType": "KMS", "kmsKey": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key['id']}"}]
+        {"encryptionType": "KMS", "kmsKey": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key['id']}"}
+    ]
     assert repo["options"]["protect"] is True and repo["options"]["retainOnDelete"] is True
     (lifecycle,) = plan.of_type(LIFECYCLE)
     assert lifecycle["inputs"]["repository"] == repo["id"]
@@ -911,11 +1366,16 @@ def test_built_jobs_share_one_repository_and_one_image_per_build(tmp_path) -> No
         image = images[f"{REGION}-jobs-{job}-image"]
         digest = build_context_digest(tmp_path / context)
         assert image["inputs"] == {
-            "repositoryUrl": url, "context": context, "platform": "linux/amd64",
+            "repositoryUrl": url,
+            "context": context,
+            "platform": "linux/amd64",
             "imageTag": built_image_tag(f"{REGION}-jobs-{job}", "linux/amd64", digest),
         }
         assert lifecycle["urn"] in image["dependencies"]
-    assert images[f"{REGION}-jobs-score-image"]["inputs"]["imageTag"] != images[f"{REGION}-jobs-other-image"]["inputs"]["imageTag"]
+    assert (
+        images[f"{REGION}-jobs-score-image"]["inputs"]["imageTag"]
+        != images[f"{REGION}-jobs-other-image"]["inputs"]["imageTag"]
+    )
 
 
 def built_image_uri(image: dict[str, Any]) -> str:
@@ -926,10 +1386,21 @@ def built_image_uri(image: dict[str, Any]) -> str:
 
 def test_a_built_job_runs_its_image_and_pulls_from_the_job_repository_only(tmp_path) -> None:
     batch = build_dir(tmp_path, "batch")
-    plan = render_jobs([built_job("score", batch), built_job("fanout", batch),
-                        JobSpec(name="ecr", image=IMAGE, command=["true"], vcpu=0.25, memory_mib=512,
-                                timeout_seconds=60)],
-                       build_root=str(tmp_path))
+    plan = render_jobs(
+        [
+            built_job("score", batch),
+            built_job("fanout", batch),
+            JobSpec(
+                name="ecr",
+                image=IMAGE,
+                command=["true"],
+                vcpu=0.25,
+                memory_mib=512,
+                timeout_seconds=60,
+            ),
+        ],
+        build_root=str(tmp_path),
+    )
     (repo,) = plan.of_type(REPOSITORY)
     assert repo["inputs"]["forceDelete"] is False and repo["options"]["protect"] is False
     image = one(plan, IMAGE_BUILD, f"{REGION}-jobs-score-image")
@@ -942,26 +1413,40 @@ def test_a_built_job_runs_its_image_and_pulls_from_the_job_repository_only(tmp_p
         assert image["urn"] in definition["dependencies"]
         pull = policies_of(plan, f"{REGION}-jobs-{job}-execution")["pull-image"]
         assert actions_and_resources([pull]) == {
-            ("ecr:BatchCheckLayerAvailability", repo_arn), ("ecr:BatchGetImage", repo_arn),
-            ("ecr:GetDownloadUrlForLayer", repo_arn), ("ecr:GetAuthorizationToken", "*"),
+            ("ecr:BatchCheckLayerAvailability", repo_arn),
+            ("ecr:BatchGetImage", repo_arn),
+            ("ecr:GetDownloadUrlForLayer", repo_arn),
+            ("ecr:GetAuthorizationToken", "*"),
         }
     # A prebuilt ECR image keeps its own repository's grant.
     pull = policies_of(plan, f"{REGION}-jobs-ecr-execution")["pull-image"]
-    assert ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference") in \
-        actions_and_resources([pull])
+    assert (
+        "ecr:BatchGetImage",
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/mlops/batch-inference",
+    ) in actions_and_resources([pull])
 
 
 def test_arm64_jobs_get_arm64_images_and_dev_repositories_are_deletable(tmp_path) -> None:
     batch = build_dir(tmp_path, "batch")
-    plan = render_jobs([built_job("score", batch, build=JobBuild(batch, f"{batch}/Dockerfile"))],
-                       build_root=str(tmp_path), cpu_architecture="ARM64", force_destroy=True)
+    plan = render_jobs(
+        [built_job("score", batch, build=JobBuild(batch, f"{batch}/Dockerfile"))],
+        build_root=str(tmp_path),
+        cpu_architecture="ARM64",
+        force_destroy=True,
+    )
     image = one(plan, IMAGE_BUILD, f"{REGION}-jobs-score-image")["inputs"]
     assert image["platform"] == "linux/arm64" and image["dockerfile"] == f"{batch}/Dockerfile"
     assert image["imageTag"] == built_image_tag(
-        f"{REGION}-jobs-score", "linux/arm64",
-        build_context_digest(tmp_path / batch, tmp_path / batch / "Dockerfile"))
+        f"{REGION}-jobs-score",
+        "linux/arm64",
+        build_context_digest(tmp_path / batch, tmp_path / batch / "Dockerfile"),
+    )
     assert one(plan, REPOSITORY, f"{REGION}-jobs-images-repo")["inputs"]["forceDelete"] is True
-    props = json.loads(one(plan, JOB_DEFINITION, f"{REGION}-jobs-score-definition")["inputs"]["containerProperties"])
+    props = json.loads(
+        one(plan, JOB_DEFINITION, f"{REGION}-jobs-score-definition")["inputs"][
+            "containerProperties"
+        ]
+    )
     assert props["runtimePlatform"]["cpuArchitecture"] == "ARM64"
 
 
@@ -972,18 +1457,33 @@ def test_jobs_with_prebuilt_images_get_no_repository(plan: Plan) -> None:
 @pytest.mark.parametrize(
     "spec, expected",
     [
-        (lambda root: built_job("score", build_dir(root, "batch"), image="python:3.11"),
-         "jobs[0] (score): Only one of [image] and [build] can be given"),
-        (lambda root: built_job("score", "unused", build=None),
-         "jobs[0] (score): give [image] (a prebuilt image) or [build] (a Dockerfile to build)"),
-        (lambda root: built_job("score", "missing"), "jobs[0] (score): build.context: directory 'missing' not found"),
-        (lambda root: (root / "empty").mkdir() or built_job("score", "empty"),
-         "jobs[0] (score): build.context: no Dockerfile at"),
-        (lambda root: built_job("score", "x", build=JobBuild(build_dir(root, "batch"), "batch/Other.Dockerfile")),
-         "jobs[0] (score): build.dockerfile: no Dockerfile at"),
+        (
+            lambda root: built_job("score", build_dir(root, "batch"), image="python:3.11"),
+            "jobs[0] (score): Only one of [image] and [build] can be given",
+        ),
+        (
+            lambda root: built_job("score", "unused", build=None),
+            "jobs[0] (score): give [image] (a prebuilt image) or [build] (a Dockerfile to build)",
+        ),
+        (
+            lambda root: built_job("score", "missing"),
+            "jobs[0] (score): build.context: directory 'missing' not found",
+        ),
+        (
+            lambda root: (root / "empty").mkdir() or built_job("score", "empty"),
+            "jobs[0] (score): build.context: no Dockerfile at",
+        ),
+        (
+            lambda root: built_job(
+                "score", "x", build=JobBuild(build_dir(root, "batch"), "batch/Other.Dockerfile")
+            ),
+            "jobs[0] (score): build.dockerfile: no Dockerfile at",
+        ),
     ],
 )
-def test_bad_image_sources_name_the_job_and_the_field(tmp_path, spec: Callable[[Any], JobSpec], expected: str) -> None:
+def test_bad_image_sources_name_the_job_and_the_field(
+    tmp_path, spec: Callable[[Any], JobSpec], expected: str
+) -> None:
     job = spec(tmp_path)
     with pytest.raises(ValueError, match=re.escape(expected)):
         render_jobs([job], build_root=str(tmp_path))
@@ -992,10 +1492,26 @@ def test_bad_image_sources_name_the_job_and_the_field(tmp_path, spec: Callable[[
 def test_a_batch_job_with_an_unknown_image_needs_its_repository() -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, _ = _base(opts)
-        env = BatchEnvironment("env", BatchEnvironmentArgs(name_prefix="m", vpc_id="v", subnet_ids=["s"], key=key,
-                                                          alert_topic=topic), opts=opts)
-        BatchJob("one", BatchJobArgs(job_name="one", environment=env, image=pulumi.Output.from_input("x:1"),
-                                     command=["true"], vcpu=0.25, memory_mib=512, timeout_seconds=60), opts=opts)
+        env = BatchEnvironment(
+            "env",
+            BatchEnvironmentArgs(
+                name_prefix="m", vpc_id="v", subnet_ids=["s"], key=key, alert_topic=topic
+            ),
+            opts=opts,
+        )
+        BatchJob(
+            "one",
+            BatchJobArgs(
+                job_name="one",
+                environment=env,
+                image=pulumi.Output.from_input("x:1"),
+                command=["true"],
+                vcpu=0.25,
+                memory_mib=512,
+                timeout_seconds=60,
+            ),
+            opts=opts,
+        )
 
     with pytest.raises(ValueError, match="image_repository_arn: an image built by the stack"):
         render_components(build, region=REGION)
@@ -1021,32 +1537,53 @@ def test_an_existing_key_and_topic_given_by_arn_reach_every_encrypted_resource_a
 ) -> None:
     def existing() -> dict[str, Any]:
         if as_output:
-            return {"key": pulumi.Output.from_input(KEY_ARN), "alert_topic": pulumi.Output.from_input(TOPIC_ARN)}
+            return {
+                "key": pulumi.Output.from_input(KEY_ARN),
+                "alert_topic": pulumi.Output.from_input(TOPIC_ARN),
+            }
         return {"key": KEY_ARN, "alert_topic": TOPIC_ARN}
 
-    plan = render_jobs([full_job(), built_job("built", build_dir(tmp_path, "batch"))], late=existing,
-                       airflow=AirflowSpec(), build_root=str(tmp_path))
+    plan = render_jobs(
+        [full_job(), built_job("built", build_dir(tmp_path, "batch"))],
+        late=existing,
+        airflow=AirflowSpec(),
+        build_root=str(tmp_path),
+    )
     prefix = f"{REGION}-jobs"
     # Encrypted with the given key: job log groups, dead-letter queue, image repository, Airflow.
     for job in ("churn", "built"):
         assert one(plan, LOG_GROUP, f"{prefix}-{job}-logs")["inputs"]["kmsKeyId"] == KEY_ARN
     assert one(plan, QUEUE, f"{prefix}-churn-submit-dlq")["inputs"]["kmsMasterKeyId"] == KEY_ARN
-    assert statement_resources(plan, f"{prefix}-churn-scheduler-submit-runs", "EncryptDeadLetters") == [KEY_ARN]
+    assert statement_resources(
+        plan, f"{prefix}-churn-scheduler-submit-runs", "EncryptDeadLetters"
+    ) == [KEY_ARN]
     assert one(plan, REPOSITORY, f"{prefix}-images-repo")["inputs"]["encryptionConfigurations"] == [
-        {"encryptionType": "KMS", "kmsKey": KEY_ARN}]
+        {"encryptionType": "KMS", "kmsKey": KEY_ARN}
+    ]
     assert one(plan, MWAA, f"{prefix}-airflow-environment")["inputs"]["kmsKey"] == KEY_ARN
     for suffix in MWAA_LOG_MODULES.values():
-        assert one(plan, LOG_GROUP, f"{prefix}-airflow-{suffix.lower()}-logs")["inputs"]["kmsKeyId"] == KEY_ARN
-    encryption = one(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                     f"{prefix}-airflow-dags-encryption")
+        assert (
+            one(plan, LOG_GROUP, f"{prefix}-airflow-{suffix.lower()}-logs")["inputs"]["kmsKeyId"]
+            == KEY_ARN
+        )
+    encryption = one(
+        plan,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        f"{prefix}-airflow-dags-encryption",
+    )
     assert KEY_ARN in json.dumps(encryption["inputs"]["rules"])
-    assert statement_resources(plan, f"{prefix}-airflow-execution", "UseKeyThroughSqsAndS3") == [KEY_ARN]
+    assert statement_resources(plan, f"{prefix}-airflow-execution", "UseKeyThroughSqsAndS3") == [
+        KEY_ARN
+    ]
     # The region key (still used by the lake and its topic) is used by no jobs resource, except
     # the job role's grant to read the lake it encrypts.
     region_key = plan.find("aws:kms/key:Key", "kms-key")
     region_key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{region_key['id']}"
-    uses = [r["name"] for r in plan.resources
-            if r["name"].startswith(prefix) and region_key_arn in json.dumps(r.get("inputs", {}))]
+    uses = [
+        r["name"]
+        for r in plan.resources
+        if r["name"].startswith(prefix) and region_key_arn in json.dumps(r.get("inputs", {}))
+    ]
     assert all(name.startswith(f"{prefix}-churn-job-") for name in uses), uses
     # Failed runs and failed submissions are reported to the given topic.
     assert one(plan, TARGET, f"{prefix}-batch-run-failed-alert")["inputs"]["arn"] == TOPIC_ARN
@@ -1055,8 +1592,9 @@ def test_an_existing_key_and_topic_given_by_arn_reach_every_encrypted_resource_a
 
 
 def _environment_args(region_key: Any, region_topic: Any, **changes: Any) -> BatchEnvironmentArgs:
-    args: dict[str, Any] = dict(name_prefix="m", vpc_id="v", subnet_ids=["s"], key=region_key,
-                                alert_topic=region_topic)
+    args: dict[str, Any] = dict(
+        name_prefix="m", vpc_id="v", subnet_ids=["s"], key=region_key, alert_topic=region_topic
+    )
     args.update(changes)
     return BatchEnvironmentArgs(**args)
 
@@ -1064,17 +1602,32 @@ def _environment_args(region_key: Any, region_topic: Any, **changes: Any) -> Bat
 def _airflow_args(region_key: Any, region_topic: Any, **changes: Any) -> Any:
     from components.jobs import AirflowArgs
 
-    args: dict[str, Any] = dict(environment_name="air", key=region_key, vpc_id="v", subnet_ids=["a", "b"])
+    args: dict[str, Any] = dict(
+        environment_name="air", key=region_key, vpc_id="v", subnet_ids=["a", "b"]
+    )
     args.update(changes)
     return AirflowArgs(**args)
 
 
 def _jobs_args(region_key: Any, region_topic: Any, **changes: Any) -> JobsArgs:
-    args: dict[str, Any] = dict(name_prefix="m", key=region_key, alert_topic=region_topic, vpc_id="v",
-                                private_subnet_ids=["a", "b"],
-                                jobs=[JobSpec(name="one", image="python:3.11", command=["true"], vcpu=0.25,
-                                              memory_mib=512, timeout_seconds=60)],
-                                airflow=AirflowSpec())
+    args: dict[str, Any] = dict(
+        name_prefix="m",
+        key=region_key,
+        alert_topic=region_topic,
+        vpc_id="v",
+        private_subnet_ids=["a", "b"],
+        jobs=[
+            JobSpec(
+                name="one",
+                image="python:3.11",
+                command=["true"],
+                vcpu=0.25,
+                memory_mib=512,
+                timeout_seconds=60,
+            )
+        ],
+        airflow=AirflowSpec(),
+    )
     args.update(changes)
     return JobsArgs(**args)
 
@@ -1093,9 +1646,19 @@ def _component(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     "kind, field_name, value, expected",
     [
         ("Jobs", "key", 42, "key: expected a RegionKey or an existing KMS key ARN"),
-        ("Jobs", "alert_topic", 42, "alert_topic: expected an AlertTopic or an existing SNS topic ARN"),
+        (
+            "Jobs",
+            "alert_topic",
+            42,
+            "alert_topic: expected an AlertTopic or an existing SNS topic ARN",
+        ),
         ("Jobs", "key", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/mine", "key: 'arn:aws:kms:"),
-        ("Jobs", "alert_topic", "team-alerts", "alert_topic: 'team-alerts' is not an SNS topic ARN"),
+        (
+            "Jobs",
+            "alert_topic",
+            "team-alerts",
+            "alert_topic: 'team-alerts' is not an SNS topic ARN",
+        ),
         ("BatchEnvironment", "key", 42, "key: expected a RegionKey"),
         ("BatchEnvironment", "alert_topic", None, "alert_topic: expected an AlertTopic"),
         ("Airflow", "key", 42, "key: expected a RegionKey"),
@@ -1114,8 +1677,14 @@ def test_a_key_or_topic_of_another_kind_is_refused_naming_the_field_and_register
         errors.append(str(info.value))
 
     plan = render_components(build, region=REGION)
-    assert len(errors) == 1 and errors[0].startswith(f"{kind} 'bad': ") and expected in errors[0], errors
-    assert [r["name"] for r in plan.resources if r["type"].startswith("mlops:jobs:") or r["name"].startswith("bad")] == []
+    assert len(errors) == 1 and errors[0].startswith(f"{kind} 'bad': ") and expected in errors[0], (
+        errors
+    )
+    assert [
+        r["name"]
+        for r in plan.resources
+        if r["type"].startswith("mlops:jobs:") or r["name"].startswith("bad")
+    ] == []
 
 
 def test_a_bad_key_is_reported_with_the_other_problems() -> None:
@@ -1126,5 +1695,9 @@ def test_a_bad_key_is_reported_with_the_other_problems() -> None:
     with pytest.raises(ValueError) as info:
         render_components(build, region=REGION)
     message = str(info.value)
-    for fragment in ("subnet_ids: give at least one", "key: expected a RegionKey", "max_vcpus: 0 must be"):
+    for fragment in (
+        "subnet_ids: give at least one",
+        "key: expected a RegionKey",
+        "max_vcpus: 0 must be",
+    ):
         assert fragment in message

@@ -83,7 +83,9 @@ def test_alias_arns_are_refused_with_the_reason(arn: str) -> None:
     ],
 )
 def test_garbage_is_not_a_key_arn(arn: str) -> None:
-    with pytest.raises(ValueError, match=r"^key: .* is not a KMS key ARN \(expected arn:<partition>:kms:"):
+    with pytest.raises(
+        ValueError, match=r"^key: .* is not a KMS key ARN \(expected arn:<partition>:kms:"
+    ):
         parse_key_arn(arn)
     assert key_input_problem(arn, "key") is not None
 
@@ -113,7 +115,9 @@ def render_grants(key_value: Any) -> Plan:
             tags={"keyId": key.key_id, "keyRegion": key.context.apply(lambda c: c.region)},
             opts=opts,
         )
-        role = ServiceRole("job", ServiceRoleArgs(service="ecs-tasks.amazonaws.com", description="job"), opts=opts)
+        role = ServiceRole(
+            "job", ServiceRoleArgs(service="ecs-tasks.amazonaws.com", description="job"), opts=opts
+        )
         key.grant_decrypt(role)
         key.grant_encrypt_decrypt(role, purpose="use-team-key")
 
@@ -136,7 +140,9 @@ def test_existing_key_offers_arn_id_context_and_grants(given: str) -> None:
     grants = grants_by_name(plan)
     # A string ARN names its grants after the ARN (stable, distinct per key); an Output
     # ARN is not known when the grant is named.
-    label = [n for n in grants if n.startswith("job-kms-decrypt-")][0].removeprefix("job-kms-decrypt-")
+    label = [n for n in grants if n.startswith("job-kms-decrypt-")][0].removeprefix(
+        "job-kms-decrypt-"
+    )
     assert re.fullmatch("existing-[0-9a-f]{8}" if given == "string" else "existing-key", label)
     assert grants[f"job-kms-decrypt-{label}"]["Statement"] == [
         {
@@ -160,7 +166,9 @@ def test_two_existing_keys_get_distinct_grant_names() -> None:
     other = KEY_ARN.replace("1234abcd-12ab", "9999abcd-12ab")
 
     def build(opts: pulumi.ResourceOptions) -> None:
-        role = ServiceRole("job", ServiceRoleArgs(service="ecs-tasks.amazonaws.com", description="job"), opts=opts)
+        role = ServiceRole(
+            "job", ServiceRoleArgs(service="ecs-tasks.amazonaws.com", description="job"), opts=opts
+        )
         as_key(KEY_ARN).grant_decrypt(role)
         as_key(other).grant_decrypt(role)
 
@@ -172,7 +180,9 @@ def test_an_output_arn_that_is_not_a_key_arn_fails_naming_the_field() -> None:
     """An Output's value is only known later: the check runs then, with the same message."""
 
     def build(opts: pulumi.ResourceOptions) -> None:
-        as_key(pulumi.Output.from_input("arn:aws:kms:eu-west-1:123456789012:alias/team"), "lake_key")
+        as_key(
+            pulumi.Output.from_input("arn:aws:kms:eu-west-1:123456789012:alias/team"), "lake_key"
+        )
 
     with pytest.raises(ValueError, match=r"^lake_key: .* is an alias ARN"):
         render_components(build)
@@ -190,7 +200,12 @@ def test_keys_are_taken_as_they_are() -> None:
 
 
 def test_existing_key_refuses_a_bad_value_at_once() -> None:
-    with pytest.raises(ValueError, match=r"^audit_key: 'arn:aws:kms:eu-west-1:123456789012:alias/x' is an alias ARN"):
+    with pytest.raises(
+        ValueError,
+        match=r"^audit_key: 'arn:aws:kms:eu-west-1:123456789012:alias/x' is an alias ARN",
+    ):
         ExistingKey("arn:aws:kms:eu-west-1:123456789012:alias/x", "audit_key")
-    with pytest.raises(ValueError, match=r"^audit_key: expected a RegionKey or an existing KMS key ARN"):
+    with pytest.raises(
+        ValueError, match=r"^audit_key: expected a RegionKey or an existing KMS key ARN"
+    ):
         ExistingKey(42, "audit_key")  # type: ignore[arg-type]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -88,7 +89,9 @@ def failing_render(build: Callable[[Any], None]) -> tuple[Plan, ValueError]:
 def parliament_findings(document: dict[str, Any]) -> list[str]:
     return [
         f"{f.issue}: {f.detail}"
-        for f in analyze_policy_string(json.dumps(document), include_community_auditors=True).findings
+        for f in analyze_policy_string(
+            json.dumps(document), include_community_auditors=True
+        ).findings
     ]
 
 
@@ -99,7 +102,9 @@ def test_topic_is_encrypted_with_the_region_key() -> None:
     plan = render_topic()
     key = one(plan, "aws:kms/key:Key")
     topic = one(plan, TOPIC)
-    assert topic["inputs"]["kmsMasterKeyId"] == f"arn:aws:kms:eu-west-1:123456789012:key/{key['id']}"
+    assert (
+        topic["inputs"]["kmsMasterKeyId"] == f"arn:aws:kms:eu-west-1:123456789012:key/{key['id']}"
+    )
 
 
 def test_topic_policy_is_not_public_and_requires_tls() -> None:
@@ -112,7 +117,9 @@ def test_topic_policy_is_not_public_and_requires_tls() -> None:
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert all(s["Resource"] == topic_arn for s in statements.values())
     # The only "*" principal is the TLS denial.
-    star = [s for s in statements.values() if s["Principal"] == "*" or s["Principal"].get("AWS") == "*"]
+    star = [
+        s for s in statements.values() if s["Principal"] == "*" or s["Principal"].get("AWS") == "*"
+    ]
     assert star == [statements["DenyPublishWithoutTls"]]
     deny = statements["DenyPublishWithoutTls"]
     assert deny["Effect"] == "Deny"
@@ -125,7 +132,12 @@ def test_topic_policy_is_not_public_and_requires_tls() -> None:
     assert publish["Principal"] == {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}
     assert publish["Action"] == "sns:Publish"
     assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
-    allowed = [a for s in statements.values() if s["Effect"] == "Allow" for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    allowed = [
+        a
+        for s in statements.values()
+        if s["Effect"] == "Allow"
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
     assert not [a for a in allowed if a.endswith("*")]
     assert parliament_findings(policy) == []
 
@@ -134,7 +146,9 @@ def test_email_subscriptions_one_per_address() -> None:
     plan = render_topic(emails=("ops@example.com", "oncall@example.com"))
     topic_arn = f"arn:aws:sns:eu-west-1:123456789012:{one(plan, TOPIC)['id']}"
     subs = plan.of_type("aws:sns/topicSubscription:TopicSubscription")
-    assert sorted((s["inputs"]["protocol"], s["inputs"]["endpoint"], s["inputs"]["topic"]) for s in subs) == [
+    assert sorted(
+        (s["inputs"]["protocol"], s["inputs"]["endpoint"], s["inputs"]["topic"]) for s in subs
+    ) == [
         ("email", "oncall@example.com", topic_arn),
         ("email", "ops@example.com", topic_arn),
     ]
@@ -147,7 +161,10 @@ def test_email_subscriptions_one_per_address() -> None:
         (["not-an-address"], r"emails\[0\]: 'not-an-address' is not an email address"),
         (["ops@example.com", "ops@"], r"emails\[1\]: 'ops@' is not an email address"),
         (["a b@example.com"], r"emails\[0\]: 'a b@example.com'"),
-        (["ops@example.com", "ops@example.com"], r"emails: 'ops@example.com' is listed more than once"),
+        (
+            ["ops@example.com", "ops@example.com"],
+            r"emails: 'ops@example.com' is listed more than once",
+        ),
     ],
 )
 def test_bad_alert_emails_are_refused_before_anything_is_registered(emails, message) -> None:
@@ -185,7 +202,10 @@ def test_generated_addresses_are_emails(address: str) -> None:
     assert is_email(address)
 
 
-@pytest.mark.parametrize("text", ["", "plain", "@example.com", "ops@", "ops@@example.com", "ops@example", "ops@-example.com"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "plain", "@example.com", "ops@", "ops@@example.com", "ops@example", "ops@-example.com"],
+)
 def test_not_emails(text: str) -> None:
     assert not is_email(text)
 
@@ -193,7 +213,9 @@ def test_not_emails(text: str) -> None:
 def test_grant_publish_is_scoped_to_the_topic_and_its_key_through_sns() -> None:
     def build(opts) -> None:
         key, topic = key_and_topic(opts)
-        role = ServiceRole("fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts)
+        role = ServiceRole(
+            "fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts
+        )
         topic.grant_publish(role)
 
     plan = render_components(build)
@@ -203,7 +225,12 @@ def test_grant_publish_is_scoped_to_the_topic_and_its_key_through_sns() -> None:
     assert grant["name"] == "fn-publish-alerts"
     document = json.loads(grant["inputs"]["policy"])
     assert document["Statement"] == [
-        {"Sid": "PublishAlerts", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": topic_arn},
+        {
+            "Sid": "PublishAlerts",
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": topic_arn,
+        },
         {
             "Sid": "EncryptForAlertTopic",
             "Effect": "Allow",
@@ -214,14 +241,21 @@ def test_grant_publish_is_scoped_to_the_topic_and_its_key_through_sns() -> None:
     ]
     # Not granted: managing or subscribing to the topic, or the key outside SNS.
     actions = {a for s in document["Statement"] for a in s["Action"]}
-    assert not actions & {"sns:Subscribe", "sns:SetTopicAttributes", "sns:DeleteTopic", "kms:Encrypt"}
+    assert not actions & {
+        "sns:Subscribe",
+        "sns:SetTopicAttributes",
+        "sns:DeleteTopic",
+        "kms:Encrypt",
+    }
     assert parliament_findings(document) == []
 
 
 def test_grant_publish_refuses_a_second_grant_with_the_same_purpose() -> None:
     def build(opts) -> None:
         _, topic = key_and_topic(opts)
-        role = ServiceRole("fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts)
+        role = ServiceRole(
+            "fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts
+        )
         topic.grant_publish(role)
         topic.grant_publish(role)
 
@@ -239,7 +273,9 @@ def render_log_grant(**kwargs: Any) -> Plan:
         key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
         group = aws.cloudwatch.LogGroup("app", retention_in_days=30, kms_key_id=key.arn, opts=opts)
         aws.cloudwatch.LogGroup("other", retention_in_days=30, kms_key_id=key.arn, opts=opts)
-        role = ServiceRole("agent", ServiceRoleArgs(service="ec2.amazonaws.com", description="x"), opts=opts)
+        role = ServiceRole(
+            "agent", ServiceRoleArgs(service="ec2.amazonaws.com", description="x"), opts=opts
+        )
         grant_log_group_write(role, group.arn, **kwargs)
 
     return render_components(build)
@@ -264,8 +300,13 @@ def test_grant_log_group_write_reaches_only_that_groups_streams() -> None:
     other = plan.find("aws:cloudwatch/logGroup:LogGroup", "other")
     assert other["id"] not in grant["inputs"]["policy"]
     actions = {a for st_ in document["Statement"] for a in st_["Action"]}
-    assert not actions & {"logs:GetLogEvents", "logs:FilterLogEvents", "logs:DeleteLogGroup",
-                          "logs:PutRetentionPolicy", "logs:CreateLogGroup"}
+    assert not actions & {
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+        "logs:DeleteLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:CreateLogGroup",
+    }
     assert parliament_findings(document) == []
 
 
@@ -350,7 +391,10 @@ def test_metric_alarm_defaults() -> None:
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"treat_missing_data": "notbreaching"}, r"treat_missing_data: 'notbreaching' is not one of"),
+        (
+            {"treat_missing_data": "notbreaching"},
+            r"treat_missing_data: 'notbreaching' is not one of",
+        ),
         ({"treat_missing_data": ""}, r"treat_missing_data: '' is not one of"),
         ({"comparison": ">="}, r"comparison: '>=' is not one of"),
         ({"statistic": "Avg"}, r"statistic: 'Avg' is not one of"),
@@ -358,7 +402,10 @@ def test_metric_alarm_defaults() -> None:
         ({"period": 90}, r"period: 90 must be"),
         ({"period": 0}, r"period: 0 must be"),
         ({"evaluation_periods": 0}, r"evaluation_periods: 0 must be at least 1"),
-        ({"evaluation_periods": 2, "datapoints_to_alarm": 3}, r"datapoints_to_alarm: 3 must be between 1 and evaluation_periods \(2\)"),
+        (
+            {"evaluation_periods": 2, "datapoints_to_alarm": 3},
+            r"datapoints_to_alarm: 3 must be between 1 and evaluation_periods \(2\)",
+        ),
         ({"datapoints_to_alarm": 0}, r"datapoints_to_alarm: 0 must be between 1"),
         ({"threshold": float("nan")}, r"threshold: nan must be a finite number"),
         ({"threshold": float("inf")}, r"threshold: inf must be a finite number"),
@@ -381,8 +428,15 @@ def test_bad_alarm_arguments_are_refused_before_anything_is_registered(overrides
 
 
 def test_every_bad_alarm_field_is_reported_at_once() -> None:
-    problems = alarm_args(treat_missing_data="x", comparison="y", period=7, statistic="z").problems()
-    assert [p.split(":")[0] for p in problems] == ["treat_missing_data", "comparison", "statistic", "period"]
+    problems = alarm_args(
+        treat_missing_data="x", comparison="y", period=7, statistic="z"
+    ).problems()
+    assert [p.split(":")[0] for p in problems] == [
+        "treat_missing_data",
+        "comparison",
+        "statistic",
+        "period",
+    ]
 
 
 @pytest.mark.parametrize("period", [10, 20, 30, 60, 120, 3600, 86400])
@@ -400,7 +454,7 @@ sizes = st.lists(st.tuples(st.integers(1, GRID_WIDTH), st.integers(1, 12)), max_
 def test_layout_fits_the_grid_without_overlap_in_reading_order(items) -> None:
     positions = layout(items)
     assert len(positions) == len(items)
-    boxes = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(positions, items)]
+    boxes = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(positions, items, strict=False)]
     for x0, y0, x1, _ in boxes:
         assert 0 <= x0 and x1 <= GRID_WIDTH and y0 >= 0
     for i, a in enumerate(boxes):
@@ -408,13 +462,18 @@ def test_layout_fits_the_grid_without_overlap_in_reading_order(items) -> None:
             overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
             assert not overlap, (a, b)
     # Reading order: each widget is right of the previous one in its row, or in a lower row.
-    for (xa, ya), (xb, yb) in zip(positions, positions[1:]):
+    for (xa, ya), (xb, yb) in zip(positions, positions[1:], strict=False):
         assert yb > ya or (yb == ya and xb > xa)
 
 
 def test_layout_examples() -> None:
     assert layout([(12, 6), (12, 6), (24, 4), (8, 3), (8, 5), (16, 2)]) == [
-        (0, 0), (12, 0), (0, 6), (0, 10), (8, 10), (0, 15),
+        (0, 0),
+        (12, 0),
+        (0, 6),
+        (0, 10),
+        (8, 10),
+        (0, 15),
     ]
 
 
@@ -423,7 +482,10 @@ def test_widget_json() -> None:
         TextWidget("# Region"),
         MetricWidget(
             title="Errors",
-            metrics=[Metric("AWS/Lambda", "Errors", {"FunctionName": "fn"}, label="fn errors"), Metric("AWS/Lambda", "Throttles")],
+            metrics=[
+                Metric("AWS/Lambda", "Errors", {"FunctionName": "fn"}, label="fn errors"),
+                Metric("AWS/Lambda", "Throttles"),
+            ],
             stat="Maximum",
             period=60,
             view="singleValue",
@@ -434,12 +496,27 @@ def test_widget_json() -> None:
     body = dashboard_body(widgets, "eu-west-1")
     assert body == {
         "widgets": [
-            {"type": "text", "x": 0, "y": 0, "width": 24, "height": 2, "properties": {"markdown": "# Region"}},
             {
-                "type": "metric", "x": 0, "y": 2, "width": 12, "height": 6,
+                "type": "text",
+                "x": 0,
+                "y": 0,
+                "width": 24,
+                "height": 2,
+                "properties": {"markdown": "# Region"},
+            },
+            {
+                "type": "metric",
+                "x": 0,
+                "y": 2,
+                "width": 12,
+                "height": 6,
                 "properties": {
-                    "title": "Errors", "region": "eu-west-1", "view": "singleValue", "stacked": True,
-                    "stat": "Maximum", "period": 60,
+                    "title": "Errors",
+                    "region": "eu-west-1",
+                    "view": "singleValue",
+                    "stacked": True,
+                    "stat": "Maximum",
+                    "period": 60,
                     "metrics": [
                         ["AWS/Lambda", "Errors", "FunctionName", "fn", {"label": "fn errors"}],
                         ["AWS/Lambda", "Throttles"],
@@ -447,8 +524,16 @@ def test_widget_json() -> None:
                 },
             },
             {
-                "type": "alarm", "x": 0, "y": 8, "width": 24, "height": 3,
-                "properties": {"title": "Alarms", "alarms": ["arn:a", "arn:b"], "sortBy": "stateUpdatedTimestamp"},
+                "type": "alarm",
+                "x": 0,
+                "y": 8,
+                "width": 24,
+                "height": 3,
+                "properties": {
+                    "title": "Alarms",
+                    "alarms": ["arn:a", "arn:b"],
+                    "sortBy": "stateUpdatedTimestamp",
+                },
             },
         ]
     }
@@ -458,7 +543,13 @@ def test_dashboard_component_renders_the_body_with_resolved_outputs() -> None:
     def build(opts) -> None:
         _, topic = key_and_topic(opts)
         metric_alarm("a", alarm_args(), topic, opts)
-        Dashboard("d", DashboardArgs(dashboard_name="mlops-test-eu-west-1", region="eu-west-1", widgets=topic.widgets()), opts=opts)
+        Dashboard(
+            "d",
+            DashboardArgs(
+                dashboard_name="mlops-test-eu-west-1", region="eu-west-1", widgets=topic.widgets()
+            ),
+            opts=opts,
+        )
 
     plan = render_components(build)
     dashboard = one(plan, DASHBOARD)
@@ -469,11 +560,19 @@ def test_dashboard_component_renders_the_body_with_resolved_outputs() -> None:
     notifications, alarms = body["widgets"]
     assert notifications["properties"]["metrics"] == [
         ["AWS/SNS", "NumberOfMessagesPublished", "TopicName", topic_name, {"label": "published"}],
-        ["AWS/SNS", "NumberOfNotificationsDelivered", "TopicName", topic_name, {"label": "delivered"}],
+        [
+            "AWS/SNS",
+            "NumberOfNotificationsDelivered",
+            "TopicName",
+            topic_name,
+            {"label": "delivered"},
+        ],
         ["AWS/SNS", "NumberOfNotificationsFailed", "TopicName", topic_name, {"label": "failed"}],
     ]
     alarm = one(plan, ALARM)
-    assert alarms["properties"]["alarms"] == [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm['id']}"]
+    assert alarms["properties"]["alarms"] == [
+        f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm['id']}"
+    ]
 
 
 def test_topic_widgets_split_alarms_by_hundred_and_skip_an_empty_status() -> None:
@@ -493,14 +592,23 @@ def test_topic_widgets_split_alarms_by_hundred_and_skip_an_empty_status() -> Non
 def test_network_widgets() -> None:
     without_nat = network_widgets("flow-group", [])
     assert [w.title for w in without_nat] == ["VPC flow logs ingested (bytes)"]
-    assert without_nat[0].metrics[0].to_json() == ["AWS/Logs", "IncomingBytes", "LogGroupName", "flow-group"]
+    assert without_nat[0].metrics[0].to_json() == [
+        "AWS/Logs",
+        "IncomingBytes",
+        "LogGroupName",
+        "flow-group",
+    ]
     with_nats = network_widgets("flow-group", ["nat-a", "nat-b"])
     assert [w.title for w in with_nats] == [
-        "VPC flow logs ingested (bytes)", "NAT gateway traffic (bytes)", "NAT gateway errors",
+        "VPC flow logs ingested (bytes)",
+        "NAT gateway traffic (bytes)",
+        "NAT gateway errors",
     ]
     errors = with_nats[2].metrics
     assert {(m.name, m.dimensions["NatGatewayId"]) for m in errors} == {
-        (name, nat) for name in ("ErrorPortAllocation", "PacketsDropCount") for nat in ("nat-a", "nat-b")
+        (name, nat)
+        for name in ("ErrorPortAllocation", "PacketsDropCount")
+        for nat in ("nat-a", "nat-b")
     }
 
 
@@ -510,22 +618,60 @@ ok_metric = MetricWidget("t", [Metric("N", "M")])
 @pytest.mark.parametrize(
     "args, message",
     [
-        (DashboardArgs("has space", "eu-west-1", [ok_metric]), r"dashboard_name: 'has space' must be"),
+        (
+            DashboardArgs("has space", "eu-west-1", [ok_metric]),
+            r"dashboard_name: 'has space' must be",
+        ),
         (DashboardArgs("", "eu-west-1", [ok_metric]), r"dashboard_name: '' must be"),
         (DashboardArgs("d", "eu-west-1", []), r"widgets: give at least one widget"),
         (DashboardArgs("d", "", [ok_metric]), r"region: must not be empty"),
         (DashboardArgs("d", "eu-west-1", [ok_metric] * 501), r"widgets: 501 given"),
-        (DashboardArgs("d", "eu-west-1", [MetricWidget("t", [])]), r"widgets\[0\]\.metrics: give at least one metric"),
-        (DashboardArgs("d", "eu-west-1", [MetricWidget("", [Metric("N", "M")])]), r"widgets\[0\]\.title: must not be empty"),
-        (DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("", "M")])]), r"widgets\[0\]\.metrics\[0\]: namespace and name"),
-        (DashboardArgs("d", "eu-west-1", [ok_metric, MetricWidget("t", [Metric("N", "M")], stat="p99.9x")]), r"widgets\[1\]\.stat: 'p99.9x'"),
-        (DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("N", "M")], period=61)]), r"widgets\[0\]\.period: 61"),
-        (DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("N", "M")], view="map")]), r"widgets\[0\]\.view: 'map'"),
-        (DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("N", "M")], width=25)]), r"widgets\[0\]\.width: 25 must be 1..24"),
-        (DashboardArgs("d", "eu-west-1", [TextWidget("x", height=0)]), r"widgets\[0\]\.height: 0 must be 1..1000"),
-        (DashboardArgs("d", "eu-west-1", [TextWidget(" ")]), r"widgets\[0\]\.markdown: must not be empty"),
-        (DashboardArgs("d", "eu-west-1", [AlarmStatusWidget("a", [])]), r"widgets\[0\]\.alarm_arns: give at least one alarm"),
-        (DashboardArgs("d", "eu-west-1", [AlarmStatusWidget("a", ["arn"] * 101)]), r"widgets\[0\]\.alarm_arns: 101 given"),
+        (
+            DashboardArgs("d", "eu-west-1", [MetricWidget("t", [])]),
+            r"widgets\[0\]\.metrics: give at least one metric",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [MetricWidget("", [Metric("N", "M")])]),
+            r"widgets\[0\]\.title: must not be empty",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("", "M")])]),
+            r"widgets\[0\]\.metrics\[0\]: namespace and name",
+        ),
+        (
+            DashboardArgs(
+                "d", "eu-west-1", [ok_metric, MetricWidget("t", [Metric("N", "M")], stat="p99.9x")]
+            ),
+            r"widgets\[1\]\.stat: 'p99.9x'",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("N", "M")], period=61)]),
+            r"widgets\[0\]\.period: 61",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("N", "M")], view="map")]),
+            r"widgets\[0\]\.view: 'map'",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [MetricWidget("t", [Metric("N", "M")], width=25)]),
+            r"widgets\[0\]\.width: 25 must be 1..24",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [TextWidget("x", height=0)]),
+            r"widgets\[0\]\.height: 0 must be 1..1000",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [TextWidget(" ")]),
+            r"widgets\[0\]\.markdown: must not be empty",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [AlarmStatusWidget("a", [])]),
+            r"widgets\[0\]\.alarm_arns: give at least one alarm",
+        ),
+        (
+            DashboardArgs("d", "eu-west-1", [AlarmStatusWidget("a", ["arn"] * 101)]),
+            r"widgets\[0\]\.alarm_arns: 101 given",
+        ),
     ],
 )
 def test_bad_dashboard_arguments_are_refused_before_anything_is_registered(args, message) -> None:
@@ -547,8 +693,14 @@ def test_one_dashboard_per_region_with_that_regions_metrics(stack_plan: Plan) ->
     assert sorted(d["region"] for d in dashboards) == sorted(regions)
     for dashboard in dashboards:
         region = dashboard["region"]
-        assert dashboard["inputs"]["dashboardName"] == f"mlops-{stack_plan.outputs['environment']}-{region}"
-        assert stack_plan.outputs["regions"][region]["dashboardName"] == dashboard["inputs"]["dashboardName"]
+        assert (
+            dashboard["inputs"]["dashboardName"]
+            == f"mlops-{stack_plan.outputs['environment']}-{region}"
+        )
+        assert (
+            stack_plan.outputs["regions"][region]["dashboardName"]
+            == dashboard["inputs"]["dashboardName"]
+        )
         widgets = json.loads(dashboard["inputs"]["dashboardBody"])["widgets"]
         titles = [w["properties"].get("title") for w in widgets]
         assert "Alert notifications" in titles and "VPC flow logs ingested (bytes)" in titles
@@ -570,12 +722,18 @@ def test_one_dashboard_per_region_with_that_regions_metrics(stack_plan: Plan) ->
 def test_nat_widgets_follow_the_nat_strategy(stack_plan: Plan) -> None:
     for dashboard in stack_plan.of_type(DASHBOARD):
         region = dashboard["region"]
-        nat_ids = {n["id"] for n in stack_plan.of_type("aws:ec2/natGateway:NatGateway") if n["region"] == region}
+        nat_ids = {
+            n["id"]
+            for n in stack_plan.of_type("aws:ec2/natGateway:NatGateway")
+            if n["region"] == region
+        }
         widgets = json.loads(dashboard["inputs"]["dashboardBody"])["widgets"]
         shown = {
             row[row.index("NatGatewayId") + 1]
-            for w in widgets if w["type"] == "metric"
-            for row in w["properties"]["metrics"] if "NatGatewayId" in row
+            for w in widgets
+            if w["type"] == "metric"
+            for row in w["properties"]["metrics"]
+            if "NatGatewayId" in row
         }
         assert shown == nat_ids
 
@@ -589,13 +747,20 @@ TEAM_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:team-alerts"
 def test_topic_encrypted_with_an_existing_key_arn() -> None:
     def build(opts) -> None:
         topic = AlertTopic("alerts", AlertTopicArgs(key=TEAM_KEY_ARN), opts=opts)
-        role = ServiceRole("fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts)
+        role = ServiceRole(
+            "fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts
+        )
         topic.grant_publish(role)
 
     plan = render_components(build)
     assert one(plan, TOPIC)["inputs"]["kmsMasterKeyId"] == TEAM_KEY_ARN
     assert plan.of_type("aws:kms/key:Key") == []
-    statements = {s["Sid"]: s for s in json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])["Statement"]}
+    statements = {
+        s["Sid"]: s
+        for s in json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])[
+            "Statement"
+        ]
+    }
     assert statements["EncryptForAlertTopic"]["Resource"] == TEAM_KEY_ARN
     assert statements["EncryptForAlertTopic"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "sns.eu-west-1.amazonaws.com"}
@@ -610,7 +775,9 @@ def test_topic_encrypted_with_an_existing_key_arn() -> None:
     ],
 )
 def test_topic_with_a_bad_key_registers_nothing(key, message) -> None:
-    plan, error = failing_render(lambda opts: AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts))
+    plan, error = failing_render(
+        lambda opts: AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
+    )
     assert str(error).startswith("AlertTopic 'alerts': ")
     assert re.search(message, str(error)), str(error)
     assert [r["type"] for r in plan.resources] == ["pulumi:providers:aws"]
@@ -625,7 +792,10 @@ def test_topic_with_a_bad_key_registers_nothing(key, message) -> None:
         ("arn:aws:sns:eu-west-1:123456789012:", r"is not an SNS topic ARN"),
         ("arn:aws:sns:eu-west-1:1234:team-alerts", r"is not an SNS topic ARN"),
         ("arn:aws:sns:eu-west-1:123456789012:team alerts", r"is not an SNS topic ARN"),
-        ("arn:aws:sns:eu-west-1:123456789012:team-alerts.fifo", r"is a FIFO topic: give a standard topic"),
+        (
+            "arn:aws:sns:eu-west-1:123456789012:team-alerts.fifo",
+            r"is a FIFO topic: give a standard topic",
+        ),
     ],
 )
 def test_existing_topic_arns_are_checked(arn: str, message: str) -> None:
@@ -638,7 +808,9 @@ def test_existing_topic_arns_are_checked(arn: str, message: str) -> None:
 
 @pytest.mark.parametrize("value", [42, None, {"arn": TEAM_TOPIC_ARN}, [TEAM_TOPIC_ARN]])
 def test_wrong_topic_types_name_the_field(value) -> None:
-    with pytest.raises(ValueError, match=r"^alert_topic: expected an AlertTopic or an existing SNS topic ARN"):
+    with pytest.raises(
+        ValueError, match=r"^alert_topic: expected an AlertTopic or an existing SNS topic ARN"
+    ):
         as_alert_topic(value)
 
 
@@ -665,7 +837,11 @@ def test_alarms_notify_an_existing_topic_and_show_on_the_dashboard(given: str) -
         metric_alarm("a", alarm_args(), topic, opts)
         metric_alarm("b", alarm_args(), topic, opts)
         recorded.append(len(topic.alarms))
-        Dashboard("d", DashboardArgs(dashboard_name="d", region="eu-west-1", widgets=topic.widgets()), opts=opts)
+        Dashboard(
+            "d",
+            DashboardArgs(dashboard_name="d", region="eu-west-1", widgets=topic.widgets()),
+            opts=opts,
+        )
 
     plan = render_components(build)
     assert recorded == [2]
@@ -675,7 +851,11 @@ def test_alarms_notify_an_existing_topic_and_show_on_the_dashboard(given: str) -
     assert plan.of_type(TOPIC) == []
     notifications, status = json.loads(one(plan, DASHBOARD)["inputs"]["dashboardBody"])["widgets"]
     assert notifications["properties"]["metrics"][0] == [
-        "AWS/SNS", "NumberOfMessagesPublished", "TopicName", "team-alerts", {"label": "published"}
+        "AWS/SNS",
+        "NumberOfMessagesPublished",
+        "TopicName",
+        "team-alerts",
+        {"label": "published"},
     ]
     assert len(status["properties"]["alarms"]) == 2
 
@@ -687,7 +867,9 @@ def test_metric_alarm_takes_a_topic_arn() -> None:
 
 @pytest.mark.parametrize("topic", [42, "arn:aws:sns:eu-west-1:123456789012:t.fifo"])
 def test_metric_alarm_with_a_bad_topic_registers_nothing(topic) -> None:
-    plan, error = failing_render(lambda opts: metric_alarm("bad", alarm_args(period=7), topic, opts))
+    plan, error = failing_render(
+        lambda opts: metric_alarm("bad", alarm_args(period=7), topic, opts)
+    )
     assert str(error).startswith("alarm 'bad': ")
     # Reported with the alarm's own problems, at once.
     assert "period: 7" in str(error) and "topic: " in str(error)
@@ -698,7 +880,9 @@ def test_an_existing_topic_output_arn_is_checked_when_known() -> None:
     def build(opts) -> None:
         import pulumi
 
-        as_alert_topic(pulumi.Output.from_input("arn:aws:sqs:eu-west-1:123456789012:q"), "jobs_topic")
+        as_alert_topic(
+            pulumi.Output.from_input("arn:aws:sqs:eu-west-1:123456789012:q"), "jobs_topic"
+        )
 
     with pytest.raises(ValueError, match=r"^jobs_topic: .* is not an SNS topic ARN"):
         render_components(build)
@@ -707,13 +891,22 @@ def test_an_existing_topic_output_arn_is_checked_when_known() -> None:
 @pytest.mark.parametrize("key", [None, TEAM_KEY_ARN])
 def test_grant_publish_on_an_existing_topic(key) -> None:
     def build(opts) -> None:
-        role = ServiceRole("fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts)
+        role = ServiceRole(
+            "fn", ServiceRoleArgs(service="lambda.amazonaws.com", description="x"), opts=opts
+        )
         ExistingAlertTopic(TEAM_TOPIC_ARN, key=key).grant_publish(role, purpose="notify-team")
 
     grant = one(render_components(build), "aws:iam/rolePolicy:RolePolicy")
     assert grant["name"] == "fn-notify-team"
     document = json.loads(grant["inputs"]["policy"])
-    expected = [{"Sid": "PublishAlerts", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": TEAM_TOPIC_ARN}]
+    expected = [
+        {
+            "Sid": "PublishAlerts",
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": TEAM_TOPIC_ARN,
+        }
+    ]
     if key is not None:
         expected.append(
             {

@@ -34,9 +34,13 @@ tier_sets = st.lists(st.sampled_from(TIERS), min_size=1, max_size=len(TIERS), un
 
 
 @given(cidr=vpc_cidrs(), az_count=st.integers(1, AZ_SLOTS), tiers=tier_sets)
-def test_subnets_are_disjoint_and_inside_the_vpc(cidr: str, az_count: int, tiers: list[str]) -> None:
+def test_subnets_are_disjoint_and_inside_the_vpc(
+    cidr: str, az_count: int, tiers: list[str]
+) -> None:
     vpc = ipaddress.IPv4Network(cidr)
-    subnets = [ipaddress.IPv4Network(c) for cs in plan_subnets(cidr, az_count, tiers).values() for c in cs]
+    subnets = [
+        ipaddress.IPv4Network(c) for cs in plan_subnets(cidr, az_count, tiers).values() for c in cs
+    ]
     assert len(subnets) == az_count * len(tiers)
     for a in subnets:
         assert a.subnet_of(vpc)
@@ -95,7 +99,9 @@ def _network(nat: str = "per_az", azs=("eu-west-1a", "eu-west-1b"), **kwargs):
         key = RegionKey("k", RegionKeyArgs(alias="test"), opts=opts)
         Network(
             "net",
-            NetworkArgs(cidr="10.0.0.0/16", availability_zones=list(azs), key=key, nat=nat, **kwargs),
+            NetworkArgs(
+                cidr="10.0.0.0/16", availability_zones=list(azs), key=key, nat=nat, **kwargs
+            ),
             opts=opts,
         )
 
@@ -108,11 +114,16 @@ def test_nat_strategy(nat: str, expected: int) -> None:
     assert len(plan.of_type("aws:ec2/natGateway:NatGateway")) == expected
     assert len(plan.of_type("aws:ec2/eip:Eip")) == expected
     # Private route tables exist per AZ whatever the strategy; routes follow it.
-    assert len([r for r in plan.of_type("aws:ec2/routeTable:RouteTable") if "private" in r["name"]]) == 3
+    assert (
+        len([r for r in plan.of_type("aws:ec2/routeTable:RouteTable") if "private" in r["name"]])
+        == 3
+    )
     private_routes = [r for r in plan.of_type("aws:ec2/route:Route") if "private" in r["name"]]
     assert len(private_routes) == (0 if nat == "none" else 3)
     nat_ids = {n["id"] for n in plan.of_type("aws:ec2/natGateway:NatGateway")}
-    assert {r["inputs"]["natGatewayId"] for r in private_routes} == (nat_ids if nat != "none" else set())
+    assert {r["inputs"]["natGatewayId"] for r in private_routes} == (
+        nat_ids if nat != "none" else set()
+    )
 
 
 def test_subnets_routes_and_public_ips() -> None:
@@ -129,7 +140,11 @@ def test_subnets_routes_and_public_ips() -> None:
     assert plan.find("aws:ec2/vpc:Vpc", "net-vpc")["inputs"]["enableDnsSupport"] is True
     # Isolated subnets have a table with no route at all.
     isolated_rt = plan.find("aws:ec2/routeTable:RouteTable", "net-isolated-rt")
-    assert not [r for r in plan.of_type("aws:ec2/route:Route") if r["inputs"]["routeTableId"] == isolated_rt["id"]]
+    assert not [
+        r
+        for r in plan.of_type("aws:ec2/route:Route")
+        if r["inputs"]["routeTableId"] == isolated_rt["id"]
+    ]
 
 
 def test_default_security_group_has_no_rules() -> None:
@@ -140,10 +155,13 @@ def test_default_security_group_has_no_rules() -> None:
 
 def test_gateway_endpoints_on_private_route_tables() -> None:
     plan = _network(isolated_subnets=True)
-    tables = {r["id"] for r in plan.of_type("aws:ec2/routeTable:RouteTable") if "public" not in r["name"]}
+    tables = {
+        r["id"] for r in plan.of_type("aws:ec2/routeTable:RouteTable") if "public" not in r["name"]
+    }
     endpoints = plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
     assert sorted(e["inputs"]["serviceName"] for e in endpoints) == [
-        "com.amazonaws.eu-west-1.dynamodb", "com.amazonaws.eu-west-1.s3",
+        "com.amazonaws.eu-west-1.dynamodb",
+        "com.amazonaws.eu-west-1.s3",
     ]
     for e in endpoints:
         assert e["inputs"]["vpcEndpointType"] == "Gateway"
@@ -152,17 +170,31 @@ def test_gateway_endpoints_on_private_route_tables() -> None:
 
 def test_interface_endpoints_allow_https_from_the_vpc_only() -> None:
     plan = _network(interface_endpoints=["ssm", "ecr.api"])
-    interface = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e["inputs"]["vpcEndpointType"] == "Interface"]
+    interface = [
+        e
+        for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e["inputs"]["vpcEndpointType"] == "Interface"
+    ]
     assert sorted(e["inputs"]["serviceName"] for e in interface) == [
-        "com.amazonaws.eu-west-1.ecr.api", "com.amazonaws.eu-west-1.ssm",
+        "com.amazonaws.eu-west-1.ecr.api",
+        "com.amazonaws.eu-west-1.ssm",
     ]
     sg = plan.find("aws:ec2/securityGroup:SecurityGroup", "net-endpoints-sg")
     assert sg["inputs"]["ingress"] == [
-        {"cidrBlocks": ["10.0.0.0/16"], "description": "HTTPS from the VPC CIDR",
-         "fromPort": 443, "protocol": "tcp", "toPort": 443}
+        {
+            "cidrBlocks": ["10.0.0.0/16"],
+            "description": "HTTPS from the VPC CIDR",
+            "fromPort": 443,
+            "protocol": "tcp",
+            "toPort": 443,
+        }
     ]
     assert sg["inputs"]["egress"] == []
-    private_ids = {s["id"] for s in plan.of_type("aws:ec2/subnet:Subnet") if s["inputs"]["tags"]["tier"] == "private"}
+    private_ids = {
+        s["id"]
+        for s in plan.of_type("aws:ec2/subnet:Subnet")
+        if s["inputs"]["tags"]["tier"] == "private"
+    }
     for e in interface:
         assert set(e["inputs"]["subnetIds"]) == private_ids
         assert e["inputs"]["securityGroupIds"] == [sg["id"]]
@@ -177,17 +209,25 @@ def test_flow_logs_to_an_encrypted_group_through_a_scoped_role() -> None:
     assert group["inputs"]["retentionInDays"] == 30
     flow = plan.of_type("aws:ec2/flowLog:FlowLog")[0]
     assert flow["inputs"]["trafficType"] == "ALL"
-    assert flow["inputs"]["logDestination"] == f"arn:aws:logs:eu-west-1:123456789012:log-group:{group['id']}"
+    assert (
+        flow["inputs"]["logDestination"]
+        == f"arn:aws:logs:eu-west-1:123456789012:log-group:{group['id']}"
+    )
     role = plan.find("aws:iam/role:Role", "net-flow-logs")
     trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
-    policy = json.loads(plan.find("aws:iam/rolePolicy:RolePolicy", "net-flow-logs")["inputs"]["policy"])
+    policy = json.loads(
+        plan.find("aws:iam/rolePolicy:RolePolicy", "net-flow-logs")["inputs"]["policy"]
+    )
     write, describe = policy["Statement"]
     assert all(res.startswith(flow["inputs"]["logDestination"]) for res in write["Resource"])
     # Only the action without resource-level permissions is on "*".
     assert describe == {
-        "Sid": "FindTheLogGroup", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*",
+        "Sid": "FindTheLogGroup",
+        "Effect": "Allow",
+        "Action": "logs:DescribeLogGroups",
+        "Resource": "*",
     }
 
 
@@ -205,7 +245,9 @@ def _network_with_consumers(**kwargs):
         net = Network(
             "net",
             NetworkArgs(
-                cidr="10.0.0.0/16", availability_zones=["eu-west-1a", "eu-west-1b"], key=key,
+                cidr="10.0.0.0/16",
+                availability_zones=["eu-west-1a", "eu-west-1b"],
+                key=key,
                 **kwargs,
             ),
             opts=opts,
@@ -232,17 +274,22 @@ def test_load_balancer_in_public_subnets_waits_for_the_internet_gateway() -> Non
     deps = _dependency_names(plan, plan.find("aws:lb/loadBalancer:LoadBalancer", "alb"))
     assert ("aws:ec2/internetGateway:InternetGateway", "net-igw") in deps
     assert ("aws:ec2/route:Route", "net-public-default") in deps
-    assert {("aws:ec2/routeTableAssociation:RouteTableAssociation", f"net-public-{i}") for i in (0, 1)} <= deps
+    assert {
+        ("aws:ec2/routeTableAssociation:RouteTableAssociation", f"net-public-{i}") for i in (0, 1)
+    } <= deps
     # The ids themselves are unchanged: the real subnet ids.
     subnets = {s["name"]: s["id"] for s in plan.of_type("aws:ec2/subnet:Subnet")}
     assert plan.find("aws:lb/loadBalancer:LoadBalancer", "alb")["inputs"]["subnets"] == [
-        subnets["net-public-0"], subnets["net-public-1"],
+        subnets["net-public-0"],
+        subnets["net-public-1"],
     ]
 
 
 def test_workloads_in_private_subnets_wait_for_nat_routes_and_endpoints() -> None:
     plan = _network_with_consumers(nat="per_az", interface_endpoints=["ssm"], isolated_subnets=True)
-    private = _dependency_names(plan, plan.find("aws:ec2/networkInterface:NetworkInterface", "eni-private"))
+    private = _dependency_names(
+        plan, plan.find("aws:ec2/networkInterface:NetworkInterface", "eni-private")
+    )
     assert {
         ("aws:ec2/routeTableAssociation:RouteTableAssociation", "net-private-0"),
         ("aws:ec2/route:Route", "net-private-default-0"),
@@ -252,10 +299,14 @@ def test_workloads_in_private_subnets_wait_for_nat_routes_and_endpoints() -> Non
         ("aws:ec2/vpcEndpoint:VpcEndpoint", "net-ssm-endpoint"),
     } <= private
     assert ("aws:ec2/internetGateway:InternetGateway", "net-igw") not in private
-    isolated = _dependency_names(plan, plan.find("aws:ec2/networkInterface:NetworkInterface", "eni-isolated"))
+    isolated = _dependency_names(
+        plan, plan.find("aws:ec2/networkInterface:NetworkInterface", "eni-isolated")
+    )
     assert ("aws:ec2/routeTableAssociation:RouteTableAssociation", "net-isolated-0") in isolated
     assert ("aws:ec2/vpcEndpoint:VpcEndpoint", "net-s3-endpoint") in isolated
-    assert not {d for d in isolated if d[0] in ("aws:ec2/natGateway:NatGateway", "aws:ec2/route:Route")}
+    assert not {
+        d for d in isolated if d[0] in ("aws:ec2/natGateway:NatGateway", "aws:ec2/route:Route")
+    }
 
 
 def test_flow_log_waits_for_its_role_policy() -> None:
@@ -266,7 +317,9 @@ def test_flow_log_waits_for_its_role_policy() -> None:
 
 
 def test_network_rejects_a_flow_log_retention_cloudwatch_does_not_accept() -> None:
-    with pytest.raises(ValueError, match="flow_log_retention_days: 10 is not a retention CloudWatch Logs accepts"):
+    with pytest.raises(
+        ValueError, match="flow_log_retention_days: 10 is not a retention CloudWatch Logs accepts"
+    ):
         _network(flow_log_retention_days=10)
 
 
@@ -279,7 +332,9 @@ def _network_with_key(key):
     def build(opts):
         Network(
             "net",
-            NetworkArgs(cidr="10.0.0.0/16", availability_zones=["eu-west-1a", "eu-west-1b"], key=key),
+            NetworkArgs(
+                cidr="10.0.0.0/16", availability_zones=["eu-west-1a", "eu-west-1b"], key=key
+            ),
             opts=opts,
         )
 
@@ -307,7 +362,9 @@ def test_a_wrong_key_is_refused_before_anything_is_registered(key, message: str)
         try:
             Network(
                 "net",
-                NetworkArgs(cidr="10.0.0.0/16", availability_zones=["eu-west-1a"], key=key, nat="many"),
+                NetworkArgs(
+                    cidr="10.0.0.0/16", availability_zones=["eu-west-1a"], key=key, nat="many"
+                ),
                 opts=opts,
             )
         except ValueError as exc:

@@ -9,19 +9,44 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from stacks.offline import PLAN_FORMAT, PROJECT_DIR, PlanError, render_components, render_program, render_stack
 from stacks.config import load_stack_file
+from stacks.offline import (
+    PLAN_FORMAT,
+    PROJECT_DIR,
+    PlanError,
+    render_components,
+    render_program,
+    render_stack,
+)
 
 
 def test_plan_document_shape(dev_plan) -> None:
     doc = json.loads(dev_plan.to_json())
-    assert doc["format"] == PLAN_FORMAT and doc["project"] == "mlops-platform" and doc["stack"] == "dev"
+    assert (
+        doc["format"] == PLAN_FORMAT
+        and doc["project"] == "mlops-platform"
+        and doc["stack"] == "dev"
+    )
     for r in doc["resources"]:
         assert set(r) == {
-            "urn", "type", "name", "id", "custom", "region", "provider", "parent",
-            "dependencies", "inputs", "options",
+            "urn",
+            "type",
+            "name",
+            "id",
+            "custom",
+            "region",
+            "provider",
+            "parent",
+            "dependencies",
+            "inputs",
+            "options",
         }
-        assert set(r["options"]) == {"protect", "ignoreChanges", "retainOnDelete", "deleteBeforeReplace"}
+        assert set(r["options"]) == {
+            "protect",
+            "ignoreChanges",
+            "retainOnDelete",
+            "deleteBeforeReplace",
+        }
         assert r["urn"].startswith("urn:pulumi:dev::mlops-platform::")
     urns = [r["urn"] for r in doc["resources"]]
     assert urns == sorted(urns) and len(set(urns)) == len(urns)
@@ -45,7 +70,10 @@ def test_main_program_entry_point_renders_the_same_graph(dev_plan) -> None:
     config, secrets = load_stack_file(PROJECT_DIR, "dev")
     plan = render_program(
         lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__"),
-        project="mlops-platform", stack="dev", config=config, secret_keys=secrets,
+        project="mlops-platform",
+        stack="dev",
+        config=config,
+        secret_keys=secrets,
         project_dir=PROJECT_DIR,
     )
     assert plan.to_json() == dev_plan.to_json()
@@ -58,7 +86,9 @@ def test_main_program_reports_config_errors_without_registering(stack_config) ->
     with pytest.raises(PlanError) as info:
         render_program(
             lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__"),
-            project="mlops-platform", stack="dev", config=flat,
+            project="mlops-platform",
+            stack="dev",
+            config=flat,
         )
     assert "mlops:network.nat: 'sometimes' is not a NAT strategy" in str(info.value)
     assert info.value.registered == []
@@ -66,7 +96,11 @@ def test_main_program_reports_config_errors_without_registering(stack_config) ->
 
 def test_unanswered_invoke_fails_naming_its_token() -> None:
     def build(opts: pulumi.ResourceOptions) -> None:
-        aws.ec2.get_ami(most_recent=True, owners=["amazon"], opts=pulumi.InvokeOptions(provider=opts.providers["aws"]))
+        aws.ec2.get_ami(
+            most_recent=True,
+            owners=["amazon"],
+            opts=pulumi.InvokeOptions(provider=opts.providers["aws"]),
+        )
 
     with pytest.raises(Exception, match="aws:ec2/getAmi:getAmi"):
         render_components(build)
@@ -87,8 +121,12 @@ def test_invokes_are_answered_per_region() -> None:
         provider = opts.providers["aws"]
         zones = aws.get_availability_zones(opts=pulumi.InvokeOptions(provider=provider))
         seen["zones"] = zones.names
-        seen["account"] = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id
-        seen["partition"] = aws.get_partition(opts=pulumi.InvokeOptions(provider=provider)).partition
+        seen["account"] = aws.get_caller_identity(
+            opts=pulumi.InvokeOptions(provider=provider)
+        ).account_id
+        seen["partition"] = aws.get_partition(
+            opts=pulumi.InvokeOptions(provider=provider)
+        ).partition
 
     render_components(build, region="ap-southeast-2")
     assert seen["zones"][:3] == ["ap-southeast-2a", "ap-southeast-2b", "ap-southeast-2c"]
@@ -113,14 +151,22 @@ def test_options_are_recorded() -> None:
             "t",
             opts=pulumi.ResourceOptions.merge(
                 opts,
-                pulumi.ResourceOptions(protect=True, retain_on_delete=True, ignore_changes=["tags"], delete_before_replace=True),
+                pulumi.ResourceOptions(
+                    protect=True,
+                    retain_on_delete=True,
+                    ignore_changes=["tags"],
+                    delete_before_replace=True,
+                ),
             ),
         )
 
     plan = render_components(build)
     topic = plan.of_type("aws:sns/topic:Topic")[0]
     assert topic["options"] == {
-        "protect": True, "ignoreChanges": ["tags"], "retainOnDelete": True, "deleteBeforeReplace": True,
+        "protect": True,
+        "ignoreChanges": ["tags"],
+        "retainOnDelete": True,
+        "deleteBeforeReplace": True,
     }
 
 

@@ -28,7 +28,9 @@ def test_every_role_gets_the_boundary(stack: str) -> None:
 
 
 def test_no_boundary_by_default(dev_plan: Plan) -> None:
-    assert all("permissionsBoundary" not in r["inputs"] for r in dev_plan.of_type("aws:iam/role:Role"))
+    assert all(
+        "permissionsBoundary" not in r["inputs"] for r in dev_plan.of_type("aws:iam/role:Role")
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pulumi
 import pytest
@@ -56,8 +57,8 @@ def render_service(
     vpc: bool = True,
     trigger: bool = True,
     tracing: bool = True,
-    azs: Optional[list[str]] = None,
-    build_args: Optional[Callable[..., LambdaServiceArgs]] = None,
+    azs: list[str] | None = None,
+    build_args: Callable[..., LambdaServiceArgs] | None = None,
     **overrides: Any,
 ) -> Plan:
     """A key, alert topic, lake, network (two AZs), records table and the ingest service."""
@@ -71,8 +72,12 @@ def render_service(
         if vpc:
             net = Network(
                 "net",
-                NetworkArgs(cidr="10.0.0.0/16", availability_zones=[f"{REGION}a", f"{REGION}b"],
-                            key=key, nat="single"),
+                NetworkArgs(
+                    cidr="10.0.0.0/16",
+                    availability_zones=[f"{REGION}a", f"{REGION}b"],
+                    key=key,
+                    nat="single",
+                ),
                 opts=opts,
             )
             placement = LambdaVpcPlacement(
@@ -91,18 +96,26 @@ def render_service(
             memory_mb=512,
             timeout_seconds=120,
             environment={"TABLE_NAME": table.name, "SOURCE_BUCKET": raw.name},
-            grants=[lambda role: lake.grant_read(role, "raw", "records", versions=True),
-                    table.grant_write],
+            grants=[
+                lambda role: lake.grant_read(role, "raw", "records", versions=True),
+                table.grant_write,
+            ],
             log_retention_days=14,
             reserved_concurrency=5,
             maximum_retry_attempts=1,
             maximum_event_age_seconds=3600,
             tracing=tracing,
             vpc=placement,
-            trigger=(ObjectCreatedTrigger(bucket_name=raw.name, key_prefix="records",
-                                          maximum_retry_attempts=10,
-                                          maximum_event_age_seconds=7200)
-                     if trigger else None),
+            trigger=(
+                ObjectCreatedTrigger(
+                    bucket_name=raw.name,
+                    key_prefix="records",
+                    maximum_retry_attempts=10,
+                    maximum_event_age_seconds=7200,
+                )
+                if trigger
+                else None
+            ),
             error_alarm_threshold=3,
             throttle_alarm_threshold=2,
         )
@@ -135,7 +148,7 @@ def bucket_name(plan: Plan, zone: str) -> str:
 def exec_policies(plan: Plan) -> dict[str, dict[str, Any]]:
     """The execution role's inline policies by purpose."""
     return {
-        p["name"][len("ingest-exec-"):]: json.loads(p["inputs"]["policy"])
+        p["name"][len("ingest-exec-") :]: json.loads(p["inputs"]["policy"])
         for p in plan.of_type(ROLE_POLICY)
         if p["name"].startswith("ingest-exec-")
     }
@@ -152,14 +165,18 @@ def as_list(value: Any) -> list[Any]:
 def queue_arn(plan: Plan, name: str) -> str:
     """The ARN of a queue, as the mock names it (logical name + digest)."""
     arns = {
-        r for s in statements(exec_policies(plan)) for r in as_list(s["Resource"])
+        r
+        for s in statements(exec_policies(plan))
+        for r in as_list(s["Resource"])
         if r.startswith(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}-")
     }
     if name == "ingest-dlq":
         arns.add(plan.of_type(FUNCTION)[0]["inputs"]["deadLetterConfig"]["targetArn"])
     if name == "ingest-delivery-dlq":
-        arns.update(t["inputs"]["deadLetterConfig"]["arn"]
-                    for t in plan.of_type("aws:cloudwatch/eventTarget:EventTarget"))
+        arns.update(
+            t["inputs"]["deadLetterConfig"]["arn"]
+            for t in plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+        )
     assert len(arns) == 1, arns
     arn = arns.pop()
     assert re.fullmatch(rf"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}-[0-9a-f]+", arn)
@@ -169,14 +186,15 @@ def queue_arn(plan: Plan, name: str) -> str:
 # Table ----------------------------------------------------------------------------------------
 
 
-def render_table(after: Optional[Callable[[Table, Any], None]] = None, **kwargs: Any) -> Plan:
+def render_table(after: Callable[[Table, Any], None] | None = None, **kwargs: Any) -> Plan:
     def build(opts: pulumi.ResourceOptions) -> None:
         from components.iam import ServiceRole, ServiceRoleArgs
 
         key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
         table = Table("records", TableArgs(key=key, **kwargs), opts=opts)
-        role = ServiceRole("app", ServiceRoleArgs(service="lambda.amazonaws.com",
-                                                  description="app"), opts=opts)
+        role = ServiceRole(
+            "app", ServiceRoleArgs(service="lambda.amazonaws.com", description="app"), opts=opts
+        )
         if after is not None:
             after(table, role)
 
@@ -199,12 +217,22 @@ def test_table_is_on_demand_recoverable_and_encrypted_with_the_region_key() -> N
 
 
 def test_production_table_is_protected_retained_and_deletion_protected() -> None:
-    plan = render_table(hash_key="pk", hash_key_type="N", range_key="sk", range_key_type="B",
-                        ttl_attribute="expires", deletion_protection=True, protect=True)
+    plan = render_table(
+        hash_key="pk",
+        hash_key_type="N",
+        range_key="sk",
+        range_key_type="B",
+        ttl_attribute="expires",
+        deletion_protection=True,
+        protect=True,
+    )
     table = plan.find(TABLE, "records-table")
     assert table["inputs"]["deletionProtectionEnabled"] is True
     assert table["options"]["protect"] and table["options"]["retainOnDelete"]
-    assert table["inputs"]["attributes"] == [{"name": "pk", "type": "N"}, {"name": "sk", "type": "B"}]
+    assert table["inputs"]["attributes"] == [
+        {"name": "pk", "type": "N"},
+        {"name": "sk", "type": "B"},
+    ]
     assert table["inputs"]["rangeKey"] == "sk"
     assert table["inputs"]["ttl"] == {"attributeName": "expires", "enabled": True}
 
@@ -215,7 +243,10 @@ def test_production_table_is_protected_retained_and_deletion_protected() -> None
         ({"hash_key": ""}, "hash_key: '' must be an attribute name"),
         ({"hash_key": "id", "hash_key_type": "string"}, "hash_key_type: 'string' is not one of"),
         ({"hash_key": "id", "range_key_type": "S"}, "range_key_type: given without range_key"),
-        ({"hash_key": "id", "range_key": "sk", "range_key_type": "X"}, "range_key_type: 'X' is not one of"),
+        (
+            {"hash_key": "id", "range_key": "sk", "range_key_type": "X"},
+            "range_key_type: 'X' is not one of",
+        ),
         ({"hash_key": "id", "range_key": "id"}, "range_key: 'id' is also the hash_key"),
         ({"hash_key": "id", "ttl_attribute": "id"}, "ttl_attribute: 'id' is a key attribute"),
     ],
@@ -242,22 +273,46 @@ def test_table_grants_write_and_read_exactly() -> None:
         table.grant_read(role)
 
     plan = render_table(after=grant, hash_key="id")
-    docs = {p["name"]: json.loads(p["inputs"]["policy"])["Statement"] for p in plan.of_type(ROLE_POLICY)}
-    table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{plan.find(TABLE, 'records-table')['id']}"
+    docs = {
+        p["name"]: json.loads(p["inputs"]["policy"])["Statement"] for p in plan.of_type(ROLE_POLICY)
+    }
+    table_arn = (
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{plan.find(TABLE, 'records-table')['id']}"
+    )
     via = {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}}
     assert docs["app-records-write"] == [
-        {"Sid": "WriteTableItems", "Effect": "Allow",
-         "Action": ["dynamodb:BatchWriteItem", "dynamodb:PutItem"], "Resource": table_arn},
-        {"Sid": "EncryptTableItems", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-         "Resource": key_arn(plan), "Condition": via},
+        {
+            "Sid": "WriteTableItems",
+            "Effect": "Allow",
+            "Action": ["dynamodb:BatchWriteItem", "dynamodb:PutItem"],
+            "Resource": table_arn,
+        },
+        {
+            "Sid": "EncryptTableItems",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": key_arn(plan),
+            "Condition": via,
+        },
     ]
-    assert docs["app-upsert"][0]["Action"] == ["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert docs["app-upsert"][0]["Action"] == [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
     read = docs["app-records-read"]
     assert read[0]["Resource"] == [table_arn, f"{table_arn}/index/*"]
-    assert not any(a.startswith("dynamodb:") and ("Write" in a or "Put" in a or "Delete" in a or "Update" in a)
-                   for a in read[0]["Action"])
-    assert read[1] == {"Sid": "DecryptTableItems", "Effect": "Allow", "Action": ["kms:Decrypt"],
-                       "Resource": key_arn(plan), "Condition": via}
+    assert not any(
+        a.startswith("dynamodb:") and ("Write" in a or "Put" in a or "Delete" in a or "Update" in a)
+        for a in read[0]["Action"]
+    )
+    assert read[1] == {
+        "Sid": "DecryptTableItems",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": key_arn(plan),
+        "Condition": via,
+    }
 
 
 # Function -------------------------------------------------------------------------------------
@@ -278,17 +333,22 @@ def test_function_settings(full: Plan) -> None:
         "SOURCE_BUCKET": bucket_name(full, "raw"),
     }
     assert inputs["role"].startswith(f"arn:aws:iam::{ACCOUNT}:role/ingest-exec-role-")
-    assert fn["region"] == REGION and fn["parent"].endswith("mlops:serverless:LambdaService::ingest")
+    assert fn["region"] == REGION and fn["parent"].endswith(
+        "mlops:serverless:LambdaService::ingest"
+    )
 
 
 def test_defaults_are_a_supported_runtime_no_reservation_no_tracing(minimal: Plan) -> None:
     from datetime import date
 
     assert runtime_supported(DEFAULT_RUNTIME, date.today())
-    inputs = render_service(vpc=False, trigger=False, tracing=False, memory_mb=256,
-                            reserved_concurrency=None).find(FUNCTION, "ingest-function")["inputs"]
+    inputs = render_service(
+        vpc=False, trigger=False, tracing=False, memory_mb=256, reserved_concurrency=None
+    ).find(FUNCTION, "ingest-function")["inputs"]
     assert inputs["reservedConcurrentExecutions"] == -1
-    assert minimal.find(FUNCTION, "ingest-function")["inputs"]["tracingConfig"] == {"mode": "PassThrough"}
+    assert minimal.find(FUNCTION, "ingest-function")["inputs"]["tracingConfig"] == {
+        "mode": "PassThrough"
+    }
     assert "vpcConfig" not in minimal.find(FUNCTION, "ingest-function")["inputs"]
 
 
@@ -325,16 +385,24 @@ def test_package_files_leave_out_caches_compiled_and_hidden_files(tmp_path: Path
 
 def test_packaging_is_deterministic(full: Plan) -> None:
     again = render_service()
-    assert (again.find(FUNCTION, "ingest-function")["inputs"]["code"]
-            == full.find(FUNCTION, "ingest-function")["inputs"]["code"])
+    assert (
+        again.find(FUNCTION, "ingest-function")["inputs"]["code"]
+        == full.find(FUNCTION, "ingest-function")["inputs"]["code"]
+    )
 
 
 @pytest.mark.parametrize(
     "handler, expected",
-    [("handler.handler", "handler.py"), ("pkg.mod.run", "pkg/mod.py"), ("pkg/mod.run", "pkg/mod.py"),
-     ("handler", None), ("1bad.handler", None), ("handler.", None)],
+    [
+        ("handler.handler", "handler.py"),
+        ("pkg.mod.run", "pkg/mod.py"),
+        ("pkg/mod.run", "pkg/mod.py"),
+        ("handler", None),
+        ("1bad.handler", None),
+        ("handler.", None),
+    ],
 )
-def test_handler_file(handler: str, expected: Optional[str]) -> None:
+def test_handler_file(handler: str, expected: str | None) -> None:
     assert handler_file(handler) == expected
 
 
@@ -343,35 +411,63 @@ def test_handler_file(handler: str, expected: Optional[str]) -> None:
 
 def test_role_has_exactly_the_given_grants_and_its_own_needs(full: Plan) -> None:
     policies = exec_policies(full)
-    assert sorted(policies) == sorted([
-        "write-logs", "send-dead-letters", "vpc-network-interfaces", "xray-tracing",
-        next(p for p in policies if p.startswith("lake-raw-read-records-")),
-        "records-write",
-    ])
+    assert sorted(policies) == sorted(
+        [
+            "write-logs",
+            "send-dead-letters",
+            "vpc-network-interfaces",
+            "xray-tracing",
+            next(p for p in policies if p.startswith("lake-raw-read-records-")),
+            "records-write",
+        ]
+    )
     actions = sorted({a for s in statements(policies) for a in as_list(s["Action"])})
-    assert actions == sorted([
-        "logs:CreateLogStream", "logs:PutLogEvents",
-        "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey",
-        "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
-        "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
-        "ec2:DescribeNetworkInterfaces",
-        "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-        "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket",
-        "dynamodb:BatchWriteItem", "dynamodb:PutItem",
-    ])
+    assert actions == sorted(
+        [
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "sqs:SendMessage",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "ec2:CreateNetworkInterface",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+            "ec2:DescribeNetworkInterfaces",
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListBucket",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:PutItem",
+        ]
+    )
     # No managed policy: nothing beyond the inline grants.
     assert not full.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    trust = json.loads(full.find("aws:iam/role:Role", "ingest-exec-role")["inputs"]["assumeRolePolicy"])
+    trust = json.loads(
+        full.find("aws:iam/role:Role", "ingest-exec-role")["inputs"]["assumeRolePolicy"]
+    )
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
 
 
 def test_role_cannot_write_the_lake_or_touch_other_zones_or_read_the_table(full: Plan) -> None:
     found = statements(exec_policies(full))
     actions = {a for s in found for a in as_list(s["Action"])}
-    for forbidden in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
-                      "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem",
-                      "dynamodb:UpdateItem", "logs:CreateLogGroup", "sqs:ReceiveMessage",
-                      "kms:Encrypt", "ec2:DescribeSubnets"):
+    for forbidden in (
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "logs:CreateLogGroup",
+        "sqs:ReceiveMessage",
+        "kms:Encrypt",
+        "ec2:DescribeSubnets",
+    ):
         assert forbidden not in actions, forbidden
     resources = [r for s in found for r in as_list(s["Resource"])]
     for zone in ("curated", "features", "models", "access-logs"):
@@ -379,14 +475,17 @@ def test_role_cannot_write_the_lake_or_touch_other_zones_or_read_the_table(full:
     raw = bucket_name(full, "raw")
     s3 = [s for s in found if any(a.startswith("s3:") for a in as_list(s["Action"]))]
     assert {r for s in s3 for r in as_list(s["Resource"])} == {
-        f"arn:aws:s3:::{raw}/records/*", f"arn:aws:s3:::{raw}"
+        f"arn:aws:s3:::{raw}/records/*",
+        f"arn:aws:s3:::{raw}",
     }
     listing = next(s for s in s3 if "s3:ListBucket" in as_list(s["Action"]))
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["records/", "records/*"]}}
     # "*" only for the allow-listed actions.
     star = [s for s in found if "*" in as_list(s["Resource"])]
     assert {a for s in star for a in as_list(s["Action"])} == {
-        "ec2:DescribeNetworkInterfaces", "xray:PutTraceSegments", "xray:PutTelemetryRecords"
+        "ec2:DescribeNetworkInterfaces",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     }
 
 
@@ -400,13 +499,18 @@ def test_without_vpc_and_tracing_the_role_has_no_ec2_or_xray(minimal: Plan) -> N
 
 def test_own_grants_are_scoped_to_own_log_group_and_queue(full: Plan) -> None:
     policies = exec_policies(full)
-    assert policies["write-logs"]["Statement"] == [{
-        "Sid": "WriteOwnLogStreams", "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/ingest-fn:log-stream:*",
-    }]
+    assert policies["write-logs"]["Statement"] == [
+        {
+            "Sid": "WriteOwnLogStreams",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/ingest-fn:log-stream:*",
+        }
+    ]
     send, kms = policies["send-dead-letters"]["Statement"]
-    assert send["Action"] == ["sqs:SendMessage"] and send["Resource"] == queue_arn(full, "ingest-dlq")
+    assert send["Action"] == ["sqs:SendMessage"] and send["Resource"] == queue_arn(
+        full, "ingest-dlq"
+    )
     assert kms["Resource"] == key_arn(full)
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}}
 
@@ -430,7 +534,10 @@ def test_log_group_is_created_before_the_function(full: Plan) -> None:
     assert group["inputs"]["kmsKeyId"] == key_arn(full)
     fn = full.find(FUNCTION, "ingest-function")
     assert group["urn"] in fn["dependencies"]
-    assert fn["inputs"]["loggingConfig"] == {"logFormat": "Text", "logGroup": "/aws/lambda/ingest-fn"}
+    assert fn["inputs"]["loggingConfig"] == {
+        "logFormat": "Text",
+        "logGroup": "/aws/lambda/ingest-fn",
+    }
 
 
 def test_function_waits_for_every_grant(full: Plan) -> None:
@@ -448,13 +555,17 @@ def test_dead_letter_queues_are_kms_encrypted_and_kept_14_days(full: Plan) -> No
         assert queue["inputs"]["messageRetentionSeconds"] == 14 * 24 * 3600
     for policy in full.of_type("aws:sqs/queuePolicy:QueuePolicy"):
         deny = json.loads(policy["inputs"]["policy"])["Statement"][0]
-        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {
+            "Bool": {"aws:SecureTransport": "false"}
+        }
     fn = full.find(FUNCTION, "ingest-function")
     assert fn["inputs"]["deadLetterConfig"] == {"targetArn": queue_arn(full, "ingest-dlq")}
 
 
 def test_event_invoke_config_retries_then_sends_failures_to_the_dlq(full: Plan) -> None:
-    config = full.find("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", "ingest-async")
+    config = full.find(
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", "ingest-async"
+    )
     assert config["inputs"] == {
         "functionName": "ingest-fn",
         "maximumRetryAttempts": 1,
@@ -470,22 +581,44 @@ def test_alarms_go_to_the_alert_topic(full: Plan) -> None:
     topic = full.of_type("aws:sns/topic:Topic")[0]
     topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic['id']}"
     alarms = {a["name"]: a["inputs"] for a in full.of_type(ALARM)}
-    assert sorted(alarms) == sorted(f"ingest-{k}" for k in (
-        "errors", "throttles", "dead-letter-errors", "dlq-messages", "delivery-dlq-messages"))
+    assert sorted(alarms) == sorted(
+        f"ingest-{k}"
+        for k in (
+            "errors",
+            "throttles",
+            "dead-letter-errors",
+            "dlq-messages",
+            "delivery-dlq-messages",
+        )
+    )
     for alarm in alarms.values():
         assert alarm["alarmActions"] == [topic_arn] and alarm["okActions"] == [topic_arn]
         assert alarm["treatMissingData"] == "notBreaching"
     assert alarms["ingest-errors"]["metricName"] == "Errors"
     assert alarms["ingest-errors"]["dimensions"] == {"FunctionName": "ingest-fn"}
-    assert (alarms["ingest-errors"]["statistic"], alarms["ingest-errors"]["threshold"]) == ("Sum", 3)
-    assert (alarms["ingest-throttles"]["metricName"], alarms["ingest-throttles"]["threshold"]) == ("Throttles", 2)
+    assert (alarms["ingest-errors"]["statistic"], alarms["ingest-errors"]["threshold"]) == (
+        "Sum",
+        3,
+    )
+    assert (alarms["ingest-throttles"]["metricName"], alarms["ingest-throttles"]["threshold"]) == (
+        "Throttles",
+        2,
+    )
     assert alarms["ingest-dead-letter-errors"]["metricName"] == "DeadLetterErrors"
-    for name, queue in (("ingest-dlq-messages", "ingest-dlq"),
-                        ("ingest-delivery-dlq-messages", "ingest-delivery-dlq")):
+    for name, queue in (
+        ("ingest-dlq-messages", "ingest-dlq"),
+        ("ingest-delivery-dlq-messages", "ingest-delivery-dlq"),
+    ):
         alarm = alarms[name]
-        assert (alarm["namespace"], alarm["metricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert (alarm["namespace"], alarm["metricName"]) == (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+        )
         assert (alarm["comparisonOperator"], alarm["threshold"], alarm["statistic"]) == (
-            "GreaterThanThreshold", 0, "Maximum")
+            "GreaterThanThreshold",
+            0,
+            "Maximum",
+        )
         assert alarm["dimensions"]["QueueName"] == queue_arn(full, queue).rsplit(":", 1)[1]
 
 
@@ -512,11 +645,15 @@ def test_vpc_placement_uses_private_subnets_in_two_azs(full: Plan) -> None:
     [egress] = group["inputs"]["egress"]
     assert (egress["protocol"], egress["fromPort"], egress["toPort"]) == ("tcp", 443, 443)
     assert egress["description"]
-    create = next(s for s in exec_policies(full)["vpc-network-interfaces"]["Statement"]
-                  if s["Action"] == ["ec2:CreateNetworkInterface"])
+    create = next(
+        s
+        for s in exec_policies(full)["vpc-network-interfaces"]["Statement"]
+        if s["Action"] == ["ec2:CreateNetworkInterface"]
+    )
     prefix = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
     assert create["Resource"] == (
-        [f"{prefix}:network-interface/*"] + [f"{prefix}:subnet/{i}" for i in ids]
+        [f"{prefix}:network-interface/*"]
+        + [f"{prefix}:subnet/{i}" for i in ids]
         + [f"{prefix}:security-group/{group['id']}"]
     )
 
@@ -541,14 +678,19 @@ def test_object_created_rule_targets_the_function(full: Plan) -> None:
     assert json.loads(rule["inputs"]["eventPattern"]) == {
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": [bucket_name(full, "raw")]},
-                   "object": {"key": [{"prefix": "records/"}]}},
+        "detail": {
+            "bucket": {"name": [bucket_name(full, "raw")]},
+            "object": {"key": [{"prefix": "records/"}]},
+        },
     }
     assert rule["inputs"]["state"] == "ENABLED"
     target = full.find("aws:cloudwatch/eventTarget:EventTarget", "ingest-trigger-target")
     rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{target['inputs']['rule']}"
     assert target["inputs"]["arn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ingest-fn"
-    assert target["inputs"]["retryPolicy"] == {"maximumRetryAttempts": 10, "maximumEventAgeInSeconds": 7200}
+    assert target["inputs"]["retryPolicy"] == {
+        "maximumRetryAttempts": 10,
+        "maximumEventAgeInSeconds": 7200,
+    }
     assert target["inputs"]["deadLetterConfig"] == {"arn": queue_arn(full, "ingest-delivery-dlq")}
     assert "roleArn" not in target["inputs"]
     [permission] = full.of_type("aws:lambda/permission:Permission")
@@ -564,8 +706,10 @@ def test_object_created_rule_targets_the_function(full: Plan) -> None:
     delivery = full.find("aws:sqs/queuePolicy:QueuePolicy", "ingest-delivery-dlq-policy")
     allow = json.loads(delivery["inputs"]["policy"])["Statement"][1]
     assert allow == {
-        "Sid": "EventBridgeDeliveryFailures", "Effect": "Allow",
-        "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Sid": "EventBridgeDeliveryFailures",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
         "Resource": queue_arn(full, "ingest-delivery-dlq"),
         "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
     }
@@ -573,7 +717,9 @@ def test_object_created_rule_targets_the_function(full: Plan) -> None:
 
 def test_trigger_without_prefix_matches_every_key() -> None:
     assert object_created_pattern("b") == {
-        "source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"bucket": {"name": ["b"]}}
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": ["b"]}},
     }
 
 
@@ -581,12 +727,20 @@ def test_trigger_without_prefix_matches_every_key() -> None:
     "prefix, expected",
     [(None, None), ("records", "records/"), ("/records/", "records/"), ("a/b", "a/b/")],
 )
-def test_clean_key_prefix(prefix: Optional[str], expected: Optional[str]) -> None:
+def test_clean_key_prefix(prefix: str | None, expected: str | None) -> None:
     assert clean_key_prefix(prefix) == expected
 
 
-@pytest.mark.parametrize("prefix, message", [("/", "is empty"), ("", "is empty"), ("in*", "literal"),
-                                             ("a?", "literal"), ("${aws:username}", "literal")])
+@pytest.mark.parametrize(
+    "prefix, message",
+    [
+        ("/", "is empty"),
+        ("", "is empty"),
+        ("in*", "literal"),
+        ("a?", "literal"),
+        ("${aws:username}", "literal"),
+    ],
+)
 def test_clean_key_prefix_refuses_empty_and_wildcards(prefix: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         clean_key_prefix(prefix)
@@ -612,8 +766,14 @@ def test_the_service_passes_the_policy_pack(variant: str, request: pytest.Fixtur
 
 def _args(**overrides: Any) -> LambdaServiceArgs:
     """Arguments whose key/topic are never used (problems() only reads plain fields)."""
-    base: dict[str, Any] = dict(source_dir=SOURCE, handler="handler.handler", function_name="fn",
-                                description="does things", key=None, alert_topic=None)
+    base: dict[str, Any] = dict(
+        source_dir=SOURCE,
+        handler="handler.handler",
+        function_name="fn",
+        description="does things",
+        key=None,
+        alert_topic=None,
+    )
     base.update(overrides)
     return LambdaServiceArgs(**base)
 
@@ -648,14 +808,26 @@ def test_good_arguments_have_no_problems() -> None:
         ({"handler": "main.handler"}, "handler: 'main.handler' needs main.py in source_dir"),
         ({"handler": "handler"}, "handler: 'handler' is not 'module.function'"),
         ({"source_dir": "no/such/dir"}, "source_dir: 'no/such/dir' is not a directory"),
-        ({"trigger": ObjectCreatedTrigger(bucket_name="b", key_prefix="in*")},
-         "trigger.key_prefix: 'in*' contains"),
-        ({"trigger": ObjectCreatedTrigger(bucket_name="b", maximum_retry_attempts=186)},
-         "trigger.maximum_retry_attempts: 186 is outside 0..185"),
-        ({"trigger": ObjectCreatedTrigger(bucket_name="b", maximum_event_age_seconds=86401)},
-         "trigger.maximum_event_age_seconds: 86401 is outside 60..86400"),
-        ({"vpc": LambdaVpcPlacement(vpc_id="vpc-1", subnet_ids=["s-1"], availability_zones=["a"])},
-         "vpc.subnet_ids: subnets span 1 AZ(s)"),
+        (
+            {"trigger": ObjectCreatedTrigger(bucket_name="b", key_prefix="in*")},
+            "trigger.key_prefix: 'in*' contains",
+        ),
+        (
+            {"trigger": ObjectCreatedTrigger(bucket_name="b", maximum_retry_attempts=186)},
+            "trigger.maximum_retry_attempts: 186 is outside 0..185",
+        ),
+        (
+            {"trigger": ObjectCreatedTrigger(bucket_name="b", maximum_event_age_seconds=86401)},
+            "trigger.maximum_event_age_seconds: 86401 is outside 60..86400",
+        ),
+        (
+            {
+                "vpc": LambdaVpcPlacement(
+                    vpc_id="vpc-1", subnet_ids=["s-1"], availability_zones=["a"]
+                )
+            },
+            "vpc.subnet_ids: subnets span 1 AZ(s)",
+        ),
     ],
 )
 def test_each_bad_argument_is_named(overrides: dict[str, Any], message: str) -> None:
@@ -667,7 +839,9 @@ def test_runtime_support_follows_the_deprecation_table() -> None:
     from datetime import date
 
     assert _args(runtime="python3.11").problems(today=date(2026, 1, 1)) == []
-    assert "runtime: 'python3.11'" in _args(runtime="python3.11").problems(today=date(2026, 7, 1))[0]
+    assert (
+        "runtime: 'python3.11'" in _args(runtime="python3.11").problems(today=date(2026, 7, 1))[0]
+    )
 
 
 def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
@@ -677,8 +851,13 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
         key = RegionKey("k", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
         topic = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
         try:
-            LambdaService("ingest", _args(key=key, alert_topic=topic, memory_mb=1,
-                                          timeout_seconds=0, runtime="python2.7"), opts=opts)
+            LambdaService(
+                "ingest",
+                _args(
+                    key=key, alert_topic=topic, memory_mb=1, timeout_seconds=0, runtime="python2.7"
+                ),
+                opts=opts,
+            )
         except ValueError as exc:
             errors.append(str(exc))
 
@@ -693,7 +872,10 @@ def test_every_problem_is_reported_at_once_and_nothing_is_registered() -> None:
 @pytest.mark.parametrize(
     "names, bad",
     [
-        ({"TABLE_NAME": 1, "SOURCE_BUCKET": 1, "LOG_LEVEL": 1, "SECRET_ARN": 1, "TOKEN_URL": 1}, []),
+        (
+            {"TABLE_NAME": 1, "SOURCE_BUCKET": 1, "LOG_LEVEL": 1, "SECRET_ARN": 1, "TOKEN_URL": 1},
+            [],
+        ),
         ({"GITHUB_TOKEN": 1, "PASSWORD": 1}, ["GITHUB_TOKEN", "PASSWORD"]),
     ],
 )
@@ -709,14 +891,18 @@ EXISTING_KEY_ARN = f"arn:aws:kms:{REGION}:{OTHER_ACCOUNT}:key/1234abcd-12ab-34cd
 EXISTING_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-alerts"
 
 
-def render_table_with(key: Any, after: Optional[Callable[[Table, Any], None]] = None) -> tuple[Plan, list[str]]:
+def render_table_with(
+    key: Any, after: Callable[[Table, Any], None] | None = None
+) -> tuple[Plan, list[str]]:
     """A table given ``key`` (and a role for its grants); the errors its constructor raised."""
     errors: list[str] = []
 
     def build(opts: pulumi.ResourceOptions) -> None:
         from components.iam import ServiceRole, ServiceRoleArgs
 
-        role = ServiceRole("app", ServiceRoleArgs(service="lambda.amazonaws.com", description="app"), opts=opts)
+        role = ServiceRole(
+            "app", ServiceRoleArgs(service="lambda.amazonaws.com", description="app"), opts=opts
+        )
         try:
             table = Table("records", TableArgs(key=key, hash_key="id"), opts=opts)
         except ValueError as exc:
@@ -737,7 +923,9 @@ def test_table_encrypts_with_an_existing_key_arn_and_grants_use_it() -> None:
     assert errors == []
     sse = plan.find(TABLE, "records-table")["inputs"]["serverSideEncryption"]
     assert sse == {"enabled": True, "kmsKeyArn": EXISTING_KEY_ARN}
-    docs = {p["name"]: json.loads(p["inputs"]["policy"])["Statement"] for p in plan.of_type(ROLE_POLICY)}
+    docs = {
+        p["name"]: json.loads(p["inputs"]["policy"])["Statement"] for p in plan.of_type(ROLE_POLICY)
+    }
     via = {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}}
     for purpose in ("app-records-write", "app-records-read"):
         kms = docs[purpose][1]
@@ -746,8 +934,10 @@ def test_table_encrypts_with_an_existing_key_arn_and_grants_use_it() -> None:
 
 @pytest.mark.parametrize(
     "key, message",
-    [(42, "key: expected a RegionKey or an existing KMS key ARN"),
-     ("alias/records", "key: 'alias/records' is not a KMS key ARN")],
+    [
+        (42, "key: expected a RegionKey or an existing KMS key ARN"),
+        ("alias/records", "key: 'alias/records' is not a KMS key ARN"),
+    ],
 )
 def test_table_refuses_a_wrong_key_and_registers_nothing(key: Any, message: str) -> None:
     plan, errors = render_table_with(key)
@@ -772,10 +962,14 @@ def test_an_existing_key_arn_encrypts_the_logs_and_queues(existing: Plan) -> Non
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}}
 
 
-def test_network_interfaces_stay_in_the_functions_account_with_another_accounts_key(existing: Plan) -> None:
+def test_network_interfaces_stay_in_the_functions_account_with_another_accounts_key(
+    existing: Plan,
+) -> None:
     statements_ = exec_policies(existing)["vpc-network-interfaces"]["Statement"]
     resources = [r for s in statements_ for r in as_list(s["Resource"]) if r != "*"]
-    assert resources and all(r.startswith(f"arn:aws:ec2:{REGION}:{ACCOUNT}:") for r in resources), resources
+    assert resources and all(r.startswith(f"arn:aws:ec2:{REGION}:{ACCOUNT}:") for r in resources), (
+        resources
+    )
 
 
 def test_an_existing_topic_arn_receives_every_alarm(existing: Plan) -> None:
@@ -786,7 +980,9 @@ def test_an_existing_topic_arn_receives_every_alarm(existing: Plan) -> None:
         assert alarm["inputs"]["okActions"] == [EXISTING_TOPIC_ARN]
 
 
-def test_a_wrong_key_or_topic_is_reported_with_the_other_problems_and_nothing_is_registered() -> None:
+def test_a_wrong_key_or_topic_is_reported_with_the_other_problems_and_nothing_is_registered() -> (
+    None
+):
     errors: list[str] = []
 
     def build(opts: pulumi.ResourceOptions) -> None:

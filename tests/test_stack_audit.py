@@ -64,7 +64,10 @@ def test_exactly_one_multi_region_trail_in_the_primary_region(stack_plan: Plan) 
     assert inputs["enableLogFileValidation"] is True
     assert inputs["enableLogging"] is True
     key = [k for k in stack_plan.of_type("aws:kms/key:Key") if k["region"] == cfg.primary_region][0]
-    assert inputs["kmsKeyId"].endswith(f":key/{key['id']}") and f":{cfg.primary_region}:" in inputs["kmsKeyId"]
+    assert (
+        inputs["kmsKeyId"].endswith(f":key/{key['id']}")
+        and f":{cfg.primary_region}:" in inputs["kmsKeyId"]
+    )
     (selector,) = inputs["eventSelectors"]
     assert selector["readWriteType"] == "All" and selector["includeManagementEvents"] is True
 
@@ -90,21 +93,31 @@ def test_data_events_cover_the_lake_buckets_of_every_region(stack_plan: Plan) ->
     assert sorted(resources["values"]) == sorted(expected)
 
 
-def test_all_cis_alarms_watch_the_trails_log_group_and_notify_the_primary_topic(stack_plan: Plan) -> None:
+def test_all_cis_alarms_watch_the_trails_log_group_and_notify_the_primary_topic(
+    stack_plan: Plan,
+) -> None:
     cfg = config_of(stack_plan)
     trail = the_trail(stack_plan)
-    group_name = trail["inputs"]["cloudWatchLogsGroupArn"].split(":log-group:")[1].removesuffix(":*")
+    group_name = (
+        trail["inputs"]["cloudWatchLogsGroupArn"].split(":log-group:")[1].removesuffix(":*")
+    )
     groups = [g for g in stack_plan.of_type(LOG_GROUP) if g["id"] == group_name]
     assert len(groups) == 1 and groups[0]["region"] == cfg.primary_region
-    topic = [t for t in stack_plan.of_type("aws:sns/topic:Topic") if t["region"] == cfg.primary_region][0]
+    topic = [
+        t for t in stack_plan.of_type("aws:sns/topic:Topic") if t["region"] == cfg.primary_region
+    ][0]
     topic_arn = f"arn:aws:sns:{cfg.primary_region}:{account_of(stack_plan)}:{topic['id']}"
     filters = [f for f in stack_plan.of_type(FILTER) if f["inputs"]["logGroupName"] == group_name]
-    assert sorted(f["inputs"]["pattern"] for f in filters) == sorted(c.pattern for c in CIS_METRIC_FILTERS.values())
+    assert sorted(f["inputs"]["pattern"] for f in filters) == sorted(
+        c.pattern for c in CIS_METRIC_FILTERS.values()
+    )
     namespace = f"CIS/mlops-{cfg.environment}-audit"
     for cis in CIS_METRIC_FILTERS.values():
         alarms = [
-            a for a in stack_plan.of_type(ALARM)
-            if a["inputs"]["namespace"] == namespace and a["inputs"]["metricName"] == cis_metric_name(cis)
+            a
+            for a in stack_plan.of_type(ALARM)
+            if a["inputs"]["namespace"] == namespace
+            and a["inputs"]["metricName"] == cis_metric_name(cis)
         ]
         assert len(alarms) == 1, cis.id
         inputs = alarms[0]["inputs"]
@@ -129,13 +142,19 @@ def test_only_the_primary_key_lets_cloudtrail_in_for_this_trail(stack_plan: Plan
     trail_arn = f"arn:aws:cloudtrail:{cfg.primary_region}:{account_of(stack_plan)}:trail/mlops-{cfg.environment}-audit"
     for key in stack_plan.of_type("aws:kms/key:Key"):
         statements = json.loads(key["inputs"]["policy"])["Statement"]
-        cloudtrail = [s for s in statements if s["Principal"] == {"Service": "cloudtrail.amazonaws.com"}]
+        cloudtrail = [
+            s for s in statements if s["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+        ]
         if key["region"] == cfg.primary_region:
             # Encrypt log files, describe the key, decrypt (the trail bucket uses bucket keys).
             assert sorted(a for s in cloudtrail for a in s["Action"]) == [
-                "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey*",
             ]
-            assert {s["Condition"]["StringEquals"]["aws:SourceArn"] for s in cloudtrail} == {trail_arn}
+            assert {s["Condition"]["StringEquals"]["aws:SourceArn"] for s in cloudtrail} == {
+                trail_arn
+            }
         else:
             assert cloudtrail == []
 
@@ -143,8 +162,14 @@ def test_only_the_primary_key_lets_cloudtrail_in_for_this_trail(stack_plan: Plan
 def test_trail_bucket_policy_names_the_trail(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     trail = the_trail(stack_plan)
-    bucket = [b for b in stack_plan.of_type(BUCKET) if b["id"] == trail["inputs"]["s3BucketName"]][0]
-    policy = [p for p in stack_plan.of_type("aws:s3/bucketPolicy:BucketPolicy") if p["inputs"]["bucket"] == bucket["id"]][0]
+    bucket = [b for b in stack_plan.of_type(BUCKET) if b["id"] == trail["inputs"]["s3BucketName"]][
+        0
+    ]
+    policy = [
+        p
+        for p in stack_plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        if p["inputs"]["bucket"] == bucket["id"]
+    ][0]
     statements = json.loads(policy["inputs"]["policy"])["Statement"]
     trail_arn = f"arn:aws:cloudtrail:{cfg.primary_region}:{account_of(stack_plan)}:trail/{trail['inputs']['name']}"
     allows = [s for s in statements if s["Effect"] == "Allow"]
@@ -158,15 +183,22 @@ def test_audit_outputs(stack_plan: Plan) -> None:
     out = stack_plan.outputs["audit"]
     assert out["region"] == cfg.primary_region
     assert out["trailName"] == trail["inputs"]["name"]
-    assert out["trailArn"] == f"arn:aws:cloudtrail:{cfg.primary_region}:{account_of(stack_plan)}:trail/{trail['inputs']['name']}"
+    assert (
+        out["trailArn"]
+        == f"arn:aws:cloudtrail:{cfg.primary_region}:{account_of(stack_plan)}:trail/{trail['inputs']['name']}"
+    )
     assert out["bucketName"] == trail["inputs"]["s3BucketName"]
 
 
-def test_prod_protects_the_audit_trail_and_dev_can_destroy_it(prod_plan: Plan, dev_plan: Plan) -> None:
+def test_prod_protects_the_audit_trail_and_dev_can_destroy_it(
+    prod_plan: Plan, dev_plan: Plan
+) -> None:
     stateful = (TRAIL, BUCKET, LOG_GROUP)
     for resource in audit_resources(prod_plan):
         if resource["type"] in stateful:
-            assert resource["options"]["protect"] and resource["options"]["retainOnDelete"], resource["urn"]
+            assert resource["options"]["protect"] and resource["options"]["retainOnDelete"], (
+                resource["urn"]
+            )
     dev = audit_resources(dev_plan)
     assert not [r for r in dev if r["options"]["protect"]]
     assert {b["inputs"]["forceDestroy"] for b in dev if b["type"] == BUCKET} == {True}
@@ -186,7 +218,8 @@ def test_audit_documents_pass_parliament(stack_plan: Plan) -> None:
             if key == "assumeRolePolicy":
                 issues -= {"MALFORMED"}
                 assert [f.detail for f in findings if f.issue == "MALFORMED"] in (
-                    [], ["Statement contains neither Resource nor NotResource"]
+                    [],
+                    ["Statement contains neither Resource nor NotResource"],
                 )
             found += [(resource["name"], issue) for issue in issues]
     assert found == []
@@ -194,6 +227,13 @@ def test_audit_documents_pass_parliament(stack_plan: Plan) -> None:
 
 def test_policy_pack_passes_the_cloudtrail_and_cis_rules(stack_plan: Plan) -> None:
     result = check(load_plan(stack_plan.to_dict()))
-    rules = {"cloudtrail-single-trail", "cloudtrail-configuration", "cloudtrail-management-events",
-             "cloudtrail-s3-data-events", "cis-metric-filters", "logs-retention", "logs-kms"}
+    rules = {
+        "cloudtrail-single-trail",
+        "cloudtrail-configuration",
+        "cloudtrail-management-events",
+        "cloudtrail-s3-data-events",
+        "cis-metric-filters",
+        "logs-retention",
+        "logs-kms",
+    }
     assert [f"{v.rule}: {v.message}" for v in result.violations if v.rule in rules] == []

@@ -70,7 +70,9 @@ def test_pools_run_in_the_primary_region_only_under_its_component(stack_plan: Pl
     pools = stack_plan.of_type(POOL)
     primary = cfg.primary_region
 
-    assert [p["name"] for p in pools] == [f"{primary}-pool-{pool.name}" for pool in cfg.compute.pools]
+    assert [p["name"] for p in pools] == [
+        f"{primary}-pool-{pool.name}" for pool in cfg.compute.pools
+    ]
     regional = stack_plan.find("mlops:stacks:RegionalPlatform", primary)
     assert all(p["parent"] == regional["urn"] for p in pools)
     owned = [r for r in stack_plan.resources if f"{POOL}$" in r["urn"] and r["custom"]]
@@ -80,7 +82,11 @@ def test_pools_run_in_the_primary_region_only_under_its_component(stack_plan: Pl
 
 
 def test_launch_template_baseline_in_each_stack(stack_plan: Plan) -> None:
-    key = [k for k in stack_plan.of_type("aws:kms/key:Key") if k["region"] == config_of(stack_plan).primary_region][0]
+    key = [
+        k
+        for k in stack_plan.of_type("aws:kms/key:Key")
+        if k["region"] == config_of(stack_plan).primary_region
+    ][0]
     inputs = one(stack_plan, LT)["inputs"]
 
     assert inputs["metadataOptions"]["httpTokens"] == "required"
@@ -107,13 +113,17 @@ def test_alarms_and_log_group_follow_the_stack(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     group = one(stack_plan, ASG)["id"]
     alarms = pool_resources(stack_plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
-    topic = [t for t in stack_plan.of_type("aws:sns/topic:Topic") if t["region"] == cfg.primary_region][0]
+    topic = [
+        t for t in stack_plan.of_type("aws:sns/topic:Topic") if t["region"] == cfg.primary_region
+    ][0]
 
     assert sorted(a["name"].rsplit("-", 1)[1] for a in alarms) == ["cpu", "disk", "memory"]
     for alarm in alarms:
         assert alarm["inputs"]["dimensions"] == {"AutoScalingGroupName": group}
         assert alarm["inputs"]["treatMissingData"] == "notBreaching"
-        assert alarm["inputs"]["alarmActions"] == [f"arn:aws:sns:{cfg.primary_region}:{ACCOUNT}:{topic['id']}"]
+        assert alarm["inputs"]["alarmActions"] == [
+            f"arn:aws:sns:{cfg.primary_region}:{ACCOUNT}:{topic['id']}"
+        ]
     log_group = one(stack_plan, "aws:cloudwatch/logGroup:LogGroup")["inputs"]
     assert log_group["retentionInDays"] == cfg.log_retention_days
 
@@ -125,24 +135,34 @@ def test_shared_drive_is_mounted_by_every_instance(stack_plan: Plan) -> None:
     user_data = base64.b64decode(one(stack_plan, LT)["inputs"]["userData"]).decode()
     region = config_of(stack_plan).primary_region
 
-    assert user_data == StartupScripts(
-        cloudwatch_agent=CloudWatchAgentConfig(log_group_name=log_group["id"]),
-        efs_mount=EfsMount(file_system["id"], access_point["id"], "/mnt/shared", region),
-    ).render()
+    assert (
+        user_data
+        == StartupScripts(
+            cloudwatch_agent=CloudWatchAgentConfig(log_group_name=log_group["id"]),
+            efs_mount=EfsMount(file_system["id"], access_point["id"], "/mnt/shared", region),
+        ).render()
+    )
     assert access_point["inputs"]["rootDirectory"]["path"] == "/shared"
-    assert len(pool_resources(stack_plan, "aws:efs/mountTarget:MountTarget")) == config_of(stack_plan).network.az_count
+    assert (
+        len(pool_resources(stack_plan, "aws:efs/mountTarget:MountTarget"))
+        == config_of(stack_plan).network.az_count
+    )
 
 
 @needs_cloud_init
 @pytest.mark.subprocess
 def test_real_pools_user_data_passes_cloud_init_schema(stack_plan: Plan, tmp_path: Path) -> None:
     for index, template in enumerate(pool_resources(stack_plan, LT)):
-        message = email.message_from_string(base64.b64decode(template["inputs"]["userData"]).decode())
+        message = email.message_from_string(
+            base64.b64decode(template["inputs"]["userData"]).decode()
+        )
         [part] = [p for p in message.walk() if p.get_content_type() == "text/cloud-config"]
         config = tmp_path / f"cloud-config-{index}.yaml"
         config.write_bytes(part.get_payload(decode=True))
 
-        result = subprocess.run([CLOUD_INIT, "schema", "-c", str(config)], capture_output=True, text=True)
+        result = subprocess.run(
+            [CLOUD_INIT, "schema", "-c", str(config)], capture_output=True, text=True
+        )
 
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Valid cloud-config" in result.stdout
@@ -172,7 +192,11 @@ def test_primary_dashboard_shows_the_pools(stack_plan: Plan) -> None:
     group = one(stack_plan, ASG)["id"]
     for dashboard in stack_plan.of_type("aws:cloudwatch/dashboard:Dashboard"):
         widgets = json.loads(dashboard["inputs"]["dashboardBody"])["widgets"]
-        pools = [w["properties"] for w in widgets if str(w["properties"].get("title", "")).startswith("Pool ")]
+        pools = [
+            w["properties"]
+            for w in widgets
+            if str(w["properties"].get("title", "")).startswith("Pool ")
+        ]
         if dashboard["region"] != cfg.primary_region:
             assert pools == []
             continue
@@ -181,8 +205,14 @@ def test_primary_dashboard_shows_the_pools(stack_plan: Plan) -> None:
             f"Pool {cfg.primary_region}-pool-datascience: CPU, memory, fullest disk (%)",
         ]
         usage = pools[1]["metrics"]
-        assert [m[1] for m in usage] == ["cpu_usage_active", "mem_used_percent", "disk_used_percent"]
-        assert all(m[0] == "MLOps/Instances" and m[2:4] == ["AutoScalingGroupName", group] for m in usage)
+        assert [m[1] for m in usage] == [
+            "cpu_usage_active",
+            "mem_used_percent",
+            "disk_used_percent",
+        ]
+        assert all(
+            m[0] == "MLOps/Instances" and m[2:4] == ["AutoScalingGroupName", group] for m in usage
+        )
 
 
 # dev and prod --------------------------------------------------------------------------------------
@@ -194,11 +224,20 @@ def test_dev_pool_is_small_spot_and_off_outside_office_hours(dev_plan: Plan) -> 
     overrides = inputs["mixedInstancesPolicy"]["launchTemplate"]["overrides"]
 
     assert [o["instanceType"] for o in overrides] == ["t3.large", "t3a.large"]
-    assert inputs["mixedInstancesPolicy"]["instancesDistribution"]["onDemandPercentageAboveBaseCapacity"] == 0
+    assert (
+        inputs["mixedInstancesPolicy"]["instancesDistribution"][
+            "onDemandPercentageAboveBaseCapacity"
+        ]
+        == 0
+    )
     assert (inputs["minSize"], inputs["maxSize"], inputs["desiredCapacity"]) == (0, 2, 1)
     assert group["options"]["ignoreChanges"] == ["desiredCapacity", "minSize"]
-    schedules = {s["name"].rsplit("-", 1)[1]: s["inputs"] for s in pool_resources(dev_plan, SCHEDULE)}
-    assert {k: (v["recurrence"], v["timeZone"], v["desiredCapacity"]) for k, v in schedules.items()} == {
+    schedules = {
+        s["name"].rsplit("-", 1)[1]: s["inputs"] for s in pool_resources(dev_plan, SCHEDULE)
+    }
+    assert {
+        k: (v["recurrence"], v["timeZone"], v["desiredCapacity"]) for k, v in schedules.items()
+    } == {
         "start": ("0 8 * * MON-FRI", "Europe/Rome", 1),
         "stop": ("0 19 * * MON-FRI", "Europe/Rome", 0),
     }
@@ -210,7 +249,12 @@ def test_prod_pool_is_on_demand_highly_available_and_protected(prod_plan: Plan) 
     group = one(prod_plan, ASG)
     inputs = group["inputs"]
 
-    assert inputs["mixedInstancesPolicy"]["instancesDistribution"]["onDemandPercentageAboveBaseCapacity"] == 100
+    assert (
+        inputs["mixedInstancesPolicy"]["instancesDistribution"][
+            "onDemandPercentageAboveBaseCapacity"
+        ]
+        == 100
+    )
     assert inputs["minSize"] >= 2 and inputs["desiredCapacity"] >= 2
     assert len(inputs["mixedInstancesPolicy"]["launchTemplate"]["overrides"]) >= 2
     assert pool_resources(prod_plan, SCHEDULE) == []
@@ -242,7 +286,11 @@ def test_cron_schedule_gpu_pool_and_load_balancer_from_config(project_with, stac
             "maxSize": 1,
             "desiredCapacity": 0,
             "imageId": "ami-0123456789abcdef0",
-            "schedule": {"timezone": "UTC", "startCron": "0 6 * * 1-5", "stopCron": "30 20 * * 1-5"},
+            "schedule": {
+                "timezone": "UTC",
+                "startCron": "0 6 * * 1-5",
+                "stopCron": "30 20 * * 1-5",
+            },
             "loadBalancer": {"allowedCidrs": ["10.50.0.0/16"]},
         }
     )
@@ -263,7 +311,11 @@ def test_cron_schedule_gpu_pool_and_load_balancer_from_config(project_with, stac
         inputs = by_type[typ]["inputs"]
         assert "name" not in inputs and 1 <= len(inputs["namePrefix"]) <= 6, typ
     assert by_type[ASG]["inputs"]["healthCheckType"] == "ELB"
-    ingress = [r for r in training if r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"]
+    ingress = [
+        r
+        for r in training
+        if r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    ]
     assert {r["inputs"].get("cidrIpv4") for r in ingress} == {"10.50.0.0/16", None}
     result = check(load_plan(plan.to_dict()))
     # An NLB with TCP listeners only writes no access logs; the pack still asks for them.
@@ -276,16 +328,27 @@ def test_defaults_when_the_key_is_absent(stack_config) -> None:
     del config["mlops:compute"]
     compute = parse_raw_config(flat(config)).compute
     assert not compute.enabled and compute.pools == ()
-    config["mlops:compute"] = {"enabled": True, "pools": [{"name": "p", "instanceTypes": ["t3.large", "t3a.large"]}]}
+    config["mlops:compute"] = {
+        "enabled": True,
+        "pools": [{"name": "p", "instanceTypes": ["t3.large", "t3a.large"]}],
+    }
     [pool] = parse_raw_config(flat(config)).compute.pools
-    assert (pool.min_size, pool.max_size, pool.desired_capacity, pool.spot, pool.efs) == (0, 2, 1, False, False)
+    assert (pool.min_size, pool.max_size, pool.desired_capacity, pool.spot, pool.efs) == (
+        0,
+        2,
+        1,
+        False,
+        False,
+    )
     assert pool.schedule is None and pool.load_balancer is None and pool.key_name is None
 
 
 # Config errors ------------------------------------------------------------------------------------
 
 
-def pool_problems(stack_config: Callable[[str], dict[str, Any]], stack: str, **changes: Any) -> list[str]:
+def pool_problems(
+    stack_config: Callable[[str], dict[str, Any]], stack: str, **changes: Any
+) -> list[str]:
     """Problems of the stack file with ``changes`` applied to its first pool."""
     config = stack_config(stack)
     config["mlops:compute"]["pools"][0].update(changes)
@@ -298,53 +361,126 @@ def pool_problems(stack_config: Callable[[str], dict[str, Any]], stack: str, **c
 
 
 P = "mlops:compute.pools[0]"
-OFFICE = {"timezone": "Europe/Rome", "officeHours": {"start": "08:00", "stop": "19:00", "days": "MON-FRI"}}
+OFFICE = {
+    "timezone": "Europe/Rome",
+    "officeHours": {"start": "08:00", "stop": "19:00", "days": "MON-FRI"},
+}
 
 
 @pytest.mark.parametrize(
     "stack, changes, expected",
     [
-        ("dev", {"schedule": {"timezone": "Europe/Rome", "startCron": "0 8 * * MON-FRI", "stopCron": "0 25 * * *"}},
-         f"{P}.schedule.stopCron: '0 25 * * *': hour field '25': 25 is outside 0-23"),
-        ("dev", {"schedule": {"timezone": "Europe/Rome", "startCron": "0 8 * *", "stopCron": "0 19 * * *"}},
-         f"{P}.schedule.startCron: '0 8 * *' has 4 fields"),
-        ("dev", {"schedule": {"timezone": "Europe/Rome", "startCron": "0 8 * * MON"}},
-         f"{P}.schedule: give officeHours, or both startCron and stopCron"),
-        ("dev", {"schedule": {**OFFICE, "startCron": "0 8 * * MON", "stopCron": "0 19 * * MON"}},
-         f"{P}.schedule: Only one of [officeHours] and [startCron, stopCron] can be given"),
-        ("dev", {"schedule": {**OFFICE, "timezone": "Europe/Roma"}},
-         f"{P}.schedule.timezone: 'Europe/Roma' is not an IANA time zone name"),
-        ("dev", {"schedule": {"timezone": "UTC", "officeHours": {"start": "8am"}}},
-         f"{P}.schedule.officeHours.start: '8am' is not a time of day"),
-        ("dev", {"schedule": {"timezone": "UTC", "officeHours": {"start": "19:00", "stop": "08:00"}}},
-         f"{P}.schedule.officeHours.stop: '08:00' is not after start '19:00'"),
-        ("dev", {"schedule": {"timezone": "UTC", "officeHours": {"days": "weekdays"}}},
-         f"{P}.schedule.officeHours.days: 'weekdays' is not a list of days"),
-        ("dev", {"instanceTypes": ["t3.large", "t3-large"]},
-         f"{P}.instanceTypes[1]: 't3-large' is not an EC2 instance type name"),
-        ("dev", {"instanceTypes": ["t3.large"]}, f"{P}.instanceTypes: 1 type(s) given; list at least 2"),
-        ("dev", {"instanceTypes": ["t3.large", "t3.large"]}, f"{P}.instanceTypes: ['t3.large'] listed more than once"),
+        (
+            "dev",
+            {
+                "schedule": {
+                    "timezone": "Europe/Rome",
+                    "startCron": "0 8 * * MON-FRI",
+                    "stopCron": "0 25 * * *",
+                }
+            },
+            f"{P}.schedule.stopCron: '0 25 * * *': hour field '25': 25 is outside 0-23",
+        ),
+        (
+            "dev",
+            {
+                "schedule": {
+                    "timezone": "Europe/Rome",
+                    "startCron": "0 8 * *",
+                    "stopCron": "0 19 * * *",
+                }
+            },
+            f"{P}.schedule.startCron: '0 8 * *' has 4 fields",
+        ),
+        (
+            "dev",
+            {"schedule": {"timezone": "Europe/Rome", "startCron": "0 8 * * MON"}},
+            f"{P}.schedule: give officeHours, or both startCron and stopCron",
+        ),
+        (
+            "dev",
+            {"schedule": {**OFFICE, "startCron": "0 8 * * MON", "stopCron": "0 19 * * MON"}},
+            f"{P}.schedule: Only one of [officeHours] and [startCron, stopCron] can be given",
+        ),
+        (
+            "dev",
+            {"schedule": {**OFFICE, "timezone": "Europe/Roma"}},
+            f"{P}.schedule.timezone: 'Europe/Roma' is not an IANA time zone name",
+        ),
+        (
+            "dev",
+            {"schedule": {"timezone": "UTC", "officeHours": {"start": "8am"}}},
+            f"{P}.schedule.officeHours.start: '8am' is not a time of day",
+        ),
+        (
+            "dev",
+            {"schedule": {"timezone": "UTC", "officeHours": {"start": "19:00", "stop": "08:00"}}},
+            f"{P}.schedule.officeHours.stop: '08:00' is not after start '19:00'",
+        ),
+        (
+            "dev",
+            {"schedule": {"timezone": "UTC", "officeHours": {"days": "weekdays"}}},
+            f"{P}.schedule.officeHours.days: 'weekdays' is not a list of days",
+        ),
+        (
+            "dev",
+            {"instanceTypes": ["t3.large", "t3-large"]},
+            f"{P}.instanceTypes[1]: 't3-large' is not an EC2 instance type name",
+        ),
+        (
+            "dev",
+            {"instanceTypes": ["t3.large"]},
+            f"{P}.instanceTypes: 1 type(s) given; list at least 2",
+        ),
+        (
+            "dev",
+            {"instanceTypes": ["t3.large", "t3.large"]},
+            f"{P}.instanceTypes: ['t3.large'] listed more than once",
+        ),
         ("dev", {"gpu": True}, f"{P}.instanceTypes[0]: 't3.large' has no GPU but {P}.gpu is true"),
         ("dev", {"desiredCapacity": -1}, f"{P}.desiredCapacity: -1 is below zero"),
         ("dev", {"minSize": -2}, f"{P}.minSize: -2 is below zero"),
         ("dev", {"minSize": 3}, f"{P}.minSize: 3 is above {P}.maxSize (2)"),
-        ("dev", {"desiredCapacity": 3}, f"{P}.desiredCapacity: 3 is outside {P}.minSize..{P}.maxSize (0..2)"),
+        (
+            "dev",
+            {"desiredCapacity": 3},
+            f"{P}.desiredCapacity: 3 is outside {P}.minSize..{P}.maxSize (0..2)",
+        ),
         ("dev", {"maxSize": 0, "desiredCapacity": 0}, f"{P}.maxSize: 0; give at least 1"),
         ("dev", {"volumeSizeGb": 4}, f"{P}.volumeSizeGb: 4 GiB is outside 8..16384"),
         ("dev", {"imageId": "al2023"}, f"{P}.imageId: 'al2023' is not an AMI id"),
         ("dev", {"name": "Data_Science"}, f"{P}.name: 'Data_Science' is not a pool name"),
-        ("dev", {"loadBalancer": {"allowedCidrs": ["10.0.0.0/8"]}},
-         f"{P}.loadBalancer: the load balancer health-checks Jupyter on port 8888"),
-        ("dev", {"imageId": "ami-0123456789abcdef0", "loadBalancer": {"allowedCidrs": ["0.0.0.0/0"]}},
-         f"{P}.loadBalancer.allowedCidrs[0]: '0.0.0.0/0' admits the whole internet"),
-        ("dev", {"imageId": "ami-0123456789abcdef0", "loadBalancer": {"allowedCidrs": []}},
-         f"{P}.loadBalancer.allowedCidrs: is empty"),
-        ("dev", {"instanceType": "t3.large"}, f"{P}.instanceType: unknown key; did you mean {P}.instanceTypes?"),
-        ("prod", {"minSize": 1, "desiredCapacity": 1}, f"{P}.minSize: 1 instance(s) in production; keep at least 2"),
+        (
+            "dev",
+            {"loadBalancer": {"allowedCidrs": ["10.0.0.0/8"]}},
+            f"{P}.loadBalancer: the load balancer health-checks Jupyter on port 8888",
+        ),
+        (
+            "dev",
+            {"imageId": "ami-0123456789abcdef0", "loadBalancer": {"allowedCidrs": ["0.0.0.0/0"]}},
+            f"{P}.loadBalancer.allowedCidrs[0]: '0.0.0.0/0' admits the whole internet",
+        ),
+        (
+            "dev",
+            {"imageId": "ami-0123456789abcdef0", "loadBalancer": {"allowedCidrs": []}},
+            f"{P}.loadBalancer.allowedCidrs: is empty",
+        ),
+        (
+            "dev",
+            {"instanceType": "t3.large"},
+            f"{P}.instanceType: unknown key; did you mean {P}.instanceTypes?",
+        ),
+        (
+            "prod",
+            {"minSize": 1, "desiredCapacity": 1},
+            f"{P}.minSize: 1 instance(s) in production; keep at least 2",
+        ),
         ("prod", {"schedule": OFFICE}, f"{P}.schedule: production pools run around the clock"),
     ],
 )
-def test_bad_compute_config_names_the_key(stack_config, stack: str, changes: dict[str, Any], expected: str) -> None:
+def test_bad_compute_config_names_the_key(
+    stack_config, stack: str, changes: dict[str, Any], expected: str
+) -> None:
     problems = pool_problems(stack_config, stack, **changes)
 
     assert any(p.startswith(expected) for p in problems), problems
@@ -355,12 +491,17 @@ def test_duplicate_pool_names_and_enabled_without_pools(stack_config) -> None:
     config["mlops:compute"]["pools"].append(dict(config["mlops:compute"]["pools"][0]))
     with pytest.raises(ConfigError) as info:
         parse_raw_config(flat(config))
-    assert "mlops:compute.pools[1].name: 'datascience' is already used by mlops:compute.pools[0]" in info.value.problems[0]
+    assert (
+        "mlops:compute.pools[1].name: 'datascience' is already used by mlops:compute.pools[0]"
+        in info.value.problems[0]
+    )
 
     config["mlops:compute"]["pools"] = []
     with pytest.raises(ConfigError) as info:
         parse_raw_config(flat(config))
-    assert info.value.problems[0].startswith("mlops:compute.pools: compute is enabled but no pool is listed")
+    assert info.value.problems[0].startswith(
+        "mlops:compute.pools: compute is enabled but no pool is listed"
+    )
 
 
 def test_pools_need_two_azs(stack_config) -> None:
@@ -368,17 +509,30 @@ def test_pools_need_two_azs(stack_config) -> None:
     config["mlops:network"]["azCount"] = 1
     with pytest.raises(ConfigError) as info:
         parse_raw_config(flat(config))
-    assert any(p.startswith("mlops:compute.pools: pools spread over private subnets in at least 2 AZs") for p in info.value.problems)
+    assert any(
+        p.startswith("mlops:compute.pools: pools spread over private subnets in at least 2 AZs")
+        for p in info.value.problems
+    )
 
 
 def test_every_compute_problem_is_reported_at_once(stack_config) -> None:
     problems = pool_problems(
-        stack_config, "prod", minSize=1, desiredCapacity=-1, instanceTypes=["m6i.xlarge", "bad"],
+        stack_config,
+        "prod",
+        minSize=1,
+        desiredCapacity=-1,
+        instanceTypes=["m6i.xlarge", "bad"],
         schedule={"timezone": "Nowhere/City", "officeHours": {}},
     )
     keys = {p.split(": ", 1)[0] for p in problems}
 
-    assert {f"{P}.minSize", f"{P}.desiredCapacity", f"{P}.instanceTypes[1]", f"{P}.schedule.timezone", f"{P}.schedule"} <= keys
+    assert {
+        f"{P}.minSize",
+        f"{P}.desiredCapacity",
+        f"{P}.instanceTypes[1]",
+        f"{P}.schedule.timezone",
+        f"{P}.schedule",
+    } <= keys
 
 
 def test_bad_config_stops_the_cli_with_the_key_and_no_traceback(project_with, stack_config) -> None:
@@ -396,14 +550,20 @@ def test_bad_config_stops_the_cli_with_the_key_and_no_traceback(project_with, st
 
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "mlops:compute.pools[0].instanceTypes[1]: 't3a.LARGE' is not an EC2 instance type name" in output
+    assert (
+        "mlops:compute.pools[0].instanceTypes[1]: 't3a.LARGE' is not an EC2 instance type name"
+        in output
+    )
     assert "Traceback" not in output
 
 
 def test_launched_instances_and_volumes_carry_the_stack_tags(stack_plan) -> None:
     """Auto Scaling launches instances outside Pulumi: without these tags the leftover sweep
     and cost reports would not see them."""
-    providers = {p["urn"]: json.loads(p["inputs"]["defaultTags"])["tags"] for p in stack_plan.of_type("pulumi:providers:aws")}
+    providers = {
+        p["urn"]: json.loads(p["inputs"]["defaultTags"])["tags"]
+        for p in stack_plan.of_type("pulumi:providers:aws")
+    }
     templates = stack_plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
     assert templates
     for template in templates:

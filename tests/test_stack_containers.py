@@ -13,7 +13,8 @@ import os
 import re
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,9 @@ def test_one_service_per_region_under_its_regional_component(stack_plan: Plan) -
                 assert child["region"] == region, child["urn"]
 
 
-def test_tasks_run_in_the_private_subnets_and_the_load_balancer_in_the_public(stack_plan: Plan) -> None:
+def test_tasks_run_in_the_private_subnets_and_the_load_balancer_in_the_public(
+    stack_plan: Plan,
+) -> None:
     cfg = config_of(stack_plan)
     for region in cfg.regions:
         tiers: dict[str, set[str]] = {}
@@ -138,9 +141,11 @@ def test_prod_is_highly_available_and_protected(prod_plan: Plan) -> None:
         assert one_in(prod_plan, region.name, LB)["inputs"]["enableDeletionProtection"] is True
         repo = one_in(prod_plan, region.name, "aws:ecr/repository:Repository")
         assert repo["inputs"]["forceDelete"] is False
-        for typ, name in [("aws:ecr/repository:Repository", f"{region.name}-web-repo"),
-                          ("aws:cloudwatch/logGroup:LogGroup", f"{region.name}-web-logs"),
-                          ("aws:s3/bucket:Bucket", f"{region.name}-web-alb-logs")]:
+        for typ, name in [
+            ("aws:ecr/repository:Repository", f"{region.name}-web-repo"),
+            ("aws:cloudwatch/logGroup:LogGroup", f"{region.name}-web-logs"),
+            ("aws:s3/bucket:Bucket", f"{region.name}-web-alb-logs"),
+        ]:
             options = prod_plan.find(typ, name)["options"]
             assert options["protect"] and options["retainOnDelete"], name
 
@@ -150,7 +155,11 @@ def test_image_is_built_from_the_forecast_dockerfile(stack_plan: Plan) -> None:
     assert (context / "Dockerfile").is_file()
     digest = build_context_digest(context)
     for region in config_of(stack_plan).regions:
-        (image,) = [r for r in stack_plan.of_type("awsx:ecr:Image") if r["name"] == f"{region.name}-web-image"]
+        (image,) = [
+            r
+            for r in stack_plan.of_type("awsx:ecr:Image")
+            if r["name"] == f"{region.name}-web-image"
+        ]
         repo = one_in(stack_plan, region.name, "aws:ecr/repository:Repository")
         assert image["inputs"] == {
             "context": "services/forecast",
@@ -158,7 +167,9 @@ def test_image_is_built_from_the_forecast_dockerfile(stack_plan: Plan) -> None:
             "platform": "linux/amd64",
             "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{region.name}.amazonaws.com/{repo['id']}",
         }
-        (container,) = json.loads(one_in(stack_plan, region.name, TASK)["inputs"]["containerDefinitions"])
+        (container,) = json.loads(
+            one_in(stack_plan, region.name, TASK)["inputs"]["containerDefinitions"]
+        )
         assert container["image"].startswith(image["inputs"]["repositoryUrl"] + "@sha256:")
 
 
@@ -186,26 +197,43 @@ def test_the_dockerfile_serves_what_the_service_expects() -> None:
         assert web is not None and (web.container_port, web.health_check_path) == (8080, "/health")
 
 
-def test_load_balancer_logs_go_to_a_bucket_logged_into_the_lakes_access_log_bucket(stack_plan: Plan) -> None:
+def test_load_balancer_logs_go_to_a_bucket_logged_into_the_lakes_access_log_bucket(
+    stack_plan: Plan,
+) -> None:
     for region in config_of(stack_plan).regions:
         bucket = stack_plan.find("aws:s3/bucket:Bucket", f"{region.name}-web-alb-logs")
         lake_logs = stack_plan.find("aws:s3/bucket:Bucket", f"{region.name}-lake-access-logs")
         lb = one_in(stack_plan, region.name, LB)["inputs"]
         assert lb["accessLogs"]["bucket"] == bucket["id"] and lb["accessLogs"]["enabled"] is True
-        (logging,) = [r for r in stack_plan.of_type("aws:s3/bucketLogging:BucketLogging")
-                      if r["inputs"]["bucket"] == bucket["id"]]
+        (logging,) = [
+            r
+            for r in stack_plan.of_type("aws:s3/bucketLogging:BucketLogging")
+            if r["inputs"]["bucket"] == bucket["id"]
+        ]
         assert logging["inputs"]["targetBucket"] == lake_logs["id"]
         # ...and the lake's log bucket accepts them, from this bucket, under its prefix only.
-        lake_policy = json.loads(stack_plan.find("aws:s3/bucketPolicy:BucketPolicy",
-                                                 f"{region.name}-lake-access-logs-policy")["inputs"]["policy"])
+        lake_policy = json.loads(
+            stack_plan.find(
+                "aws:s3/bucketPolicy:BucketPolicy", f"{region.name}-lake-access-logs-policy"
+            )["inputs"]["policy"]
+        )
         (accept,) = [s for s in lake_policy["Statement"] if s["Effect"] == "Allow"]
-        assert f"arn:aws:s3:::{lake_logs['id']}/{logging['inputs']['targetPrefix']}*" in accept["Resource"]
+        assert (
+            f"arn:aws:s3:::{lake_logs['id']}/{logging['inputs']['targetPrefix']}*"
+            in accept["Resource"]
+        )
         assert f"arn:aws:s3:::{bucket['id']}" in accept["Condition"]["ArnLike"]["aws:SourceArn"]
-        policy = json.loads(stack_plan.find("aws:s3/bucketPolicy:BucketPolicy",
-                                            f"{region.name}-web-alb-logs-policy")["inputs"]["policy"])
+        policy = json.loads(
+            stack_plan.find(
+                "aws:s3/bucketPolicy:BucketPolicy", f"{region.name}-web-alb-logs-policy"
+            )["inputs"]["policy"]
+        )
         (delivery,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
         assert delivery["Resource"] == f"arn:aws:s3:::{bucket['id']}/alb/AWSLogs/{ACCOUNT}/*"
-        assert f":elasticloadbalancing:{region.name}:{ACCOUNT}:" in delivery["Condition"]["ArnLike"]["aws:SourceArn"]
+        assert (
+            f":elasticloadbalancing:{region.name}:{ACCOUNT}:"
+            in delivery["Condition"]["ArnLike"]["aws:SourceArn"]
+        )
 
 
 def test_outputs_name_the_load_balancer_and_the_repository(stack_plan: Plan) -> None:
@@ -221,20 +249,34 @@ def test_outputs_name_the_load_balancer_and_the_repository(stack_plan: Plan) -> 
 def test_alarms_notify_the_regions_alert_topic(stack_plan: Plan) -> None:
     for region in config_of(stack_plan).regions:
         topic = one_in(stack_plan, region.name, "aws:sns/topic:Topic")
-        alarms = [a for a in in_region(stack_plan, region.name, "aws:cloudwatch/metricAlarm:MetricAlarm")
-                  if a["name"].startswith(f"{region.name}-web-")]
-        assert sorted(a["name"][len(region.name) + 5:] for a in alarms) == [
-            "cpu-high", "elb-5xx", "target-5xx", "unhealthy-hosts"]
+        alarms = [
+            a
+            for a in in_region(stack_plan, region.name, "aws:cloudwatch/metricAlarm:MetricAlarm")
+            if a["name"].startswith(f"{region.name}-web-")
+        ]
+        assert sorted(a["name"][len(region.name) + 5 :] for a in alarms) == [
+            "cpu-high",
+            "elb-5xx",
+            "target-5xx",
+            "unhealthy-hosts",
+        ]
         for alarm in alarms:
-            assert alarm["inputs"]["alarmActions"] == [f"arn:aws:sns:{region.name}:{ACCOUNT}:{topic['id']}"]
+            assert alarm["inputs"]["alarmActions"] == [
+                f"arn:aws:sns:{region.name}:{ACCOUNT}:{topic['id']}"
+            ]
 
 
-def test_without_certificates_each_region_serves_plain_http_as_a_recorded_exception(stack_plan: Plan) -> None:
+def test_without_certificates_each_region_serves_plain_http_as_a_recorded_exception(
+    stack_plan: Plan,
+) -> None:
     result = check(load_plan(stack_plan.to_dict()))
     own = [v for v in result.violations if SERVICE_COMPONENT in v.urn]
     assert own == []
-    waived = sorted(e.violation.urn.rsplit("::", 1)[-1] for e in result.exemptions
-                    if SERVICE_COMPONENT in e.violation.urn and e.violation.rule == "alb-listener-https")
+    waived = sorted(
+        e.violation.urn.rsplit("::", 1)[-1]
+        for e in result.exemptions
+        if SERVICE_COMPONENT in e.violation.urn and e.violation.rule == "alb-listener-https"
+    )
     assert waived == sorted(f"{r.name}-web-http" for r in config_of(stack_plan).regions)
     for listener in stack_plan.of_type(LISTENER):
         assert listener["inputs"]["tags"]["listener"] == "http-without-certificate"
@@ -251,7 +293,10 @@ def test_a_region_with_a_certificate_serves_https_and_redirects(project_with, st
     redirect = plan.find(LISTENER, "eu-west-1-web-http")["inputs"]
     assert redirect["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
     # The other region has no certificate of its own and keeps plain HTTP.
-    assert plan.find(LISTENER, "eu-central-1-web-http")["inputs"]["defaultActions"][0]["type"] == "forward"
+    assert (
+        plan.find(LISTENER, "eu-central-1-web-http")["inputs"]["defaultActions"][0]["type"]
+        == "forward"
+    )
     assert [r for r in plan.of_type(LISTENER) if r["name"] == "eu-central-1-web-https"] == []
     result = check(load_plan(plan.to_dict()))
     assert result.mandatory == ()
@@ -263,12 +308,18 @@ def test_the_offline_plan_never_runs_docker(tmp_path) -> None:
     no Docker daemon). A ``docker`` first on PATH records any call."""
     shim, calls = tmp_path / "bin", tmp_path / "docker-calls"
     shim.mkdir()
-    (shim / "docker").write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\nexit 1\n")
+    (shim / "docker").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
     (shim / "docker").chmod(0o755)
     env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}"}
     out = tmp_path / "dev.json"
-    result = subprocess.run([sys.executable, "-m", "stacks", "plan", "dev", "--out", str(out)],
-                            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "stacks", "plan", "dev", "--out", str(out)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert not calls.exists()
     images = [r for r in json.loads(out.read_text())["resources"] if r["type"] == "awsx:ecr:Image"]
@@ -291,7 +342,9 @@ def flat(config: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def container_problems(stack_config: Callable[[str], dict[str, Any]], stack: str, **changes: Any) -> list[str]:
+def container_problems(
+    stack_config: Callable[[str], dict[str, Any]], stack: str, **changes: Any
+) -> list[str]:
     config = stack_config(stack)
     config["mlops:containers"].update(changes)
     with pytest.raises(ConfigError) as info:
@@ -316,50 +369,135 @@ def test_defaults_without_the_key_and_inside_it(stack_config) -> None:
 @pytest.mark.parametrize(
     "stack, changes, expected",
     [
-        ("dev", {"cpu": 256, "memory": 4096},
-         "mlops:containers.memory: Fargate does not support memory 4096 MiB with cpu 256; use 512, 1024, 2048"),
-        ("dev", {"cpu": 1024, "memory": 1024}, "mlops:containers.memory: Fargate does not support memory 1024 MiB with cpu 1024"),
+        (
+            "dev",
+            {"cpu": 256, "memory": 4096},
+            "mlops:containers.memory: Fargate does not support memory 4096 MiB with cpu 256; use 512, 1024, 2048",
+        ),
+        (
+            "dev",
+            {"cpu": 1024, "memory": 1024},
+            "mlops:containers.memory: Fargate does not support memory 1024 MiB with cpu 1024",
+        ),
         ("dev", {"cpu": 300}, "mlops:containers.cpu: 300 is not a Fargate task CPU value"),
         ("dev", {"desiredCount": -1}, "mlops:containers.desiredCount: -1 is below zero"),
         ("dev", {"minCount": -1}, "mlops:containers.minCount: -1 is below zero"),
-        ("prod", {"desiredCount": 1, "minCount": 1},
-         "mlops:containers.desiredCount: 1 task(s) in production; run at least 2"),
-        ("prod", {"minCount": 1}, "mlops:containers.minCount: 1 task(s) in production; run at least 2"),
-        ("dev", {"minCount": 3, "maxCount": 2}, "mlops:containers.minCount: 3 is above mlops:containers.maxCount (2)"),
-        ("dev", {"desiredCount": 5}, "mlops:containers.desiredCount: 5 is outside the autoscaling range 1..2"),
-        ("dev", {"imageUri": "nginx:1.27", "build": {"context": "services/forecast"}},
-         "mlops:containers.build: Only one of [imageUri] and [build] can be given"),
-        ("dev", {"imageUri": "Not An Image"}, "mlops:containers.imageUri: 'Not An Image' is not an image reference"),
-        ("dev", {"build": {"context": "../elsewhere"}}, "mlops:containers.build.context: '../elsewhere' must be a path inside the project"),
-        ("dev", {"build": {"context": "services/nope"}},
-         "mlops:containers.build.context: 'services/nope' is not a directory of the project"),
-        ("dev", {"build": {"context": "services"}}, "mlops:containers.build.context: 'services' has no Dockerfile"),
-        ("dev", {"build": {"context": "services/forecast", "dockerfile": "services/forecast/Missing.Dockerfile"}},
-         "mlops:containers.build.dockerfile: 'services/forecast/Missing.Dockerfile' is not a file of the project"),
-        ("dev", {"environment": {"API_TOKEN": "abc"}}, "mlops:containers.environment: 'API_TOKEN' looks like a secret"),
-        ("dev", {"secrets": {"DB_PASSWORD": "hunter2"}}, "mlops:containers.secrets: DB_PASSWORD: 'hunter2' is not an SSM parameter ARN"),
-        ("dev", {"healthCheckPath": "health"}, "mlops:containers.healthCheckPath: 'health' must be a URL path"),
+        (
+            "prod",
+            {"desiredCount": 1, "minCount": 1},
+            "mlops:containers.desiredCount: 1 task(s) in production; run at least 2",
+        ),
+        (
+            "prod",
+            {"minCount": 1},
+            "mlops:containers.minCount: 1 task(s) in production; run at least 2",
+        ),
+        (
+            "dev",
+            {"minCount": 3, "maxCount": 2},
+            "mlops:containers.minCount: 3 is above mlops:containers.maxCount (2)",
+        ),
+        (
+            "dev",
+            {"desiredCount": 5},
+            "mlops:containers.desiredCount: 5 is outside the autoscaling range 1..2",
+        ),
+        (
+            "dev",
+            {"imageUri": "nginx:1.27", "build": {"context": "services/forecast"}},
+            "mlops:containers.build: Only one of [imageUri] and [build] can be given",
+        ),
+        (
+            "dev",
+            {"imageUri": "Not An Image"},
+            "mlops:containers.imageUri: 'Not An Image' is not an image reference",
+        ),
+        (
+            "dev",
+            {"build": {"context": "../elsewhere"}},
+            "mlops:containers.build.context: '../elsewhere' must be a path inside the project",
+        ),
+        (
+            "dev",
+            {"build": {"context": "services/nope"}},
+            "mlops:containers.build.context: 'services/nope' is not a directory of the project",
+        ),
+        (
+            "dev",
+            {"build": {"context": "services"}},
+            "mlops:containers.build.context: 'services' has no Dockerfile",
+        ),
+        (
+            "dev",
+            {
+                "build": {
+                    "context": "services/forecast",
+                    "dockerfile": "services/forecast/Missing.Dockerfile",
+                }
+            },
+            "mlops:containers.build.dockerfile: 'services/forecast/Missing.Dockerfile' is not a file of the project",
+        ),
+        (
+            "dev",
+            {"environment": {"API_TOKEN": "abc"}},
+            "mlops:containers.environment: 'API_TOKEN' looks like a secret",
+        ),
+        (
+            "dev",
+            {"secrets": {"DB_PASSWORD": "hunter2"}},
+            "mlops:containers.secrets: DB_PASSWORD: 'hunter2' is not an SSM parameter ARN",
+        ),
+        (
+            "dev",
+            {"healthCheckPath": "health"},
+            "mlops:containers.healthCheckPath: 'health' must be a URL path",
+        ),
         ("dev", {"containerPort": 0}, "mlops:containers.containerPort: 0 is not a port"),
-        ("dev", {"certificateArns": {"us-east-1": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc"}},
-         "mlops:containers.certificateArns.us-east-1: 'us-east-1' is not a region of mlops:regions"),
-        ("dev", {"certificateArns": {"eu-west-1": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc"}},
-         "mlops:containers.certificateArns.eu-west-1: the certificate is in us-east-1"),
-        ("dev", {"certificateArns": {"eu-west-1": "not-an-arn"}}, "mlops:containers.certificateArns: 'not-an-arn' is not an ACM certificate ARN"),
-        ("dev", {"deploymentMinimumHealthyPercent": 100, "deploymentMaximumPercent": 100},
-         "mlops:containers.deploymentMaximumPercent: 100 must be above mlops:containers.deploymentMinimumHealthyPercent (100)"),
+        (
+            "dev",
+            {"certificateArns": {"us-east-1": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc"}},
+            "mlops:containers.certificateArns.us-east-1: 'us-east-1' is not a region of mlops:regions",
+        ),
+        (
+            "dev",
+            {"certificateArns": {"eu-west-1": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc"}},
+            "mlops:containers.certificateArns.eu-west-1: the certificate is in us-east-1",
+        ),
+        (
+            "dev",
+            {"certificateArns": {"eu-west-1": "not-an-arn"}},
+            "mlops:containers.certificateArns: 'not-an-arn' is not an ACM certificate ARN",
+        ),
+        (
+            "dev",
+            {"deploymentMinimumHealthyPercent": 100, "deploymentMaximumPercent": 100},
+            "mlops:containers.deploymentMaximumPercent: 100 must be above mlops:containers.deploymentMinimumHealthyPercent (100)",
+        ),
         ("dev", {"cpuArchitecture": "ARM"}, "mlops:containers.cpuArchitecture:"),
-        ("dev", {"desiredcount": 1}, "mlops:containers.desiredcount: unknown key; did you mean mlops:containers.desiredCount?"),
+        (
+            "dev",
+            {"desiredcount": 1},
+            "mlops:containers.desiredcount: unknown key; did you mean mlops:containers.desiredCount?",
+        ),
     ],
 )
-def test_bad_container_config_names_the_key(stack_config, stack: str, changes: dict[str, Any], expected: str) -> None:
+def test_bad_container_config_names_the_key(
+    stack_config, stack: str, changes: dict[str, Any], expected: str
+) -> None:
     problems = container_problems(stack_config, stack, **changes)
     assert any(p.startswith(expected) for p in problems), problems
 
 
 def test_every_container_problem_is_reported_at_once(stack_config) -> None:
-    problems = container_problems(stack_config, "prod", memory=1024, desiredCount=1, environment={"SECRET": "x"})
+    problems = container_problems(
+        stack_config, "prod", memory=1024, desiredCount=1, environment={"SECRET": "x"}
+    )
     keys = {p.split(": ", 1)[0] for p in problems}
-    assert {"mlops:containers.memory", "mlops:containers.desiredCount", "mlops:containers.environment"} <= keys
+    assert {
+        "mlops:containers.memory",
+        "mlops:containers.desiredCount",
+        "mlops:containers.environment",
+    } <= keys
 
 
 def test_a_switched_off_service_in_prod_may_run_fewer_tasks(stack_config) -> None:

@@ -64,14 +64,17 @@ def s3_baseline_problems(plan: Plan, bucket: dict[str, Any]) -> list[str]:
     for policy in children(plan, bucket, "aws:s3/bucketPolicy:BucketPolicy"):
         for st in json.loads(policy["inputs"]["policy"])["Statement"]:
             tls |= (
-                st["Effect"] == "Deny" and st["Principal"] == "*" and st["Action"] == "s3:*"
+                st["Effect"] == "Deny"
+                and st["Principal"] == "*"
+                and st["Action"] == "s3:*"
                 and set(st["Resource"]) == {f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"}
                 and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
             )
     if not tls:
         problems.append("TLS-only policy")
     log_target = any(
-        lg["inputs"].get("targetBucket") == name for lg in plan.of_type("aws:s3/bucketLogging:BucketLogging")
+        lg["inputs"].get("targetBucket") == name
+        for lg in plan.of_type("aws:s3/bucketLogging:BucketLogging")
     ) or any(
         (lb["inputs"].get("accessLogs") or {}).get("bucket") == name
         for lb in plan.of_type("aws:lb/loadBalancer:LoadBalancer")
@@ -79,7 +82,8 @@ def s3_baseline_problems(plan: Plan, bucket: dict[str, Any]) -> list[str]:
     sse = [
         rule
         for conf in children(
-            plan, bucket,
+            plan,
+            bucket,
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         )
         for rule in conf["inputs"]["rules"]
@@ -100,13 +104,16 @@ def s3_baseline_problems(plan: Plan, bucket: dict[str, Any]) -> list[str]:
         problems.append("versioning")
     logging = children(plan, bucket, "aws:s3/bucketLogging:BucketLogging")
     server_access_log_target = any(
-        lg["inputs"].get("targetBucket") == name for lg in plan.of_type("aws:s3/bucketLogging:BucketLogging")
+        lg["inputs"].get("targetBucket") == name
+        for lg in plan.of_type("aws:s3/bucketLogging:BucketLogging")
     )
     if not any(lg["inputs"].get("targetBucket") for lg in logging) and not server_access_log_target:
         problems.append("server access logging")
     rules = [
         rule
-        for conf in children(plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        for conf in children(
+            plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+        )
         for rule in conf["inputs"]["rules"]
     ]
     if not any(r["status"] == "Enabled" and r.get("noncurrentVersionExpiration") for r in rules):
@@ -144,7 +151,9 @@ def test_dev_buckets_are_destroyable(dev_plan: Plan) -> None:
 def test_a_lake_in_every_region_with_the_configured_zones(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     for region in cfg.regions:
-        lakes = [r for r in stack_plan.in_region(region.name) if r["type"] == "mlops:data_lake:DataLake"]
+        lakes = [
+            r for r in stack_plan.in_region(region.name) if r["type"] == "mlops:data_lake:DataLake"
+        ]
         assert [lake["name"] for lake in lakes] == [f"{region.name}-lake"]
         buckets = {zone: lake_bucket(stack_plan, region.name, zone) for zone in cfg.data_lake.zones}
         assert all(b["region"] == region.name for b in buckets.values())
@@ -159,22 +168,37 @@ def test_zone_lifecycle_and_events_follow_the_config(stack_plan: Plan) -> None:
     for region in cfg.regions:
         for zone in lake.zones:
             bucket = lake_bucket(stack_plan, region.name, zone)
-            (lifecycle,) = children(stack_plan, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+            (lifecycle,) = children(
+                stack_plan,
+                bucket,
+                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            )
             rules = lifecycle["inputs"]["rules"]
             assert rules[0]["noncurrentVersionExpiration"] == {
                 "noncurrentDays": lake.noncurrent_version_expiration_days
             }
-            transitions = [(t["days"], t["storageClass"]) for r in rules for t in r.get("transitions", [])]
-            assert transitions == [(t.days, t.storage_class) for t in lake.transitions.get(zone, ())]
+            transitions = [
+                (t["days"], t["storageClass"]) for r in rules for t in r.get("transitions", [])
+            ]
+            assert transitions == [
+                (t.days, t.storage_class) for t in lake.transitions.get(zone, ())
+            ]
             (events,) = children(stack_plan, bucket, "aws:s3/bucketNotification:BucketNotification")
             assert events["inputs"]["eventbridge"] is True
             (logging,) = children(stack_plan, bucket, "aws:s3/bucketLogging:BucketLogging")
-            assert logging["inputs"]["targetBucket"] == lake_bucket(stack_plan, region.name, "access-logs")["id"]
+            assert (
+                logging["inputs"]["targetBucket"]
+                == lake_bucket(stack_plan, region.name, "access-logs")["id"]
+            )
         logs = lake_bucket(stack_plan, region.name, "access-logs")
-        (lifecycle,) = children(stack_plan, logs, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-        assert [r["expiration"]["days"] for r in lifecycle["inputs"]["rules"] if "days" in r.get("expiration", {})] == [
-            lake.access_log_retention_days
-        ]
+        (lifecycle,) = children(
+            stack_plan, logs, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+        )
+        assert [
+            r["expiration"]["days"]
+            for r in lifecycle["inputs"]["rules"]
+            if "days" in r.get("expiration", {})
+        ] == [lake.access_log_retention_days]
 
 
 def test_prod_moves_raw_and_curated_to_cheaper_classes(prod_plan: Plan) -> None:
@@ -190,7 +214,9 @@ def undelivered_access_logs(plan: Plan, zone_buckets: bool) -> list[str]:
     bucket policy only: logging.s3.amazonaws.com, s3:PutObject under the target prefix, the
     source bucket in aws:SourceArn and this account in aws:SourceAccount.
     """
-    log_buckets = {b["id"]: b for b in plan.of_type(BUCKET) if b["name"].endswith("-lake-access-logs")}
+    log_buckets = {
+        b["id"]: b for b in plan.of_type(BUCKET) if b["name"].endswith("-lake-access-logs")
+    }
     zone_ids = {b["id"] for b in plan.of_type(BUCKET) if "-lake-" in b["name"]} - set(log_buckets)
     refused = []
     for logging in plan.of_type("aws:s3/bucketLogging:BucketLogging"):
@@ -202,7 +228,8 @@ def undelivered_access_logs(plan: Plan, zone_buckets: bool) -> list[str]:
         allowed = any(
             st["Effect"] == "Allow"
             and st.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
-            and "s3:PutObject" in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+            and "s3:PutObject"
+            in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
             and f"{arn(target)}/{logging['inputs']['targetPrefix']}*" in st["Resource"]
             and f"arn:aws:s3:::{source}" in st["Condition"]["ArnLike"]["aws:SourceArn"]
             and st["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
@@ -227,17 +254,24 @@ def test_other_buckets_logging_into_the_lake_are_accepted(stack_plan: Plan) -> N
 def test_every_primary_zone_bucket_replicates_to_its_secondary_twin(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     primary, secondary = cfg.regions[0].name, cfg.regions[1].name
-    providers = {p["inputs"]["region"]: p["urn"] for p in stack_plan.of_type("pulumi:providers:aws")}
+    providers = {
+        p["inputs"]["region"]: p["urn"] for p in stack_plan.of_type("pulumi:providers:aws")
+    }
     configs = stack_plan.of_type(REPLICATION)
     assert len(configs) == len(cfg.data_lake.zones)
     for zone in cfg.data_lake.zones:
-        source, twin = lake_bucket(stack_plan, primary, zone), lake_bucket(stack_plan, secondary, zone)
+        source, twin = (
+            lake_bucket(stack_plan, primary, zone),
+            lake_bucket(stack_plan, secondary, zone),
+        )
         (config,) = [c for c in configs if c["inputs"]["bucket"] == source["id"]]
         assert config["region"] == primary and config["provider"] == providers[primary]
         (rule,) = config["inputs"]["rules"]
         assert rule["status"] == "Enabled"
         assert rule["destination"]["bucket"] == arn(twin)
-        assert rule["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": region_key_arn(stack_plan, secondary)}
+        assert rule["destination"]["encryptionConfiguration"] == {
+            "replicaKmsKeyId": region_key_arn(stack_plan, secondary)
+        }
         assert rule["sourceSelectionCriteria"] == {"sseKmsEncryptedObjects": {"status": "Enabled"}}
         assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
         for bucket in (source, twin):
@@ -250,23 +284,46 @@ def test_replication_roles_reach_only_their_zone_pair(stack_plan: Plan) -> None:
     primary, secondary = cfg.regions[0].name, cfg.regions[1].name
     for config in stack_plan.of_type(REPLICATION):
         zone = config["name"].rsplit("-", 1)[-1]
-        source, twin = lake_bucket(stack_plan, primary, zone), lake_bucket(stack_plan, secondary, zone)
-        (role,) = [r for r in stack_plan.of_type("aws:iam/role:Role") if config["inputs"]["role"].endswith(f"/{r['id']}")]
+        source, twin = (
+            lake_bucket(stack_plan, primary, zone),
+            lake_bucket(stack_plan, secondary, zone),
+        )
+        (role,) = [
+            r
+            for r in stack_plan.of_type("aws:iam/role:Role")
+            if config["inputs"]["role"].endswith(f"/{r['id']}")
+        ]
         assert role["region"] == primary
         (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
         assert trust["Principal"] == {"Service": "s3.amazonaws.com"}
         assert trust["Condition"] == {
-            "StringEquals": {"aws:SourceAccount": ACCOUNT}, "ArnLike": {"aws:SourceArn": arn(source)},
+            "StringEquals": {"aws:SourceAccount": ACCOUNT},
+            "ArnLike": {"aws:SourceArn": arn(source)},
         }
-        policies = [p for p in stack_plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["parent"] == role["parent"]]
+        policies = [
+            p
+            for p in stack_plan.of_type("aws:iam/rolePolicy:RolePolicy")
+            if p["parent"] == role["parent"]
+        ]
         assert len(policies) == 1
         statements = json.loads(policies[0]["inputs"]["policy"])["Statement"]
-        resources = {r for s in statements for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])}
-        assert resources == {
-            arn(source), f"{arn(source)}/*", f"{arn(twin)}/*",
-            region_key_arn(stack_plan, primary), region_key_arn(stack_plan, secondary),
+        resources = {
+            r
+            for s in statements
+            for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
         }
-        via = {s["Resource"]: s["Condition"]["StringEquals"]["kms:ViaService"] for s in statements if "Condition" in s}
+        assert resources == {
+            arn(source),
+            f"{arn(source)}/*",
+            f"{arn(twin)}/*",
+            region_key_arn(stack_plan, primary),
+            region_key_arn(stack_plan, secondary),
+        }
+        via = {
+            s["Resource"]: s["Condition"]["StringEquals"]["kms:ViaService"]
+            for s in statements
+            if "Condition" in s
+        }
         assert via == {
             region_key_arn(stack_plan, primary): f"s3.{primary}.amazonaws.com",
             region_key_arn(stack_plan, secondary): f"s3.{secondary}.amazonaws.com",
@@ -283,7 +340,11 @@ def test_lake_documents_pass_parliament(stack_plan: Plan) -> None:
             if not (isinstance(text, str) and text.startswith("{")):
                 continue
             for finding in analyze_policy_string(text, include_community_auditors=True).findings:
-                if key == "assumeRolePolicy" and finding.issue == "MALFORMED" and "neither Resource" in finding.detail:
+                if (
+                    key == "assumeRolePolicy"
+                    and finding.issue == "MALFORMED"
+                    and "neither Resource" in finding.detail
+                ):
                     continue  # trust policies have no Resource element by design
                 problems.append(f"{r['name']} {key}: {finding.issue} {finding.detail}")
     assert problems == []
@@ -325,7 +386,10 @@ def test_stack_files_without_a_data_lake_key_get_the_defaults(stack_config) -> N
             "mlops:dataLake.transitions.gold: 'gold' is not a zone of the lake",
         ),
         (
-            {"zones": ["raw"], "transitions": {"curated": [{"days": 30, "storageClass": "GLACIER"}]}},
+            {
+                "zones": ["raw"],
+                "transitions": {"curated": [{"days": 30, "storageClass": "GLACIER"}]},
+            },
             "mlops:dataLake.transitions.curated: 'curated' is not a zone of the lake; zones are ['raw']",
         ),
         (
@@ -341,20 +405,43 @@ def test_stack_files_without_a_data_lake_key_get_the_defaults(stack_config) -> N
             "mlops:dataLake.transitions.raw: transition 1 (STANDARD_IA at day 7): days must be at least 30",
         ),
         (
-            {"transitions": {"raw": [{"days": 30, "storageClass": "STANDARD_IA"}, {"days": 45, "storageClass": "GLACIER"}]}},
+            {
+                "transitions": {
+                    "raw": [
+                        {"days": 30, "storageClass": "STANDARD_IA"},
+                        {"days": 45, "storageClass": "GLACIER"},
+                    ]
+                }
+            },
             "mlops:dataLake.transitions.raw: transition 2 (GLACIER at day 45): must come at least 30 day(s) after",
         ),
         (
-            {"transitions": {"curated": [{"days": 0, "storageClass": "GLACIER"}, {"days": 30, "storageClass": "GLACIER_IR"}]}},
+            {
+                "transitions": {
+                    "curated": [
+                        {"days": 0, "storageClass": "GLACIER"},
+                        {"days": 30, "storageClass": "GLACIER_IR"},
+                    ]
+                }
+            },
             "mlops:dataLake.transitions.curated: transition 2 (GLACIER_IR at day 30): S3 cannot move objects from GLACIER to GLACIER_IR",
         ),
         (
             {"transitions": {"raw": [{"days": 30, "storage": "GLACIER"}]}},
             "mlops:dataLake.transitions.raw[0].storage: unknown key; did you mean mlops:dataLake.transitions.raw[0].storageClass?",
         ),
-        ({"noncurrentVersionExpirationDays": 0}, "mlops:dataLake.noncurrentVersionExpirationDays: 0 days; give at least 1"),
-        ({"accessLogRetentionDays": -5}, "mlops:dataLake.accessLogRetentionDays: -5 days; give at least 1"),
-        ({"accessLogRetentionDays": "long"}, "mlops:dataLake.accessLogRetentionDays: Input should be a valid integer"),
+        (
+            {"noncurrentVersionExpirationDays": 0},
+            "mlops:dataLake.noncurrentVersionExpirationDays: 0 days; give at least 1",
+        ),
+        (
+            {"accessLogRetentionDays": -5},
+            "mlops:dataLake.accessLogRetentionDays: -5 days; give at least 1",
+        ),
+        (
+            {"accessLogRetentionDays": "long"},
+            "mlops:dataLake.accessLogRetentionDays: Input should be a valid integer",
+        ),
         ({"zone": ["raw"]}, "mlops:dataLake.zone: unknown key; did you mean mlops:dataLake.zones?"),
         ([], "mlops:dataLake: Input should be a valid dictionary"),
     ],
@@ -390,7 +477,11 @@ def test_plan_with_a_bad_data_lake_exits_2_naming_the_key(project_with, stack_co
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     result = subprocess.run(
         [sys.executable, "-m", "stacks", "plan", "test", "--project-dir", str(root)],
-        cwd=PROJECT_DIR, env=env, text=True, capture_output=True, timeout=300,
+        cwd=PROJECT_DIR,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

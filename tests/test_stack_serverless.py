@@ -9,7 +9,8 @@ concurrency, tracing and a protected table. Bad ``mlops:ingest`` values are repo
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,9 @@ def config_of(plan: Plan) -> PlatformConfig:
 
 def one_in(plan: Plan, region: str, typ: str, name: str) -> dict[str, Any]:
     """The one resource of ``typ`` named ``<region>-<name>`` in ``region``."""
-    found = [r for r in plan.in_region(region) if r["type"] == typ and r["name"] == f"{region}-{name}"]
+    found = [
+        r for r in plan.in_region(region) if r["type"] == typ and r["name"] == f"{region}-{name}"
+    ]
     assert len(found) == 1, (region, typ, name, [r["name"] for r in found])
     return found[0]
 
@@ -52,14 +55,20 @@ def under(plan: Plan, component: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def raw_bucket(plan: Plan, region: str) -> str:
-    return next(r["id"] for r in plan.in_region(region)
-                if r["type"] == "aws:s3/bucket:Bucket" and r["name"] == f"{region}-lake-raw")
+    return next(
+        r["id"]
+        for r in plan.in_region(region)
+        if r["type"] == "aws:s3/bucket:Bucket" and r["name"] == f"{region}-lake-raw"
+    )
 
 
 def ingest_policies(plan: Plan, region: str) -> list[dict[str, Any]]:
-    return [json.loads(p["inputs"]["policy"]) for p in plan.in_region(region)
-            if p["type"] == "aws:iam/rolePolicy:RolePolicy"
-            and p["name"].startswith(f"{region}-ingest-exec-")]
+    return [
+        json.loads(p["inputs"]["policy"])
+        for p in plan.in_region(region)
+        if p["type"] == "aws:iam/rolePolicy:RolePolicy"
+        and p["name"].startswith(f"{region}-ingest-exec-")
+    ]
 
 
 def as_list(value: Any) -> list[Any]:
@@ -84,7 +93,9 @@ def test_one_function_and_table_per_region_under_its_regional_component(stack_pl
                 assert child["region"] == region, child["urn"]
 
 
-def test_each_function_reads_its_regions_raw_zone_and_writes_its_regions_table(stack_plan: Plan) -> None:
+def test_each_function_reads_its_regions_raw_zone_and_writes_its_regions_table(
+    stack_plan: Plan,
+) -> None:
     cfg = config_of(stack_plan)
     for region in cfg.regions:
         name = region.name
@@ -100,14 +111,24 @@ def test_each_function_reads_its_regions_raw_zone_and_writes_its_regions_table(s
             "MAX_OBJECT_BYTES": str(cfg.ingest.max_object_bytes),
             "LOG_LEVEL": cfg.ingest.log_level,
         }
-        pattern = json.loads(one_in(stack_plan, name, RULE, "ingest-trigger")["inputs"]["eventPattern"])
-        assert pattern["detail"] == {"bucket": {"name": [raw]},
-                                     "object": {"key": [{"prefix": cfg.ingest.raw_prefix}]}}
+        pattern = json.loads(
+            one_in(stack_plan, name, RULE, "ingest-trigger")["inputs"]["eventPattern"]
+        )
+        assert pattern["detail"] == {
+            "bucket": {"name": [raw]},
+            "object": {"key": [{"prefix": cfg.ingest.raw_prefix}]},
+        }
         found = [s for doc in ingest_policies(stack_plan, name) for s in doc["Statement"]]
         dynamo = [s for s in found if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
-        assert [s["Resource"] for s in dynamo] == [f"arn:aws:dynamodb:{name}:{ACCOUNT}:table/{table['id']}"]
-        s3 = {r for s in found if any(a.startswith("s3:") for a in as_list(s["Action"]))
-              for r in as_list(s["Resource"])}
+        assert [s["Resource"] for s in dynamo] == [
+            f"arn:aws:dynamodb:{name}:{ACCOUNT}:table/{table['id']}"
+        ]
+        s3 = {
+            r
+            for s in found
+            if any(a.startswith("s3:") for a in as_list(s["Action"]))
+            for r in as_list(s["Resource"])
+        }
         assert s3 == {f"arn:aws:s3:::{raw}/{cfg.ingest.raw_prefix}*", f"arn:aws:s3:::{raw}"}
 
 
@@ -117,10 +138,18 @@ def test_the_role_reaches_no_other_zone_region_or_write_action(stack_plan: Plan)
     for region in cfg.regions:
         found = [s for doc in ingest_policies(stack_plan, region.name) for s in doc["Statement"]]
         actions = {a for s in found for a in as_list(s["Action"])}
-        assert not {a for a in actions if a.startswith("s3:") and a not in
-                    ("s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket")}
-        assert not {a for a in actions if a.startswith("dynamodb:") and a not in
-                    ("dynamodb:BatchWriteItem", "dynamodb:PutItem")}
+        assert not {
+            a
+            for a in actions
+            if a.startswith("s3:")
+            and a not in ("s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket")
+        }
+        assert not {
+            a
+            for a in actions
+            if a.startswith("dynamodb:")
+            and a not in ("dynamodb:BatchWriteItem", "dynamodb:PutItem")
+        }
         text = json.dumps(found)
         for bucket in buckets:
             if bucket["name"] != f"{region.name}-lake-raw":
@@ -133,17 +162,27 @@ def test_the_role_reaches_no_other_zone_region_or_write_action(stack_plan: Plan)
 def test_async_invocations_and_alarms_follow_the_config(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     for region in cfg.regions:
-        config = one_in(stack_plan, region.name,
-                        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", "ingest-async")["inputs"]
+        config = one_in(
+            stack_plan,
+            region.name,
+            "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+            "ingest-async",
+        )["inputs"]
         assert config["maximumRetryAttempts"] == cfg.ingest.retry_attempts
         assert config["maximumEventAgeInSeconds"] == cfg.ingest.max_event_age_seconds
         fn = one_in(stack_plan, region.name, FUNCTION, "ingest-function")["inputs"]
-        assert config["destinationConfig"]["onFailure"]["destination"] == fn["deadLetterConfig"]["targetArn"]
+        assert (
+            config["destinationConfig"]["onFailure"]["destination"]
+            == fn["deadLetterConfig"]["targetArn"]
+        )
         topic = one_in(stack_plan, region.name, "aws:sns/topic:Topic", "alerts-topic")
         topic_arn = f"arn:aws:sns:{region.name}:{ACCOUNT}:{topic['id']}"
-        alarms = {a["inputs"]["metricName"]: a["inputs"] for a in stack_plan.in_region(region.name)
-                  if a["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"
-                  and a["name"].startswith(f"{region.name}-ingest-")}
+        alarms = {
+            a["inputs"]["metricName"]: a["inputs"]
+            for a in stack_plan.in_region(region.name)
+            if a["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"
+            and a["name"].startswith(f"{region.name}-ingest-")
+        }
         assert alarms["Errors"]["threshold"] == cfg.ingest.alarms.errors
         assert alarms["Throttles"]["threshold"] == cfg.ingest.alarms.throttles
         assert {"DeadLetterErrors", "ApproximateNumberOfMessagesVisible"} <= set(alarms)
@@ -153,8 +192,9 @@ def test_async_invocations_and_alarms_follow_the_config(stack_plan: Plan) -> Non
 def test_the_dashboard_shows_the_function(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     for region in cfg.regions:
-        body = one_in(stack_plan, region.name, "aws:cloudwatch/dashboard:Dashboard",
-                      "dashboard-dashboard")["inputs"]["dashboardBody"]
+        body = one_in(
+            stack_plan, region.name, "aws:cloudwatch/dashboard:Dashboard", "dashboard-dashboard"
+        )["inputs"]["dashboardBody"]
         titles = [w["properties"].get("title") for w in json.loads(body)["widgets"]]
         assert f"Lambda mlops-{cfg.environment}-ingest: invocations" in titles
 
@@ -165,13 +205,18 @@ def test_outputs_name_the_function_and_the_table(stack_plan: Plan) -> None:
         out = stack_plan.outputs["regions"][region.name]["ingest"]
         assert out["functionName"] == f"mlops-{cfg.environment}-ingest"
         assert out["tableName"] == one_in(stack_plan, region.name, TABLE, "records-table")["id"]
-        assert out["deadLetterQueueUrl"].startswith(f"https://sqs.{region.name}.amazonaws.com/{ACCOUNT}/")
+        assert out["deadLetterQueueUrl"].startswith(
+            f"https://sqs.{region.name}.amazonaws.com/{ACCOUNT}/"
+        )
 
 
 def test_serverless_resources_cause_no_policy_violation(stack_plan: Plan) -> None:
     result = check(load_plan(stack_plan.to_dict()))
-    mine = {r["urn"] for c in stack_plan.of_type(SERVICE) + stack_plan.of_type(TABLE_COMPONENT)
-            for r in under(stack_plan, c)}
+    mine = {
+        r["urn"]
+        for c in stack_plan.of_type(SERVICE) + stack_plan.of_type(TABLE_COMPONENT)
+        for r in under(stack_plan, c)
+    }
     assert [v for v in result.violations if v.urn in mine] == []
     assert [e for e in result.exemptions if e.violation.urn in mine] == []
 
@@ -188,12 +233,17 @@ def test_dev_is_small_outside_the_vpc_and_destroyable(dev_plan: Plan) -> None:
         assert not table["options"]["protect"] and not table["options"]["retainOnDelete"]
 
 
-def test_prod_runs_in_every_private_subnet_with_reserved_concurrency_and_protected_table(prod_plan: Plan) -> None:
+def test_prod_runs_in_every_private_subnet_with_reserved_concurrency_and_protected_table(
+    prod_plan: Plan,
+) -> None:
     cfg = config_of(prod_plan)
     for region in cfg.regions:
         fn = one_in(prod_plan, region.name, FUNCTION, "ingest-function")["inputs"]
-        private = {s["id"]: s["inputs"]["availabilityZone"] for s in prod_plan.in_region(region.name)
-                   if s["type"] == "aws:ec2/subnet:Subnet" and s["inputs"]["tags"]["tier"] == "private"}
+        private = {
+            s["id"]: s["inputs"]["availabilityZone"]
+            for s in prod_plan.in_region(region.name)
+            if s["type"] == "aws:ec2/subnet:Subnet" and s["inputs"]["tags"]["tier"] == "private"
+        }
         assert sorted(fn["vpcConfig"]["subnetIds"]) == sorted(private)
         assert len(set(private.values())) == cfg.network.az_count >= 2
         assert cfg.ingest.reserved_concurrency is not None
@@ -209,7 +259,9 @@ def test_switched_off_ingest_is_not_built(project_with, stack_config) -> None:
     config = stack_config("dev")
     config["mlops:ingest"]["enabled"] = False
     plan = render_stack("test", project_dir=project_with(config))
-    assert plan.of_type(SERVICE) == [] and plan.of_type(TABLE) == [] and plan.of_type(FUNCTION) == []
+    assert (
+        plan.of_type(SERVICE) == [] and plan.of_type(TABLE) == [] and plan.of_type(FUNCTION) == []
+    )
     assert all(out["ingest"] is None for out in plan.outputs["regions"].values())
 
 
@@ -220,7 +272,9 @@ def flat(config: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def ingest_problems(stack_config: Callable[[str], dict[str, Any]], stack: str, **changes: Any) -> list[str]:
+def ingest_problems(
+    stack_config: Callable[[str], dict[str, Any]], stack: str, **changes: Any
+) -> list[str]:
     config = stack_config(stack)
     config["mlops:ingest"].update(changes)
     with pytest.raises(ConfigError) as info:
@@ -260,18 +314,28 @@ def test_stack_files_choose_dev_cheap_and_prod_isolated() -> None:
         ({"retryAttempts": 3}, "mlops:ingest.retryAttempts: 3 is outside what Lambda allows"),
         ({"maxEventAgeSeconds": 30}, "mlops:ingest.maxEventAgeSeconds: 30 seconds is outside"),
         ({"maxObjectBytes": 0}, "mlops:ingest.maxObjectBytes: 0 bytes; give a positive size"),
-        ({"maxObjectBytes": 64 * 1024 * 1024 + 1},
-         "mlops:ingest.maxObjectBytes: 67108865 bytes does not fit a 256 MB function"),
+        (
+            {"maxObjectBytes": 64 * 1024 * 1024 + 1},
+            "mlops:ingest.maxObjectBytes: 67108865 bytes does not fit a 256 MB function",
+        ),
         ({"logLevel": "LOUD"}, "mlops:ingest.logLevel:"),
         ({"architecture": "arm"}, "mlops:ingest.architecture:"),
         ({"inVpc": "maybe"}, "mlops:ingest.inVpc:"),
         ({"alarms": {"errors": 0}}, "mlops:ingest.alarms.errors: 0 would alarm without any event"),
-        ({"alarms": {"periodSeconds": 90}}, "mlops:ingest.alarms.periodSeconds: 90 is not a whole number of minutes"),
-        ({"alarms": {"throttle": 1}}, "mlops:ingest.alarms.throttle: unknown key; did you mean mlops:ingest.alarms.throttles?"),
+        (
+            {"alarms": {"periodSeconds": 90}},
+            "mlops:ingest.alarms.periodSeconds: 90 is not a whole number of minutes",
+        ),
+        (
+            {"alarms": {"throttle": 1}},
+            "mlops:ingest.alarms.throttle: unknown key; did you mean mlops:ingest.alarms.throttles?",
+        ),
         ({"memory": 512}, "mlops:ingest.memory: unknown key"),
     ],
 )
-def test_bad_ingest_config_names_the_key(stack_config, changes: dict[str, Any], expected: str) -> None:
+def test_bad_ingest_config_names_the_key(
+    stack_config, changes: dict[str, Any], expected: str
+) -> None:
     problems = ingest_problems(stack_config, "dev", **changes)
     assert any(p.startswith(expected) for p in problems), problems
 
@@ -281,8 +345,10 @@ def test_ingest_needs_a_raw_zone(stack_config) -> None:
     config["mlops:dataLake"] = {"zones": ["landing", "curated"]}
     with pytest.raises(ConfigError) as info:
         parse_raw_config(flat(config))
-    assert any(p.startswith("mlops:ingest.enabled: the ingest function reads the lake's 'raw' zone")
-               for p in info.value.problems), info.value.problems
+    assert any(
+        p.startswith("mlops:ingest.enabled: the ingest function reads the lake's 'raw' zone")
+        for p in info.value.problems
+    ), info.value.problems
     # Switched off, the ingest keys raise nothing (other capabilities may still need 'raw').
     config["mlops:ingest"]["enabled"] = False
     try:
@@ -292,6 +358,12 @@ def test_ingest_needs_a_raw_zone(stack_config) -> None:
 
 
 def test_every_ingest_problem_is_reported_at_once(stack_config) -> None:
-    problems = ingest_problems(stack_config, "prod", memoryMb=1, timeoutSeconds=0, reservedConcurrency=-1)
+    problems = ingest_problems(
+        stack_config, "prod", memoryMb=1, timeoutSeconds=0, reservedConcurrency=-1
+    )
     keys = {p.split(": ", 1)[0] for p in problems}
-    assert {"mlops:ingest.memoryMb", "mlops:ingest.timeoutSeconds", "mlops:ingest.reservedConcurrency"} <= keys
+    assert {
+        "mlops:ingest.memoryMb",
+        "mlops:ingest.timeoutSeconds",
+        "mlops:ingest.reservedConcurrency",
+    } <= keys

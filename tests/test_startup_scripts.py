@@ -301,8 +301,7 @@ def test_efs_mount_script_retries_and_fails_loudly(
         "mountpoint": f'echo "mountpoint $*" >> "$LOG"; exit {0 if mounted else 1}',
         "sleep": "exit 0",
         "mount": (
-            f'echo "mount $*" >> "$LOG"; echo x >> {calls}; '
-            f'[ "$(wc -l < {calls})" -gt {failures} ]'
+            f'echo "mount $*" >> "$LOG"; echo x >> {calls}; [ "$(wc -l < {calls})" -gt {failures} ]'
         ),
     }
     for name, body in stubs.items():
@@ -1035,12 +1034,15 @@ def test_any_valid_scripts_round_trip_in_order(
     ]
     assert [f["content"] for f in files] == [expected(s) for s in every_boot]
     assert len(per_boot_files(user_data)) == has_every_boot
-    assert user_data == StartupScripts(
-        first_boot=list(first_boot),
-        every_boot=list(every_boot),
-        cloudwatch_agent=CloudWatchAgentConfig() if with_agent else None,
-        efs_mount=EFS if with_efs else None,
-    ).render()
+    assert (
+        user_data
+        == StartupScripts(
+            first_boot=list(first_boot),
+            every_boot=list(every_boot),
+            cloudwatch_agent=CloudWatchAgentConfig() if with_agent else None,
+            efs_mount=EFS if with_efs else None,
+        ).render()
+    )
 
 
 @settings(max_examples=40, deadline=None)

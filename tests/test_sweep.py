@@ -81,13 +81,20 @@ def project(tmp_path: Path) -> Path:
 def test_group_leftovers_keeps_region_order_and_reports_each_arn_once() -> None:
     grouped = group_leftovers(
         [
-            ("eu-west-1", ["arn:aws:sqs:eu-west-1:1:b", "arn:aws:s3:::bucket", "arn:aws:sqs:eu-west-1:1:a"]),
+            (
+                "eu-west-1",
+                ["arn:aws:sqs:eu-west-1:1:b", "arn:aws:s3:::bucket", "arn:aws:sqs:eu-west-1:1:a"],
+            ),
             ("eu-central-1", ["arn:aws:s3:::bucket"]),
         ]
     )
     assert list(grouped) == ["eu-west-1", "eu-central-1"]
     assert grouped == {
-        "eu-west-1": ("arn:aws:s3:::bucket", "arn:aws:sqs:eu-west-1:1:a", "arn:aws:sqs:eu-west-1:1:b"),
+        "eu-west-1": (
+            "arn:aws:s3:::bucket",
+            "arn:aws:sqs:eu-west-1:1:a",
+            "arn:aws:sqs:eu-west-1:1:b",
+        ),
         "eu-central-1": (),
     }
 
@@ -101,7 +108,10 @@ def test_format_leftovers() -> None:
         "  arn:b",
         "eu-central-1: clean",
     ]
-    assert format_leftovers("dev", {"eu-west-1": ()}) == "Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1."
+    assert (
+        format_leftovers("dev", {"eu-west-1": ()})
+        == "Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1."
+    )
 
 
 def test_retry_config_rejects_bad_values() -> None:
@@ -141,8 +151,12 @@ def create_leftovers(endpoint_url: str | None = None) -> dict[str, set[str]]:
         sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
         sns = boto3.client("sns", region_name=region, endpoint_url=endpoint_url)
         url = sqs.create_queue(QueueName="jobs", tags=STACK_TAGS)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        topic_arn = sns.create_topic(Name="alerts", Tags=[{"Key": k, "Value": v} for k, v in STACK_TAGS.items()])["TopicArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        topic_arn = sns.create_topic(
+            Name="alerts", Tags=[{"Key": k, "Value": v} for k, v in STACK_TAGS.items()]
+        )["TopicArn"]
         # Not this stack's: another stack, and a resource with the stack tag but not managed by Pulumi.
         sqs.create_queue(QueueName="prod-jobs", tags={"stack": "prod", "managed-by": "pulumi"})
         sqs.create_queue(QueueName="hand-made", tags={"stack": "dev"})
@@ -176,13 +190,20 @@ def test_sweep_lists_leftovers_grouped_by_region_and_exits_1(
     assert "hand-made" not in out and "prod-jobs" not in out
 
 
-def test_sweep_of_a_clean_account_exits_0(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_of_a_clean_account_exits_0(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     with mock_aws():
-        boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName="other", tags={"stack": "prod", "managed-by": "pulumi"})
+        boto3.client("sqs", region_name="eu-west-1").create_queue(
+            QueueName="other", tags={"stack": "prod", "managed-by": "pulumi"}
+        )
         code = run_sweep(SweepRequest("dev", project))
 
     assert code == EXIT_OK
-    assert "Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1, eu-central-1, global." in capsys.readouterr().out
+    assert (
+        "Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1, eu-central-1, global."
+        in capsys.readouterr().out
+    )
 
 
 def test_sweep_follows_pagination_and_reports_global_arns_once(
@@ -190,10 +211,20 @@ def test_sweep_follows_pagination_and_reports_global_arns_once(
 ) -> None:
     with mock_aws():
         sns = boto3.client("sns", region_name="eu-west-1")
-        topics = {sns.create_topic(Name=f"t{i}", Tags=[{"Key": k, "Value": v} for k, v in STACK_TAGS.items()])["TopicArn"] for i in range(60)}
+        topics = {
+            sns.create_topic(
+                Name=f"t{i}", Tags=[{"Key": k, "Value": v} for k, v in STACK_TAGS.items()]
+            )["TopicArn"]
+            for i in range(60)
+        }
         s3 = boto3.client("s3", region_name="eu-central-1")
-        s3.create_bucket(Bucket="dev-lake", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
-        s3.put_bucket_tagging(Bucket="dev-lake", Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in STACK_TAGS.items()]})
+        s3.create_bucket(
+            Bucket="dev-lake", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+        )
+        s3.put_bucket_tagging(
+            Bucket="dev-lake",
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in STACK_TAGS.items()]},
+        )
         code = run_sweep(SweepRequest("dev", project))
 
     out = capsys.readouterr().out
@@ -203,7 +234,9 @@ def test_sweep_follows_pagination_and_reports_global_arns_once(
     assert out.count("arn:aws:s3:::dev-lake") == 1
 
 
-def test_sweep_bad_input_exits_2(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_bad_input_exits_2(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project / "Pulumi.noregions.yaml").write_text("config:\n  mlops:ephemeral: true\n")
     assert run_sweep(SweepRequest("noregions", project)) == EXIT_USAGE
     assert "mlops:regions is missing" in capsys.readouterr().err
@@ -212,7 +245,10 @@ def test_sweep_bad_input_exits_2(project: Path, aws_env: None, capsys: pytest.Ca
 
 
 def test_sweep_without_credentials_names_the_regions_and_exits_3(
-    project: Path, aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -249,7 +285,9 @@ def throttling_client_factory(throttles: int) -> tuple[Any, list[str]]:
 
     def factory(region: str, config: Any) -> Any:
         client = tagging_client(region, config)
-        client.meta.events.register_first("before-send.resource-groups-tagging-api.GetResources", before_send)
+        client.meta.events.register_first(
+            "before-send.resource-groups-tagging-api.GetResources", before_send
+        )
         return client
 
     return factory, seen
@@ -257,14 +295,22 @@ def throttling_client_factory(throttles: int) -> tuple[Any, list[str]]:
 
 @pytest.mark.parametrize("mode", ["standard", "adaptive"])
 def test_sweep_survives_throttling_through_retries(
-    project: Path, aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mode: str
+    project: Path,
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mode: str,
 ) -> None:
     backoffs: list[float] = []
-    monkeypatch.setattr(botocore.endpoint.time, "sleep", backoffs.append)  # record the backoff, skip the wait
+    monkeypatch.setattr(
+        botocore.endpoint.time, "sleep", backoffs.append
+    )  # record the backoff, skip the wait
     factory, seen = throttling_client_factory(throttles=2)
     with mock_aws():
         expected = create_leftovers()
-        code = run_sweep(SweepRequest("dev", project, max_attempts=4, retry_mode=mode), client_for=factory)
+        code = run_sweep(
+            SweepRequest("dev", project, max_attempts=4, retry_mode=mode), client_for=factory
+        )
 
     assert code == EXIT_FAILED
     assert seen[:3] == ["throttled", "throttled", "sent"]
@@ -332,7 +378,9 @@ class ThrottlingProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
@@ -344,11 +392,17 @@ class ThrottlingProxy:
             else:
                 self.forwarded += 1
         if throttle:
-            status, headers, payload = 400, [("Content-Type", "application/x-amz-json-1.1")], THROTTLE_BODY
+            status, headers, payload = (
+                400,
+                [("Content-Type", "application/x-amz-json-1.1")],
+                THROTTLE_BODY,
+            )
         else:
             upstream = http.client.HTTPConnection(self.target, timeout=30)
             try:
-                upstream.request(request.command, request.path, body=body, headers=dict(request.headers))
+                upstream.request(
+                    request.command, request.path, body=body, headers=dict(request.headers)
+                )
                 response = upstream.getresponse()
                 status, payload = response.status, response.read()
                 skip = {"content-length", "transfer-encoding", "connection"}
@@ -384,9 +438,12 @@ def sweep_subprocess(project: Path, endpoint: str, *extra: str) -> subprocess.Co
         PYTHONPATH=str(ROOT),
     )
     return subprocess.run(
-        [sys.executable, "-m", "stacks",
-         "sweep", "dev", "--project-dir", str(project), *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "stacks", "sweep", "dev", "--project-dir", str(project), *extra],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -434,7 +491,10 @@ def test_arns_are_split_into_kind_and_name() -> None:
         "arn:aws:s3:::bucket": ("s3", "", "bucket"),
         "arn:aws:sqs:eu-west-1:1:queue": ("sqs", "", "queue"),
         "arn:aws:autoscaling:eu-west-1:1:autoScalingGroup:u-1:autoScalingGroupName/pool": (
-            "autoscaling", "autoScalingGroup", "u-1:autoScalingGroupName/pool"),
+            "autoscaling",
+            "autoScalingGroup",
+            "u-1:autoScalingGroupName/pool",
+        ),
     }
     for text, (service, kind, name) in cases.items():
         arn = Arn.parse(text)
@@ -443,8 +503,16 @@ def test_arns_are_split_into_kind_and_name() -> None:
 
 
 def test_not_found_codes() -> None:
-    for code in ("ResourceNotFoundException", "InvalidVpcID.NotFound", "LoadBalancerNotFound", "NoSuchEntity", "404",
-                 "AWS.SimpleQueueService.NonExistentQueue", "TrailNotFoundException", "NotFoundException"):
+    for code in (
+        "ResourceNotFoundException",
+        "InvalidVpcID.NotFound",
+        "LoadBalancerNotFound",
+        "NoSuchEntity",
+        "404",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "TrailNotFoundException",
+        "NotFoundException",
+    ):
         assert is_not_found(code), code
     for code in ("AccessDenied", "ThrottlingException", "ClientException", "ValidationError"):
         assert not is_not_found(code), code
@@ -462,7 +530,9 @@ def stale_index(extra: list[str]) -> Callable[[str, Any], Any]:
             if parsed.get("PaginationToken"):
                 return
             mine = [a for a in extra if f":{region}:" in a or a.split(":")[3] == ""]
-            parsed.setdefault("ResourceTagMappingList", []).extend({"ResourceARN": a, "Tags": []} for a in mine)
+            parsed.setdefault("ResourceTagMappingList", []).extend(
+                {"ResourceARN": a, "Tags": []} for a in mine
+            )
 
         client.meta.events.register("after-call.resource-groups-tagging-api.GetResources", add)
         return client
@@ -479,15 +549,26 @@ def _c(service: str) -> Any:
 
 
 def _role(name: str, service: str = "lambda.amazonaws.com") -> str:
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
-    return _c("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return _c("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
 
 
 def _network() -> tuple[str, str]:
     ec2 = _c("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
-               for i, z in ((1, "a"), (2, "b"))]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
     return vpc, ",".join(subnets)
 
 
@@ -497,7 +578,9 @@ def _ec2_arn(kind: str, ident: str) -> str:
 
 def make_kms_key(n: str) -> Made:
     key = _c("kms").create_key(Description=n)["KeyMetadata"]
-    return key["Arn"], lambda: _c("kms").schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    return key["Arn"], lambda: _c("kms").schedule_key_deletion(
+        KeyId=key["KeyId"], PendingWindowInDays=7
+    )
 
 
 def make_ecs_cluster(n: str) -> Made:
@@ -508,27 +591,38 @@ def make_ecs_cluster(n: str) -> Made:
 def make_ecs_service(n: str) -> Made:
     ecs = _c("ecs")
     ecs.create_cluster(clusterName="services")
-    ecs.register_task_definition(family=f"svc-{n}", containerDefinitions=[{"name": "a", "image": "x", "memory": 128}])
-    arn = ecs.create_service(cluster="services", serviceName=n, taskDefinition=f"svc-{n}", desiredCount=0)["service"]["serviceArn"]
+    ecs.register_task_definition(
+        family=f"svc-{n}", containerDefinitions=[{"name": "a", "image": "x", "memory": 128}]
+    )
+    arn = ecs.create_service(
+        cluster="services", serviceName=n, taskDefinition=f"svc-{n}", desiredCount=0
+    )["service"]["serviceArn"]
     return arn, lambda: ecs.delete_service(cluster="services", service=n, force=True)
 
 
 def make_task_definition(n: str) -> Made:
     ecs = _c("ecs")
-    arn = ecs.register_task_definition(family=n, containerDefinitions=[{"name": "a", "image": "x", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+    arn = ecs.register_task_definition(
+        family=n, containerDefinitions=[{"name": "a", "image": "x", "memory": 128}]
+    )["taskDefinition"]["taskDefinitionArn"]
     return arn, lambda: ecs.deregister_task_definition(taskDefinition=arn)
 
 
 def make_job_definition(n: str) -> Made:
     batch = _c("batch")
-    arn = batch.register_job_definition(jobDefinitionName=n, type="container",
-                                        containerProperties={"image": "x", "vcpus": 1, "memory": 128})["jobDefinitionArn"]
+    arn = batch.register_job_definition(
+        jobDefinitionName=n,
+        type="container",
+        containerProperties={"image": "x", "vcpus": 1, "memory": 128},
+    )["jobDefinitionArn"]
     return arn, lambda: batch.deregister_job_definition(jobDefinition=arn)
 
 
 def _compute_environment(n: str) -> str:
     role = _role(f"batch-{n}", "batch.amazonaws.com")
-    return _c("batch").create_compute_environment(computeEnvironmentName=n, type="UNMANAGED", serviceRole=role)["computeEnvironmentArn"]
+    return _c("batch").create_compute_environment(
+        computeEnvironmentName=n, type="UNMANAGED", serviceRole=role
+    )["computeEnvironmentArn"]
 
 
 def make_compute_environment(n: str) -> Made:
@@ -545,7 +639,12 @@ def make_compute_environment(n: str) -> Made:
 def make_job_queue(n: str) -> Made:
     batch = _c("batch")
     environment = _compute_environment(f"ce-{n}")
-    arn = batch.create_job_queue(jobQueueName=n, state="ENABLED", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}])["jobQueueArn"]
+    arn = batch.create_job_queue(
+        jobQueueName=n,
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
+    )["jobQueueArn"]
 
     def delete() -> None:
         batch.update_job_queue(jobQueue=arn, state="DISABLED")
@@ -557,8 +656,12 @@ def make_job_queue(n: str) -> Made:
 def make_log_group(n: str) -> Made:
     name = f"/mlops/{n}"
     _c("logs").create_log_group(logGroupName=name)
-    _c("logs").create_log_group(logGroupName=f"{name}-longer")  # a prefix match that is not the group
-    return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}", lambda: _c("logs").delete_log_group(logGroupName=name)
+    _c("logs").create_log_group(
+        logGroupName=f"{name}-longer"
+    )  # a prefix match that is not the group
+    return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}", lambda: _c("logs").delete_log_group(
+        logGroupName=name
+    )
 
 
 def make_bucket(n: str) -> Made:
@@ -579,8 +682,12 @@ def make_queue(n: str) -> Made:
 
 def make_table(n: str) -> Made:
     ddb = _c("dynamodb")
-    arn = ddb.create_table(TableName=n, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-                           KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])["TableDescription"]["TableArn"]
+    arn = ddb.create_table(
+        TableName=n,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    )["TableDescription"]["TableArn"]
     return arn, lambda: ddb.delete_table(TableName=n)
 
 
@@ -588,40 +695,57 @@ def make_function(n: str) -> Made:
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
-    arn = _c("lambda").create_function(FunctionName=n, Runtime="python3.12", Role=_role(f"fn-{n}"), Handler="handler.handler",
-                                       Code={"ZipFile": code.getvalue()})["FunctionArn"]
+    arn = _c("lambda").create_function(
+        FunctionName=n,
+        Runtime="python3.12",
+        Role=_role(f"fn-{n}"),
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
     return arn, lambda: _c("lambda").delete_function(FunctionName=n)
 
 
 def make_load_balancer(n: str) -> Made:
     _, subnets = _network()
-    arn = _c("elbv2").create_load_balancer(Name=n, Subnets=subnets.split(","))["LoadBalancers"][0]["LoadBalancerArn"]
+    arn = _c("elbv2").create_load_balancer(Name=n, Subnets=subnets.split(","))["LoadBalancers"][0][
+        "LoadBalancerArn"
+    ]
     return arn, lambda: _c("elbv2").delete_load_balancer(LoadBalancerArn=arn)
 
 
 def make_target_group(n: str) -> Made:
     vpc, _ = _network()
-    arn = _c("elbv2").create_target_group(Name=n, Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+    arn = _c("elbv2").create_target_group(Name=n, Protocol="HTTP", Port=80, VpcId=vpc)[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
     return arn, lambda: _c("elbv2").delete_target_group(TargetGroupArn=arn)
 
 
 def make_listener(n: str) -> Made:
     balancer, _ = make_load_balancer(f"lb-{n}")
     group, _ = make_target_group(f"tg-{n}")
-    arn = _c("elbv2").create_listener(LoadBalancerArn=balancer, Protocol="HTTP", Port=80,
-                                      DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])["Listeners"][0]["ListenerArn"]
+    arn = _c("elbv2").create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+    )["Listeners"][0]["ListenerArn"]
     return arn, lambda: _c("elbv2").delete_listener(ListenerArn=arn)
 
 
 def make_file_system(n: str) -> Made:
     fs = _c("efs").create_file_system(CreationToken=n)
-    return fs["FileSystemArn"], lambda: _c("efs").delete_file_system(FileSystemId=fs["FileSystemId"])
+    return fs["FileSystemArn"], lambda: _c("efs").delete_file_system(
+        FileSystemId=fs["FileSystemId"]
+    )
 
 
 def make_access_point(n: str) -> Made:
     fs = _c("efs").create_file_system(CreationToken=f"ap-{n}")["FileSystemId"]
     point = _c("efs").create_access_point(ClientToken=n, FileSystemId=fs)
-    return point["AccessPointArn"], lambda: _c("efs").delete_access_point(AccessPointId=point["AccessPointId"])
+    return point["AccessPointArn"], lambda: _c("efs").delete_access_point(
+        AccessPointId=point["AccessPointId"]
+    )
 
 
 def make_repository(n: str) -> Made:
@@ -636,8 +760,15 @@ def make_rule(n: str) -> Made:
 
 def make_schedule(n: str) -> Made:
     scheduler = _c("scheduler")
-    arn = scheduler.create_schedule(Name=n, ScheduleExpression="rate(1 day)", FlexibleTimeWindow={"Mode": "OFF"},
-                                    Target={"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/r"})["ScheduleArn"]
+    arn = scheduler.create_schedule(
+        Name=n,
+        ScheduleExpression="rate(1 day)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/r",
+        },
+    )["ScheduleArn"]
     return arn, lambda: scheduler.delete_schedule(Name=n)
 
 
@@ -647,25 +778,49 @@ def make_schedule_group(n: str) -> Made:
 
 
 def make_alarm(n: str) -> Made:
-    _c("cloudwatch").put_metric_alarm(AlarmName=n, MetricName="m", Namespace="n", Statistic="Sum", Period=60, EvaluationPeriods=1,
-                                      Threshold=1, ComparisonOperator="GreaterThanThreshold")
-    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{n}", lambda: _c("cloudwatch").delete_alarms(AlarmNames=[n])
+    _c("cloudwatch").put_metric_alarm(
+        AlarmName=n,
+        MetricName="m",
+        Namespace="n",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{n}", lambda: _c(
+        "cloudwatch"
+    ).delete_alarms(AlarmNames=[n])
 
 
 def make_trail(n: str) -> Made:
-    _c("s3").create_bucket(Bucket=f"trail-{n}", CreateBucketConfiguration={"LocationConstraint": REGION})
+    _c("s3").create_bucket(
+        Bucket=f"trail-{n}", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     arn = _c("cloudtrail").create_trail(Name=n, S3BucketName=f"trail-{n}")["TrailARN"]
     return arn, lambda: _c("cloudtrail").delete_trail(Name=n)
 
 
 def make_auto_scaling_group(n: str) -> Made:
     _, subnets = _network()
-    template = _c("ec2").create_launch_template(LaunchTemplateName=f"lt-{n}", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+    template = _c("ec2").create_launch_template(
+        LaunchTemplateName=f"lt-{n}",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )
     autoscaling = _c("autoscaling")
-    autoscaling.create_auto_scaling_group(AutoScalingGroupName=n, MinSize=0, MaxSize=1, VPCZoneIdentifier=subnets,
-                                          LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"]})
-    arn = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[n])["AutoScalingGroups"][0]["AutoScalingGroupARN"]
-    return arn, lambda: autoscaling.delete_auto_scaling_group(AutoScalingGroupName=n, ForceDelete=True)
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=n,
+        MinSize=0,
+        MaxSize=1,
+        VPCZoneIdentifier=subnets,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"]},
+    )
+    arn = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[n])["AutoScalingGroups"][
+        0
+    ]["AutoScalingGroupARN"]
+    return arn, lambda: autoscaling.delete_auto_scaling_group(
+        AutoScalingGroupName=n, ForceDelete=True
+    )
 
 
 def make_iam_role(n: str) -> Made:
@@ -683,7 +838,9 @@ def make_vpc(n: str) -> Made:
     ec2 = _c("ec2")
 
     def delete() -> None:
-        for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]:
+        for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+            "Subnets"
+        ]:
             ec2.delete_subnet(SubnetId=subnet["SubnetId"])
         ec2.delete_vpc(VpcId=vpc)
 
@@ -706,13 +863,17 @@ def make_nat_gateway(n: str) -> Made:
     _, subnets = _network()
     ec2 = _c("ec2")
     allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    gateway = ec2.create_nat_gateway(SubnetId=subnets.split(",")[0], AllocationId=allocation)["NatGateway"]["NatGatewayId"]
+    gateway = ec2.create_nat_gateway(SubnetId=subnets.split(",")[0], AllocationId=allocation)[
+        "NatGateway"
+    ]["NatGatewayId"]
     return _ec2_arn("natgateway", gateway), lambda: ec2.delete_nat_gateway(NatGatewayId=gateway)
 
 
 def make_internet_gateway(n: str) -> Made:
     gateway = _c("ec2").create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    return _ec2_arn("internet-gateway", gateway), lambda: _c("ec2").delete_internet_gateway(InternetGatewayId=gateway)
+    return _ec2_arn("internet-gateway", gateway), lambda: _c("ec2").delete_internet_gateway(
+        InternetGatewayId=gateway
+    )
 
 
 def make_route_table(n: str) -> Made:
@@ -723,32 +884,51 @@ def make_route_table(n: str) -> Made:
 
 def make_elastic_ip(n: str) -> Made:
     allocation = _c("ec2").allocate_address(Domain="vpc")["AllocationId"]
-    return _ec2_arn("elastic-ip", allocation), lambda: _c("ec2").release_address(AllocationId=allocation)
+    return _ec2_arn("elastic-ip", allocation), lambda: _c("ec2").release_address(
+        AllocationId=allocation
+    )
 
 
 def make_launch_template(n: str) -> Made:
-    template = _c("ec2").create_launch_template(LaunchTemplateName=n, LaunchTemplateData={"InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
-    return _ec2_arn("launch-template", template), lambda: _c("ec2").delete_launch_template(LaunchTemplateId=template)
+    template = _c("ec2").create_launch_template(
+        LaunchTemplateName=n, LaunchTemplateData={"InstanceType": "t3.micro"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    return _ec2_arn("launch-template", template), lambda: _c("ec2").delete_launch_template(
+        LaunchTemplateId=template
+    )
 
 
 def make_vpc_endpoint(n: str) -> Made:
     vpc, _ = _network()
-    endpoint = _c("ec2").create_vpc_endpoint(VpcId=vpc, VpcEndpointType="Gateway", ServiceName=f"com.amazonaws.{REGION}.s3")["VpcEndpoint"]["VpcEndpointId"]
-    return _ec2_arn("vpc-endpoint", endpoint), lambda: _c("ec2").delete_vpc_endpoints(VpcEndpointIds=[endpoint])
+    endpoint = _c("ec2").create_vpc_endpoint(
+        VpcId=vpc, VpcEndpointType="Gateway", ServiceName=f"com.amazonaws.{REGION}.s3"
+    )["VpcEndpoint"]["VpcEndpointId"]
+    return _ec2_arn("vpc-endpoint", endpoint), lambda: _c("ec2").delete_vpc_endpoints(
+        VpcEndpointIds=[endpoint]
+    )
 
 
 def make_flow_log(n: str) -> Made:
     vpc, _ = _network()
     make_bucket(f"flow-logs-{n}")
-    flow = _c("ec2").create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3",
-                                      LogDestination=f"arn:aws:s3:::mlops-flow-logs-{n}")["FlowLogIds"][0]
+    flow = _c("ec2").create_flow_logs(
+        ResourceIds=[vpc],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::mlops-flow-logs-{n}",
+    )["FlowLogIds"][0]
     return _ec2_arn("vpc-flow-log", flow), lambda: _c("ec2").delete_flow_logs(FlowLogIds=[flow])
 
 
 def make_network_interface(n: str) -> Made:
     _, subnets = _network()
-    interface = _c("ec2").create_network_interface(SubnetId=subnets.split(",")[0])["NetworkInterface"]["NetworkInterfaceId"]
-    return _ec2_arn("network-interface", interface), lambda: _c("ec2").delete_network_interface(NetworkInterfaceId=interface)
+    interface = _c("ec2").create_network_interface(SubnetId=subnets.split(",")[0])[
+        "NetworkInterface"
+    ]["NetworkInterfaceId"]
+    return _ec2_arn("network-interface", interface), lambda: _c("ec2").delete_network_interface(
+        NetworkInterfaceId=interface
+    )
 
 
 def make_volume(n: str) -> Made:
@@ -757,8 +937,12 @@ def make_volume(n: str) -> Made:
 
 
 def make_instance(n: str) -> Made:
-    instance = _c("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    return _ec2_arn("instance", instance), lambda: _c("ec2").terminate_instances(InstanceIds=[instance])
+    instance = _c("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][
+        0
+    ]["InstanceId"]
+    return _ec2_arn("instance", instance), lambda: _c("ec2").terminate_instances(
+        InstanceIds=[instance]
+    )
 
 
 #: (ARN service, resource kind) -> how to make one and delete it in moto.
@@ -807,7 +991,12 @@ MAKERS: dict[tuple[str, str], Callable[[str], Made]] = {
 
 
 #: Checkers moto cannot exercise, each tested with botocore's Stubber instead.
-NOT_IN_MOTO = {("airflow", "environment"): "moto 5.2 answers MWAA CreateEnvironment with 404 'Not yet implemented'"}
+NOT_IN_MOTO = {
+    (
+        "airflow",
+        "environment",
+    ): "moto 5.2 answers MWAA CreateEnvironment with 404 'Not yet implemented'"
+}
 
 
 def test_every_checker_has_a_moto_case() -> None:
@@ -816,17 +1005,30 @@ def test_every_checker_has_a_moto_case() -> None:
     assert not set(MAKERS) & set(NOT_IN_MOTO)
 
 
-@pytest.mark.parametrize(("answer", "left"), [({"Environment": {"Status": "AVAILABLE"}}, True), ({"Environment": {"Status": "DELETING"}}, False), (None, False)])
-def test_airflow_environments_are_checked_with_get_environment(answer: dict[str, Any] | None, left: bool) -> None:
+@pytest.mark.parametrize(
+    ("answer", "left"),
+    [
+        ({"Environment": {"Status": "AVAILABLE"}}, True),
+        ({"Environment": {"Status": "DELETING"}}, False),
+        (None, False),
+    ],
+)
+def test_airflow_environments_are_checked_with_get_environment(
+    answer: dict[str, Any] | None, left: bool
+) -> None:
     from botocore.stub import Stubber
 
     from stacks.sweep import Checker
 
     arn = f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/jobs"
-    client = boto3.client("mwaa", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(
+        "mwaa", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
     with Stubber(client) as stub:
         if answer is None:
-            stub.add_client_error("get_environment", "ResourceNotFoundException", expected_params={"Name": "jobs"})
+            stub.add_client_error(
+                "get_environment", "ResourceNotFoundException", expected_params={"Name": "jobs"}
+            )
         else:
             stub.add_response("get_environment", answer, expected_params={"Name": "jobs"})
         verdict = Checker(lambda service, region, config: client, None).check(arn, REGION)
@@ -836,7 +1038,11 @@ def test_airflow_environments_are_checked_with_get_environment(answer: dict[str,
 
 def gone_lines(out: str) -> dict[str, str]:
     prefix = "already deleted, not counted: "
-    return {line[len(prefix):].split(" ", 1)[0]: line for line in out.splitlines() if line.startswith(prefix)}
+    return {
+        line[len(prefix) :].split(" ", 1)[0]: line
+        for line in out.splitlines()
+        if line.startswith(prefix)
+    }
 
 
 @pytest.mark.parametrize("kind", sorted(MAKERS), ids=lambda k: f"{k[0]}:{k[1] or 'resource'}")
@@ -874,14 +1080,20 @@ def test_kms_keys_pending_deletion_are_not_leftovers_even_as_the_index_lists_the
     assert "PendingDeletion" in gone_lines(out)[pending["Arn"]]
 
 
-def test_inactive_task_definitions_and_clusters_are_not_leftovers(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inactive_task_definitions_and_clusters_are_not_leftovers(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     tags = [{"key": k, "value": v} for k, v in STACK_TAGS.items()]
     container = [{"name": "a", "image": "x", "memory": 128}]
     with mock_aws():
         ecs = _c("ecs")
-        old = ecs.register_task_definition(family="web", containerDefinitions=container, tags=tags)["taskDefinition"]["taskDefinitionArn"]
+        old = ecs.register_task_definition(family="web", containerDefinitions=container, tags=tags)[
+            "taskDefinition"
+        ]["taskDefinitionArn"]
         ecs.deregister_task_definition(taskDefinition=old)
-        current = ecs.register_task_definition(family="web", containerDefinitions=container, tags=tags)["taskDefinition"]["taskDefinitionArn"]
+        current = ecs.register_task_definition(
+            family="web", containerDefinitions=container, tags=tags
+        )["taskDefinition"]["taskDefinitionArn"]
         deleted_cluster = ecs.create_cluster(clusterName="old", tags=tags)["cluster"]["clusterArn"]
         ecs.delete_cluster(cluster="old")
         code = run_sweep(SweepRequest("dev", project))
@@ -892,14 +1104,29 @@ def test_inactive_task_definitions_and_clusters_are_not_leftovers(project: Path,
     assert "INACTIVE" in gone_lines(out)[old] and "INACTIVE" in gone_lines(out)[deleted_cluster]
 
 
-def test_inactive_batch_job_definitions_are_not_leftovers(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inactive_batch_job_definitions_are_not_leftovers(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     with mock_aws():
         batch = _c("batch")
         properties = {"image": "x", "vcpus": 1, "memory": 128}
-        old = batch.register_job_definition(jobDefinitionName="score", type="container", containerProperties=properties, tags=STACK_TAGS)
+        old = batch.register_job_definition(
+            jobDefinitionName="score",
+            type="container",
+            containerProperties=properties,
+            tags=STACK_TAGS,
+        )
         batch.deregister_job_definition(jobDefinition=old["jobDefinitionArn"])
-        new = batch.register_job_definition(jobDefinitionName="score", type="container", containerProperties=properties, tags=STACK_TAGS)
-        code = run_sweep(SweepRequest("dev", project), client_for=stale_index([old["jobDefinitionArn"], new["jobDefinitionArn"]]))
+        new = batch.register_job_definition(
+            jobDefinitionName="score",
+            type="container",
+            containerProperties=properties,
+            tags=STACK_TAGS,
+        )
+        code = run_sweep(
+            SweepRequest("dev", project),
+            client_for=stale_index([old["jobDefinitionArn"], new["jobDefinitionArn"]]),
+        )
 
     out = capsys.readouterr().out
     assert code == EXIT_FAILED
@@ -907,7 +1134,9 @@ def test_inactive_batch_job_definitions_are_not_leftovers(project: Path, aws_env
     assert "INACTIVE" in gone_lines(out)[old["jobDefinitionArn"]]
 
 
-def test_only_gone_resources_mean_a_clean_sweep(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_only_gone_resources_mean_a_clean_sweep(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     with mock_aws():
         arn, delete = make_table("t")
         delete()
@@ -915,15 +1144,21 @@ def test_only_gone_resources_mean_a_clean_sweep(project: Path, aws_env: None, ca
 
     out = capsys.readouterr().out
     assert code == EXIT_OK
-    assert out.startswith("Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1, eu-central-1, global.")
+    assert out.startswith(
+        "Clean: nothing tagged stack=dev, managed-by=pulumi is left in eu-west-1, eu-central-1, global."
+    )
     assert arn in gone_lines(out)
 
 
-def test_arns_without_a_checker_are_kept_as_leftovers(project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_arns_without_a_checker_are_kept_as_leftovers(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     unknown_service = f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/web/1234"
     unknown_kind = _ec2_arn("transit-gateway", "tgw-0123456789abcdef0")
     with mock_aws():
-        code = run_sweep(SweepRequest("dev", project), client_for=stale_index([unknown_service, unknown_kind]))
+        code = run_sweep(
+            SweepRequest("dev", project), client_for=stale_index([unknown_service, unknown_kind])
+        )
 
     assert code == EXIT_FAILED
     assert parse_report(capsys.readouterr().out)[REGION] == {unknown_service, unknown_kind}
@@ -935,15 +1170,20 @@ def test_an_arn_whose_service_cannot_answer_is_kept_and_the_sweep_is_incomplete(
     def denying(service: str, region: str, config: Any) -> Any:
         client = aws_client(service, region, config)
         if service == "dynamodb":
+
             def deny(**kwargs: Any) -> None:
-                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeTable")
+                raise ClientError(
+                    {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeTable"
+                )
 
             client.describe_table = deny
         return client
 
     with mock_aws():
         arn, _ = make_table("t")
-        code = run_sweep(SweepRequest("dev", project), client_for=stale_index([arn]), service_client=denying)
+        code = run_sweep(
+            SweepRequest("dev", project), client_for=stale_index([arn]), service_client=denying
+        )
 
     captured = capsys.readouterr()
     assert code == EXIT_ENVIRONMENT
@@ -972,11 +1212,23 @@ def test_iam_roles_and_instance_profiles_are_listed_once_by_tag(
     trust = json.dumps({"Version": "2012-10-17", "Statement": []})
     with mock_aws():
         iam = boto3.client("iam")
-        role = iam.create_role(RoleName="eu-west-1-web-task-role-1a2b3c4", AssumeRolePolicyDocument=trust, Tags=_tags(**STACK_TAGS))["Role"]["Arn"]
-        iam.create_role(RoleName="prod-role", AssumeRolePolicyDocument=trust, Tags=_tags(stack="prod", **{"managed-by": "pulumi"}))
-        iam.create_role(RoleName="hand-made", AssumeRolePolicyDocument=trust, Tags=_tags(stack="dev"))
+        role = iam.create_role(
+            RoleName="eu-west-1-web-task-role-1a2b3c4",
+            AssumeRolePolicyDocument=trust,
+            Tags=_tags(**STACK_TAGS),
+        )["Role"]["Arn"]
+        iam.create_role(
+            RoleName="prod-role",
+            AssumeRolePolicyDocument=trust,
+            Tags=_tags(stack="prod", **{"managed-by": "pulumi"}),
+        )
+        iam.create_role(
+            RoleName="hand-made", AssumeRolePolicyDocument=trust, Tags=_tags(stack="dev")
+        )
         iam.create_role(RoleName="untagged", AssumeRolePolicyDocument=trust)
-        profile = iam.create_instance_profile(InstanceProfileName="pool-profile", Tags=_tags(**STACK_TAGS))["InstanceProfile"]["Arn"]
+        profile = iam.create_instance_profile(
+            InstanceProfileName="pool-profile", Tags=_tags(**STACK_TAGS)
+        )["InstanceProfile"]["Arn"]
         iam.create_instance_profile(InstanceProfileName="other-profile", Tags=_tags(stack="prod"))
         code = run_sweep(SweepRequest("dev", project), service_client=counting)
 
@@ -985,7 +1237,9 @@ def test_iam_roles_and_instance_profiles_are_listed_once_by_tag(
     report = parse_report(out)
     assert report[GLOBAL] == {role, profile}
     assert report[REGION] == set() and report["eu-central-1"] == set()
-    assert calls.count(("iam", REGION)) == 1 and all(service != "iam" or region == REGION for service, region in calls)
+    assert calls.count(("iam", REGION)) == 1 and all(
+        service != "iam" or region == REGION for service, region in calls
+    )
 
 
 def test_iam_that_cannot_be_listed_makes_the_sweep_incomplete(
@@ -996,7 +1250,14 @@ def test_iam_that_cannot_be_listed_makes_the_sweep_incomplete(
         if service == "iam":
             client.meta.events.register_first(
                 "before-send.iam.ListRoles",
-                lambda request, **kwargs: AWSResponse(request.url, 403, {}, _Raw(b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>")),
+                lambda request, **kwargs: AWSResponse(
+                    request.url,
+                    403,
+                    {},
+                    _Raw(
+                        b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>"
+                    ),
+                ),
             )
         return client
 

@@ -24,7 +24,9 @@ from stacks import delivery
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml")) + sorted(WORKFLOWS.glob("*.yaml"))
-STACKS_COMMAND = re.compile(r'python -m stacks (up|destroy|preview|refresh) ("\$STACK"|[A-Za-z0-9_.-]+)')
+STACKS_COMMAND = re.compile(
+    r'python -m stacks (up|destroy|preview|refresh) ("\$STACK"|[A-Za-z0-9_.-]+)'
+)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -64,7 +66,9 @@ def stack_operations(job: dict[str, Any]) -> list[tuple[str, str]]:
     for step in steps(job):
         run = str(step.get("run", ""))
         found.extend(STACKS_COMMAND.findall(run))
-        for op, stack in re.findall(r"\bpulumi (up|destroy|preview|refresh)\b.*?(?:-s|--stack)[ =]([A-Za-z0-9_.-]+)", run):
+        for op, stack in re.findall(
+            r"\bpulumi (up|destroy|preview|refresh)\b.*?(?:-s|--stack)[ =]([A-Za-z0-9_.-]+)", run
+        ):
             found.append((op, stack))
         if action(step) == "pulumi/actions" and step.get("with", {}).get("command"):
             found.append((str(step["with"]["command"]), str(step["with"].get("stack-name", ""))))
@@ -82,8 +86,17 @@ def test_the_three_workflows_exist() -> None:
 @pytest.mark.subprocess
 def test_every_workflow_is_valid_against_the_github_workflow_schema() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOW_FILES)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *map(str, WORKFLOW_FILES),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -91,10 +104,21 @@ def test_every_workflow_is_valid_against_the_github_workflow_schema() -> None:
 @pytest.mark.subprocess
 def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: true\n        uses: actions/checkout@v4\n")
+    broken.write_text(
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: true\n        uses: actions/checkout@v4\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(broken)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(broken),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0
 
@@ -112,24 +136,44 @@ def test_nightly_destroys_dev_then_sweeps_it_and_reports_failures_in_an_issue() 
     [destroyer] = [job for job in nightly.values() if destroy_targets(job)]
     assert destroy_targets(destroyer) == ["dev"]
     runs = [str(step.get("run", "")) for step in steps(destroyer)]
-    destroy_at = next(i for i, run in enumerate(runs) if "python -m stacks destroy dev --yes" in run)
+    destroy_at = next(
+        i for i, run in enumerate(runs) if "python -m stacks destroy dev --yes" in run
+    )
     sweep_at = next(i for i, run in enumerate(runs) if "python -m stacks sweep dev" in run)
     assert sweep_at > destroy_at
-    assert "cancelled()" in str(steps(destroyer)[sweep_at].get("if", "")), "the sweep must also run after a failed destroy"
+    assert "cancelled()" in str(steps(destroyer)[sweep_at].get("if", "")), (
+        "the sweep must also run after a failed destroy"
+    )
 
-    [reporter] = [job for job in nightly.values() if any(action(s) == "actions/github-script" for s in steps(job))]
+    [reporter] = [
+        job
+        for job in nightly.values()
+        if any(action(s) == "actions/github-script" for s in steps(job))
+    ]
     assert reporter["if"] == "failure()"
     assert reporter.get("permissions", {}).get("issues") == "write"
-    script = next(s for s in steps(reporter) if action(s) == "actions/github-script")["with"]["script"]
-    assert "issues.create(" in script and "issues.createComment(" in script and "state: \"open\"" in script
+    script = next(s for s in steps(reporter) if action(s) == "actions/github-script")["with"][
+        "script"
+    ]
+    assert (
+        "issues.create(" in script
+        and "issues.createComment(" in script
+        and 'state: "open"' in script
+    )
 
 
 def test_destroy_only_ever_targets_ephemeral_stacks() -> None:
-    targets = [(name, job_id, stack) for name, job_id, job, _ in all_jobs() for stack in destroy_targets(job)]
+    targets = [
+        (name, job_id, stack)
+        for name, job_id, job, _ in all_jobs()
+        for stack in destroy_targets(job)
+    ]
     assert targets, "no workflow destroys anything, but the nightly must destroy dev"
     for name, job_id, stack in targets:
         config = delivery.stack_config(delivery.read_stack_document(ROOT, stack))
-        assert delivery.is_ephemeral(config, f"Pulumi.{stack}.yaml"), f"{name}:{job_id} destroys {stack}, which is not ephemeral"
+        assert delivery.is_ephemeral(config, f"Pulumi.{stack}.yaml"), (
+            f"{name}:{job_id} destroys {stack}, which is not ephemeral"
+        )
 
 
 def test_destroy_target_extraction_catches_every_form() -> None:
@@ -141,19 +185,28 @@ def test_destroy_target_extraction_catches_every_form() -> None:
         ]
     }
     assert destroy_targets(job) == ["prod", "prod", "prod"]
-    assert not delivery.is_ephemeral(delivery.stack_config(delivery.read_stack_document(ROOT, "prod")), "Pulumi.prod.yaml")
+    assert not delivery.is_ephemeral(
+        delivery.stack_config(delivery.read_stack_document(ROOT, "prod")), "Pulumi.prod.yaml"
+    )
 
 
 def test_raw_pulumi_destroy_is_never_used() -> None:
     for name, job_id, job, _ in all_jobs():
         for step in steps(job):
-            assert not re.search(r"\bpulumi\s+destroy\b", str(step.get("run", ""))), f"{name}:{job_id} bypasses the destroy guard"
+            assert not re.search(r"\bpulumi\s+destroy\b", str(step.get("run", ""))), (
+                f"{name}:{job_id} bypasses the destroy guard"
+            )
 
 
 def test_prod_deploy_waits_for_an_approved_environment_after_dev() -> None:
     deploy = load("deploy.yml")
     assert "main" in triggers(deploy)["push"]["branches"]
-    by_stack = {stack: (job_id, job) for job_id, job in jobs(deploy).items() for op, stack in stack_operations(job) if op == "up"}
+    by_stack = {
+        stack: (job_id, job)
+        for job_id, job in jobs(deploy).items()
+        for op, stack in stack_operations(job)
+        if op == "up"
+    }
     assert set(by_stack) == {"dev", "prod"}
     prod_id, prod = by_stack["prod"]
     environment = prod.get("environment")
@@ -167,7 +220,12 @@ def test_prod_deploy_waits_for_an_approved_environment_after_dev() -> None:
 def test_no_workflow_uses_long_lived_aws_keys() -> None:
     for path in WORKFLOW_FILES:
         text = path.read_text()
-        for forbidden in ("aws-access-key-id", "aws-secret-access-key", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        for forbidden in (
+            "aws-access-key-id",
+            "aws-secret-access-key",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ):
             assert forbidden not in text, f"{path.name} uses {forbidden}"
 
 
@@ -178,7 +236,9 @@ def test_aws_credentials_come_from_oidc_with_id_token_permission() -> None:
             if action(step) != "aws-actions/configure-aws-credentials":
                 continue
             configured += 1
-            assert step["with"].get("role-to-assume"), f"{name}:{job_id} configures AWS without a role"
+            assert step["with"].get("role-to-assume"), (
+                f"{name}:{job_id} configures AWS without a role"
+            )
             permissions = job.get("permissions", workflow.get("permissions", {}))
             assert permissions.get("id-token") == "write", f"{name}:{job_id} lacks id-token: write"
     assert configured >= 4  # PR preview, dev and prod deploy, nightly
@@ -190,8 +250,12 @@ def test_operations_on_one_stack_share_a_concurrency_group_across_workflows() ->
         for op, stack in stack_operations(job):
             if op in ("up", "destroy", "refresh"):
                 concurrency = job.get("concurrency")
-                assert isinstance(concurrency, dict), f"{name}:{job_id} changes {stack} without a concurrency group"
-                assert concurrency.get("cancel-in-progress") is False, f"{name}:{job_id} could cancel a running update"
+                assert isinstance(concurrency, dict), (
+                    f"{name}:{job_id} changes {stack} without a concurrency group"
+                )
+                assert concurrency.get("cancel-in-progress") is False, (
+                    f"{name}:{job_id} could cancel a running update"
+                )
                 groups.setdefault(stack, set()).add(concurrency["group"])
     assert set(groups) == {"dev", "prod"}
     for stack, names in groups.items():
@@ -204,7 +268,11 @@ def test_pr_checks_cover_every_stack_file() -> None:
     assert "pull_request" in triggers(pr)
     runs = "\n".join(str(s.get("run", "")) for job in jobs(pr).values() for s in steps(job))
     assert "python -m pytest -q" in runs
-    for command in ('python -m stacks plan "$STACK" --out', 'python -m stacks check "$STACK"', "python -m stacks diff"):
+    for command in (
+        'python -m stacks plan "$STACK" --out',
+        'python -m stacks check "$STACK"',
+        "python -m stacks diff",
+    ):
         assert command in runs
     plan = jobs(pr)["plan"]
     stacks = {p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml")}
@@ -213,12 +281,19 @@ def test_pr_checks_cover_every_stack_file() -> None:
 
 def test_pr_preview_uses_the_read_only_preview_role_and_comments_on_the_pr() -> None:
     pr = jobs(load("pr.yml"))
-    previews = {job_id: job for job_id, job in pr.items() if ("preview", '"$STACK"') in stack_operations(job)}
+    previews = {
+        job_id: job
+        for job_id, job in pr.items()
+        if ("preview", '"$STACK"') in stack_operations(job)
+    }
     assert list(previews) == ["preview"], "no pulumi preview in the PR checks"
     job = previews["preview"]
     condition = str(job.get("if", ""))
     assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
-    assert "vars.AWS_PREVIEW_ROLE_ARN_DEV" in condition and "vars.AWS_PREVIEW_ROLE_ARN_PROD" in condition
+    assert (
+        "vars.AWS_PREVIEW_ROLE_ARN_DEV" in condition
+        and "vars.AWS_PREVIEW_ROLE_ARN_PROD" in condition
+    )
     # Each stack with its own account's preview role and backend, from repository variables.
     assert {entry["stack"]: entry["role"] for entry in job["strategy"]["matrix"]["include"]} == {
         "dev": "${{ vars.AWS_PREVIEW_ROLE_ARN_DEV }}",
@@ -242,7 +317,12 @@ def test_pull_requests_never_get_a_deploy_role_an_environment_or_the_passphrase(
         assert "environment" not in job, job_id
     assert "AWS_DEPLOY_ROLE_ARN" not in text and "AWS_ROLE_ARN" not in text
     assert "PULUMI_CONFIG_PASSPHRASE" not in text
-    assert "pulumi/actions" not in {action(s) for job in jobs(pr).values() for s in steps(job) if s.get("with", {}).get("command")}
+    assert "pulumi/actions" not in {
+        action(s)
+        for job in jobs(pr).values()
+        for s in steps(job)
+        if s.get("with", {}).get("command")
+    }
 
 
 def test_deploy_jobs_assume_the_deploy_role_of_their_environment() -> None:
@@ -250,8 +330,12 @@ def test_deploy_jobs_assume_the_deploy_role_of_their_environment() -> None:
         for job_id, job in jobs(load(name)).items():
             for step in steps(job):
                 if action(step) == "aws-actions/configure-aws-credentials":
-                    assert job.get("environment"), f"{name}:{job_id} assumes a role outside an environment"
-                    assert step["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}", f"{name}:{job_id}"
+                    assert job.get("environment"), (
+                        f"{name}:{job_id} assumes a role outside an environment"
+                    )
+                    assert step["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}", (
+                        f"{name}:{job_id}"
+                    )
         assert "AWS_PREVIEW_ROLE_ARN" not in (WORKFLOWS / name).read_text()
 
 
@@ -282,12 +366,21 @@ def test_dev_is_rebuilt_every_weekday_morning_before_its_office_hours() -> None:
 
     # Done before dev's office hours start in its own time zone, in winter and in summer time,
     # and after the nightly destroy of the evening before.
-    [pool] = [p for p in delivery.stack_config(delivery.read_stack_document(ROOT, "dev"))["mlops:compute"]["pools"] if p.get("schedule")]
+    [pool] = [
+        p
+        for p in delivery.stack_config(delivery.read_stack_document(ROOT, "dev"))["mlops:compute"][
+            "pools"
+        ]
+        if p.get("schedule")
+    ]
     zone = ZoneInfo(pool["schedule"]["timezone"])
     start = datetime.strptime(pool["schedule"]["officeHours"]["start"], "%H:%M").time()
     for day in ("2026-01-14", "2026-07-15"):  # a Wednesday in CET and one in CEST
         run = datetime.fromisoformat(f"{day}T{hour:02d}:{minute:02d}:00+00:00").astimezone(zone)
-        assert run.time() <= (datetime.combine(run.date(), start) - timedelta(hours=1)).time(), (day, run)
+        assert run.time() <= (datetime.combine(run.date(), start) - timedelta(hours=1)).time(), (
+            day,
+            run,
+        )
     [nightly] = triggers(load("nightly.yml"))["schedule"]
     _, destroy_hour, _ = _cron_hours_and_days(nightly["cron"].replace("* * *", "* * 0-6"))
     assert destroy_hour > hour
@@ -298,7 +391,9 @@ def test_every_action_is_pinned_to_a_version() -> None:
         for step in steps(job):
             if "uses" in step:
                 ref = str(step["uses"]).partition("@")[2]
-                assert re.fullmatch(r"v\d+(\.\d+){0,2}|[0-9a-f]{40}", ref), f"{name}:{job_id} uses {step['uses']}"
+                assert re.fullmatch(r"v\d+(\.\d+){0,2}|[0-9a-f]{40}", ref), (
+                    f"{name}:{job_id} uses {step['uses']}"
+                )
 
 
 def test_pulumi_cli_version_matches_the_sdk_pin() -> None:
@@ -315,7 +410,10 @@ def test_state_backend_comes_from_settings_and_no_workflow_holds_a_passphrase(na
     text = (WORKFLOWS / name).read_text()
     if name == "pr.yml":
         text = yaml.safe_dump(jobs(load(name))["preview"])
-        assert "${{ vars.PULUMI_BACKEND_URL_DEV }}" in text and "${{ vars.PULUMI_BACKEND_URL_PROD }}" in text
+        assert (
+            "${{ vars.PULUMI_BACKEND_URL_DEV }}" in text
+            and "${{ vars.PULUMI_BACKEND_URL_PROD }}" in text
+        )
     else:
         assert "${{ vars.PULUMI_BACKEND_URL }}" in text
     # Every stack uses the awskms:// secrets provider (deploy/iam/README.md): no passphrase in CI.

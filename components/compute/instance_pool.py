@@ -130,7 +130,9 @@ class InstancePool(pulumi.ComponentResource):
                 "launch_template_id": self.launch_template.id,
                 "role_arn": self.role.arn,
                 "file_system_id": self.file_system.id if self.file_system else None,
-                "load_balancer_dns_name": self.load_balancer.dns_name if self.load_balancer else None,
+                "load_balancer_dns_name": self.load_balancer.dns_name
+                if self.load_balancer
+                else None,
             }
         )
 
@@ -239,7 +241,11 @@ class InstancePool(pulumi.ComponentResource):
                 Statement(sid="ReadInstanceTags", actions=("ec2:DescribeTags",), resources=["*"]),
                 Statement(
                     sid="ShipStartupLogs",
-                    actions=("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+                    actions=(
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                    ),
                     resources=[group, pulumi.Output.concat(group, ":log-stream:*")],
                 ),
             ],
@@ -369,7 +375,9 @@ class InstancePool(pulumi.ComponentResource):
         self.service_linked_role = aws.iam.ServiceLinkedRole(
             f"{name}-autoscaling",
             aws_service_name="autoscaling.amazonaws.com",
-            custom_suffix=service_linked_role_suffix(pulumi.get_project(), pulumi.get_stack(), name),
+            custom_suffix=service_linked_role_suffix(
+                pulumi.get_project(), pulumi.get_stack(), name
+            ),
             description=f"Auto Scaling for pool {name}: launches its encrypted instances",
             opts=child,
         )
@@ -452,7 +460,11 @@ class InstancePool(pulumi.ComponentResource):
         file system, the caller's grants), the instances' egress rules and, with a shared
         file system, its available mount targets, NFS ingress and policy (the first boot
         mounts it before the first-boot scripts run)."""
-        found: list[pulumi.Resource] = [self.key_grant, *self.role.grants.values(), *self.egress_rules]
+        found: list[pulumi.Resource] = [
+            self.key_grant,
+            *self.role.grants.values(),
+            *self.egress_rules,
+        ]
         found += self.mount_targets
         found += [r for r in (self.file_system_ingress, self.file_system_policy) if r is not None]
         return found

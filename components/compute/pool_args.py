@@ -28,7 +28,9 @@ from components.monitoring import TopicInput, alert_topic_input_problem
 
 #: Launch templates resolve ``resolve:ssm:<parameter>`` to the AMI id at each launch, so the
 #: pool follows AWS's latest image without an invoke at deployment time.
-DEFAULT_IMAGE_ID = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+DEFAULT_IMAGE_ID = (
+    "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+)
 #: The Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023): NVIDIA driver, CUDA,
 #: the CloudWatch agent's and EFS utilities' package repositories of Amazon Linux 2023.
 DEFAULT_GPU_IMAGE_ID = (
@@ -209,7 +211,11 @@ class InstancePoolArgs:
         found += self._startup_problems()
         for name in ("cpu_alarm_percent", "memory_alarm_percent", "disk_alarm_percent"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 100:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 1 <= value <= 100
+            ):
                 found.append(f"{name}: {value!r} must be a percentage from 1 to 100")
         grace = self.health_check_grace_period_seconds
         if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 7200:
@@ -220,7 +226,9 @@ class InstancePoolArgs:
         found = []
         types = self.instance_types
         if isinstance(types, (str, bytes)) or not isinstance(types, Sequence):
-            return [f"instance_types: must be a list such as ['t3.large', 't3a.large'], not {types!r}"]
+            return [
+                f"instance_types: must be a list such as ['t3.large', 't3a.large'], not {types!r}"
+            ]
         if len(types) < 2:
             found.append(
                 f"instance_types: {len(types)} given; give at least 2 interchangeable types "
@@ -240,10 +248,17 @@ class InstancePoolArgs:
         if self.image_id is not None and image_id_problem(self.image_id):
             found.append(f"image_id: {image_id_problem(self.image_id)}")
         size = self.volume_size_gb
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 16384):
+        if size is not None and (
+            isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 16384
+        ):
             found.append(f"volume_size_gb: {size!r} must be 8..16384 GiB")
-        if not (isinstance(self.root_device_name, str) and _ROOT_DEVICE_RE.fullmatch(self.root_device_name)):
-            found.append(f"root_device_name: {self.root_device_name!r} is not a device such as '/dev/xvda'")
+        if not (
+            isinstance(self.root_device_name, str)
+            and _ROOT_DEVICE_RE.fullmatch(self.root_device_name)
+        ):
+            found.append(
+                f"root_device_name: {self.root_device_name!r} is not a device such as '/dev/xvda'"
+            )
         if self.key_name is not None and not (
             isinstance(self.key_name, str) and _KEY_NAME_RE.fullmatch(self.key_name)
         ):
@@ -291,7 +306,10 @@ class InstancePoolArgs:
 
     def _dependency_problems(self) -> list[str]:
         """The key and the alert topic: created by the platform, or existing ones' ARNs."""
-        found = [key_input_problem(self.key, "key"), alert_topic_input_problem(self.alerts, "alerts")]
+        found = [
+            key_input_problem(self.key, "key"),
+            alert_topic_input_problem(self.alerts, "alerts"),
+        ]
         return [problem for problem in found if problem is not None]
 
     def _startup_problems(self) -> list[str]:
@@ -352,9 +370,13 @@ def pool_problems(name: str, args: InstancePoolArgs) -> list[str]:
     are rendered with stand-ins for the identifiers known only after deployment (at least as
     long as the real ones), so that a user-data size problem is reported before anything is
     registered."""
-    problems = [] if _POOL_NAME_RE.fullmatch(name) else [
-        f"name: {name!r} must be 1-40 lowercase letters, digits and '-', starting with a letter"
-    ]
+    problems = (
+        []
+        if _POOL_NAME_RE.fullmatch(name)
+        else [
+            f"name: {name!r} must be 1-40 lowercase letters, digits and '-', starting with a letter"
+        ]
+    )
     problems += args.problems()
     if not problems:
         try:

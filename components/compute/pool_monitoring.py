@@ -52,15 +52,30 @@ def pool_alarms(
     """
     dimensions = {DIMENSION_AUTO_SCALING_GROUP: group_name}
     plan = {
-        "cpu": (METRIC_CPU_USAGE_ACTIVE, cpu_percent, "Average", 3,
-                "average CPU use of the pool's instances has been high for 15 minutes: "
-                "add instances (max_size) or larger instance types"),
-        "memory": (METRIC_MEM_USED_PERCENT, memory_percent, "Average", 3,
-                   "average memory use of the pool's instances has been high for 15 "
-                   "minutes: processes may be killed; use instance types with more memory"),
-        "disk": (METRIC_DISK_USED_PERCENT, disk_percent, "Maximum", 1,
-                 "a disk of an instance in the pool is filling up: clean it, move data to "
-                 "the shared file system or S3, or raise the volume size"),
+        "cpu": (
+            METRIC_CPU_USAGE_ACTIVE,
+            cpu_percent,
+            "Average",
+            3,
+            "average CPU use of the pool's instances has been high for 15 minutes: "
+            "add instances (max_size) or larger instance types",
+        ),
+        "memory": (
+            METRIC_MEM_USED_PERCENT,
+            memory_percent,
+            "Average",
+            3,
+            "average memory use of the pool's instances has been high for 15 "
+            "minutes: processes may be killed; use instance types with more memory",
+        ),
+        "disk": (
+            METRIC_DISK_USED_PERCENT,
+            disk_percent,
+            "Maximum",
+            1,
+            "a disk of an instance in the pool is filling up: clean it, move data to "
+            "the shared file system or S3, or raise the volume size",
+        ),
     }
     alarms = {}
     for purpose, (metric, threshold, statistic, periods, meaning) in plan.items():

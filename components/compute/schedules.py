@@ -55,7 +55,12 @@ _CRON_FIELDS = (
     ("minute", 0, 59, ()),
     ("hour", 0, 23, ()),
     ("day-of-month", 1, 31, ()),
-    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    (
+        "month",
+        1,
+        12,
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+    ),
     ("day-of-week", 0, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
 )
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -67,7 +72,9 @@ def _cron_value(token: str, low: int, high: int, names: Sequence[str]) -> int:
     if token.upper() in names:
         return low + names.index(token.upper())
     if not token.isdigit():
-        raise ValueError(f"{token!r} is not a number" + (f" or one of {', '.join(names)}" if names else ""))
+        raise ValueError(
+            f"{token!r} is not a number" + (f" or one of {', '.join(names)}" if names else "")
+        )
     number = int(token)
     if not low <= number <= high:
         raise ValueError(f"{number} is outside {low}-{high}")
@@ -119,8 +126,10 @@ def cron_problem(value: object) -> str | None:
             return f"{value!r}: {field_name} field {text!r}: {error}; write it {_CRON_EXAMPLE}"
     days, months = selected[2], selected[3]
     days_restricted, weekdays_restricted = fields[2] != "*", fields[4] != "*"
-    if days_restricted and not weekdays_restricted and not any(
-        day <= _DAYS_IN_MONTH[month - 1] for month in months for day in days
+    if (
+        days_restricted
+        and not weekdays_restricted
+        and not any(day <= _DAYS_IN_MONTH[month - 1] for month in months for day in days)
     ):
         return f"{value!r} never fires: no selected month has the selected day"
     return None
@@ -143,7 +152,9 @@ def weekdays_problem(value: object) -> str | None:
     for part in value.split(","):
         first, _, last = part.partition("-")
         if last and _DAY_NAMES.index(last) <= _DAY_NAMES.index(first):
-            return f"range {part!r} does not run forward from MON to SUN; split it, e.g. 'MON,FRI-SUN'"
+            return (
+                f"range {part!r} does not run forward from MON to SUN; split it, e.g. 'MON,FRI-SUN'"
+            )
     return None
 
 

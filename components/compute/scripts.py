@@ -106,6 +106,7 @@ def _content_problems(key: str, content: object) -> list[str]:
         found.append(f"{key}: is not valid Unicode text ({error.reason} at {error.start})")
     return found
 
+
 def agent_start_script() -> Script:
     """The first-boot step that loads the agent configuration and starts the agent.
 

@@ -67,8 +67,14 @@ class SharedFileSystem:
             )
         for name in ("posix_uid", "posix_gid"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4294967295:
-                found.append(f"{key}.{name}: {value!r} must be an id from 1 to 4294967295 (not root)")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 1 <= value <= 4294967295
+            ):
+                found.append(
+                    f"{key}.{name}: {value!r} must be an id from 1 to 4294967295 (not root)"
+                )
         if self.transition_to_ia_days not in _EFS_IA_DAYS:
             found.append(
                 f"{key}.transition_to_ia_days: {self.transition_to_ia_days!r} is not one of "
@@ -77,7 +83,9 @@ class SharedFileSystem:
         return found
 
 
-def file_system_policy(file_system_arn: str, access_point_arn: str, role_arn: str) -> dict[str, Any]:
+def file_system_policy(
+    file_system_arn: str, access_point_arn: str, role_arn: str
+) -> dict[str, Any]:
     """The shared file system's policy: the pool's role mounts and writes through the access
     point over a mount target; nobody connects without TLS; nobody gets root access."""
     client_actions = [
@@ -139,7 +147,9 @@ class SharedDrive:
         self._network(vpc_id, subnet_ids, instances_security_group)
         self._access(spec, role)
 
-    def _file_system(self, spec: SharedFileSystem, key_arn: pulumi.Input[str], protect: bool) -> None:
+    def _file_system(
+        self, spec: SharedFileSystem, key_arn: pulumi.Input[str], protect: bool
+    ) -> None:
         """The file system (encrypted, elastic throughput, tiered) and its backup policy."""
         name = self._name
         days = spec.transition_to_ia_days
@@ -158,7 +168,9 @@ class SharedDrive:
                 ),
             ],
             tags=self._tags("efs"),
-            opts=pulumi.ResourceOptions(parent=self._parent, protect=protect, retain_on_delete=protect),
+            opts=pulumi.ResourceOptions(
+                parent=self._parent, protect=protect, retain_on_delete=protect
+            ),
         )
         self.backup_policy = aws.efs.BackupPolicy(
             f"{name}-efs-backup",

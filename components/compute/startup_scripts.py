@@ -270,7 +270,8 @@ class StartupScripts:
         them, so cloud-init never runs one before the first-boot work.
         """
         return [
-            (f"{EVERY_BOOT_SCRIPTS_DIR}/{name}", script) for name, script in self._every_boot_named()
+            (f"{EVERY_BOOT_SCRIPTS_DIR}/{name}", script)
+            for name, script in self._every_boot_named()
         ]
 
     def every_boot_hook(self) -> Script | None:

@@ -61,7 +61,11 @@ from components.containers.registry import (
     ecr_repository_and_image,
 )
 from components.containers.service import ContainerService
-from components.containers.task import TMP_VOLUME, container_definition, default_health_check_command
+from components.containers.task import (
+    TMP_VOLUME,
+    container_definition,
+    default_health_check_command,
+)
 from components.containers.validators import (
     CONTAINER_INSIGHTS,
     CPU_ARCHITECTURES,

@@ -8,9 +8,9 @@ default; :meth:`ContainerServiceArgs.problems` collects everything wrong with th
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 
@@ -32,7 +32,6 @@ from components.containers.validators import (
 )
 from components.kms import KeyInput
 from components.monitoring import TopicInput
-
 
 
 @dataclass(frozen=True)
@@ -67,24 +66,24 @@ class ContainerServiceArgs:
     """Subnets of the load balancer, in at least two AZs."""
     private_subnet_ids: Sequence[pulumi.Input[str]]
     """Subnets of the tasks (no public IPs)."""
-    access_log_bucket: Optional[pulumi.Input[str]]
+    access_log_bucket: pulumi.Input[str] | None
     """Name of the bucket that receives the S3 server access logs of the load balancer's log
     bucket (the region's access-log bucket). Required; ``None`` skips server access logging
     of that bucket explicitly (the policy pack then reports it), and is the value to give
     with ``load_balancer_log_bucket`` (no log bucket is created then)."""
-    image_uri: Optional[str] = None
+    image_uri: str | None = None
     """Default: none (then ``build_context`` is required). A prebuilt image to run."""
-    build_context: Optional[str] = None
+    build_context: str | None = None
     """Default: none (then ``image_uri`` is required). Directory built with its Dockerfile
     by ``awsx.ecr.Image`` and pushed to the repository; relative to the program's working
     directory (the project root under ``pulumi up``)."""
-    dockerfile: Optional[str] = None
+    dockerfile: str | None = None
     """Default: ``Dockerfile`` in ``build_context``. Otherwise its path, relative like
     ``build_context``."""
-    build_root: Optional[str] = None
+    build_root: str | None = None
     """Default: the current working directory. Where relative ``build_context`` and
     ``dockerfile`` are found to check them and to compute the image tag."""
-    image_tag: Optional[str] = None
+    image_tag: str | None = None
     """Default: ``ctx-`` and 16 hex digits of a digest of the build context and the platform
     (a new tag exactly when the sources or the architecture change, as the immutable
     repository needs). The image is pushed as ``<component name>-<tag>`` (see
@@ -95,7 +94,7 @@ class ContainerServiceArgs:
     """Default: the container listens on 8080 (passed to it as ``PORT``)."""
     health_check_path: str = "/health"
     """Default: the load balancer and the container health check GET ``/health``."""
-    health_check_command: Optional[Sequence[str]] = None
+    health_check_command: Sequence[str] | None = None
     """Default: a Python one-liner that GETs the health path (images with Python). Otherwise
     the ECS health check command (``["CMD", ...]`` or ``["CMD-SHELL", "..."]``)."""
     cpu: int = 256
@@ -113,7 +112,7 @@ class ContainerServiceArgs:
     follow). ECS injects the value at start; the execution role may read exactly these."""
     desired_count: int = 1
     """Default: one task."""
-    autoscaling: Optional[AutoscalingArgs] = None
+    autoscaling: AutoscalingArgs | None = None
     """Default: a fixed desired count. When given, CPU target tracking scales between its
     bounds and Pulumi leaves the desired count alone (``ignore_changes``)."""
     deployment_minimum_healthy_percent: int = 100
@@ -122,7 +121,7 @@ class ContainerServiceArgs:
     """Default: a deployment may run twice the desired count while it replaces tasks."""
     enable_execute_command: bool = False
     """Default: no ECS Exec into the containers."""
-    certificate_arn: Optional[str] = None
+    certificate_arn: str | None = None
     """Default: none: one plain HTTP listener on port 80 (a recorded exception). When given,
     an HTTPS listener on 443 with ``ssl_policy`` and port 80 redirecting to it."""
     ssl_policy: str = DEFAULT_SSL_POLICY
@@ -131,7 +130,7 @@ class ContainerServiceArgs:
     """Default: idle connections are closed after 60 seconds."""
     deletion_protection: bool = False
     """Default: the load balancer can be deleted (ephemeral stacks). True in production."""
-    load_balancer_log_bucket: Optional[pulumi.Input[str]] = None
+    load_balancer_log_bucket: pulumi.Input[str] | None = None
     """Default: the service creates its own log bucket ``<name>-alb-logs`` (SSE-S3, as load
     balancer log delivery requires; objects expire after ``access_log_expiration_days``)
     that only Elastic Load Balancing may write to, for this account's load balancers. When
@@ -155,7 +154,7 @@ class ContainerServiceArgs:
     protect: bool = False
     """Default: unprotected. When true, the repository, the log group and the log bucket are
     protected and retained on delete."""
-    family: Optional[str] = None
+    family: str | None = None
     """Default: the task definition family is the component name."""
     http_5xx_alarm_threshold: int = 10
     """Default: alarm at 10 target 5xx responses (and 10 load balancer 5xx) in 5 minutes."""
@@ -173,7 +172,11 @@ class ContainerServiceArgs:
                 "letter (load balancer and target group names are at most 32 characters)"
             )
         out += self._image_problems()
-        if self.image_tag is not None and _TAG_RE.match(self.image_tag) and len(f"{name}-{self.image_tag}") > 128:
+        if (
+            self.image_tag is not None
+            and _TAG_RE.match(self.image_tag)
+            and len(f"{name}-{self.image_tag}") > 128
+        ):
             out.append(
                 f"image_tag: {self.image_tag!r} is too long; the image is pushed as "
                 f"'{name}-<image_tag>', which may have at most 128 characters"
@@ -182,7 +185,9 @@ class ContainerServiceArgs:
         if size:
             out.append(f"cpu/memory: {size}")
         if self.cpu_architecture not in CPU_ARCHITECTURES:
-            out.append(f"cpu_architecture: {self.cpu_architecture!r} is not one of {list(CPU_ARCHITECTURES)}")
+            out.append(
+                f"cpu_architecture: {self.cpu_architecture!r} is not one of {list(CPU_ARCHITECTURES)}"
+            )
         if not _CONTAINER_NAME_RE.match(self.container_name):
             out.append(f"container_name: {self.container_name!r} is not a container name")
         if not 1 <= self.container_port <= 65535:
@@ -199,15 +204,24 @@ class ContainerServiceArgs:
         out += self._scaling_problems()
         out += self._load_balancer_problems()
         if self.container_insights not in CONTAINER_INSIGHTS:
-            out.append(f"container_insights: {self.container_insights!r} is not one of {list(CONTAINER_INSIGHTS)}")
-        for key in ("log_retention_days", "untagged_image_expiry_days", "keep_tagged_images",
-                    "access_log_expiration_days", "http_5xx_alarm_threshold"):
+            out.append(
+                f"container_insights: {self.container_insights!r} is not one of {list(CONTAINER_INSIGHTS)}"
+            )
+        for key in (
+            "log_retention_days",
+            "untagged_image_expiry_days",
+            "keep_tagged_images",
+            "access_log_expiration_days",
+            "http_5xx_alarm_threshold",
+        ):
             if getattr(self, key) < 1:
                 out.append(f"{key}: must be at least 1")
         if not 0 < self.cpu_alarm_percent <= 100:
             out.append(f"cpu_alarm_percent: {self.cpu_alarm_percent} is outside (0, 100]")
         if len(list(self.public_subnet_ids)) < 2:
-            out.append("public_subnet_ids: an application load balancer needs subnets in at least two AZs")
+            out.append(
+                "public_subnet_ids: an application load balancer needs subnets in at least two AZs"
+            )
         if not list(self.private_subnet_ids):
             out.append("private_subnet_ids: at least one subnet is needed for the tasks")
         return out
@@ -217,7 +231,9 @@ class ContainerServiceArgs:
         if self.image_uri is not None and self.build_context is not None:
             out.append("Only one of [image_uri] and [build_context] can be given")
         elif self.image_uri is None and self.build_context is None:
-            out.append("image: give [image_uri] (a prebuilt image) or [build_context] (a Dockerfile to build)")
+            out.append(
+                "image: give [image_uri] (a prebuilt image) or [build_context] (a Dockerfile to build)"
+            )
         if self.image_uri is not None:
             problem = image_uri_problem(self.image_uri)
             if problem:
@@ -235,7 +251,9 @@ class ContainerServiceArgs:
                     f"(looked in {context})"
                 )
             else:
-                dockerfile = self.resolve(self.dockerfile) if self.dockerfile else context / "Dockerfile"
+                dockerfile = (
+                    self.resolve(self.dockerfile) if self.dockerfile else context / "Dockerfile"
+                )
                 if not dockerfile.is_file():
                     key = "dockerfile" if self.dockerfile else "build_context"
                     out.append(f"{key}: no Dockerfile at {dockerfile}")
@@ -276,7 +294,9 @@ class ContainerServiceArgs:
                     f"{scaling.min_count}..{scaling.max_count}"
                 )
             if not 1 <= scaling.target_cpu_percent <= 100:
-                out.append(f"autoscaling.target_cpu_percent: {scaling.target_cpu_percent} is outside 1..100")
+                out.append(
+                    f"autoscaling.target_cpu_percent: {scaling.target_cpu_percent} is outside 1..100"
+                )
             if scaling.scale_in_cooldown < 0 or scaling.scale_out_cooldown < 0:
                 out.append("autoscaling: cooldowns must not be negative")
         low, high = self.deployment_minimum_healthy_percent, self.deployment_maximum_percent
@@ -320,8 +340,9 @@ class ContainerServiceArgs:
         return base / path
 
 
-
-def service_tags(name: str, args: ContainerServiceArgs, purpose: str, **extra: str) -> dict[str, str]:
+def service_tags(
+    name: str, args: ContainerServiceArgs, purpose: str, **extra: str
+) -> dict[str, str]:
     """Tags of the service's child ``<name>-<purpose>``: ``Name``, then ``args.tags``, then
     ``extra`` (one precedence rule for every child)."""
     return {"Name": f"{name}-{purpose}", **args.tags, **extra}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -51,7 +51,7 @@ def elb_log_delivery_statement(
     }
 
 
-def _late_bound() -> tuple["asyncio.Future[Any]", pulumi.Output[Any]]:
+def _late_bound() -> tuple[asyncio.Future[Any], pulumi.Output[Any]]:
     """A future to set later and an Output of the value it will be set to.
 
     For a value that only exists once a resource that needs it has been declared (the log
@@ -76,7 +76,9 @@ class SecurityGroups:
     rules: list[pulumi.CustomResource]
 
 
-def security_groups(name: str, args: ContainerServiceArgs, parent: pulumi.Resource) -> SecurityGroups:
+def security_groups(
+    name: str, args: ContainerServiceArgs, parent: pulumi.Resource
+) -> SecurityGroups:
     """``<name>-alb-sg`` (HTTP(S) from the internet, out to the tasks) and ``<name>-tasks-sg``
     (the container port from the load balancer, HTTPS out), each rule its own resource."""
     child = pulumi.ResourceOptions(parent=parent)
@@ -168,11 +170,11 @@ class LoadBalancerParts:
 
     access_log_prefix: str
     """Prefix of the log bucket's own S3 server access logs in ``access_log_bucket``."""
-    log_bucket: Optional[SecureBucket]
+    log_bucket: SecureBucket | None
     """The created access-log bucket; none when ``load_balancer_log_bucket`` was given."""
     load_balancer: aws.lb.LoadBalancer
     target_group: aws.lb.TargetGroup
-    https_listener: Optional[aws.lb.Listener]
+    https_listener: aws.lb.Listener | None
     """The HTTPS listener; none without a certificate."""
     http_listener: aws.lb.Listener
     """Port 80: redirects to HTTPS with a certificate, otherwise forwards."""
@@ -246,7 +248,7 @@ def _application_load_balancer(
     args: ContainerServiceArgs,
     parent: pulumi.Resource,
     security_group: aws.ec2.SecurityGroup,
-    log_bucket: Optional[SecureBucket],
+    log_bucket: SecureBucket | None,
 ) -> aws.lb.LoadBalancer:
     """``<name>-alb``: internet-facing, hardened, logging to its bucket (created or given)."""
     bucket = log_bucket.name if log_bucket is not None else args.load_balancer_log_bucket
@@ -274,7 +276,9 @@ def _application_load_balancer(
     )
 
 
-def _target_group(name: str, args: ContainerServiceArgs, parent: pulumi.Resource) -> aws.lb.TargetGroup:
+def _target_group(
+    name: str, args: ContainerServiceArgs, parent: pulumi.Resource
+) -> aws.lb.TargetGroup:
     """``<name>-tg``: the tasks' IPs, health-checked on ``health_check_path``."""
     return aws.lb.TargetGroup(
         f"{name}-tg",
@@ -306,7 +310,7 @@ def _listeners(
     parent: pulumi.Resource,
     alb: aws.lb.LoadBalancer,
     target_group: aws.lb.TargetGroup,
-) -> tuple[Optional[aws.lb.Listener], aws.lb.Listener]:
+) -> tuple[aws.lb.Listener | None, aws.lb.Listener]:
     """With a certificate: HTTPS on 443 and port 80 redirecting to it; otherwise plain HTTP."""
     child = pulumi.ResourceOptions(parent=parent)
     forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)]
@@ -317,7 +321,9 @@ def _listeners(
             port=80,
             protocol="HTTP",
             default_actions=forward,
-            tags=service_tags(name, args, "http", **{LISTENER_ROLE_TAG: "http-without-certificate"}),
+            tags=service_tags(
+                name, args, "http", **{LISTENER_ROLE_TAG: "http-without-certificate"}
+            ),
             opts=child,
         )
     https = aws.lb.Listener(

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -39,7 +40,7 @@ def _dockerignore_patterns(context: Path) -> list[str]:
     return patterns
 
 
-def build_context_digest(context: Path, dockerfile: Optional[Path] = None) -> str:
+def build_context_digest(context: Path, dockerfile: Path | None = None) -> str:
     """SHA-256 over the build context's files (relative path and content, in path order) and
     the Dockerfile. Bytecode caches and ``.dockerignore`` matches (simple glob patterns) are
     left out, as Docker would not send them or they do not change the image."""
@@ -48,7 +49,9 @@ def build_context_digest(context: Path, dockerfile: Optional[Path] = None) -> st
     files = []
     for path in context.rglob("*"):
         rel = path.relative_to(context).as_posix()
-        if not path.is_file() or any(p in _IGNORED_BUILD_PARTS for p in path.relative_to(context).parts):
+        if not path.is_file() or any(
+            p in _IGNORED_BUILD_PARTS for p in path.relative_to(context).parts
+        ):
             continue
         if rel.endswith(_IGNORED_BUILD_SUFFIXES):
             continue
@@ -62,7 +65,9 @@ def build_context_digest(context: Path, dockerfile: Optional[Path] = None) -> st
     return digest.hexdigest()
 
 
-def built_image_tag(component: str, platform: str, context_digest: str, tag: Optional[str] = None) -> str:
+def built_image_tag(
+    component: str, platform: str, context_digest: str, tag: str | None = None
+) -> str:
     """The tag a built image is pushed with: ``<component>-<tag>``; by default
     ``<component>-ctx-`` and 16 hex digits of a digest of the build context and the platform.
 
@@ -125,12 +130,12 @@ class ImageBuild:
     """The same directory as this process finds it (to compute the image tag)."""
     platform: str
     """The Docker platform (``linux/amd64``, ``linux/arm64``; see :data:`DOCKER_PLATFORMS`)."""
-    dockerfile: Optional[str] = None
+    dockerfile: str | None = None
     """Default: ``Dockerfile`` in the context. Otherwise its path, relative like ``context``."""
-    dockerfile_path: Optional[Path] = None
+    dockerfile_path: Path | None = None
     """Default: none (the context's Dockerfile is part of the context digest). The
     Dockerfile as this process finds it, when ``dockerfile`` is given."""
-    image_tag: Optional[str] = None
+    image_tag: str | None = None
     """Default: a digest of the context and the platform (see :func:`built_image_tag`)."""
 
 
@@ -140,11 +145,11 @@ class RepositoryAndImage:
 
     repository: aws.ecr.Repository
     lifecycle_policy: aws.ecr.LifecyclePolicy
-    image: Optional[awsx.ecr.Image] = None
+    image: awsx.ecr.Image | None = None
     """The built image; none when nothing was built."""
-    image_tag: Optional[str] = None
+    image_tag: str | None = None
     """The tag the built image is pushed with; none when nothing was built."""
-    image_uri: Optional[pulumi.Output[str]] = None
+    image_uri: pulumi.Output[str] | None = None
     """The built image's URI (with its digest); none when nothing was built."""
 
 
@@ -175,7 +180,9 @@ def create_ecr_repository(
             scan_on_push=True
         ),
         encryption_configurations=[
-            aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=resolved.arn)
+            aws.ecr.RepositoryEncryptionConfigurationArgs(
+                encryption_type="KMS", kms_key=resolved.arn
+            )
         ],
         force_delete=force_delete,
         tags=dict(tags),
@@ -184,7 +191,9 @@ def create_ecr_repository(
     lifecycle_policy = aws.ecr.LifecyclePolicy(
         f"{name}-repo-lifecycle",
         repository=repository.name,
-        policy=pulumi.Output.json_dumps(ecr_lifecycle_policy(untagged_image_expiry_days, keep_tagged_images)),
+        policy=pulumi.Output.json_dumps(
+            ecr_lifecycle_policy(untagged_image_expiry_days, keep_tagged_images)
+        ),
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return repository, lifecycle_policy
@@ -203,7 +212,10 @@ def ecr_image(
     :func:`built_image_tag`: ``name`` must be unique in the stack). Offline, nothing is built.
     """
     tag = built_image_tag(
-        name, build.platform, build_context_digest(build.context_path, build.dockerfile_path), build.image_tag
+        name,
+        build.platform,
+        build_context_digest(build.context_path, build.dockerfile_path),
+        build.image_tag,
     )
     image = awsx.ecr.Image(
         f"{name}-image",
@@ -227,7 +239,7 @@ def ecr_repository_and_image(
     tags: Mapping[str, str],
     untagged_image_expiry_days: int = 7,
     keep_tagged_images: int = 20,
-    build: Optional[ImageBuild] = None,
+    build: ImageBuild | None = None,
 ) -> RepositoryAndImage:
     """:func:`create_ecr_repository` and, when ``build`` is given, :func:`ecr_image` into it, all
     children of ``parent`` named after ``name``. ``key``: the region key or an existing KMS
@@ -248,4 +260,3 @@ def ecr_repository_and_image(
         name, build, parent=parent, repository=repository, lifecycle_policy=lifecycle_policy
     )
     return RepositoryAndImage(repository, lifecycle_policy, image, tag, image.image_uri)
-

@@ -12,7 +12,8 @@ the functions of their modules, in the order the constructor lists them.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, TypeVar, Union
+from collections.abc import Callable
+from typing import TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -41,7 +42,7 @@ T = TypeVar("T")
 
 def _resolved(
     resolve: Callable[[object, str], T], value: object, field_name: str, problems: list[str]
-) -> Optional[T]:
+) -> T | None:
     """``resolve(value, field_name)``, or None with its error added to ``problems``."""
     try:
         return resolve(value, field_name)
@@ -54,7 +55,7 @@ class ContainerService(pulumi.ComponentResource):
     """An ECS Fargate web service behind an application load balancer (see the package doc)."""
 
     def __init__(
-        self, name: str, args: ContainerServiceArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: ContainerServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems(name)
         key = _resolved(as_key, args.key, "key", problems)
@@ -65,9 +66,9 @@ class ContainerService(pulumi.ComponentResource):
         self._name = name
         self._args = args
         #: The key given (a RegionKey, or an existing key used by its ARN).
-        self.key: Union[RegionKey, ExistingKey] = key
+        self.key: RegionKey | ExistingKey = key
         #: The alert topic given (an AlertTopic, or an existing topic used by its ARN).
-        self.alerts: Union[AlertTopic, ExistingAlertTopic] = alerts
+        self.alerts: AlertTopic | ExistingAlertTopic = alerts
         invoke = pulumi.InvokeOptions(parent=self)
         self.partition = aws.get_partition_output(opts=invoke).partition
         self.region = aws.get_region_output(opts=invoke).region
@@ -80,8 +81,13 @@ class ContainerService(pulumi.ComponentResource):
         self._security_groups()
         self._load_balancer()
         self.task_definition = task_definition(
-            name, args, parent=self, image_uri=self.image_uri, log_group_name=self.log_group.name,
-            region=self.region, roles=self._task_roles,
+            name,
+            args,
+            parent=self,
+            image_uri=self.image_uri,
+            log_group_name=self.log_group.name,
+            region=self.region,
+            roles=self._task_roles,
         )
         self._service()
         self._autoscaling()
@@ -132,9 +138,9 @@ class ContainerService(pulumi.ComponentResource):
         )
         self.repository = built.repository
         self.lifecycle_policy = built.lifecycle_policy
-        self.image: Optional[awsx.ecr.Image] = built.image
+        self.image: awsx.ecr.Image | None = built.image
         # The tag pushed to the repository (unique in the stack; see built_image_tag).
-        self.image_tag: Optional[str] = built.image_tag
+        self.image_tag: str | None = built.image_tag
         if built.image_uri is not None:
             self.image_uri: pulumi.Output[str] = built.image_uri
         else:
@@ -147,8 +153,13 @@ class ContainerService(pulumi.ComponentResource):
             "arn:", self.partition, ":ecs:", self.region, ":", self.account_id, ":*"
         )
         self._task_roles = task_roles(
-            self._name, self._args, parent=self, key=self.key, repository_arn=self.repository.arn,
-            log_group_arn=self.log_group.arn, source_arn=source_arn,
+            self._name,
+            self._args,
+            parent=self,
+            key=self.key,
+            repository_arn=self.repository.arn,
+            log_group_arn=self.log_group.arn,
+            source_arn=source_arn,
         )
         self.execution_role = self._task_roles.execution
         self.task_role = self._task_roles.task
@@ -156,7 +167,11 @@ class ContainerService(pulumi.ComponentResource):
     def _cluster(self) -> None:
         self.cluster = aws.ecs.Cluster(
             f"{self._name}-cluster",
-            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value=self._args.container_insights)],
+            settings=[
+                aws.ecs.ClusterSettingArgs(
+                    name="containerInsights", value=self._args.container_insights
+                )
+            ],
             tags=self._tags("cluster"),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -170,8 +185,13 @@ class ContainerService(pulumi.ComponentResource):
 
     def _load_balancer(self) -> None:
         parts = load_balancer(
-            self._name, self._args, parent=self, security_group=self.load_balancer_security_group,
-            account_id=self.account_id, region=self.region, partition=self.partition,
+            self._name,
+            self._args,
+            parent=self,
+            security_group=self.load_balancer_security_group,
+            account_id=self.account_id,
+            region=self.region,
+            partition=self.partition,
         )
         #: Prefix of the log bucket's own S3 server access logs in ``access_log_bucket``.
         self.access_log_prefix = parts.access_log_prefix
@@ -233,8 +253,8 @@ class ContainerService(pulumi.ComponentResource):
         """CPU target tracking between the autoscaling bounds, when asked for."""
         args, name = self._args, self._name
         child = pulumi.ResourceOptions(parent=self)
-        self.scaling_target: Optional[aws.appautoscaling.Target] = None
-        self.scaling_policy: Optional[aws.appautoscaling.Policy] = None
+        self.scaling_target: aws.appautoscaling.Target | None = None
+        self.scaling_policy: aws.appautoscaling.Policy | None = None
         scaling = args.autoscaling
         if scaling is None:
             return

@@ -11,8 +11,9 @@ adds (``lake.grant_read(service.task_role, zone="models")``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -29,8 +30,7 @@ def default_health_check_command(port: int, path: str) -> list[str]:
     """A container health check for images with Python: GET ``http://127.0.0.1:<port><path>``
     must answer 2xx/3xx within 3 seconds."""
     probe = (
-        "import urllib.request; "
-        f"urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=3)"
+        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=3)"
     )
     return ["CMD", "python", "-c", probe]
 
@@ -59,8 +59,13 @@ def container_definition(
         "readonlyRootFilesystem": True,
         "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
         "portMappings": [
-            {"name": "http", "containerPort": port, "hostPort": port, "protocol": "tcp",
-             "appProtocol": "http"}
+            {
+                "name": "http",
+                "containerPort": port,
+                "hostPort": port,
+                "protocol": "tcp",
+                "appProtocol": "http",
+            }
         ],
         "environment": [{"name": k, "value": env[k]} for k in sorted(env)],
         "secrets": [{"name": k, "valueFrom": secrets[k]} for k in sorted(secrets)],
@@ -88,7 +93,7 @@ def container_definition(
 
 
 def task_log_group(
-    name: str, args: ContainerServiceArgs, key: Union[RegionKey, ExistingKey], parent: pulumi.Resource
+    name: str, args: ContainerServiceArgs, key: RegionKey | ExistingKey, parent: pulumi.Resource
 ) -> aws.cloudwatch.LogGroup:
     """The container's log group ``<name>-logs`` (retention, encrypted with ``key``)."""
     return aws.cloudwatch.LogGroup(
@@ -96,7 +101,9 @@ def task_log_group(
         retention_in_days=args.log_retention_days,
         kms_key_id=key.arn,
         tags=service_tags(name, args, "logs"),
-        opts=pulumi.ResourceOptions(parent=parent, protect=args.protect, retain_on_delete=args.protect),
+        opts=pulumi.ResourceOptions(
+            parent=parent, protect=args.protect, retain_on_delete=args.protect
+        ),
     )
 
 
@@ -115,7 +122,7 @@ def task_roles(
     args: ContainerServiceArgs,
     *,
     parent: pulumi.Resource,
-    key: Union[RegionKey, ExistingKey],
+    key: RegionKey | ExistingKey,
     repository_arn: pulumi.Output[str],
     log_group_arn: pulumi.Output[str],
     source_arn: pulumi.Output[str],
@@ -137,7 +144,9 @@ def task_roles(
         )
 
     roles = TaskRoles(
-        execution=role("execution", f"{name}: ECS pulls the image, writes logs and reads the secrets"),
+        execution=role(
+            "execution", f"{name}: ECS pulls the image, writes logs and reads the secrets"
+        ),
         task=role("task", f"{name}: what the service's code may do (grants added by callers)"),
     )
     _grant_execution(roles.execution, args.secrets, repository_arn, log_group_arn)
@@ -157,8 +166,11 @@ def _grant_execution(
         [
             Statement(
                 sid="PullFromThisRepository",
-                actions=("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
-                         "ecr:GetDownloadUrlForLayer"),
+                actions=(
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ),
                 resources=[repository_arn],
             ),
             Statement(sid="RegistryLogin", actions=("ecr:GetAuthorizationToken",), resources=["*"]),
@@ -184,12 +196,16 @@ def _grant_execution(
         if grant[1] not in by_action[grant[0]]:
             by_action[grant[0]].append(grant[1])
     if by_action:
-        sids = {"ssm:GetParameters": "ReadSsmParameters",
-                "secretsmanager:GetSecretValue": "ReadSecrets"}
+        sids = {
+            "ssm:GetParameters": "ReadSsmParameters",
+            "secretsmanager:GetSecretValue": "ReadSecrets",
+        }
         role.grant(
             "read-secrets",
-            [Statement(sid=sids[action], actions=(action,), resources=sorted(arns))
-             for action, arns in sorted(by_action.items())],
+            [
+                Statement(sid=sids[action], actions=(action,), resources=sorted(arns))
+                for action, arns in sorted(by_action.items())
+            ],
         )
 
 
@@ -208,8 +224,10 @@ def task_definition(
 ) -> aws.ecs.TaskDefinition:
     """The Fargate task definition ``<name>-task`` with the one container of
     :func:`container_definition` and the writable ``/tmp`` volume."""
-    command = list(args.health_check_command or default_health_check_command(
-        args.container_port, args.health_check_path))
+    command = list(
+        args.health_check_command
+        or default_health_check_command(args.container_port, args.health_check_path)
+    )
     definitions = pulumi.Output.all(image_uri, log_group_name, region).apply(
         lambda v: [
             container_definition(

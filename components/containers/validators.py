@@ -10,7 +10,8 @@ wherever it is caught.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from components.baseline import looks_like_secret
 
@@ -38,20 +39,26 @@ _CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9\-._~%!$&()*+,;=:@/]{0,1023}$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_REPOSITORY_PATH_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_REPOSITORY_PATH_RE = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
 _REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-_SSM_PARAMETER_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9_.\-/]+$")
+_SSM_PARAMETER_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9_.\-/]+$"
+)
 _SECRET_ARN_RE = re.compile(
     r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+)"
     r"(?::[^:]*:[^:]*:[^:]*)?$"
 )
-_CERTIFICATE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+_CERTIFICATE_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$"
+)
 #: An S3 bucket name (an existing bucket given by name).
 _BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-def fargate_size_problem(cpu: int, memory: int) -> Optional[str]:
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
     """None when Fargate runs tasks of ``cpu`` units and ``memory`` MiB; else what is wrong
     and which values would be right."""
     if cpu not in FARGATE_MEMORY:
@@ -71,7 +78,7 @@ def fargate_size_problem(cpu: int, memory: int) -> Optional[str]:
 # Image references ----------------------------------------------------------------------------
 
 
-def image_uri_problem(uri: str) -> Optional[str]:
+def image_uri_problem(uri: str) -> str | None:
     """None when ``uri`` is a container image reference (``registry/repository[:tag][@digest]``
     or a Docker Hub name); else what is wrong."""
     rest, _, digest = uri.partition("@")
@@ -95,7 +102,7 @@ def image_uri_problem(uri: str) -> Optional[str]:
     return None
 
 
-def secret_grant_resource(arn: str) -> Optional[tuple[str, str]]:
+def secret_grant_resource(arn: str) -> tuple[str, str] | None:
     """``(IAM action, resource ARN)`` that lets the execution role read secret ``arn``, or
     None when ``arn`` is neither an SSM parameter nor a Secrets Manager secret ARN.
 
@@ -110,7 +117,7 @@ def secret_grant_resource(arn: str) -> Optional[tuple[str, str]]:
     return None
 
 
-def secret_arn_problem(arn: Any) -> Optional[str]:
+def secret_arn_problem(arn: Any) -> str | None:
     """None when ``arn`` names an SSM parameter or a Secrets Manager secret; else why not."""
     if isinstance(arn, str) and secret_grant_resource(arn) is not None:
         return None
@@ -120,7 +127,7 @@ def secret_arn_problem(arn: Any) -> Optional[str]:
     )
 
 
-def environment_name_problem(name: str) -> Optional[str]:
+def environment_name_problem(name: str) -> str | None:
     """None when ``name`` may be a plain (non-secret) environment variable; else why not."""
     if not _ENV_NAME_RE.match(name):
         return (
@@ -137,26 +144,28 @@ def environment_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def health_check_path_problem(path: str) -> Optional[str]:
+def health_check_path_problem(path: str) -> str | None:
     """None when ``path`` is a health-check URL path; else why not."""
     if _HEALTH_PATH_RE.match(path):
         return None
     return f"{path!r} must be a URL path starting with '/' (no quotes, spaces or query string)"
 
 
-def certificate_arn_problem(arn: str) -> Optional[str]:
+def certificate_arn_problem(arn: str) -> str | None:
     """None when ``arn`` is an ACM certificate ARN; else why not."""
     if _CERTIFICATE_ARN_RE.match(arn):
         return None
-    return f"{arn!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+    return (
+        f"{arn!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+    )
 
 
-def certificate_region(arn: str) -> Optional[str]:
+def certificate_region(arn: str) -> str | None:
     """The region of an ACM certificate ARN (a load balancer needs one of its own region)."""
     return arn.split(":")[3] if _CERTIFICATE_ARN_RE.match(arn) else None
 
 
-def bucket_name_problem(name: Any) -> Optional[str]:
+def bucket_name_problem(name: Any) -> str | None:
     """None when ``name`` is an S3 bucket name (or an Output, checked by AWS); else why not."""
     if not isinstance(name, str) or _BUCKET_NAME_RE.match(name):
         return None

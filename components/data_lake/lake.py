@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -59,7 +60,7 @@ class DataLakeArgs:
     """Default: overwritten or deleted object versions are kept 30 days, then expire."""
     access_log_retention_days: int = 90
     """Default: server access logs are kept 90 days, then expire."""
-    access_log_bucket: Optional[pulumi.Input[str]] = None
+    access_log_bucket: pulumi.Input[str] | None = None
     """Default: the lake creates its own access-log bucket (SSE-S3, logs expire after
     ``access_log_retention_days``). When given, the name of an existing log bucket (in this
     region and account) whose policy already lets S3 log delivery write under ``<zone>/``
@@ -90,9 +91,7 @@ class DataLakeArgs:
             out.append("access_log_bucket: give an existing bucket's name, or leave it out")
         for zone, transitions in self.transitions.items():
             if zone not in self.zones:
-                out.append(
-                    f"transitions[{zone!r}]: unknown zone; known zones: {list(self.zones)}"
-                )
+                out.append(f"transitions[{zone!r}]: unknown zone; known zones: {list(self.zones)}")
             out += [f"transitions[{zone!r}]: {p}" for p in transition_problems(transitions)]
         if self.force_destroy and self.protect:
             out.append("Only one of [force_destroy] and [protect] can be given")
@@ -100,7 +99,7 @@ class DataLakeArgs:
 
 
 def _zone_bucket_args(
-    zone: str, args: DataLakeArgs, key: Union[RegionKey, ExistingKey]
+    zone: str, args: DataLakeArgs, key: RegionKey | ExistingKey
 ) -> SecureBucketArgs:
     """The SecureBucket arguments of one zone's bucket (the logging target is set once the
     log bucket exists)."""
@@ -136,7 +135,7 @@ class DataLake(pulumi.ComponentResource):
     """One region's data lake: a bucket per zone, an access-log bucket, scoped grants."""
 
     def __init__(
-        self, name: str, args: DataLakeArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
         raise_problems(f"DataLake {name!r}", problems)
@@ -178,7 +177,7 @@ class DataLake(pulumi.ComponentResource):
 
     def _log_bucket(
         self, args: DataLakeArgs
-    ) -> Optional[Callable[[pulumi.Output[dict[str, Any]]], None]]:
+    ) -> Callable[[pulumi.Output[dict[str, Any]]], None] | None:
         """The lake's own access-log bucket, unless an existing one is given.
 
         The log bucket's policy names its sources (aws:SourceArn), which need the log bucket
@@ -186,7 +185,7 @@ class DataLake(pulumi.ComponentResource):
         program has registered every source (the zone buckets, and any
         accept_access_logs() call). Returns what resolves it (None for an existing bucket).
         """
-        self.log_bucket: Optional[SecureBucket] = None
+        self.log_bucket: SecureBucket | None = None
         if args.access_log_bucket is not None:
             self.log_bucket_name: pulumi.Output[str] = pulumi.Output.from_input(
                 args.access_log_bucket
@@ -221,9 +220,7 @@ class DataLake(pulumi.ComponentResource):
         sources = list(self._log_sources)
         return pulumi.Output.all(
             self.log_bucket.arn, self.account_id, *[arn for _, arn in sources]
-        ).apply(
-            lambda v: log_delivery_statement(v[0], [p for p, _ in sources], v[2:], v[1])
-        )
+        ).apply(lambda v: log_delivery_statement(v[0], [p for p, _ in sources], v[2:], v[1]))
 
     def accept_access_logs(self, source_bucket_arn: pulumi.Input[str], prefix: str) -> None:
         """Let S3 server access logging of another bucket of this account and region write
@@ -306,7 +303,7 @@ class DataLake(pulumi.ComponentResource):
         )
 
     def read_statements(
-        self, zone: str, prefix: Optional[str] = None, versions: bool = False
+        self, zone: str, prefix: str | None = None, versions: bool = False
     ) -> list[Statement]:
         """Statements to read ``zone`` (under ``prefix`` when given): get and list objects,
         decrypt them. ``versions`` adds s3:GetObjectVersion (reading earlier versions)."""
@@ -318,16 +315,20 @@ class DataLake(pulumi.ComponentResource):
             sid=f"List{name}Bucket",
             actions=("s3:ListBucket",),
             resources=[bucket.arn],
-            conditions={"StringLike": {"s3:prefix": [f"{clean}/", f"{clean}/*"]}} if clean else None,
+            conditions={"StringLike": {"s3:prefix": [f"{clean}/", f"{clean}/*"]}}
+            if clean
+            else None,
         )
         return [
-            Statement(sid=f"Read{name}Objects", actions=tuple(get), resources=[bucket.objects_arn(clean)]),
+            Statement(
+                sid=f"Read{name}Objects", actions=tuple(get), resources=[bucket.objects_arn(clean)]
+            ),
             listing,
             self._kms_statement(f"Decrypt{name}Objects", zone, ("kms:Decrypt",)),
         ]
 
     def write_statements(
-        self, zone: str, prefix: Optional[str] = None, allow_delete: bool = False
+        self, zone: str, prefix: str | None = None, allow_delete: bool = False
     ) -> list[Statement]:
         """Statements to write ``zone`` (under ``prefix`` when given): put objects (multipart
         included) and encrypt them; ``allow_delete`` adds s3:DeleteObject (a delete marker
@@ -355,10 +356,10 @@ class DataLake(pulumi.ComponentResource):
         self,
         role: ServiceRole,
         zone: str,
-        prefix: Optional[str] = None,
+        prefix: str | None = None,
         *,
         versions: bool = False,
-        purpose: Optional[str] = None,
+        purpose: str | None = None,
     ) -> aws.iam.RolePolicy:
         """Let ``role`` read ``zone`` (only under ``prefix`` when given), and nothing else."""
         clean = clean_prefix(prefix)
@@ -369,10 +370,10 @@ class DataLake(pulumi.ComponentResource):
         self,
         role: ServiceRole,
         zone: str,
-        prefix: Optional[str] = None,
+        prefix: str | None = None,
         *,
         allow_delete: bool = False,
-        purpose: Optional[str] = None,
+        purpose: str | None = None,
     ) -> aws.iam.RolePolicy:
         """Let ``role`` write (and with ``allow_delete`` delete) objects in ``zone`` (only
         under ``prefix`` when given); it can neither read nor list them."""
@@ -385,11 +386,11 @@ class DataLake(pulumi.ComponentResource):
         self,
         role: ServiceRole,
         zone: str,
-        prefix: Optional[str] = None,
+        prefix: str | None = None,
         *,
         allow_delete: bool = False,
         versions: bool = False,
-        purpose: Optional[str] = None,
+        purpose: str | None = None,
     ) -> aws.iam.RolePolicy:
         """Read and write ``zone`` (under ``prefix`` when given) in one inline policy."""
         clean = clean_prefix(prefix)
@@ -401,16 +402,14 @@ class DataLake(pulumi.ComponentResource):
             actions=tuple(read[0].actions) + tuple(write[0].actions),
             resources=list(read[0].resources),
         )
-        kms = self._kms_statement(
-            f"Use{name}Key", zone, ("kms:Decrypt", "kms:GenerateDataKey")
-        )
+        kms = self._kms_statement(f"Use{name}Key", zone, ("kms:Decrypt", "kms:GenerateDataKey"))
         access = "read-write-delete" if allow_delete else "read-write"
         return role.grant(purpose or self._purpose(zone, access, clean), [objects, read[1], kms])
 
     # Replication ----------------------------------------------------------------------------
 
     def replicate_to(
-        self, other: "DataLake", opts: Optional[pulumi.ResourceOptions] = None
+        self, other: DataLake, opts: pulumi.ResourceOptions | None = None
     ) -> LakeReplication:
         """Replicate every zone bucket of this lake to its twin zone bucket in ``other``.
 

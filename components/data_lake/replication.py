@@ -9,7 +9,7 @@ replication configuration.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -36,7 +36,9 @@ class LakeReplicationArgs:
     def problems(self) -> list[str]:
         out = []
         if self.source is self.destination:
-            out.append("source and destination are the same lake; replicate to another region's lake")
+            out.append(
+                "source and destination are the same lake; replicate to another region's lake"
+            )
         missing = [z for z in self.source.zones if z not in self.destination.zones]
         if missing:
             out.append(
@@ -65,7 +67,9 @@ def replication_statements(
     destination = as_key(destination_key, "destination_key")
 
     def context(bucket: SecureBucket) -> dict[str, Any]:
-        return {"kms:EncryptionContext:aws:s3:arn": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")]}
+        return {
+            "kms:EncryptionContext:aws:s3:arn": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")]
+        }
 
     return [
         Statement(
@@ -101,9 +105,7 @@ def replication_statements(
             actions=("kms:Encrypt", "kms:Decrypt"),
             resources=[destination.arn],
             conditions={
-                "StringEquals": {
-                    "kms:ViaService": destination.context.apply(s3_via_service)
-                },
+                "StringEquals": {"kms:ViaService": destination.context.apply(s3_via_service)},
                 "StringLike": context(destination_bucket),
             },
         ),
@@ -125,7 +127,7 @@ class LakeReplication(pulumi.ComponentResource):
         self,
         name: str,
         args: LakeReplicationArgs,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         problems = args.problems()
         raise_problems(f"LakeReplication {name!r}", problems)
@@ -181,6 +183,4 @@ class LakeReplication(pulumi.ComponentResource):
                     parent=self, depends_on=[src.versioning, dst.versioning, policy]
                 ),
             )
-        self.register_outputs(
-            {"roles": {zone: r.arn for zone, r in self.roles.items()}}
-        )
+        self.register_outputs({"roles": {zone: r.arn for zone, r in self.roles.items()}})

@@ -8,7 +8,8 @@ Plain functions with plain tests; the stack configuration checks use them too, s
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from components.buckets import STORAGE_CLASSES, Transition
 from components.checks import duplicates
@@ -19,12 +20,16 @@ DEFAULT_ZONES: tuple[str, ...] = ("raw", "curated", "features", "models")
 
 #: Zone names: lowercase, usable in bucket names, role names and tag values.
 ZONE_NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?$")
-ZONE_NAME_RULE = "1-20 lowercase letters, digits or '-', starting with a letter and not ending with '-'"
+ZONE_NAME_RULE = (
+    "1-20 lowercase letters, digits or '-', starting with a letter and not ending with '-'"
+)
 
 #: Lifecycle transitions S3 supports (the "waterfall"): storage class -> the classes an
 #: object in it may move on to.
 NEXT_STORAGE_CLASSES: Mapping[str, frozenset[str]] = {
-    "STANDARD_IA": frozenset({"INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}),
+    "STANDARD_IA": frozenset(
+        {"INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}
+    ),
     "INTELLIGENT_TIERING": frozenset({"ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}),
     "ONEZONE_IA": frozenset({"GLACIER", "DEEP_ARCHIVE"}),
     "GLACIER_IR": frozenset({"GLACIER", "DEEP_ARCHIVE"}),
@@ -63,7 +68,7 @@ def transition_problems(transitions: Sequence[Transition]) -> list[str]:
     30 days later when the previous class is STANDARD_IA or ONEZONE_IA.
     """
     out: list[str] = []
-    previous: Optional[Transition] = None
+    previous: Transition | None = None
     for i, t in enumerate(transitions):
         where = f"transition {i + 1} ({t.storage_class} at day {t.days})"
         if t.storage_class not in STORAGE_CLASSES:
@@ -129,7 +134,7 @@ def camel(text: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", text) if part)
 
 
-def clean_prefix(prefix: Optional[str]) -> str:
+def clean_prefix(prefix: str | None) -> str:
     """A key prefix without surrounding slashes; ValueError for wildcards or empty input."""
     if prefix is None:
         return ""
@@ -137,9 +142,7 @@ def clean_prefix(prefix: Optional[str]) -> str:
         raise ValueError(f"prefix must be a string, got {type(prefix).__name__}")
     clean = prefix.strip("/")
     if not clean:
-        raise ValueError(
-            f"prefix {prefix!r} is empty; pass prefix=None to grant the whole zone"
-        )
+        raise ValueError(f"prefix {prefix!r} is empty; pass prefix=None to grant the whole zone")
     if any(c in clean for c in "*?$"):
         raise ValueError(
             f"prefix {prefix!r} contains a wildcard or policy variable ('*', '?', '$'); "

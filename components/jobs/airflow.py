@@ -23,7 +23,12 @@ from components.kms import ExistingKey, KeyInput, RegionKey, as_key
 from components.monitoring import LOG_RETENTION_DAYS
 
 MWAA_ENVIRONMENT_CLASSES = (
-    "mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge",
+    "mw1.micro",
+    "mw1.small",
+    "mw1.medium",
+    "mw1.large",
+    "mw1.xlarge",
+    "mw1.2xlarge",
 )
 #: The modules MWAA logs, and the suffix of each one's log group (``airflow-<env>-<suffix>``).
 MWAA_LOG_MODULES: Mapping[str, str] = {
@@ -78,16 +83,28 @@ class AirflowArgs:
     def problems(self) -> list[str]:
         out = []
         if not _MWAA_NAME_RE.match(self.environment_name):
-            out.append(f"environment_name: {self.environment_name!r} must be 1-80 letters, digits, '-' or '_', starting with a letter")
+            out.append(
+                f"environment_name: {self.environment_name!r} must be 1-80 letters, digits, '-' or '_', starting with a letter"
+            )
         out += key_input_problems(self.key)
         if self.environment_class not in MWAA_ENVIRONMENT_CLASSES:
-            out.append(f"environment_class: {self.environment_class!r} is not one of {list(MWAA_ENVIRONMENT_CLASSES)}")
+            out.append(
+                f"environment_class: {self.environment_class!r} is not one of {list(MWAA_ENVIRONMENT_CLASSES)}"
+            )
         if len(self.subnet_ids) != 2:
-            out.append(f"subnet_ids: MWAA needs exactly two private subnets, got {len(self.subnet_ids)}")
-        if isinstance(self.max_workers, bool) or not isinstance(self.max_workers, int) or not 1 <= self.max_workers <= 25:
+            out.append(
+                f"subnet_ids: MWAA needs exactly two private subnets, got {len(self.subnet_ids)}"
+            )
+        if (
+            isinstance(self.max_workers, bool)
+            or not isinstance(self.max_workers, int)
+            or not 1 <= self.max_workers <= 25
+        ):
             out.append(f"max_workers: {self.max_workers!r} must be 1 to 25")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
-            out.append(f"log_retention_days: {self.log_retention_days!r} is not a CloudWatch Logs retention")
+            out.append(
+                f"log_retention_days: {self.log_retention_days!r} is not a CloudWatch Logs retention"
+            )
         if self.force_destroy and self.protect:
             out.append("Only one of [force_destroy] and [protect] can be given")
         return out
@@ -110,13 +127,19 @@ def airflow_execution_statements(
         Statement(
             sid="PublishEnvironmentHealth",
             actions=("airflow:PublishMetrics",),
-            resources=[f"arn:{partition}:airflow:{region}:{account_id}:environment/{environment_name}"],
+            resources=[
+                f"arn:{partition}:airflow:{region}:{account_id}:environment/{environment_name}"
+            ],
         ),
         Statement(
             sid="ReadDagBucket",
             actions=(
-                "s3:GetBucketLocation", "s3:GetBucketPublicAccessBlock", "s3:GetBucketVersioning",
-                "s3:GetEncryptionConfiguration", "s3:ListBucket", "s3:ListBucketVersions",
+                "s3:GetBucketLocation",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketVersioning",
+                "s3:GetEncryptionConfiguration",
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
             ),
             resources=[dag_bucket_arn],
         ),
@@ -128,8 +151,11 @@ def airflow_execution_statements(
         Statement(
             sid="WriteOwnLogGroups",
             actions=(
-                "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                "logs:GetLogEvents", "logs:GetLogGroupFields",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:GetLogEvents",
+                "logs:GetLogGroupFields",
             ),
             resources=[logs, f"{logs}:log-stream:*"],
         ),
@@ -143,8 +169,12 @@ def airflow_execution_statements(
         Statement(
             sid="UseCeleryQueues",
             actions=(
-                "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
             ),
             resources=[f"arn:{partition}:sqs:{region}:*:airflow-celery-*"],
         ),
@@ -209,7 +239,9 @@ class Airflow(pulumi.ComponentResource):
 
     def _log_groups(self, name: str, args: AirflowArgs) -> None:
         """One encrypted log group per Airflow module, named as MWAA names them."""
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        keep = pulumi.ResourceOptions(
+            parent=self, protect=args.protect, retain_on_delete=args.protect
+        )
         self.log_groups = {
             module: aws.cloudwatch.LogGroup(
                 f"{name}-{suffix.lower()}-logs",
@@ -235,20 +267,35 @@ class Airflow(pulumi.ComponentResource):
         sg = self.security_group.id
         self.security_group_rules = [
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-in-{port}", security_group_id=sg, ip_protocol="tcp", from_port=port, to_port=port,
-                referenced_security_group_id=sg, description=f"Airflow components reach each other on {port} ({what})",
+                f"{name}-in-{port}",
+                security_group_id=sg,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=sg,
+                description=f"Airflow components reach each other on {port} ({what})",
                 opts=child,
             )
             for port, what in ((443, "web server"), (5432, "metadata database"))
         ] + [
             aws.vpc.SecurityGroupEgressRule(
-                f"{name}-out-5432", security_group_id=sg, ip_protocol="tcp", from_port=5432, to_port=5432,
-                referenced_security_group_id=sg, description="Airflow components reach the metadata database",
+                f"{name}-out-5432",
+                security_group_id=sg,
+                ip_protocol="tcp",
+                from_port=5432,
+                to_port=5432,
+                referenced_security_group_id=sg,
+                description="Airflow components reach the metadata database",
                 opts=child,
             ),
             aws.vpc.SecurityGroupEgressRule(
-                f"{name}-out-https", security_group_id=sg, ip_protocol="tcp", from_port=443, to_port=443,
-                cidr_ipv4="0.0.0.0/0", description="Airflow calls AWS APIs (S3, SQS, logs) over HTTPS via NAT or endpoints",
+                f"{name}-out-https",
+                security_group_id=sg,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4="0.0.0.0/0",
+                description="Airflow calls AWS APIs (S3, SQS, logs) over HTTPS via NAT or endpoints",
                 opts=child,
             ),
         ]
@@ -258,7 +305,11 @@ class Airflow(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         partition, region, account = self._partition, self._region, self._account
         environment_arn = pulumi.Output.format(
-            "arn:{0}:airflow:{1}:{2}:environment/{3}", partition, region, account, args.environment_name
+            "arn:{0}:airflow:{1}:{2}:environment/{3}",
+            partition,
+            region,
+            account,
+            args.environment_name,
         )
         trust: pulumi.Output[str] = pulumi.Output.all(account, environment_arn).apply(
             lambda v: pulumi.Output.json_dumps(airflow_trust_policy(v[0], v[1]))
@@ -275,8 +326,12 @@ class Airflow(pulumi.ComponentResource):
         ).apply(
             lambda v: policy_document(
                 airflow_execution_statements(
-                    partition=v[0], region=v[1], account_id=v[2],
-                    environment_name=args.environment_name, dag_bucket_arn=v[3], key_arn=v[4],
+                    partition=v[0],
+                    region=v[1],
+                    account_id=v[2],
+                    environment_name=args.environment_name,
+                    dag_bucket_arn=v[3],
+                    key_arn=v[4],
                 )
             )
         )
@@ -343,7 +398,9 @@ class Airflow(pulumi.ComponentResource):
                             "Effect": "Allow",
                             "Principal": {"Service": "logging.s3.amazonaws.com"},
                             "Action": "s3:PutObject",
-                            "Resource": pulumi.Output.concat(log_bucket_arn, f"/{AIRFLOW_DAGS_LOG_PREFIX}/*"),
+                            "Resource": pulumi.Output.concat(
+                                log_bucket_arn, f"/{AIRFLOW_DAGS_LOG_PREFIX}/*"
+                            ),
                             "Condition": {
                                 "ArnLike": {"aws:SourceArn": dag_bucket_arn},
                                 "StringEquals": {"aws:SourceAccount": account},

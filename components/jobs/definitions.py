@@ -233,26 +233,41 @@ class BatchJobArgs:
                 f"vcpu: {vcpu_value(self.vcpu)} is more than the environment's max_vcpus "
                 f"({self.environment.args.max_vcpus}); runs could never start"
             )
-        if isinstance(self.timeout_seconds, bool) or not isinstance(self.timeout_seconds, int) or self.timeout_seconds < MIN_TIMEOUT_SECONDS:
+        if (
+            isinstance(self.timeout_seconds, bool)
+            or not isinstance(self.timeout_seconds, int)
+            or self.timeout_seconds < MIN_TIMEOUT_SECONDS
+        ):
             out.append(
                 f"timeout_seconds: {self.timeout_seconds!r} must be a whole number of seconds, "
                 f"at least {MIN_TIMEOUT_SECONDS} (the max run time of one attempt)"
             )
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or not 1 <= self.attempts <= 10:
+        if (
+            isinstance(self.attempts, bool)
+            or not isinstance(self.attempts, int)
+            or not 1 <= self.attempts <= 10
+        ):
             out.append(f"attempts: {self.attempts!r} must be 1 to 10")
         if len(self.retry_exit_codes) > 2 or not all(
-            isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 255 for c in self.retry_exit_codes
+            isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 255
+            for c in self.retry_exit_codes
         ):
             out.append("retry_exit_codes: give at most two exit codes from 1 to 255")
         if self.cpu_architecture not in CPU_ARCHITECTURES:
-            out.append(f"cpu_architecture: {self.cpu_architecture!r} is not one of {list(CPU_ARCHITECTURES)}")
+            out.append(
+                f"cpu_architecture: {self.cpu_architecture!r} is not one of {list(CPU_ARCHITECTURES)}"
+            )
         out += self._parameter_problems()
         out += environment_problems("environment_variables", self.environment_variables)
         out += self._lake_problems()
         if self.array_size is not None and (
-            isinstance(self.array_size, bool) or not isinstance(self.array_size, int) or not 2 <= self.array_size <= MAX_ARRAY_SIZE
+            isinstance(self.array_size, bool)
+            or not isinstance(self.array_size, int)
+            or not 2 <= self.array_size <= MAX_ARRAY_SIZE
         ):
-            out.append(f"array_size: {self.array_size!r} must be 2 to {MAX_ARRAY_SIZE} (or not given)")
+            out.append(
+                f"array_size: {self.array_size!r} must be 2 to {MAX_ARRAY_SIZE} (or not given)"
+            )
         if self.schedule is not None:
             out += schedule_problems(self.schedule, self.command)
         return out
@@ -260,16 +275,20 @@ class BatchJobArgs:
     def _image_problems(self) -> list[str]:
         if isinstance(self.image, pulumi.Output):
             if self.image_repository_arn is None:
-                return ["image_repository_arn: an image built by the stack (an Output) needs the "
-                        "ARN of the ECR repository it is pushed to"]
+                return [
+                    "image_repository_arn: an image built by the stack (an Output) needs the "
+                    "ARN of the ECR repository it is pushed to"
+                ]
             return []
         out = []
         bad_image = image_problem(self.image)
         if bad_image:
             out.append(f"image: {bad_image}")
         if self.image_repository_arn is not None:
-            out.append("image_repository_arn: only for an image built by the stack; an image "
-                       "reference's ECR repository is read from it")
+            out.append(
+                "image_repository_arn: only for an image built by the stack; an image "
+                "reference's ECR repository is read from it"
+            )
         return out
 
     def _parameter_problems(self) -> list[str]:
@@ -279,7 +298,9 @@ class BatchJobArgs:
             if not _PARAMETER_RE.match(name):
                 out.append(f"parameters: {name!r} must be letters, digits and '_'")
             elif name in PLATFORM_PARAMETERS:
-                out.append(f"parameters: {name} is set by the platform (read/write/array_size/triggers)")
+                out.append(
+                    f"parameters: {name} is set by the platform (read/write/array_size/triggers)"
+                )
             elif name not in referenced:
                 out.append(f"parameters: {name} is not used by the command (no Ref::{name})")
         return out
@@ -293,8 +314,14 @@ class BatchJobArgs:
             if self.lake is None:
                 out.append(f"{field_name}: needs the data lake (lake)")
             elif access.zone not in self.lake.zones:
-                out.append(f"{field_name}: zone {access.zone!r} is not a zone of the lake {list(self.lake.zones)}")
-        if self.on_new_objects is not None and self.write is not None and self.on_new_objects.zone == self.write.zone:
+                out.append(
+                    f"{field_name}: zone {access.zone!r} is not a zone of the lake {list(self.lake.zones)}"
+                )
+        if (
+            self.on_new_objects is not None
+            and self.write is not None
+            and self.on_new_objects.zone == self.write.zone
+        ):
             trigger = _clean_prefix(self.on_new_objects.prefix) or ""
             written = _clean_prefix(self.write.prefix) or ""
             if written.startswith(trigger) or trigger.startswith(written):
@@ -355,7 +382,9 @@ class BatchJob(pulumi.ComponentResource):
             retention_in_days=env.args.log_retention_days,
             kms_key_id=env.key.arn,
             tags={"Name": f"{name}-logs", **self._tags},
-            opts=pulumi.ResourceOptions(parent=self, protect=env.args.protect, retain_on_delete=env.args.protect),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=env.args.protect, retain_on_delete=env.args.protect
+            ),
         )
 
     def _definition(self) -> None:
@@ -381,7 +410,9 @@ class BatchJob(pulumi.ComponentResource):
                 )
             ),
             parameters=self.parameters or None,
-            timeout=aws.batch.JobDefinitionTimeoutArgs(attempt_duration_seconds=args.timeout_seconds),
+            timeout=aws.batch.JobDefinitionTimeoutArgs(
+                attempt_duration_seconds=args.timeout_seconds
+            ),
             # The API's own (camelCase) shape; the SDK's TypedDict spells it in snake_case.
             retry_strategy=cast(Any, retry_strategy(args.attempts, args.retry_exit_codes)),
             propagate_tags=True,
@@ -424,19 +455,28 @@ class BatchJob(pulumi.ComponentResource):
         )
         self.dead_letter_queue, self.dead_letter_alarm = dead_letter_queue(submitted)
         if args.schedule is not None:
-            self.scheduler_role, self.schedule = scheduled_runs(submitted, args.schedule, self.dead_letter_queue)
+            self.scheduler_role, self.schedule = scheduled_runs(
+                submitted, args.schedule, self.dead_letter_queue
+            )
         if args.on_new_objects is not None:
             assert args.lake is not None
             bucket = args.lake.bucket(args.on_new_objects.zone)
-            trigger: ObjectTrigger = object_trigger(submitted, args.on_new_objects, bucket, self.dead_letter_queue)
+            trigger: ObjectTrigger = object_trigger(
+                submitted, args.on_new_objects, bucket, self.dead_letter_queue
+            )
             self.trigger_rule, self.trigger_role = trigger.rule, trigger.role
-            self.dead_letter_policy, self.trigger_target = trigger.dead_letter_policy, trigger.target
+            self.dead_letter_policy, self.trigger_target = (
+                trigger.dead_letter_policy,
+                trigger.target,
+            )
 
     # Roles -----------------------------------------------------------------------------------
 
     def _roles(self) -> None:
         args, env, name = self.args, self.args.environment, self._name
-        tasks_source = pulumi.Output.concat("arn:", env.partition, ":ecs:", env.region, ":", env.account_id, ":*")
+        tasks_source = pulumi.Output.concat(
+            "arn:", env.partition, ":ecs:", env.region, ":", env.account_id, ":*"
+        )
         self.execution_role = ServiceRole(
             f"{name}-execution",
             ServiceRoleArgs(
@@ -472,17 +512,25 @@ class BatchJob(pulumi.ComponentResource):
                 [
                     Statement(
                         sid="PullFromThisRepository",
-                        actions=("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"),
+                        actions=(
+                            "ecr:BatchCheckLayerAvailability",
+                            "ecr:BatchGetImage",
+                            "ecr:GetDownloadUrlForLayer",
+                        ),
                         resources=[repository_arn],
                     ),
-                    Statement(sid="RegistryLogin", actions=("ecr:GetAuthorizationToken",), resources=["*"]),
+                    Statement(
+                        sid="RegistryLogin", actions=("ecr:GetAuthorizationToken",), resources=["*"]
+                    ),
                 ],
             )
         lake = args.lake
         if lake is not None and args.read is not None:
             lake.grant_read(self.job_role, args.read.zone, args.read.prefix)
         if lake is not None and args.write is not None:
-            lake.grant_read_write(self.job_role, args.write.zone, args.write.prefix, allow_delete=True)
+            lake.grant_read_write(
+                self.job_role, args.write.zone, args.write.prefix, allow_delete=True
+            )
 
     def _image_repository_arn(self) -> pulumi.Output[str] | None:
         """The ECR repository the image is pulled from: given for a built image, read from an
@@ -495,8 +543,10 @@ class BatchJob(pulumi.ComponentResource):
             return None
         account, region, repo = repository
         return pulumi.Output.all(env.partition, env.account_id, env.region).apply(
-            lambda v: f"arn:{v[0]}:ecr:{_resolve_image(region, v[1], v[2])}:"
-            f"{_resolve_image(account, v[1], v[2])}:repository/{repo}"
+            lambda v: (
+                f"arn:{v[0]}:ecr:{_resolve_image(region, v[1], v[2])}:"
+                f"{_resolve_image(account, v[1], v[2])}:repository/{repo}"
+            )
         )
 
     def _parameters(self) -> dict[str, pulumi.Input[str]]:

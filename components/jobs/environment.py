@@ -91,15 +91,23 @@ class BatchEnvironmentArgs:
     def problems(self) -> list[str]:
         out = []
         if not _PREFIX_RE.match(self.name_prefix):
-            out.append(f"name_prefix: {self.name_prefix!r} must be 1-24 lowercase letters, digits or '-'")
+            out.append(
+                f"name_prefix: {self.name_prefix!r} must be 1-24 lowercase letters, digits or '-'"
+            )
         if not self.subnet_ids:
             out.append("subnet_ids: give at least one private subnet")
         out += key_input_problems(self.key)
         out += topic_input_problems(self.alert_topic)
-        if isinstance(self.max_vcpus, bool) or not isinstance(self.max_vcpus, int) or not 1 <= self.max_vcpus <= 4096:
+        if (
+            isinstance(self.max_vcpus, bool)
+            or not isinstance(self.max_vcpus, int)
+            or not 1 <= self.max_vcpus <= 4096
+        ):
             out.append(f"max_vcpus: {self.max_vcpus!r} must be a whole number from 1 to 4096")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
-            out.append(f"log_retention_days: {self.log_retention_days!r} is not a CloudWatch Logs retention")
+            out.append(
+                f"log_retention_days: {self.log_retention_days!r} is not a CloudWatch Logs retention"
+            )
         return out
 
 
@@ -225,7 +233,14 @@ class BatchEnvironment(pulumi.ComponentResource):
         out: list[Widget] = [
             MetricWidget(
                 title="Job runs that failed (alerts sent)",
-                metrics=[Metric("AWS/Events", "TriggeredRules", {"RuleName": self.failed_rule.name}, label="failed runs")],
+                metrics=[
+                    Metric(
+                        "AWS/Events",
+                        "TriggeredRules",
+                        {"RuleName": self.failed_rule.name},
+                        label="failed runs",
+                    )
+                ],
             )
         ]
         scheduled = [j for j in self.jobs.values() if j.schedule is not None]
@@ -247,10 +262,18 @@ class BatchEnvironment(pulumi.ComponentResource):
                 MetricWidget(
                     title="Runs submitted by new objects",
                     metrics=[
-                        Metric("AWS/Events", metric, {"RuleName": j.trigger_rule.name}, label=f"{j.job_name} {label}")
+                        Metric(
+                            "AWS/Events",
+                            metric,
+                            {"RuleName": j.trigger_rule.name},
+                            label=f"{j.job_name} {label}",
+                        )
                         for j in triggered
                         if j.trigger_rule is not None
-                        for metric, label in (("Invocations", "submitted"), ("FailedInvocations", "failed"))
+                        for metric, label in (
+                            ("Invocations", "submitted"),
+                            ("FailedInvocations", "failed"),
+                        )
                     ],
                 )
             )
@@ -261,7 +284,12 @@ class BatchEnvironment(pulumi.ComponentResource):
                     title="Runs that could not be submitted (dead-letter queues)",
                     stat="Maximum",
                     metrics=[
-                        Metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": j.dead_letter_queue.name}, label=j.job_name)
+                        Metric(
+                            "AWS/SQS",
+                            "ApproximateNumberOfMessagesVisible",
+                            {"QueueName": j.dead_letter_queue.name},
+                            label=j.job_name,
+                        )
                         for j in dlqs
                         if j.dead_letter_queue is not None
                     ],

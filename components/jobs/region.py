@@ -132,13 +132,17 @@ class JobsArgs:
         if dupes:
             out.append(f"jobs: {dupes} listed more than once")
         if self.cpu_architecture not in CPU_ARCHITECTURES:
-            out.append(f"cpu_architecture: {self.cpu_architecture!r} is not one of {list(CPU_ARCHITECTURES)}")
+            out.append(
+                f"cpu_architecture: {self.cpu_architecture!r} is not one of {list(CPU_ARCHITECTURES)}"
+            )
         for i, spec in enumerate(self.jobs):
             at = f"jobs[{i}] ({spec.name})"
             if spec.image is not None and spec.build is not None:
                 out.append(f"{at}: Only one of [image] and [build] can be given")
             elif spec.image is None and spec.build is None:
-                out.append(f"{at}: give [image] (a prebuilt image) or [build] (a Dockerfile to build)")
+                out.append(
+                    f"{at}: give [image] (a prebuilt image) or [build] (a Dockerfile to build)"
+                )
             elif spec.build is not None:
                 out += self._build_problems(at, spec.build)
         return out
@@ -146,7 +150,9 @@ class JobsArgs:
     def _build_problems(self, at: str, build: JobBuild) -> list[str]:
         context = self.resolve(build.context)
         if not context.is_dir():
-            return [f"{at}: build.context: directory {build.context!r} not found (looked in {context})"]
+            return [
+                f"{at}: build.context: directory {build.context!r} not found (looked in {context})"
+            ]
         dockerfile = self.resolve(build.dockerfile) if build.dockerfile else context / "Dockerfile"
         if not dockerfile.is_file():
             key = "build.dockerfile" if build.dockerfile else "build.context"
@@ -157,7 +163,9 @@ class JobsArgs:
 class Jobs(pulumi.ComponentResource):
     """One region's batch jobs: the environment, each job, and optional managed Airflow."""
 
-    def __init__(self, name: str, args: JobsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: JobsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         problems = args.problems()
         raise_problems(f"Jobs {name!r}", problems)
         key = as_key(args.key, "key")
@@ -225,7 +233,9 @@ class Jobs(pulumi.ComponentResource):
                     environment=environment,
                     image=self._image(spec),
                     image_repository_arn=(
-                        self.repository.arn if spec.build is not None and self.repository is not None else None
+                        self.repository.arn
+                        if spec.build is not None and self.repository is not None
+                        else None
                     ),
                     cpu_architecture=args.cpu_architecture,
                     command=spec.command,

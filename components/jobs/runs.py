@@ -77,7 +77,6 @@ class ObjectTriggerArgs:
     """Default: any new object in the zone. When given, only keys starting with it."""
 
 
-
 def schedule_problems(schedule: JobScheduleArgs, command: Sequence[str]) -> list[str]:
     """Problems with a job's schedule (``command`` is the job's), each naming its field."""
     out = []
@@ -187,7 +186,9 @@ def object_trigger_input() -> tuple[dict[str, str], str]:
     return paths, template
 
 
-def dead_letter_queue_policy(queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]) -> dict[str, Any]:
+def dead_letter_queue_policy(
+    queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]
+) -> dict[str, Any]:
     """Queue policy: only the job's trigger rule may deliver dead letters; nothing without TLS."""
     return {
         "Version": "2012-10-17",
@@ -252,7 +253,9 @@ def submit_statement(job: SubmittedJob) -> Statement:
     """SubmitJob for exactly this queue and this definition (by name and any revision);
     IAM also evaluates the job being created, whose id is not known in advance."""
     env = job.environment
-    new_jobs = pulumi.Output.format("arn:{0}:batch:{1}:{2}:job/*", env.partition, env.region, env.account_id)
+    new_jobs = pulumi.Output.format(
+        "arn:{0}:batch:{1}:{2}:job/*", env.partition, env.region, env.account_id
+    )
     return Statement(
         sid="SubmitThisJobToThisQueue",
         actions=("batch:SubmitJob",),
@@ -352,7 +355,9 @@ def scheduled_runs(
                 maximum_event_age_in_seconds=SUBMIT_MAX_EVENT_AGE_SECONDS,
                 maximum_retry_attempts=SUBMIT_RETRY_ATTEMPTS,
             ),
-            dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(arn=dead_letters.arn),
+            dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(
+                arn=dead_letters.arn
+            ),
         ),
         opts=pulumi.ResourceOptions(parent=job.parent, depends_on=[role]),
     )

@@ -70,7 +70,9 @@ def vcpu_value(vcpu: float) -> str:
 
 # Schedule expressions and time zones ------------------------------------------------------
 
-_MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
+_MONTHS = {
+    m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())
+}
 _DAYS = {d: i + 1 for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
 
 
@@ -279,7 +281,9 @@ def ecr_repository(image: str) -> tuple[str, str, str] | None:
 # The key and the alert topic ---------------------------------------------------------------
 
 
-def conversion_problems(convert: Callable[[object, str], object], value: object, field_name: str) -> list[str]:
+def conversion_problems(
+    convert: Callable[[object, str], object], value: object, field_name: str
+) -> list[str]:
     """``[]`` when ``convert(value, field_name)`` accepts ``value`` (``as_key``,
     ``as_alert_topic``); else its error, which names ``field_name``."""
     try:

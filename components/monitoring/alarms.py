@@ -7,8 +7,8 @@ and makes it notify an alert topic.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 import pulumi
 
@@ -25,7 +25,7 @@ HIGH_RESOLUTION_PERIODS = (10, 20, 30)
 MAX_DIMENSIONS = 30
 
 
-def period_problem(field_name: str, period: int) -> Optional[str]:
+def period_problem(field_name: str, period: int) -> str | None:
     """Why ``period`` is not a CloudWatch period, or None."""
     if isinstance(period, bool) or not isinstance(period, int):
         return f"{field_name}: {period!r} must be a whole number of seconds"
@@ -55,7 +55,7 @@ class AlarmArgs:
     """Default: 5-minute periods."""
     evaluation_periods: int = 1
     """Default: one period decides."""
-    datapoints_to_alarm: Optional[int] = None
+    datapoints_to_alarm: int | None = None
     """Default: every evaluated period must breach."""
 
     def problems(self) -> list[str]:
@@ -65,10 +65,16 @@ class AlarmArgs:
             out.append("namespace: must not be empty")
         if not self.metric_name.strip():
             out.append("metric_name: must not be empty")
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not math.isfinite(self.threshold):
+        if (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, (int, float))
+            or not math.isfinite(self.threshold)
+        ):
             out.append(f"threshold: {self.threshold!r} must be a finite number")
         if self.treat_missing_data not in TREAT_MISSING_DATA:
-            out.append(f"treat_missing_data: {self.treat_missing_data!r} is not one of {list(TREAT_MISSING_DATA)}")
+            out.append(
+                f"treat_missing_data: {self.treat_missing_data!r} is not one of {list(TREAT_MISSING_DATA)}"
+            )
         if self.comparison not in COMPARISONS:
             out.append(f"comparison: {self.comparison!r} is not one of {list(COMPARISONS)}")
         if self.statistic not in STATISTICS:
@@ -76,15 +82,24 @@ class AlarmArgs:
         bad_period = period_problem("period", self.period)
         if bad_period:
             out.append(bad_period)
-        if isinstance(self.evaluation_periods, bool) or not isinstance(self.evaluation_periods, int) or self.evaluation_periods < 1:
+        if (
+            isinstance(self.evaluation_periods, bool)
+            or not isinstance(self.evaluation_periods, int)
+            or self.evaluation_periods < 1
+        ):
             out.append(f"evaluation_periods: {self.evaluation_periods!r} must be at least 1")
-        elif self.datapoints_to_alarm is not None and not 1 <= self.datapoints_to_alarm <= self.evaluation_periods:
+        elif (
+            self.datapoints_to_alarm is not None
+            and not 1 <= self.datapoints_to_alarm <= self.evaluation_periods
+        ):
             out.append(
                 f"datapoints_to_alarm: {self.datapoints_to_alarm} must be between 1 and "
                 f"evaluation_periods ({self.evaluation_periods})"
             )
         if len(self.dimensions) > MAX_DIMENSIONS:
-            out.append(f"dimensions: {len(self.dimensions)} given; CloudWatch allows {MAX_DIMENSIONS}")
+            out.append(
+                f"dimensions: {len(self.dimensions)} given; CloudWatch allows {MAX_DIMENSIONS}"
+            )
         if not self.description.strip():
             out.append("description: say what the alarm means and what to do")
         elif len(self.description) > 1024:

@@ -9,15 +9,15 @@ everything the region runs. :func:`layout` places the widgets on CloudWatch's gr
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.checks import raise_problems
 from components.monitoring.alarms import STATISTICS, period_problem
-
 
 #: CloudWatch dashboards are a grid 24 units wide.
 GRID_WIDTH = 24
@@ -37,7 +37,7 @@ class Metric:
     name: str
     dimensions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Default: no dimensions (the metric's aggregate)."""
-    label: Optional[str] = None
+    label: str | None = None
     """Default: CloudWatch labels the line with the metric name and dimensions."""
 
     def to_json(self) -> list[Any]:
@@ -85,7 +85,9 @@ class MetricWidget:
         if not self.metrics:
             out.append("metrics: give at least one metric")
         elif len(self.metrics) > MAX_METRICS_PER_WIDGET:
-            out.append(f"metrics: {len(self.metrics)} given; a widget shows at most {MAX_METRICS_PER_WIDGET}")
+            out.append(
+                f"metrics: {len(self.metrics)} given; a widget shows at most {MAX_METRICS_PER_WIDGET}"
+            )
         for i, metric in enumerate(self.metrics):
             if not metric.namespace.strip() or not metric.name.strip():
                 out.append(f"metrics[{i}]: namespace and name must not be empty")
@@ -128,7 +130,9 @@ class AlarmStatusWidget:
         if not self.alarm_arns:
             out.append("alarm_arns: give at least one alarm")
         elif len(self.alarm_arns) > MAX_ALARMS_PER_WIDGET:
-            out.append(f"alarm_arns: {len(self.alarm_arns)} given; a widget shows at most {MAX_ALARMS_PER_WIDGET}")
+            out.append(
+                f"alarm_arns: {len(self.alarm_arns)} given; a widget shows at most {MAX_ALARMS_PER_WIDGET}"
+            )
         return out + _size_problems(self.width, self.height)
 
     def properties(self, region: str) -> dict[str, Any]:
@@ -159,7 +163,7 @@ class TextWidget:
         return {"markdown": self.markdown}
 
 
-Widget = Union[MetricWidget, AlarmStatusWidget, TextWidget]
+Widget = MetricWidget | AlarmStatusWidget | TextWidget
 
 
 def layout(sizes: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -190,7 +194,7 @@ def dashboard_body(widgets: Sequence[Widget], region: str) -> dict[str, Any]:
                 "height": w.height,
                 "properties": w.properties(region),
             }
-            for w, (x, y) in zip(widgets, positions)
+            for w, (x, y) in zip(widgets, positions, strict=False)
         ]
     }
 
@@ -218,7 +222,9 @@ class DashboardArgs:
         if not self.widgets:
             out.append("widgets: give at least one widget")
         elif len(self.widgets) > MAX_WIDGETS:
-            out.append(f"widgets: {len(self.widgets)} given; a dashboard holds at most {MAX_WIDGETS}")
+            out.append(
+                f"widgets: {len(self.widgets)} given; a dashboard holds at most {MAX_WIDGETS}"
+            )
         for i, widget in enumerate(self.widgets):
             out += [f"widgets[{i}].{p}" for p in widget.problems()]
         return out
@@ -228,7 +234,7 @@ class Dashboard(pulumi.ComponentResource):
     """One CloudWatch dashboard whose body is built from the given widgets."""
 
     def __init__(
-        self, name: str, args: DashboardArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
         raise_problems(f"Dashboard {name!r}", problems)

@@ -9,8 +9,9 @@ every alarm's state).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -27,7 +28,9 @@ from components.monitoring.dashboards import (
     Widget,
 )
 
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 #: Publishers that deliver alarms and events to the topic.
 ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
@@ -67,9 +70,7 @@ def topic_policy(topic_arn: str, account_id: str, partition: str) -> dict[str, A
     }
 
 
-def publish_statements(
-    topic_arn: ArnInput, key: Optional[Union[RegionKey, ExistingKey]]
-) -> list[Statement]:
+def publish_statements(topic_arn: ArnInput, key: RegionKey | ExistingKey | None) -> list[Statement]:
     """Publish to one topic only and, when the topic is encrypted with ``key``, use that key
     only through SNS (``kms:ViaService``) for the data keys an encrypted publish needs."""
     statements = [Statement(sid="PublishAlerts", actions=("sns:Publish",), resources=[topic_arn])]
@@ -122,10 +123,12 @@ class TopicAlarms:
         ]
         for start in range(0, len(self.alarms), MAX_ALARMS_PER_WIDGET):
             chunk = self.alarms[start : start + MAX_ALARMS_PER_WIDGET]
-            part = f" ({start // MAX_ALARMS_PER_WIDGET + 1})" if len(self.alarms) > MAX_ALARMS_PER_WIDGET else ""
-            out.append(
-                AlarmStatusWidget(title=f"Alarms{part}", alarm_arns=[a.arn for a in chunk])
+            part = (
+                f" ({start // MAX_ALARMS_PER_WIDGET + 1})"
+                if len(self.alarms) > MAX_ALARMS_PER_WIDGET
+                else ""
             )
+            out.append(AlarmStatusWidget(title=f"Alarms{part}", alarm_arns=[a.arn for a in chunk]))
         return out
 
 
@@ -169,7 +172,7 @@ class AlertTopic(TopicAlarms, pulumi.ComponentResource):
     """
 
     def __init__(
-        self, name: str, args: AlertTopicArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = alert_topic_problems(args)
         raise_problems(f"AlertTopic {name!r}", problems)
@@ -207,7 +210,9 @@ class AlertTopic(TopicAlarms, pulumi.ComponentResource):
         self.topic_name = self.topic.name
         self.register_outputs({"arn": self.topic.arn})
 
-    def grant_publish(self, role: ServiceRole, purpose: str = "publish-alerts") -> aws.iam.RolePolicy:
+    def grant_publish(
+        self, role: ServiceRole, purpose: str = "publish-alerts"
+    ) -> aws.iam.RolePolicy:
         """Let ``role`` publish to this topic only, and use the topic's key only through SNS
         (``kms:ViaService``) for the data keys an encrypted publish needs."""
         return role.grant(purpose, publish_statements(self.arn, self.key))
@@ -220,7 +225,7 @@ TOPIC_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9
 _TOPIC_ARN_FORM = "arn:<partition>:sns:<region>:<account-id>:<topic-name>"
 
 
-def topic_arn_problem(arn: object, field_name: str = "alert_topic") -> Optional[str]:
+def topic_arn_problem(arn: object, field_name: str = "alert_topic") -> str | None:
     """Why ``arn`` is not the ARN of a topic alarms can notify (naming ``field_name``), or None."""
     if isinstance(arn, str) and TOPIC_ARN_PATTERN.fullmatch(arn):
         return None
@@ -255,7 +260,7 @@ class ExistingAlertTopic(TopicAlarms):
     def __init__(
         self,
         arn: pulumi.Input[str],
-        key: Optional[KeyInput] = None,
+        key: KeyInput | None = None,
         field_name: str = "alert_topic",
     ) -> None:
         problems = [
@@ -269,21 +274,23 @@ class ExistingAlertTopic(TopicAlarms):
         else:
             self.arn = pulumi.Output.from_input(arn)
         self.topic_name = self.arn.apply(lambda a: a.rsplit(":", 1)[-1])
-        self.key: Optional[Union[RegionKey, ExistingKey]] = (
+        self.key: RegionKey | ExistingKey | None = (
             None if key is None else as_key(key, f"{field_name}.key")
         )
         self.alarms = []
 
-    def grant_publish(self, role: ServiceRole, purpose: str = "publish-alerts") -> aws.iam.RolePolicy:
+    def grant_publish(
+        self, role: ServiceRole, purpose: str = "publish-alerts"
+    ) -> aws.iam.RolePolicy:
         """Let ``role`` publish to this topic only (and use its key through SNS, when given)."""
         return role.grant(purpose, publish_statements(self.arn, self.key))
 
 
 #: What a component accepts for "the alert topic": one it created or an existing topic's ARN.
-TopicInput = Union[AlertTopic, ExistingAlertTopic, str, pulumi.Output[str]]
+TopicInput = AlertTopic | ExistingAlertTopic | str | pulumi.Output[str]
 
 
-def alert_topic_input_problem(value: object, field_name: str = "alert_topic") -> Optional[str]:
+def alert_topic_input_problem(value: object, field_name: str = "alert_topic") -> str | None:
     """Why ``value`` cannot be used as the alert topic (naming ``field_name``), or None.
 
     Pure (no Outputs are made), for components to collect with their other checks."""
@@ -297,7 +304,9 @@ def alert_topic_input_problem(value: object, field_name: str = "alert_topic") ->
     )
 
 
-def as_alert_topic(value: object, field_name: str = "alert_topic") -> Union[AlertTopic, ExistingAlertTopic]:
+def as_alert_topic(
+    value: object, field_name: str = "alert_topic"
+) -> AlertTopic | ExistingAlertTopic:
     """``value`` as a usable alert topic: an :class:`AlertTopic` or :class:`ExistingAlertTopic`
     as is, a topic ARN (string or Output) as an :class:`ExistingAlertTopic`; anything else is
     a ``ValueError`` naming ``field_name``."""

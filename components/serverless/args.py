@@ -5,10 +5,11 @@ limits, environment variable names, the VPC placement and :class:`LambdaServiceA
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import pulumi
 
@@ -31,14 +32,28 @@ MAX_ASYNC_RETRY_ATTEMPTS = 2
 MAX_ASYNC_EVENT_AGE_SECONDS = 21600
 
 #: Environment variable names Lambda reserves (it refuses functions that set them).
-RESERVED_ENVIRONMENT = frozenset({
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-})
+RESERVED_ENVIRONMENT = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
 
 _FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -95,7 +110,7 @@ class LambdaVpcPlacement:
 class LambdaServiceArgs:
     """Arguments of :class:`LambdaService`."""
 
-    source_dir: Union[str, Path]
+    source_dir: str | Path
     """Directory packaged as the function's code (see :func:`package_files`)."""
     handler: str
     """Entry point, e.g. ``handler.handler`` (for Python: ``module.function``; the module
@@ -129,7 +144,7 @@ class LambdaServiceArgs:
     holds nothing else besides logs, the dead-letter queue, ENIs (VPC) and X-Ray (tracing)."""
     log_retention_days: int = 30
     """Default: logs are kept 30 days (a value CloudWatch Logs accepts)."""
-    reserved_concurrency: Optional[int] = None
+    reserved_concurrency: int | None = None
     """Default: no reservation (the account's unreserved pool). When given (>= 1), the
     function always has, and never exceeds, this many concurrent executions."""
     maximum_retry_attempts: int = 2
@@ -140,10 +155,10 @@ class LambdaServiceArgs:
     tracing: bool = False
     """Default: no X-Ray tracing (PassThrough). When true, active tracing and the two X-Ray
     write actions on the role."""
-    vpc: Optional[LambdaVpcPlacement] = None
+    vpc: LambdaVpcPlacement | None = None
     """Default: the function runs outside any VPC. When given, in those private subnets with
     its own security group (no ingress, HTTPS egress only)."""
-    trigger: Optional[ObjectCreatedTrigger] = None
+    trigger: ObjectCreatedTrigger | None = None
     """Default: no trigger. When given, objects created in the bucket invoke the function."""
     error_alarm_threshold: int = 1
     """Default: alarm when one invocation errors within a period."""
@@ -154,7 +169,7 @@ class LambdaServiceArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name``."""
 
-    def problems(self, today: Optional[date] = None) -> list[str]:
+    def problems(self, today: date | None = None) -> list[str]:
         """Every problem with these arguments, each naming its field."""
         out = []
         if not _FUNCTION_NAME_RE.match(self.function_name or ""):
@@ -166,8 +181,12 @@ class LambdaServiceArgs:
         elif len(self.description) > 256:
             out.append(f"description: {len(self.description)} characters; Lambda allows 256")
         if not runtime_supported(self.runtime, today or date.today()):
-            accepted = [r for r in LAMBDA_RUNTIME_DEPRECATION if runtime_supported(r, today or date.today())]
-            out.append(f"runtime: {self.runtime!r} is not a supported runtime; use one of {accepted}")
+            accepted = [
+                r for r in LAMBDA_RUNTIME_DEPRECATION if runtime_supported(r, today or date.today())
+            ]
+            out.append(
+                f"runtime: {self.runtime!r} is not a supported runtime; use one of {accepted}"
+            )
         if self.architecture not in ARCHITECTURES:
             out.append(f"architecture: {self.architecture!r} is not one of {list(ARCHITECTURES)}")
         out += self._code_problems()
@@ -180,7 +199,9 @@ class LambdaServiceArgs:
             )
         out += environment_problems(self.environment)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
-            out.append(f"log_retention_days: {self.log_retention_days} is not a value CloudWatch Logs accepts")
+            out.append(
+                f"log_retention_days: {self.log_retention_days} is not a value CloudWatch Logs accepts"
+            )
         if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
             out.append(
                 f"reserved_concurrency: {self.reserved_concurrency} would stop the function; "
@@ -191,13 +212,19 @@ class LambdaServiceArgs:
                 f"maximum_retry_attempts: {self.maximum_retry_attempts} is outside "
                 f"0..{MAX_ASYNC_RETRY_ATTEMPTS}"
             )
-        if not MIN_EVENT_AGE_SECONDS <= self.maximum_event_age_seconds <= MAX_ASYNC_EVENT_AGE_SECONDS:
+        if (
+            not MIN_EVENT_AGE_SECONDS
+            <= self.maximum_event_age_seconds
+            <= MAX_ASYNC_EVENT_AGE_SECONDS
+        ):
             out.append(
                 f"maximum_event_age_seconds: {self.maximum_event_age_seconds} is outside "
                 f"{MIN_EVENT_AGE_SECONDS}..{MAX_ASYNC_EVENT_AGE_SECONDS}"
             )
-        for label, threshold in (("error_alarm_threshold", self.error_alarm_threshold),
-                                 ("throttle_alarm_threshold", self.throttle_alarm_threshold)):
+        for label, threshold in (
+            ("error_alarm_threshold", self.error_alarm_threshold),
+            ("throttle_alarm_threshold", self.throttle_alarm_threshold),
+        ):
             if threshold < 1:
                 out.append(f"{label}: {threshold} must be at least 1")
         if self.vpc is not None:
@@ -217,5 +244,7 @@ class LambdaServiceArgs:
         if module is None:
             return [f"handler: {self.handler!r} is not 'module.function'"]
         if module not in files:
-            return [f"handler: {self.handler!r} needs {module} in source_dir {str(self.source_dir)!r}"]
+            return [
+                f"handler: {self.handler!r} needs {module} in source_dir {str(self.source_dir)!r}"
+            ]
         return []

@@ -19,8 +19,6 @@ directory with everything the baseline asks for around it.
 
 from __future__ import annotations
 
-from typing import Optional, Union
-
 import pulumi
 import pulumi_aws as aws
 
@@ -49,7 +47,7 @@ class LambdaService(pulumi.ComponentResource):
     placement and optional object-created trigger (see the module docstring)."""
 
     def __init__(
-        self, name: str, args: LambdaServiceArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: LambdaServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
         key = resolved(as_key, args.key, "key", problems)
@@ -63,9 +61,9 @@ class LambdaService(pulumi.ComponentResource):
         self.account_id = aws.get_caller_identity_output(opts=invoke).account_id
         self.function_name = args.function_name
         #: The key given (a RegionKey, or an existing key used by its ARN).
-        self.key: Union[RegionKey, ExistingKey] = key
+        self.key: RegionKey | ExistingKey = key
         #: The alert topic given (an AlertTopic, or an existing topic used by its ARN).
-        self.alert_topic: Union[AlertTopic, ExistingAlertTopic] = topic
+        self.alert_topic: AlertTopic | ExistingAlertTopic = topic
 
         self._role_and_log_group()
         self._dead_letter_queue()
@@ -118,14 +116,18 @@ class LambdaService(pulumi.ComponentResource):
         handlers such as the ingest function.
         """
         logical = f"{self._name}-dlq"
-        self.dead_letter_queue = dead_letter_queue(logical, key=self.key, tags=self._args.tags, parent=self)
-        self.dead_letter_queue_policy = tls_only_queue_policy(logical, self.dead_letter_queue, parent=self)
+        self.dead_letter_queue = dead_letter_queue(
+            logical, key=self.key, tags=self._args.tags, parent=self
+        )
+        self.dead_letter_queue_policy = tls_only_queue_policy(
+            logical, self.dead_letter_queue, parent=self
+        )
 
     def _role_policies(self) -> None:
         """The function's own grants (logs, DLQ, ENIs in a VPC, X-Ray), then the caller's."""
         args = self._args
         policies = [self._grant_logs(), self._grant_dead_letters()]
-        self.security_group: Optional[aws.ec2.SecurityGroup] = None
+        self.security_group: aws.ec2.SecurityGroup | None = None
         if args.vpc is not None:
             self.security_group = self._security_group(args.vpc)
             policies.append(self._grant_network_interfaces(args.vpc, self.security_group))
@@ -176,7 +178,9 @@ class LambdaService(pulumi.ComponentResource):
                 else None
             ),
             tags={"Name": f"{name}-function", **args.tags},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, *self.role_policies]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.log_group, *self.role_policies]
+            ),
         )
         self.function_arn = self.function.arn
 
@@ -198,18 +202,24 @@ class LambdaService(pulumi.ComponentResource):
 
     def _trigger(self) -> None:
         """The object-created trigger, when asked for (see :mod:`.triggers`)."""
-        self.rule: Optional[aws.cloudwatch.EventRule] = None
-        self.delivery_dead_letter_queue: Optional[aws.sqs.Queue] = None
-        self.delivery_dead_letter_queue_policy: Optional[aws.sqs.QueuePolicy] = None
-        self.target: Optional[aws.cloudwatch.EventTarget] = None
-        self.permission: Optional[aws.lambda_.Permission] = None
+        self.rule: aws.cloudwatch.EventRule | None = None
+        self.delivery_dead_letter_queue: aws.sqs.Queue | None = None
+        self.delivery_dead_letter_queue_policy: aws.sqs.QueuePolicy | None = None
+        self.target: aws.cloudwatch.EventTarget | None = None
+        self.permission: aws.lambda_.Permission | None = None
         trigger = self._args.trigger
         if trigger is None:
             return
         parts = object_created_trigger(
-            self._name, trigger, parent=self, function=self.function,
-            function_name=self.function_name, depends_on=[self.invoke_config],
-            account_id=self.account_id, key=self.key, tags=self._args.tags,
+            self._name,
+            trigger,
+            parent=self,
+            function=self.function,
+            function_name=self.function_name,
+            depends_on=[self.invoke_config],
+            account_id=self.account_id,
+            key=self.key,
+            tags=self._args.tags,
         )
         self.rule = parts.rule
         self.delivery_dead_letter_queue = parts.delivery_dead_letter_queue
@@ -266,7 +276,11 @@ class LambdaService(pulumi.ComponentResource):
                     sid="EncryptDeadLetters",
                     actions=("kms:Decrypt", "kms:GenerateDataKey"),
                     resources=[self.key.arn],
-                    conditions={"StringEquals": {"kms:ViaService": self.key.context.apply(via_service("sqs"))}},
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": self.key.context.apply(via_service("sqs"))
+                        }
+                    },
                 ),
             ],
         )
@@ -306,8 +320,12 @@ class LambdaService(pulumi.ComponentResource):
         fn = {"FunctionName": self.function.name}
         specs: dict[str, AlarmArgs] = {
             "errors": AlarmArgs(
-                namespace="AWS/Lambda", metric_name="Errors", dimensions=fn, statistic="Sum",
-                threshold=args.error_alarm_threshold, period=args.alarm_period_seconds,
+                namespace="AWS/Lambda",
+                metric_name="Errors",
+                dimensions=fn,
+                statistic="Sum",
+                threshold=args.error_alarm_threshold,
+                period=args.alarm_period_seconds,
                 treat_missing_data="notBreaching",
                 description=(
                     f"{self.function_name}: invocations failed. Failed events are retried, then "
@@ -315,8 +333,12 @@ class LambdaService(pulumi.ComponentResource):
                 ),
             ),
             "throttles": AlarmArgs(
-                namespace="AWS/Lambda", metric_name="Throttles", dimensions=fn, statistic="Sum",
-                threshold=args.throttle_alarm_threshold, period=args.alarm_period_seconds,
+                namespace="AWS/Lambda",
+                metric_name="Throttles",
+                dimensions=fn,
+                statistic="Sum",
+                threshold=args.throttle_alarm_threshold,
+                period=args.alarm_period_seconds,
                 treat_missing_data="notBreaching",
                 description=(
                     f"{self.function_name}: invocations were throttled (reserved concurrency or "
@@ -324,8 +346,12 @@ class LambdaService(pulumi.ComponentResource):
                 ),
             ),
             "dead-letter-errors": AlarmArgs(
-                namespace="AWS/Lambda", metric_name="DeadLetterErrors", dimensions=fn,
-                statistic="Sum", threshold=1, period=args.alarm_period_seconds,
+                namespace="AWS/Lambda",
+                metric_name="DeadLetterErrors",
+                dimensions=fn,
+                statistic="Sum",
+                threshold=1,
+                period=args.alarm_period_seconds,
                 treat_missing_data="notBreaching",
                 description=(
                     f"{self.function_name}: failed events could not be sent to the dead-letter "
@@ -351,10 +377,14 @@ class LambdaService(pulumi.ComponentResource):
 
     def _queue_alarm(self, queue: aws.sqs.Queue, what: str) -> AlarmArgs:
         return AlarmArgs(
-            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": queue.name}, statistic="Maximum",
-            comparison="GreaterThanThreshold", threshold=0,
-            period=self._args.alarm_period_seconds, treat_missing_data="notBreaching",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": queue.name},
+            statistic="Maximum",
+            comparison="GreaterThanThreshold",
+            threshold=0,
+            period=self._args.alarm_period_seconds,
+            treat_missing_data="notBreaching",
             description=f"{self.function_name}: {what}.",
         )
 
@@ -381,8 +411,12 @@ class LambdaService(pulumi.ComponentResource):
             MetricWidget(
                 title=f"Lambda {self.function_name}: dead-letter messages",
                 metrics=[
-                    Metric("AWS/SQS", "ApproximateNumberOfMessagesVisible",
-                           {"QueueName": queue.name}, label=label)
+                    Metric(
+                        "AWS/SQS",
+                        "ApproximateNumberOfMessagesVisible",
+                        {"QueueName": queue.name},
+                        label=label,
+                    )
                     for label, queue in queues
                 ],
                 stat="Maximum",

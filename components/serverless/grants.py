@@ -7,7 +7,8 @@ the key and alert topic a component is given (its own or an existing one's ARN).
 from __future__ import annotations
 
 import re
-from typing import Callable, Optional, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -31,6 +32,7 @@ def purpose_label(name: str, size: int = 40) -> str:
 
 def via_service(service: str) -> Callable[[KeyContext], str]:
     """The ``kms:ViaService`` value of ``service`` in the key's region."""
+
     def value(ctx: KeyContext) -> str:
         suffix = "amazonaws.com.cn" if ctx.partition == "aws-cn" else "amazonaws.com"
         return f"{service}.{ctx.region}.{suffix}"
@@ -40,7 +42,7 @@ def via_service(service: str) -> Callable[[KeyContext], str]:
 
 def resolved(
     resolve: Callable[[object, str], T], value: object, field_name: str, problems: list[str]
-) -> Optional[T]:
+) -> T | None:
     """``resolve(value, field_name)`` (``as_key``, ``as_alert_topic``), or None with its
     error added to ``problems``, so a wrong key or topic is reported with the others."""
     try:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional, Union
 
-_PY_HANDLER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:[./][A-Za-z_][A-Za-z0-9_]*)*)\.([A-Za-z_][A-Za-z0-9_]*)$")
+_PY_HANDLER_RE = re.compile(
+    r"^([A-Za-z_][A-Za-z0-9_]*(?:[./][A-Za-z_][A-Za-z0-9_]*)*)\.([A-Za-z_][A-Za-z0-9_]*)$"
+)
 
 
-def package_files(source_dir: Union[str, Path]) -> dict[str, Path]:
+def package_files(source_dir: str | Path) -> dict[str, Path]:
     """The files of ``source_dir`` that go into the deployment package, by archive path.
 
     Recursive and sorted; ``__pycache__``, hidden files and directories, and compiled
@@ -36,7 +37,7 @@ def package_files(source_dir: Union[str, Path]) -> dict[str, Path]:
     return files
 
 
-def handler_file(handler: str) -> Optional[str]:
+def handler_file(handler: str) -> str | None:
     """The archive path of a Python handler's module (``pkg.mod.fn`` -> ``pkg/mod.py``), or
     None when ``handler`` is not ``module.function``."""
     match = _PY_HANDLER_RE.match(handler)

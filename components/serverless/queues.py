@@ -4,7 +4,8 @@ each with a policy that denies any request without TLS.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -18,7 +19,7 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 def dead_letter_queue(
     logical: str,
     *,
-    key: Union[RegionKey, ExistingKey],
+    key: RegionKey | ExistingKey,
     tags: Mapping[str, str],
     parent: pulumi.Resource,
 ) -> aws.sqs.Queue:
@@ -51,8 +52,6 @@ def tls_only_queue_policy(
     return aws.sqs.QueuePolicy(
         f"{logical}-policy",
         queue_url=queue.url,
-        policy=pulumi.Output.json_dumps(
-            {"Version": "2012-10-17", "Statement": [tls_only, *extra]}
-        ),
+        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [tls_only, *extra]}),
         opts=pulumi.ResourceOptions(parent=parent),
     )

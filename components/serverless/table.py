@@ -8,8 +8,8 @@ performs for it, only through DynamoDB (``kms:ViaService``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence, Union
 
 import pulumi
 import pulumi_aws as aws
@@ -34,11 +34,11 @@ class TableArgs:
     """Name of the partition key attribute."""
     hash_key_type: str = "S"
     """Default: the partition key is a string (``S``); ``N`` and ``B`` are allowed."""
-    range_key: Optional[str] = None
+    range_key: str | None = None
     """Default: no sort key. When given, the name of the sort key attribute."""
-    range_key_type: Optional[str] = None
+    range_key_type: str | None = None
     """Default: a string sort key (``S``) when ``range_key`` is given. Only with ``range_key``."""
-    ttl_attribute: Optional[str] = None
+    ttl_attribute: str | None = None
     """Default: items never expire. When given, the attribute holding each item's expiry
     time (epoch seconds); DynamoDB deletes expired items."""
     deletion_protection: bool = False
@@ -53,21 +53,32 @@ class TableArgs:
     def problems(self) -> list[str]:
         """Every problem with these arguments, each naming its field."""
         out = []
-        for label, value in (("hash_key", self.hash_key), ("range_key", self.range_key),
-                             ("ttl_attribute", self.ttl_attribute)):
-            if value is not None and not (isinstance(value, str) and 1 <= len(value.encode()) <= 255):
+        for label, value in (
+            ("hash_key", self.hash_key),
+            ("range_key", self.range_key),
+            ("ttl_attribute", self.ttl_attribute),
+        ):
+            if value is not None and not (
+                isinstance(value, str) and 1 <= len(value.encode()) <= 255
+            ):
                 out.append(f"{label}: {value!r} must be an attribute name of 1-255 bytes")
         if self.hash_key_type not in _ATTRIBUTE_TYPES:
-            out.append(f"hash_key_type: {self.hash_key_type!r} is not one of {list(_ATTRIBUTE_TYPES)}")
+            out.append(
+                f"hash_key_type: {self.hash_key_type!r} is not one of {list(_ATTRIBUTE_TYPES)}"
+            )
         if self.range_key_type is not None:
             if self.range_key is None:
                 out.append("range_key_type: given without range_key")
             elif self.range_key_type not in _ATTRIBUTE_TYPES:
-                out.append(f"range_key_type: {self.range_key_type!r} is not one of {list(_ATTRIBUTE_TYPES)}")
+                out.append(
+                    f"range_key_type: {self.range_key_type!r} is not one of {list(_ATTRIBUTE_TYPES)}"
+                )
         if self.range_key is not None and self.range_key == self.hash_key:
             out.append(f"range_key: {self.range_key!r} is also the hash_key; use another attribute")
         if self.ttl_attribute is not None and self.ttl_attribute in (self.hash_key, self.range_key):
-            out.append(f"ttl_attribute: {self.ttl_attribute!r} is a key attribute; keys cannot expire")
+            out.append(
+                f"ttl_attribute: {self.ttl_attribute!r} is a key attribute; keys cannot expire"
+            )
         return out
 
 
@@ -75,7 +86,7 @@ class Table(pulumi.ComponentResource):
     """A DynamoDB table: on demand, point-in-time recovery, the region's KMS key."""
 
     def __init__(
-        self, name: str, args: TableArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: TableArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
         key = resolved(as_key, args.key, "key", problems)
@@ -84,11 +95,13 @@ class Table(pulumi.ComponentResource):
         super().__init__("mlops:serverless:Table", name, None, opts)
         self._label = purpose_label(name)
         #: The key given (a RegionKey, or an existing key used by its ARN).
-        self.key: Union[RegionKey, ExistingKey] = key
+        self.key: RegionKey | ExistingKey = key
         attributes = [aws.dynamodb.TableAttributeArgs(name=args.hash_key, type=args.hash_key_type)]
         if args.range_key is not None:
             attributes.append(
-                aws.dynamodb.TableAttributeArgs(name=args.range_key, type=args.range_key_type or "S")
+                aws.dynamodb.TableAttributeArgs(
+                    name=args.range_key, type=args.range_key_type or "S"
+                )
             )
         self.table = aws.dynamodb.Table(
             f"{name}-table",
@@ -121,7 +134,9 @@ class Table(pulumi.ComponentResource):
             sid=sid,
             actions=tuple(actions),
             resources=[self.key.arn],
-            conditions={"StringEquals": {"kms:ViaService": self.key.context.apply(via_service("dynamodb"))}},
+            conditions={
+                "StringEquals": {"kms:ViaService": self.key.context.apply(via_service("dynamodb"))}
+            },
         )
 
     def write_statements(self, update: bool = False) -> list[Statement]:
@@ -142,8 +157,11 @@ class Table(pulumi.ComponentResource):
             Statement(
                 sid="ReadTableItems",
                 actions=(
-                    "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
-                    "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
                     "dynamodb:Scan",
                 ),
                 resources=[self.arn, pulumi.Output.concat(self.arn, "/index/*")],
@@ -152,11 +170,11 @@ class Table(pulumi.ComponentResource):
         ]
 
     def grant_write(
-        self, role: ServiceRole, *, update: bool = False, purpose: Optional[str] = None
+        self, role: ServiceRole, *, update: bool = False, purpose: str | None = None
     ) -> aws.iam.RolePolicy:
         """Let ``role`` write items to this table (no reads, no deletes), and nothing else."""
         return role.grant(purpose or f"{self._label}-write", self.write_statements(update))
 
-    def grant_read(self, role: ServiceRole, *, purpose: Optional[str] = None) -> aws.iam.RolePolicy:
+    def grant_read(self, role: ServiceRole, *, purpose: str | None = None) -> aws.iam.RolePolicy:
         """Let ``role`` read items of this table and its indexes, and nothing else."""
         return role.grant(purpose or f"{self._label}-read", self.read_statements())

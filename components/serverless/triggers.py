@@ -8,8 +8,9 @@ public invoke permission).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +25,7 @@ MAX_TARGET_RETRY_ATTEMPTS = 185
 MAX_TARGET_EVENT_AGE_SECONDS = 86400
 
 
-def object_created_pattern(bucket_name: str, key_prefix: Optional[str] = None) -> dict[str, Any]:
+def object_created_pattern(bucket_name: str, key_prefix: str | None = None) -> dict[str, Any]:
     """The EventBridge pattern of S3 "Object Created" events of one bucket (under
     ``key_prefix`` when given)."""
     detail: dict[str, Any] = {"bucket": {"name": [bucket_name]}}
@@ -33,7 +34,7 @@ def object_created_pattern(bucket_name: str, key_prefix: Optional[str] = None) -
     return {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": detail}
 
 
-def clean_key_prefix(prefix: Optional[str]) -> Optional[str]:
+def clean_key_prefix(prefix: str | None) -> str | None:
     """A key prefix as matched by events and grants: no leading '/', one trailing '/'.
 
     ``None`` stays None (every key). Raises ``ValueError`` for an empty prefix or one with
@@ -55,7 +56,7 @@ class ObjectCreatedTrigger:
 
     bucket_name: pulumi.Input[str]
     """The bucket; it must send its events to EventBridge (data lake zone buckets do)."""
-    key_prefix: Optional[str] = None
+    key_prefix: str | None = None
     """Default: every new object. When given, only keys under this prefix (normalised to
     one trailing '/')."""
     maximum_retry_attempts: int = 24
@@ -75,7 +76,11 @@ class ObjectCreatedTrigger:
                 f"trigger.maximum_retry_attempts: {self.maximum_retry_attempts} is outside "
                 f"0..{MAX_TARGET_RETRY_ATTEMPTS}"
             )
-        if not MIN_EVENT_AGE_SECONDS <= self.maximum_event_age_seconds <= MAX_TARGET_EVENT_AGE_SECONDS:
+        if (
+            not MIN_EVENT_AGE_SECONDS
+            <= self.maximum_event_age_seconds
+            <= MAX_TARGET_EVENT_AGE_SECONDS
+        ):
             out.append(
                 f"trigger.maximum_event_age_seconds: {self.maximum_event_age_seconds} is outside "
                 f"{MIN_EVENT_AGE_SECONDS}..{MAX_TARGET_EVENT_AGE_SECONDS}"
@@ -103,7 +108,7 @@ def object_created_trigger(
     function_name: str,
     depends_on: Sequence[pulumi.Resource],
     account_id: pulumi.Input[str],
-    key: Union[RegionKey, ExistingKey],
+    key: RegionKey | ExistingKey,
     tags: Mapping[str, str],
 ) -> TriggerParts:
     """Rule on the bucket's Object Created events -> the function, with a delivery DLQ.
@@ -147,7 +152,8 @@ def object_created_trigger(
         ),
         dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=queue.arn),
         opts=pulumi.ResourceOptions(
-            parent=parent, depends_on=[permission, *depends_on, queue_policy],
+            parent=parent,
+            depends_on=[permission, *depends_on, queue_policy],
         ),
     )
     return TriggerParts(rule, queue, queue_policy, permission, target)
@@ -158,7 +164,7 @@ def _delivery_dead_letter_queue(
     rule: aws.cloudwatch.EventRule,
     *,
     parent: pulumi.Resource,
-    key: Union[RegionKey, ExistingKey],
+    key: RegionKey | ExistingKey,
     tags: Mapping[str, str],
 ) -> tuple[aws.sqs.Queue, aws.sqs.QueuePolicy]:
     """``<name>-delivery-dlq``: where EventBridge puts events it could not deliver; only

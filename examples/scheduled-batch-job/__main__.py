@@ -6,7 +6,13 @@ time zone; failed runs are reported to the team's existing alert topic.
 import pulumi
 import pulumi_aws as aws
 
-from components.jobs import BatchEnvironment, BatchEnvironmentArgs, BatchJob, BatchJobArgs, JobScheduleArgs
+from components.jobs import (
+    BatchEnvironment,
+    BatchEnvironmentArgs,
+    BatchJob,
+    BatchJobArgs,
+    JobScheduleArgs,
+)
 
 config = pulumi.Config()
 region = config.require("region")

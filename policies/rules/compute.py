@@ -33,9 +33,12 @@ def ec2_imdsv2(stack: Stack) -> Iterable[Finding]:
         if res.type == INSTANCE and present(res.props.get("launchTemplate")) and tokens is None:
             continue  # the instance's launch template is checked on its own
         if tokens != "required":
-            yield (res, f"metadataOptions.httpTokens is {quote(tokens)}; expected 'required'",
-                   "Set metadata_options={'http_tokens': 'required', 'http_endpoint': "
-                   "'enabled'} (IMDSv2 only).")
+            yield (
+                res,
+                f"metadataOptions.httpTokens is {quote(tokens)}; expected 'required'",
+                "Set metadata_options={'http_tokens': 'required', 'http_endpoint': "
+                "'enabled'} (IMDSv2 only).",
+            )
 
 
 def _ebs_problem(ebs: Mapping[str, Any]) -> str | None:
@@ -58,12 +61,19 @@ def ec2_ebs_encrypted(stack: Stack) -> Iterable[Finding]:
         mappings = lt.props.get("blockDeviceMappings")
         if is_unknown(mappings):
             continue
-        ebs_mappings = [(i, as_mapping(m)) for i, m in enumerate(as_list(mappings))
-                        if present(as_mapping(m).get("ebs"))]
+        ebs_mappings = [
+            (i, as_mapping(m))
+            for i, m in enumerate(as_list(mappings))
+            if present(as_mapping(m).get("ebs"))
+        ]
         if not ebs_mappings:
-            yield (lt, "blockDeviceMappings declares no EBS volume, so root-volume encryption "
-                       "is left to the AMI; expected the root device with ebs.encrypted=true "
-                       "and ebs.kmsKeyId", fix)
+            yield (
+                lt,
+                "blockDeviceMappings declares no EBS volume, so root-volume encryption "
+                "is left to the AMI; expected the root device with ebs.encrypted=true "
+                "and ebs.kmsKeyId",
+                fix,
+            )
         for i, mapping in ebs_mappings:
             problem = _ebs_problem(as_mapping(mapping.get("ebs")))
             if problem:
@@ -92,8 +102,11 @@ def ec2_no_public_ip(stack: Stack) -> Iterable[Finding]:
     for lt in stack.of(LAUNCH_TEMPLATE):
         for i, nic in enumerate(as_list(lt.props.get("networkInterfaces"))):
             if is_true(as_mapping(nic).get("associatePublicIpAddress")):
-                yield (lt, f"networkInterfaces[{i}].associatePublicIpAddress is true; "
-                           "expected false", fix)
+                yield (
+                    lt,
+                    f"networkInterfaces[{i}].associatePublicIpAddress is true; expected false",
+                    fix,
+                )
     for inst in stack.of(INSTANCE):
         if is_true(inst.props.get("associatePublicIpAddress")):
             yield (inst, "associatePublicIpAddress is true; expected false", fix)
@@ -104,20 +117,26 @@ def asg_multi_az(stack: Stack) -> Iterable[Finding]:
     """`vpcZoneIdentifiers` (resolved to AZs) or `availabilityZones`: at least 2 distinct."""
     for asg in stack.of(ASG):
         if present(asg.props.get("vpcZoneIdentifiers")):
-            count = distinct_azs(stack, asg, "vpcZoneIdentifiers",
-                                  asg.props.get("vpcZoneIdentifiers"))
+            count = distinct_azs(
+                stack, asg, "vpcZoneIdentifiers", asg.props.get("vpcZoneIdentifiers")
+            )
             where = "vpcZoneIdentifiers"
         else:
             zones = asg.props.get("availabilityZones")
             count = None if is_unknown(zones) else len(set(as_list(zones)))
             where = "availabilityZones"
         if count is not None and count < 2:
-            yield (asg, f"{where} covers {count} availability zone(s); expected at least 2",
-                   "Pass subnets in at least two AZs as vpc_zone_identifiers.")
+            yield (
+                asg,
+                f"{where} covers {count} availability zone(s); expected at least 2",
+                "Pass subnets in at least two AZs as vpc_zone_identifiers.",
+            )
 
 
-@rule("asg-mixed-instance-types",
-      "A mixed-instances auto scaling group offers at least 2 instance types.")
+@rule(
+    "asg-mixed-instance-types",
+    "A mixed-instances auto scaling group offers at least 2 instance types.",
+)
 def asg_mixed_instance_types(stack: Stack) -> Iterable[Finding]:
     """`mixedInstancesPolicy.launchTemplate.overrides`: >= 2 distinct instanceType values
     (or attribute-based `instanceRequirements`)."""
@@ -132,25 +151,34 @@ def asg_mixed_instance_types(stack: Stack) -> Iterable[Finding]:
         if any(is_unknown(t) for t in types):
             continue
         if len(types) < 2:
-            yield (asg, f"mixedInstancesPolicy.launchTemplate.overrides lists {len(types)} "
-                        "instance type(s); expected at least 2",
-                   "List at least two interchangeable instance types in the overrides so "
-                   "capacity shortages in one type do not stop scaling.")
+            yield (
+                asg,
+                f"mixedInstancesPolicy.launchTemplate.overrides lists {len(types)} "
+                "instance type(s); expected at least 2",
+                "List at least two interchangeable instance types in the overrides so "
+                "capacity shortages in one type do not stop scaling.",
+            )
 
 
-@rule("asg-elb-health-check",
-      "An auto scaling group behind a load balancer uses ELB health checks.")
+@rule(
+    "asg-elb-health-check", "An auto scaling group behind a load balancer uses ELB health checks."
+)
 def asg_elb_health_check(stack: Stack) -> Iterable[Finding]:
     """With `targetGroupArns`, `loadBalancers` or `trafficSources`: healthCheckType "ELB"."""
     for asg in stack.of(ASG):
-        behind = [p for p in ("targetGroupArns", "loadBalancers", "trafficSources")
-                  if present(asg.props.get(p))]
+        behind = [
+            p
+            for p in ("targetGroupArns", "loadBalancers", "trafficSources")
+            if present(asg.props.get(p))
+        ]
         check_type = asg.props.get("healthCheckType")
         if behind and not is_unknown(check_type) and check_type != "ELB":
-            yield (asg, f"{behind[0]} is set but healthCheckType is {quote(check_type)}; "
-                        "expected 'ELB'",
-                   "Set health_check_type='ELB' (and a health_check_grace_period) so instances "
-                   "failing the load balancer's checks are replaced.")
+            yield (
+                asg,
+                f"{behind[0]} is set but healthCheckType is {quote(check_type)}; expected 'ELB'",
+                "Set health_check_type='ELB' (and a health_check_grace_period) so instances "
+                "failing the load balancer's checks are replaced.",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,10 +202,12 @@ def efs_backup_policy(stack: Stack) -> Iterable[Finding]:
         statuses = [p.get("backupPolicy", "status") for p in policies]
         if not any(s == "ENABLED" or is_unknown(s) for s in statuses):
             found = f"status {quote(statuses[0])}" if statuses else "no aws:efs/backupPolicy"
-            yield (fs, f"automatic backups are off ({found}); expected backupPolicy.status "
-                       "'ENABLED'",
-                   "Create aws.efs.BackupPolicy(file_system_id=fs.id, "
-                   "backup_policy={'status': 'ENABLED'}).")
+            yield (
+                fs,
+                f"automatic backups are off ({found}); expected backupPolicy.status 'ENABLED'",
+                "Create aws.efs.BackupPolicy(file_system_id=fs.id, "
+                "backup_policy={'status': 'ENABLED'}).",
+            )
 
 
 @rule("efs-access-point", "EFS access points use a non-root path and a POSIX user.")
@@ -186,12 +216,18 @@ def efs_access_point(stack: Stack) -> Iterable[Finding]:
     for ap in stack.of(EFS_ACCESS_POINT):
         path = ap.get("rootDirectory", "path")
         if not is_unknown(path) and (not present(path) or str(path).rstrip("/") == ""):
-            yield (ap, f"rootDirectory.path is {quote(path)}; expected a sub-directory such as "
-                       "'/home'",
-                   "Set root_directory={'path': '/<dir>', 'creation_info': {...}}.")
+            yield (
+                ap,
+                f"rootDirectory.path is {quote(path)}; expected a sub-directory such as '/home'",
+                "Set root_directory={'path': '/<dir>', 'creation_info': {...}}.",
+            )
         posix = ap.props.get("posixUser")
-        if not is_unknown(posix) and not (present(as_mapping(posix).get("uid"))
-                                          and present(as_mapping(posix).get("gid"))):
-            yield (ap, "posixUser is not set with uid and gid; clients would act as "
-                       "themselves (possibly root)",
-                   "Set posix_user={'uid': ..., 'gid': ...}.")
+        if not is_unknown(posix) and not (
+            present(as_mapping(posix).get("uid")) and present(as_mapping(posix).get("gid"))
+        ):
+            yield (
+                ap,
+                "posixUser is not set with uid and gid; clients would act as "
+                "themselves (possibly root)",
+                "Set posix_user={'uid': ..., 'gid': ...}.",
+            )

@@ -40,8 +40,11 @@ def ecr_scan_on_push(stack: Stack) -> Iterable[Finding]:
     for repo in stack.of(ECR_REPOSITORY):
         scan = repo.get("imageScanningConfiguration", "scanOnPush")
         if not is_unknown(scan) and not is_true(scan):
-            yield (repo, f"imageScanningConfiguration.scanOnPush is {quote(scan)}; expected true",
-                   "Set image_scanning_configuration={'scan_on_push': True}.")
+            yield (
+                repo,
+                f"imageScanningConfiguration.scanOnPush is {quote(scan)}; expected true",
+                "Set image_scanning_configuration={'scan_on_push': True}.",
+            )
 
 
 @rule("ecr-immutable-tags", "ECR repositories have immutable tags.")
@@ -50,8 +53,11 @@ def ecr_immutable_tags(stack: Stack) -> Iterable[Finding]:
     for repo in stack.of(ECR_REPOSITORY):
         mutability = repo.props.get("imageTagMutability")
         if not is_unknown(mutability) and mutability != "IMMUTABLE":
-            yield (repo, f"imageTagMutability is {quote(mutability)}; expected 'IMMUTABLE'",
-                   "Set image_tag_mutability='IMMUTABLE' and tag images by digest/commit.")
+            yield (
+                repo,
+                f"imageTagMutability is {quote(mutability)}; expected 'IMMUTABLE'",
+                "Set image_tag_mutability='IMMUTABLE' and tag images by digest/commit.",
+            )
 
 
 @rule("ecr-lifecycle-policy", "ECR repositories have a lifecycle policy.")
@@ -59,9 +65,12 @@ def ecr_lifecycle_policy(stack: Stack) -> Iterable[Finding]:
     """A LifecyclePolicy whose `repository` is the repository."""
     for repo in stack.of(ECR_REPOSITORY):
         if not children(stack, repo, (ECR_LIFECYCLE_POLICY,), "repository"):
-            yield (repo, "no aws:ecr/lifecyclePolicy:LifecyclePolicy refers to this repository",
-                   "Create aws.ecr.LifecyclePolicy(repository=repo.name, policy=...) expiring "
-                   "untagged and old images.")
+            yield (
+                repo,
+                "no aws:ecr/lifecyclePolicy:LifecyclePolicy refers to this repository",
+                "Create aws.ecr.LifecyclePolicy(repository=repo.name, policy=...) expiring "
+                "untagged and old images.",
+            )
 
 
 @rule("ecr-kms", "ECR repositories are encrypted with a KMS key.")
@@ -75,10 +84,12 @@ def ecr_kms(stack: Stack) -> Iterable[Finding]:
         if is_unknown(kind):
             continue
         if kind != "KMS" or not present(key):
-            yield (repo, f"encryptionConfigurations[0] is encryptionType {quote(kind)}, kmsKey "
-                         f"{quote(key)}; expected 'KMS' with the region's key",
-                   "Set encryption_configurations=[{'encryption_type': 'KMS', 'kms_key': "
-                   "key.arn}].")
+            yield (
+                repo,
+                f"encryptionConfigurations[0] is encryptionType {quote(kind)}, kmsKey "
+                f"{quote(key)}; expected 'KMS' with the region's key",
+                "Set encryption_configurations=[{'encryption_type': 'KMS', 'kms_key': key.arn}].",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,8 +101,11 @@ def ecs_no_public_ip(stack: Stack) -> Iterable[Finding]:
     """`networkConfiguration.assignPublicIp` not true."""
     for svc in stack.of(ECS_SERVICE):
         if is_true(svc.get("networkConfiguration", "assignPublicIp")):
-            yield (svc, "networkConfiguration.assignPublicIp is true; expected false",
-                   "Run tasks in private subnets with assign_public_ip=False.")
+            yield (
+                svc,
+                "networkConfiguration.assignPublicIp is true; expected false",
+                "Run tasks in private subnets with assign_public_ip=False.",
+            )
 
 
 @rule("ecs-platform-version", "Fargate services use platform version LATEST.")
@@ -100,8 +114,11 @@ def ecs_platform_version(stack: Stack) -> Iterable[Finding]:
     for svc in stack.of(ECS_SERVICE):
         version = svc.props.get("platformVersion")
         if present(version) and not is_unknown(version) and version != "LATEST":
-            yield (svc, f"platformVersion is {quote(version)}; expected 'LATEST' (or not set)",
-                   "Remove platform_version or set it to 'LATEST'.")
+            yield (
+                svc,
+                f"platformVersion is {quote(version)}; expected 'LATEST' (or not set)",
+                "Remove platform_version or set it to 'LATEST'.",
+            )
 
 
 @rule("ecs-container-insights", "ECS clusters have Container Insights enabled.")
@@ -111,13 +128,18 @@ def ecs_container_insights(stack: Stack) -> Iterable[Finding]:
         settings = cluster.props.get("settings")
         if is_unknown(settings):
             continue
-        values = [as_mapping(s).get("value") for s in as_list(settings)
-                  if as_mapping(s).get("name") == "containerInsights"]
+        values = [
+            as_mapping(s).get("value")
+            for s in as_list(settings)
+            if as_mapping(s).get("name") == "containerInsights"
+        ]
         if not any(v in ("enabled", "enhanced") or is_unknown(v) for v in values):
             found = quote(values[0] if values else None)
-            yield (cluster, f"settings containerInsights is {found}; "
-                            "expected 'enabled' or 'enhanced'",
-                   "Set settings=[{'name': 'containerInsights', 'value': 'enhanced'}].")
+            yield (
+                cluster,
+                f"settings containerInsights is {found}; expected 'enabled' or 'enhanced'",
+                "Set settings=[{'name': 'containerInsights', 'value': 'enhanced'}].",
+            )
 
 
 def _containers(task: Resource) -> list[Mapping[str, Any]] | None:
@@ -134,8 +156,9 @@ def _containers(task: Resource) -> list[Mapping[str, Any]] | None:
     return [c for c in parsed if isinstance(c, Mapping)] if isinstance(parsed, list) else None
 
 
-def _container_findings(stack: Stack, check: Callable[[Mapping[str, Any]], str | None],
-                        fix: str) -> Iterable[Finding]:
+def _container_findings(
+    stack: Stack, check: Callable[[Mapping[str, Any]], str | None], fix: str
+) -> Iterable[Finding]:
     """Apply `check` to every container of every task definition."""
     for task in stack.of(ECS_TASK_DEFINITION):
         for i, container in enumerate(_containers(task) or []):
@@ -149,41 +172,60 @@ def _container_findings(stack: Stack, check: Callable[[Mapping[str, Any]], str |
 def ecs_not_privileged(stack: Stack) -> Iterable[Finding]:
     """`privileged` not true in any container definition."""
     yield from _container_findings(
-        stack, lambda c: "privileged is true; expected false" if is_true(c.get("privileged"))
-        else None, "Remove privileged (Fargate rejects it; on EC2 it gives root on the host).")
+        stack,
+        lambda c: "privileged is true; expected false" if is_true(c.get("privileged")) else None,
+        "Remove privileged (Fargate rejects it; on EC2 it gives root on the host).",
+    )
 
 
 @rule("ecs-readonly-root", "ECS containers have a read-only root filesystem.")
 def ecs_readonly_root(stack: Stack) -> Iterable[Finding]:
     """`readonlyRootFilesystem` true in every container definition."""
     yield from _container_findings(
-        stack, lambda c: None if is_true(c.get("readonlyRootFilesystem"))
-        else f"readonlyRootFilesystem is {quote(c.get('readonlyRootFilesystem'))}; expected true",
-        "Set readonlyRootFilesystem: true and mount writable paths as volumes (e.g. /tmp).")
+        stack,
+        lambda c: (
+            None
+            if is_true(c.get("readonlyRootFilesystem"))
+            else f"readonlyRootFilesystem is {quote(c.get('readonlyRootFilesystem'))}; expected true"
+        ),
+        "Set readonlyRootFilesystem: true and mount writable paths as volumes (e.g. /tmp).",
+    )
 
 
 @rule("ecs-container-logging", "Every ECS container has a log configuration.")
 def ecs_container_logging(stack: Stack) -> Iterable[Finding]:
     """`logConfiguration.logDriver` set in every container definition."""
     yield from _container_findings(
-        stack, lambda c: None if present(as_mapping(c.get("logConfiguration")).get("logDriver"))
-        else "logConfiguration.logDriver is not set; expected 'awslogs' (or firelens)",
+        stack,
+        lambda c: (
+            None
+            if present(as_mapping(c.get("logConfiguration")).get("logDriver"))
+            else "logConfiguration.logDriver is not set; expected 'awslogs' (or firelens)"
+        ),
         "Add logConfiguration {logDriver: 'awslogs', options: {awslogs-group, awslogs-region, "
-        "awslogs-stream-prefix}}.")
+        "awslogs-stream-prefix}}.",
+    )
 
 
 @rule("ecs-no-plaintext-secrets", "ECS containers take secrets from `secrets`, not `environment`.")
 def ecs_no_plaintext_secrets(stack: Stack) -> Iterable[Finding]:
     """No `environment` entry whose name looks like a secret (see looks_like_secret)."""
+
     def check(container: Mapping[str, Any]) -> str | None:
         names = [as_mapping(e).get("name") for e in as_list(container.get("environment"))]
         bad = [n for n in names if isinstance(n, str) and looks_like_secret(n)]
-        return (f"environment has {', '.join(bad)}, which look(s) like secrets in plain text"
-                if bad else None)
+        return (
+            f"environment has {', '.join(bad)}, which look(s) like secrets in plain text"
+            if bad
+            else None
+        )
 
     yield from _container_findings(
-        stack, check, "Move the value to Secrets Manager or SSM Parameter Store and reference "
-                      "it under secrets [{name, valueFrom}].")
+        stack,
+        check,
+        "Move the value to Secrets Manager or SSM Parameter Store and reference "
+        "it under secrets [{name, valueFrom}].",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,8 +239,12 @@ def _lb_type(lb: Resource) -> Any:
 
 def listener_lbs(stack: Stack, listener: Resource) -> list[Resource]:
     """The load balancers the listener belongs to."""
-    return stack.refers(listener, "loadBalancerArn", listener.props.get("loadBalancerArn"),
-                        stack.of(*LOAD_BALANCERS))
+    return stack.refers(
+        listener,
+        "loadBalancerArn",
+        listener.props.get("loadBalancerArn"),
+        stack.of(*LOAD_BALANCERS),
+    )
 
 
 def _listener_protocol(stack: Stack, listener: Resource) -> Any:
@@ -217,13 +263,16 @@ def redirects_to_https(listener: Resource) -> bool:
     return bool(actions) and all(
         as_mapping(a).get("type") == "redirect"
         and as_mapping(as_mapping(a).get("redirect")).get("protocol") == "HTTPS"
-        for a in actions)
+        for a in actions
+    )
 
 
 def has_https_listener(stack: Stack, lb: Resource) -> bool:
     """True when any listener of `lb` uses HTTPS."""
-    return any(_listener_protocol(stack, li) == "HTTPS" and lb in listener_lbs(stack, li)
-               for li in stack.of(*LISTENERS))
+    return any(
+        _listener_protocol(stack, li) == "HTTPS" and lb in listener_lbs(stack, li)
+        for li in stack.of(*LISTENERS)
+    )
 
 
 @rule("alb-drop-invalid-headers", "Application load balancers drop invalid header fields.")
@@ -232,21 +281,32 @@ def alb_drop_invalid_headers(stack: Stack) -> Iterable[Finding]:
     for lb in stack.of(*LOAD_BALANCERS):
         value = lb.props.get("dropInvalidHeaderFields")
         if _lb_type(lb) == "application" and not is_unknown(value) and not is_true(value):
-            yield (lb, f"dropInvalidHeaderFields is {quote(value)}; expected true",
-                   "Set drop_invalid_header_fields=True.")
+            yield (
+                lb,
+                f"dropInvalidHeaderFields is {quote(value)}; expected true",
+                "Set drop_invalid_header_fields=True.",
+            )
 
 
-@rule("alb-desync-mitigation",
-      "Application load balancers use desync mitigation 'defensive' or 'strictest'.")
+@rule(
+    "alb-desync-mitigation",
+    "Application load balancers use desync mitigation 'defensive' or 'strictest'.",
+)
 def alb_desync_mitigation(stack: Stack) -> Iterable[Finding]:
     """`desyncMitigationMode` defensive (the AWS default when unset) or strictest."""
     for lb in stack.of(*LOAD_BALANCERS):
         mode = lb.props.get("desyncMitigationMode")
-        if (_lb_type(lb) == "application" and mode is not None and not is_unknown(mode)
-                and mode not in ("defensive", "strictest")):
-            yield (lb, f"desyncMitigationMode is {quote(mode)}; expected 'defensive' or "
-                       "'strictest'",
-                   "Set desync_mitigation_mode='defensive' (or 'strictest').")
+        if (
+            _lb_type(lb) == "application"
+            and mode is not None
+            and not is_unknown(mode)
+            and mode not in ("defensive", "strictest")
+        ):
+            yield (
+                lb,
+                f"desyncMitigationMode is {quote(mode)}; expected 'defensive' or 'strictest'",
+                "Set desync_mitigation_mode='defensive' (or 'strictest').",
+            )
 
 
 @rule("lb-access-logs", "Load balancers write access logs to S3.")
@@ -259,13 +319,17 @@ def lb_access_logs(stack: Stack) -> Iterable[Finding]:
         if is_unknown(enabled):
             continue
         if not is_true(enabled) or not present(bucket):
-            yield (lb, f"accessLogs.enabled is {quote(enabled)}, "
-                       f"accessLogs.bucket {quote(bucket)}; expected enabled true with a bucket",
-                   "Set access_logs={'enabled': True, 'bucket': log_bucket.id, 'prefix': ...}.")
+            yield (
+                lb,
+                f"accessLogs.enabled is {quote(enabled)}, "
+                f"accessLogs.bucket {quote(bucket)}; expected enabled true with a bucket",
+                "Set access_logs={'enabled': True, 'bucket': log_bucket.id, 'prefix': ...}.",
+            )
 
 
-@rule("lb-deletion-protection", "Load balancers of a protected (prod) stack have deletion "
-                                "protection.")
+@rule(
+    "lb-deletion-protection", "Load balancers of a protected (prod) stack have deletion protection."
+)
 def lb_deletion_protection(stack: Stack) -> Iterable[Finding]:
     """In a protected stack, `enableDeletionProtection` true."""
     if not is_protected_stack(stack):
@@ -273,9 +337,11 @@ def lb_deletion_protection(stack: Stack) -> Iterable[Finding]:
     for lb in stack.of(*LOAD_BALANCERS):
         value = lb.props.get("enableDeletionProtection")
         if not is_unknown(value) and not is_true(value):
-            yield (lb, f"enableDeletionProtection is {quote(value)} in a protected stack; "
-                       "expected true",
-                   "Set enable_deletion_protection=True when the stack is protected.")
+            yield (
+                lb,
+                f"enableDeletionProtection is {quote(value)} in a protected stack; expected true",
+                "Set enable_deletion_protection=True when the stack is protected.",
+            )
 
 
 @rule("alb-listener-https", "Application load balancer listeners serve HTTPS, not plain HTTP.")
@@ -284,14 +350,19 @@ def alb_listener_https(stack: Stack) -> Iterable[Finding]:
     listener of a load balancer without certificate are recorded in EXCEPTIONS."""
     for listener in stack.of(*LISTENERS):
         if _listener_protocol(stack, listener) == "HTTP":
-            yield (listener, f"protocol is 'HTTP' on port {quote(listener.props.get('port'))}; "
-                             "expected 'HTTPS' with a certificate",
-                   "Serve HTTPS (protocol='HTTPS', certificate_arn, a TLS 1.3 ssl_policy) and "
-                   "keep port 80 only as a redirect to HTTPS.")
+            yield (
+                listener,
+                f"protocol is 'HTTP' on port {quote(listener.props.get('port'))}; "
+                "expected 'HTTPS' with a certificate",
+                "Serve HTTPS (protocol='HTTPS', certificate_arn, a TLS 1.3 ssl_policy) and "
+                "keep port 80 only as a redirect to HTTPS.",
+            )
 
 
-@rule("alb-http-redirect",
-      "When a load balancer has an HTTPS listener, its HTTP listeners redirect to HTTPS.")
+@rule(
+    "alb-http-redirect",
+    "When a load balancer has an HTTPS listener, its HTTP listeners redirect to HTTPS.",
+)
 def alb_http_redirect(stack: Stack) -> Iterable[Finding]:
     """HTTP listeners on a load balancer with an HTTPS listener only redirect to HTTPS."""
     for listener in stack.of(*LISTENERS):
@@ -299,10 +370,13 @@ def alb_http_redirect(stack: Stack) -> Iterable[Finding]:
             continue
         if any(has_https_listener(stack, lb) for lb in listener_lbs(stack, listener)):
             if not redirects_to_https(listener):
-                yield (listener, "the load balancer has an HTTPS listener but this HTTP "
-                                 "listener's defaultActions do not all redirect to HTTPS",
-                       "Set default_actions=[{'type': 'redirect', 'redirect': {'protocol': "
-                       "'HTTPS', 'port': '443', 'status_code': 'HTTP_301'}}].")
+                yield (
+                    listener,
+                    "the load balancer has an HTTPS listener but this HTTP "
+                    "listener's defaultActions do not all redirect to HTTPS",
+                    "Set default_actions=[{'type': 'redirect', 'redirect': {'protocol': "
+                    "'HTTPS', 'port': '443', 'status_code': 'HTTP_301'}}].",
+                )
 
 
 @rule("alb-tls13-policy", "HTTPS/TLS listeners use a TLS 1.3 security policy.")
@@ -312,8 +386,11 @@ def alb_tls13_policy(stack: Stack) -> Iterable[Finding]:
         if _listener_protocol(stack, listener) not in ("HTTPS", "TLS"):
             continue
         policy = listener.props.get("sslPolicy")
-        if not is_unknown(policy) and not (isinstance(policy, str)
-                                           and policy.startswith("ELBSecurityPolicy-TLS13-")):
-            yield (listener, f"sslPolicy is {quote(policy)}; expected an ELBSecurityPolicy-TLS13-* "
-                             "policy",
-                   "Set ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06'.")
+        if not is_unknown(policy) and not (
+            isinstance(policy, str) and policy.startswith("ELBSecurityPolicy-TLS13-")
+        ):
+            yield (
+                listener,
+                f"sslPolicy is {quote(policy)}; expected an ELBSecurityPolicy-TLS13-* policy",
+                "Set ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06'.",
+            )

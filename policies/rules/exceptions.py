@@ -33,29 +33,38 @@ def _http_listener_without_certificate(listener: Resource, stack: Stack) -> bool
 
 def _log_target_with_sse_s3(bucket: Resource, stack: Stack) -> bool:
     """A bucket receiving S3/ELB access logs whose default encryption is SSE-S3 (AES256)."""
-    return (is_log_delivery_target(bucket, stack)
-            and any(d.get("sseAlgorithm") == "AES256" for d in sse_defaults(stack, bucket)))
+    return is_log_delivery_target(bucket, stack) and any(
+        d.get("sseAlgorithm") == "AES256" for d in sse_defaults(stack, bucket)
+    )
 
 
 EXCEPTIONS: Final[tuple[PolicyException, ...]] = (
     PolicyException(
-        "alb-listener-https", "http-redirect-listener",
+        "alb-listener-https",
+        "http-redirect-listener",
         lambda r, s: redirects_to_https(r),
-        "The port-80 listener only redirects clients to HTTPS; it serves no content."),
+        "The port-80 listener only redirects clients to HTTPS; it serves no content.",
+    ),
     PolicyException(
-        "alb-listener-https", "http-listener-without-certificate",
+        "alb-listener-https",
+        "http-listener-without-certificate",
         _http_listener_without_certificate,
         "The load balancer has no certificate configured (no HTTPS listener), so HTTP is the "
-        "only listener; once a certificate is configured, alb-http-redirect applies."),
+        "only listener; once a certificate is configured, alb-http-redirect applies.",
+    ),
     PolicyException(
-        "s3-sse-kms", "log-delivery-bucket-sse-s3",
+        "s3-sse-kms",
+        "log-delivery-bucket-sse-s3",
         _log_target_with_sse_s3,
         "S3 server access logs and load balancer access logs can only be delivered to buckets "
-        "encrypted with SSE-S3 (AES256); SSE-KMS is not supported for these destinations."),
+        "encrypted with SSE-S3 (AES256); SSE-KMS is not supported for these destinations.",
+    ),
     PolicyException(
-        "s3-access-logging", "access-log-bucket",
+        "s3-access-logging",
+        "access-log-bucket",
         lambda r, s: is_log_delivery_target(r, s, s3_only=True),
         "The server-access-log bucket is the end of the logging chain: logging it into itself "
-        "would loop, logging it elsewhere would need another log bucket."),
+        "would loop, logging it elsewhere would need another log bucket.",
+    ),
 )
 """The only list of waivers. Each violation they match is reported as an exemption."""

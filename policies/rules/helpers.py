@@ -39,8 +39,11 @@ def is_protected_stack(resources: Sequence[Resource] | Stack) -> bool:
         if r.options.protect:
             return True
         for key, value in tags_of(r).items():
-            if (isinstance(key, str) and key.lower() in ("environment", "env", "stage")
-                    and lower(value) in ("prod", "production")):
+            if (
+                isinstance(key, str)
+                and key.lower() in ("environment", "env", "stage")
+                and lower(value) in ("prod", "production")
+            ):
                 return True
     return False
 

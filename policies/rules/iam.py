@@ -59,12 +59,19 @@ def _identity_documents(stack: Stack) -> Iterable[tuple[Resource, str, Any]]:
 
 
 _RESOURCE_POLICY_PROPS: Final[Mapping[str, str]] = {
-    KMS_KEY: "policy", KMS_KEY_POLICY: "policy",
-    BUCKETS[0]: "policy", BUCKETS[1]: "policy", BUCKET_POLICY[0]: "policy",
-    SNS_TOPIC: "policy", SNS_TOPIC_POLICY: "policy",
-    SQS_QUEUE: "policy", SQS_QUEUE_POLICY: "policy",
-    ECR_REPOSITORY_POLICY: "policy", EFS_FILE_SYSTEM_POLICY: "policy",
-    LOG_RESOURCE_POLICY: "policyDocument", IAM_ROLE: "assumeRolePolicy",
+    KMS_KEY: "policy",
+    KMS_KEY_POLICY: "policy",
+    BUCKETS[0]: "policy",
+    BUCKETS[1]: "policy",
+    BUCKET_POLICY[0]: "policy",
+    SNS_TOPIC: "policy",
+    SNS_TOPIC_POLICY: "policy",
+    SQS_QUEUE: "policy",
+    SQS_QUEUE_POLICY: "policy",
+    ECR_REPOSITORY_POLICY: "policy",
+    EFS_FILE_SYSTEM_POLICY: "policy",
+    LOG_RESOURCE_POLICY: "policyDocument",
+    IAM_ROLE: "assumeRolePolicy",
 }
 
 
@@ -93,9 +100,11 @@ def iam_policy_json(stack: Stack) -> Iterable[Finding]:
         try:
             parse_document(raw)
         except DocumentError as exc:
-            yield (res, f"{where} is {exc}",
-                   "Build the document in Python and serialise it with "
-                   "pulumi.Output.json_dumps(...).")
+            yield (
+                res,
+                f"{where} is {exc}",
+                "Build the document in Python and serialise it with pulumi.Output.json_dumps(...).",
+            )
 
 
 @rule("iam-no-wildcard-action", 'No "*" or "service:*" action (and no NotAction) in an Allow.')
@@ -103,36 +112,48 @@ def iam_no_wildcard_action(stack: Stack) -> Iterable[Finding]:
     """Allow statements of identity policies list explicit actions."""
     for res, where, st in _allow_statements(stack):
         if "NotAction" in st:
-            yield (res, f"{where} uses NotAction in an Allow, which grants every other action",
-                   "List the allowed actions explicitly in Action.")
+            yield (
+                res,
+                f"{where} uses NotAction in an Allow, which grants every other action",
+                "List the allowed actions explicitly in Action.",
+            )
         wild = [a for a in statement_actions(st) if a == "*" or re.fullmatch(r"[\w-]+:\*", a)]
         if wild:
-            yield (res, f"{where} allows wildcard action(s) {', '.join(wild)}; expected "
-                        "explicit actions",
-                   "Replace the wildcard with the specific actions the principal needs "
-                   "(use the component grant_* methods).")
+            yield (
+                res,
+                f"{where} allows wildcard action(s) {', '.join(wild)}; expected explicit actions",
+                "Replace the wildcard with the specific actions the principal needs "
+                "(use the component grant_* methods).",
+            )
 
 
-@rule("iam-resource-star",
-      'Resource "*" only for actions in RESOURCE_STAR_ALLOWED (no resource-level permissions).')
+@rule(
+    "iam-resource-star",
+    'Resource "*" only for actions in RESOURCE_STAR_ALLOWED (no resource-level permissions).',
+)
 def iam_resource_star(stack: Stack) -> Iterable[Finding]:
     """An Allow on "*" (or with NotResource) may only list allow-listed actions."""
     for res, where, st in _allow_statements(stack):
         if "NotResource" in st:
-            yield (res, f"{where} uses NotResource in an Allow, which grants every other "
-                        "resource",
-                   "List the resource ARNs explicitly in Resource.")
+            yield (
+                res,
+                f"{where} uses NotResource in an Allow, which grants every other resource",
+                "List the resource ARNs explicitly in Resource.",
+            )
             continue
         if "*" not in statement_resources(st):
             continue
         bad = [a for a in statement_actions(st) if a.lower() not in _RESOURCE_STAR_ALLOWED_LOWER]
         if bad:
-            yield (res, f'{where} allows {", ".join(bad)} on Resource "*"; only actions without '
-                        "resource-level permissions listed in RESOURCE_STAR_ALLOWED may use "
-                        '"*"',
-                   "Scope these actions to the ARNs they act on (or, if an action truly "
-                   "supports no resource-level permissions, add it once to "
-                   "policies.rules.RESOURCE_STAR_ALLOWED with its reason).")
+            yield (
+                res,
+                f'{where} allows {", ".join(bad)} on Resource "*"; only actions without '
+                "resource-level permissions listed in RESOURCE_STAR_ALLOWED may use "
+                '"*"',
+                "Scope these actions to the ARNs they act on (or, if an action truly "
+                "supports no resource-level permissions, add it once to "
+                "policies.rules.RESOURCE_STAR_ALLOWED with its reason).",
+            )
 
 
 def _grants_decrypt(action: str) -> bool:
@@ -155,44 +176,71 @@ def iam_no_decrypt_on_star(stack: Stack) -> Iterable[Finding]:
         decrypt = [a for a in statement_actions(st) if _grants_decrypt(a)]
         keys = [r for r in statement_resources(st) if _all_keys(r)]
         if decrypt and keys:
-            yield (res, f"{where} allows {', '.join(decrypt)} on {', '.join(keys)}; expected "
-                        "specific key ARNs",
-                   "Grant decrypt on the region's key ARN only (key.grant_decrypt(role)).")
+            yield (
+                res,
+                f"{where} allows {', '.join(decrypt)} on {', '.join(keys)}; expected "
+                "specific key ARNs",
+                "Grant decrypt on the region's key ARN only (key.grant_decrypt(role)).",
+            )
 
 
 _ADMIN_POLICY_ARNS: Final = ("AdministratorAccess", "PowerUserAccess")
 
 
-@rule("iam-no-admin-managed-policy",
-      "No AdministratorAccess or PowerUserAccess managed policy attached.")
+@rule(
+    "iam-no-admin-managed-policy",
+    "No AdministratorAccess or PowerUserAccess managed policy attached.",
+)
 def iam_no_admin_managed_policy(stack: Stack) -> Iterable[Finding]:
     """Attachments and Role.managedPolicyArns must not use the AWS admin policies."""
+
     def admin(arn: Any) -> bool:
         return isinstance(arn, str) and arn.rsplit("/", 1)[-1] in _ADMIN_POLICY_ARNS
 
     for res in stack.of(*IAM_ATTACHMENTS):
         if admin(res.props.get("policyArn")):
-            yield (res, f"policyArn is {quote(res.props.get('policyArn'))}; administrator policies "
-                        "grant * on *",
-                   "Attach a least-privilege policy built from the component grant_* methods.")
+            yield (
+                res,
+                f"policyArn is {quote(res.props.get('policyArn'))}; administrator policies "
+                "grant * on *",
+                "Attach a least-privilege policy built from the component grant_* methods.",
+            )
     for role in stack.of(IAM_ROLE):
         for arn in as_list(role.props.get("managedPolicyArns")):
             if admin(arn):
-                yield (role, f"managedPolicyArns contains {quote(arn)}; administrator policies "
-                             "grant * on *",
-                       "Remove it and grant the needed actions with the grant_* methods.")
+                yield (
+                    role,
+                    f"managedPolicyArns contains {quote(arn)}; administrator policies grant * on *",
+                    "Remove it and grant the needed actions with the grant_* methods.",
+                )
 
 
-_RESTRICTING_CONDITION_KEYS: Final = frozenset({
-    "aws:sourceaccount", "aws:sourcearn", "aws:sourceowner", "aws:sourceorgid",
-    "aws:sourceorgpaths", "aws:principalaccount", "aws:principalarn", "aws:principalorgid",
-    "aws:principalorgpaths", "aws:principalservicename", "aws:sourcevpc", "aws:sourcevpce",
-    "aws:sourceip", "aws:userid", "aws:username", "kms:calleraccount",
-})
+_RESTRICTING_CONDITION_KEYS: Final = frozenset(
+    {
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceowner",
+        "aws:sourceorgid",
+        "aws:sourceorgpaths",
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:principalservicename",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:sourceip",
+        "aws:userid",
+        "aws:username",
+        "kms:calleraccount",
+    }
+)
 
 
-@rule("resource-policy-not-public",
-      "No key, bucket, topic, queue, repository or trust policy allows a public principal.")
+@rule(
+    "resource-policy-not-public",
+    "No key, bucket, topic, queue, repository or trust policy allows a public principal.",
+)
 def resource_policy_not_public(stack: Stack) -> Iterable[Finding]:
     """An Allow to "*" / {"AWS": "*"} must carry a condition restricting who (account, org,
     source ARN, VPC endpoint...)."""
@@ -205,7 +253,10 @@ def resource_policy_not_public(stack: Stack) -> Iterable[Finding]:
                 continue
             if condition_keys(st) & _RESTRICTING_CONDITION_KEYS:
                 continue
-            yield (res, f"{prop} Statement[{i}] allows Principal {quote(st.get('Principal'))} with "
-                        "no condition restricting the caller",
-                   "Name the principals (account root, role or service) or add a condition "
-                   "such as aws:SourceAccount, aws:SourceArn or aws:PrincipalOrgID.")
+            yield (
+                res,
+                f"{prop} Statement[{i}] allows Principal {quote(st.get('Principal'))} with "
+                "no condition restricting the caller",
+                "Name the principals (account root, role or service) or add a condition "
+                "such as aws:SourceAccount, aws:SourceArn or aws:PrincipalOrgID.",
+            )

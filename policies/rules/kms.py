@@ -20,5 +20,8 @@ def kms_key_rotation(stack: Stack) -> Iterable[Finding]:
             continue
         rotation = key.props.get("enableKeyRotation")
         if not is_unknown(rotation) and not is_true(rotation):
-            yield (key, f"enableKeyRotation is {quote(rotation)}; expected true",
-                   "Set enable_key_rotation=True.")
+            yield (
+                key,
+                f"enableKeyRotation is {quote(rotation)}; expected true",
+                "Set enable_key_rotation=True.",
+            )

@@ -30,9 +30,11 @@ class Rule:
 _REGISTRY: list[Rule] = []
 
 
-def rule(rule_id: str, description: str, enforcement: Enforcement = "mandatory"
-         ) -> Callable[[Callable[[Stack], Iterable[Finding]]],
-                       Callable[[Sequence[Resource] | Stack], list[Violation]]]:
+def rule(
+    rule_id: str, description: str, enforcement: Enforcement = "mandatory"
+) -> Callable[
+    [Callable[[Stack], Iterable[Finding]]], Callable[[Sequence[Resource] | Stack], list[Violation]]
+]:
     """Register a rule body (a generator of findings over a `Stack`) under `rule_id`.
 
     The decorated name becomes the public rule function: it takes the resources (or a `Stack`)
@@ -41,15 +43,19 @@ def rule(rule_id: str, description: str, enforcement: Enforcement = "mandatory"
     if any(r.id == rule_id for r in _REGISTRY):
         raise ValueError(f"rule id {rule_id!r} registered twice")
 
-    def decorate(body: Callable[[Stack], Iterable[Finding]]
-                 ) -> Callable[[Sequence[Resource] | Stack], list[Violation]]:
+    def decorate(
+        body: Callable[[Stack], Iterable[Finding]],
+    ) -> Callable[[Sequence[Resource] | Stack], list[Violation]]:
         @functools.wraps(body)
         def run(resources: Sequence[Resource] | Stack) -> list[Violation]:
             stack = resources if isinstance(resources, Stack) else Stack(resources)
             violations: list[Violation] = []
             for resource, message, how_to_fix in body(stack):
-                urn, rtype = ((stack.stack_urn(), "pulumi:pulumi:Stack") if resource is None
-                              else (resource.urn, resource.type))
+                urn, rtype = (
+                    (stack.stack_urn(), "pulumi:pulumi:Stack")
+                    if resource is None
+                    else (resource.urn, resource.type)
+                )
                 violations.append(Violation(urn, rtype, rule_id, message, how_to_fix, enforcement))
             return violations
 
@@ -68,6 +74,8 @@ def in_order(rule_ids: Sequence[str]) -> tuple[Rule, ...]:
     unordered = [r.id for r in _REGISTRY if r.id not in rule_ids]
     repeated = sorted({i for i in rule_ids if list(rule_ids).count(i) > 1})
     if unknown or unordered or repeated:
-        raise RuntimeError(f"rule order out of date: unknown {unknown}, not ordered "
-                           f"{unordered}, repeated {repeated}")
+        raise RuntimeError(
+            f"rule order out of date: unknown {unknown}, not ordered "
+            f"{unordered}, repeated {repeated}"
+        )
     return tuple(by_id[i] for i in rule_ids)

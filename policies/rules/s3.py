@@ -53,8 +53,9 @@ def _bucket_policies(stack: Stack, bucket: Resource) -> list[dict[str, Any]]:
 
 def _bucket_policy_unknown(stack: Stack, bucket: Resource) -> bool:
     """True when some policy of the bucket cannot be read yet (UNKNOWN)."""
-    return any(is_unknown(p.props.get("policy"))
-               for p in _bucket_children(stack, bucket, BUCKET_POLICY))
+    return any(
+        is_unknown(p.props.get("policy")) for p in _bucket_children(stack, bucket, BUCKET_POLICY)
+    )
 
 
 def _bucket_name(bucket: Resource) -> str | None:
@@ -73,8 +74,7 @@ def _covers_bucket(resources: list[str], name: str | None) -> bool:
         return False
     if name is None:
         return True
-    patterns = [m.group(1) for r in resources
-                if (m := re.fullmatch(r"arn:[^:]+:s3:::(.+)", r))]
+    patterns = [m.group(1) for r in resources if (m := re.fullmatch(r"arn:[^:]+:s3:::(.+)", r))]
     bucket_level = any(fnmatch.fnmatchcase(name, p) for p in patterns)
     object_level = any(fnmatch.fnmatchcase(f"{name}/any/key", p) for p in patterns)
     return bucket_level and object_level
@@ -87,8 +87,11 @@ def is_log_delivery_target(bucket: Resource, stack: Stack, *, s3_only: bool = Fa
         return True
     if s3_only:
         return False
-    return any(bucket in stack.refers(lb, "accessLogs", lb.get("accessLogs", "bucket"), [bucket])
-               for lb in stack.of(*LOAD_BALANCERS) if present(lb.get("accessLogs", "bucket")))
+    return any(
+        bucket in stack.refers(lb, "accessLogs", lb.get("accessLogs", "bucket"), [bucket])
+        for lb in stack.of(*LOAD_BALANCERS)
+        if present(lb.get("accessLogs", "bucket"))
+    )
 
 
 def sse_defaults(stack: Stack, bucket: Resource) -> list[Mapping[str, Any]]:
@@ -108,19 +111,30 @@ def s3_public_access_block(stack: Stack) -> Iterable[Finding]:
     for bucket in stack.of(*BUCKETS):
         blocks = _bucket_children(stack, bucket, BUCKET_PAB)
         if not blocks:
-            yield (bucket, "no aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock refers to "
-                           "this bucket",
-                   "Create aws.s3.BucketPublicAccessBlock(bucket=bucket.id, "
-                   "block_public_acls=True, block_public_policy=True, ignore_public_acls=True, "
-                   "restrict_public_buckets=True).")
+            yield (
+                bucket,
+                "no aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock refers to this bucket",
+                "Create aws.s3.BucketPublicAccessBlock(bucket=bucket.id, "
+                "block_public_acls=True, block_public_policy=True, ignore_public_acls=True, "
+                "restrict_public_buckets=True).",
+            )
             continue
-        off = sorted({f for b in blocks for f in flags
-                      if not is_unknown(b.props.get(f)) and not is_true(b.props.get(f))})
+        off = sorted(
+            {
+                f
+                for b in blocks
+                for f in flags
+                if not is_unknown(b.props.get(f)) and not is_true(b.props.get(f))
+            }
+        )
         if off:
-            yield (bucket, f"public access block has {', '.join(off)} not true; expected all "
-                           "four flags true",
-                   "Set " + ", ".join(re.sub(r"([A-Z])", r"_\1", f).lower() + "=True"
-                                      for f in off) + " on the BucketPublicAccessBlock.")
+            yield (
+                bucket,
+                f"public access block has {', '.join(off)} not true; expected all four flags true",
+                "Set "
+                + ", ".join(re.sub(r"([A-Z])", r"_\1", f).lower() + "=True" for f in off)
+                + " on the BucketPublicAccessBlock.",
+            )
 
 
 @rule("s3-ownership-enforced", "Buckets use BucketOwnerEnforced object ownership (no ACLs).")
@@ -130,11 +144,17 @@ def s3_ownership_enforced(stack: Stack) -> Iterable[Finding]:
         controls = _bucket_children(stack, bucket, BUCKET_OWNERSHIP)
         values = [c.get("rule", "objectOwnership") for c in controls]
         if not any(v == "BucketOwnerEnforced" or is_unknown(v) for v in values):
-            found = f"objectOwnership is {quote(values[0])}" if values else \
-                "no aws:s3/bucketOwnershipControls:BucketOwnershipControls refers to it"
-            yield (bucket, f"{found}; expected 'BucketOwnerEnforced'",
-                   "Create aws.s3.BucketOwnershipControls(bucket=bucket.id, "
-                   "rule={'object_ownership': 'BucketOwnerEnforced'}).")
+            found = (
+                f"objectOwnership is {quote(values[0])}"
+                if values
+                else "no aws:s3/bucketOwnershipControls:BucketOwnershipControls refers to it"
+            )
+            yield (
+                bucket,
+                f"{found}; expected 'BucketOwnerEnforced'",
+                "Create aws.s3.BucketOwnershipControls(bucket=bucket.id, "
+                "rule={'object_ownership': 'BucketOwnerEnforced'}).",
+            )
 
 
 @rule("s3-tls-only", "Bucket policies deny requests without TLS (aws:SecureTransport=false).")
@@ -144,16 +164,22 @@ def s3_tls_only(stack: Stack) -> Iterable[Finding]:
         if _bucket_policy_unknown(stack, bucket):
             continue
         name = _bucket_name(bucket)
-        ok = any(denies_insecure_transport(st)
-                 and any(a in ("*", "s3:*") for a in statement_actions(st))
-                 and _covers_bucket(statement_resources(st), name)
-                 for doc in _bucket_policies(stack, bucket) for st in statements(doc))
+        ok = any(
+            denies_insecure_transport(st)
+            and any(a in ("*", "s3:*") for a in statement_actions(st))
+            and _covers_bucket(statement_resources(st), name)
+            for doc in _bucket_policies(stack, bucket)
+            for st in statements(doc)
+        )
         if not ok:
-            yield (bucket, "no bucket policy statement denies s3:* to Principal '*' on the "
-                           "bucket and bucket/* when aws:SecureTransport is false",
-                   "Add to the bucket policy: {Effect: Deny, Principal: '*', Action: 's3:*', "
-                   "Resource: [bucket ARN, bucket ARN + '/*'], Condition: {Bool: "
-                   "{'aws:SecureTransport': 'false'}}}.")
+            yield (
+                bucket,
+                "no bucket policy statement denies s3:* to Principal '*' on the "
+                "bucket and bucket/* when aws:SecureTransport is false",
+                "Add to the bucket policy: {Effect: Deny, Principal: '*', Action: 's3:*', "
+                "Resource: [bucket ARN, bucket ARN + '/*'], Condition: {Bool: "
+                "{'aws:SecureTransport': 'false'}}}.",
+            )
 
 
 @rule("s3-sse-kms", "Buckets default to SSE-KMS with a customer key.")
@@ -164,17 +190,27 @@ def s3_sse_kms(stack: Stack) -> Iterable[Finding]:
         defaults = sse_defaults(stack, bucket)
         if any(is_unknown(d.get("sseAlgorithm")) for d in defaults):
             continue
-        if any(d.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse")
-               and present(d.get("kmsMasterKeyId")) for d in defaults):
+        if any(
+            d.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse")
+            and present(d.get("kmsMasterKeyId"))
+            for d in defaults
+        ):
             continue
-        found = ", ".join(f"sseAlgorithm {quote(d.get('sseAlgorithm'))} kmsMasterKeyId "
-                          f"{quote(d.get('kmsMasterKeyId'))}" for d in defaults) \
+        found = (
+            ", ".join(
+                f"sseAlgorithm {quote(d.get('sseAlgorithm'))} kmsMasterKeyId "
+                f"{quote(d.get('kmsMasterKeyId'))}"
+                for d in defaults
+            )
             or "no aws:s3/bucketServerSideEncryptionConfiguration refers to it"
-        yield (bucket, f"default encryption: {found}; expected sseAlgorithm 'aws:kms' with "
-                       "kmsMasterKeyId",
-               "Create aws.s3.BucketServerSideEncryptionConfiguration(bucket=bucket.id, "
-               "rules=[{'apply_server_side_encryption_by_default': {'sse_algorithm': 'aws:kms',"
-               " 'kms_master_key_id': key.arn}, 'bucket_key_enabled': True}]).")
+        )
+        yield (
+            bucket,
+            f"default encryption: {found}; expected sseAlgorithm 'aws:kms' with kmsMasterKeyId",
+            "Create aws.s3.BucketServerSideEncryptionConfiguration(bucket=bucket.id, "
+            "rules=[{'apply_server_side_encryption_by_default': {'sse_algorithm': 'aws:kms',"
+            " 'kms_master_key_id': key.arn}, 'bucket_key_enabled': True}]).",
+        )
 
 
 @rule("s3-versioning", "Buckets have versioning enabled.")
@@ -184,12 +220,17 @@ def s3_versioning(stack: Stack) -> Iterable[Finding]:
         configs = _bucket_children(stack, bucket, BUCKET_VERSIONING)
         statuses = [c.get("versioningConfiguration", "status") for c in configs]
         if not any(s == "Enabled" or is_unknown(s) for s in statuses):
-            found = f"status {quote(statuses[0])}" if statuses else \
-                "no aws:s3/bucketVersioning:BucketVersioning refers to it"
-            yield (bucket, f"versioning: {found}; expected versioningConfiguration.status "
-                           "'Enabled'",
-                   "Create aws.s3.BucketVersioning(bucket=bucket.id, "
-                   "versioning_configuration={'status': 'Enabled'}).")
+            found = (
+                f"status {quote(statuses[0])}"
+                if statuses
+                else "no aws:s3/bucketVersioning:BucketVersioning refers to it"
+            )
+            yield (
+                bucket,
+                f"versioning: {found}; expected versioningConfiguration.status 'Enabled'",
+                "Create aws.s3.BucketVersioning(bucket=bucket.id, "
+                "versioning_configuration={'status': 'Enabled'}).",
+            )
 
 
 @rule("s3-access-logging", "Buckets write server access logs to a log bucket.")
@@ -198,10 +239,12 @@ def s3_access_logging(stack: Stack) -> Iterable[Finding]:
     for bucket in stack.of(*BUCKETS):
         logs = _bucket_children(stack, bucket, BUCKET_LOGGING)
         if not any(present(entry.props.get("targetBucket")) for entry in logs):
-            yield (bucket, "no aws:s3/bucketLogging:BucketLogging with a targetBucket refers to "
-                           "this bucket",
-                   "Create aws.s3.BucketLogging(bucket=bucket.id, "
-                   "target_bucket=access_log_bucket.id, target_prefix='<bucket>/').")
+            yield (
+                bucket,
+                "no aws:s3/bucketLogging:BucketLogging with a targetBucket refers to this bucket",
+                "Create aws.s3.BucketLogging(bucket=bucket.id, "
+                "target_bucket=access_log_bucket.id, target_prefix='<bucket>/').",
+            )
 
 
 @rule("s3-lifecycle", "Buckets have lifecycle rules.")
@@ -211,7 +254,9 @@ def s3_lifecycle(stack: Stack) -> Iterable[Finding]:
         configs = _bucket_children(stack, bucket, BUCKET_LIFECYCLE)
         rules = [as_mapping(r) for c in configs for r in as_list(c.props.get("rules"))]
         if not any(r.get("status") == "Enabled" or is_unknown(r.get("status")) for r in rules):
-            yield (bucket, "no aws:s3/bucketLifecycleConfiguration with an Enabled rule refers "
-                           "to this bucket",
-                   "Create aws.s3.BucketLifecycleConfiguration(bucket=bucket.id, rules=[...]) "
-                   "expiring noncurrent versions and aborting incomplete uploads.")
+            yield (
+                bucket,
+                "no aws:s3/bucketLifecycleConfiguration with an Enabled rule refers to this bucket",
+                "Create aws.s3.BucketLifecycleConfiguration(bucket=bucket.id, rules=[...]) "
+                "expiring noncurrent versions and aborting incomplete uploads.",
+            )

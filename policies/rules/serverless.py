@@ -44,15 +44,21 @@ def lambda_runtime(stack: Stack) -> Iterable[Finding]:
         if fn.props.get("packageType") == "Image" or is_unknown(runtime):
             continue
         if not isinstance(runtime, str) or not runtime_supported(runtime, today):
-            accepted = ", ".join(r for r in LAMBDA_RUNTIME_DEPRECATION
-                                 if runtime_supported(r, today))
-            yield (fn, f"runtime is {quote(runtime)}; expected one of {accepted}",
-                   "Move the function to a supported runtime (see "
-                   "policies.rules.LAMBDA_RUNTIME_DEPRECATION).")
+            accepted = ", ".join(
+                r for r in LAMBDA_RUNTIME_DEPRECATION if runtime_supported(r, today)
+            )
+            yield (
+                fn,
+                f"runtime is {quote(runtime)}; expected one of {accepted}",
+                "Move the function to a supported runtime (see "
+                "policies.rules.LAMBDA_RUNTIME_DEPRECATION).",
+            )
 
 
-@rule("lambda-no-public-permission",
-      "No Lambda permission lets anyone (or any account of a service) invoke a function.")
+@rule(
+    "lambda-no-public-permission",
+    "No Lambda permission lets anyone (or any account of a service) invoke a function.",
+)
 def lambda_no_public_permission(stack: Stack) -> Iterable[Finding]:
     """Permission with principal "*" or a service principal needs sourceArn/sourceAccount
     (or principalOrgId); function URLs need IAM auth."""
@@ -61,15 +67,22 @@ def lambda_no_public_permission(stack: Stack) -> Iterable[Finding]:
         if is_unknown(principal):
             continue
         if perm.props.get("functionUrlAuthType") == "NONE":
-            yield (perm, "functionUrlAuthType is 'NONE'; the function URL is public",
-                   "Use function_url_auth_type='AWS_IAM'.")
-        scoped = any(present(perm.props.get(p))
-                     for p in ("sourceArn", "sourceAccount", "principalOrgId"))
+            yield (
+                perm,
+                "functionUrlAuthType is 'NONE'; the function URL is public",
+                "Use function_url_auth_type='AWS_IAM'.",
+            )
+        scoped = any(
+            present(perm.props.get(p)) for p in ("sourceArn", "sourceAccount", "principalOrgId")
+        )
         service = isinstance(principal, str) and principal.endswith(".amazonaws.com")
         if (principal == "*" or service) and not scoped:
-            yield (perm, f"principal is {quote(principal)} with no sourceArn, sourceAccount or "
-                         "principalOrgId; anyone (any account's resources) can invoke it",
-                   "Set source_arn to the invoking resource's ARN (and source_account).")
+            yield (
+                perm,
+                f"principal is {quote(principal)} with no sourceArn, sourceAccount or "
+                "principalOrgId; anyone (any account's resources) can invoke it",
+                "Set source_arn to the invoking resource's ARN (and source_account).",
+            )
 
 
 @rule("lambda-vpc-multi-az", "A Lambda function in a VPC uses subnets in at least 2 AZs.")
@@ -81,9 +94,11 @@ def lambda_vpc_multi_az(stack: Stack) -> Iterable[Finding]:
             continue
         count = distinct_azs(stack, fn, "vpcConfig", subnet_ids)
         if count is not None and count < 2:
-            yield (fn, f"vpcConfig.subnetIds covers {count} availability zone(s); expected at "
-                       "least 2",
-                   "Pass private subnets from at least two AZs in vpc_config.subnet_ids.")
+            yield (
+                fn,
+                f"vpcConfig.subnetIds covers {count} availability zone(s); expected at least 2",
+                "Pass private subnets from at least two AZs in vpc_config.subnet_ids.",
+            )
 
 
 @rule("lambda-dlq", "Lambda functions have a dead-letter queue or an on-failure destination.")
@@ -94,12 +109,18 @@ def lambda_dlq(stack: Stack) -> Iterable[Finding]:
     for fn in stack.of(LAMBDA_FUNCTION):
         if present(fn.get("deadLetterConfig", "targetArn")):
             continue
-        destinations = [c for c in stack.referencing(fn, configs, "functionName")
-                        if present(c.get("destinationConfig", "onFailure", "destination"))]
+        destinations = [
+            c
+            for c in stack.referencing(fn, configs, "functionName")
+            if present(c.get("destinationConfig", "onFailure", "destination"))
+        ]
         if not destinations:
-            yield (fn, "deadLetterConfig.targetArn is not set and no "
-                       "FunctionEventInvokeConfig gives an onFailure destination",
-                   "Set dead_letter_config={'target_arn': <SQS queue or SNS topic ARN>}.")
+            yield (
+                fn,
+                "deadLetterConfig.targetArn is not set and no "
+                "FunctionEventInvokeConfig gives an onFailure destination",
+                "Set dead_letter_config={'target_arn': <SQS queue or SNS topic ARN>}.",
+            )
 
 
 @rule("lambda-log-group", "Every Lambda function has a managed log group.")
@@ -112,20 +133,25 @@ def lambda_log_group(stack: Stack) -> Iterable[Finding]:
         if present(named):
             if is_unknown(named) or stack.refers(fn, "loggingConfig", named, groups):
                 continue
-            yield (fn, f"loggingConfig.logGroup is {quote(named)}, which is not a log group of "
-                       "this stack",
-                   "Create the aws.cloudwatch.LogGroup (with retention and KMS) and pass its "
-                   "name as logging_config.log_group.")
+            yield (
+                fn,
+                f"loggingConfig.logGroup is {quote(named)}, which is not a log group of this stack",
+                "Create the aws.cloudwatch.LogGroup (with retention and KMS) and pass its "
+                "name as logging_config.log_group.",
+            )
             continue
         names = {n for n in (fn.props.get("name"), fn.id) if isinstance(n, str)}
         if any(g.props.get("name") in {f"/aws/lambda/{n}" for n in names} for g in groups):
             continue
         if is_unknown(fn.props.get("name")):
             continue
-        yield (fn, "no log group: loggingConfig.logGroup is not set and no "
-                   "aws:cloudwatch/logGroup:LogGroup is named /aws/lambda/<function name>",
-               "Create an aws.cloudwatch.LogGroup with retention and KMS and set "
-               "logging_config={'log_format': 'JSON', 'log_group': group.name}.")
+        yield (
+            fn,
+            "no log group: loggingConfig.logGroup is not set and no "
+            "aws:cloudwatch/logGroup:LogGroup is named /aws/lambda/<function name>",
+            "Create an aws.cloudwatch.LogGroup with retention and KMS and set "
+            "logging_config={'log_format': 'JSON', 'log_group': group.name}.",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,8 +164,11 @@ def dynamodb_on_demand(stack: Stack) -> Iterable[Finding]:
     for table in stack.of(DYNAMODB_TABLE):
         mode = table.props.get("billingMode")
         if not is_unknown(mode) and mode != "PAY_PER_REQUEST":
-            yield (table, f"billingMode is {quote(mode)}; expected 'PAY_PER_REQUEST'",
-                   "Set billing_mode='PAY_PER_REQUEST'.")
+            yield (
+                table,
+                f"billingMode is {quote(mode)}; expected 'PAY_PER_REQUEST'",
+                "Set billing_mode='PAY_PER_REQUEST'.",
+            )
 
 
 @rule("dynamodb-pitr", "DynamoDB tables have point-in-time recovery.")
@@ -148,8 +177,11 @@ def dynamodb_pitr(stack: Stack) -> Iterable[Finding]:
     for table in stack.of(DYNAMODB_TABLE):
         enabled = table.get("pointInTimeRecovery", "enabled")
         if not is_unknown(enabled) and not is_true(enabled):
-            yield (table, f"pointInTimeRecovery.enabled is {quote(enabled)}; expected true",
-                   "Set point_in_time_recovery={'enabled': True}.")
+            yield (
+                table,
+                f"pointInTimeRecovery.enabled is {quote(enabled)}; expected true",
+                "Set point_in_time_recovery={'enabled': True}.",
+            )
 
 
 @rule("dynamodb-kms", "DynamoDB tables are encrypted with a customer KMS key.")
@@ -161,13 +193,18 @@ def dynamodb_kms(stack: Stack) -> Iterable[Finding]:
         if is_unknown(enabled):
             continue
         if not is_true(enabled) or not present(key):
-            yield (table, f"serverSideEncryption.enabled is {quote(enabled)}, "
-                          f"kmsKeyArn {quote(key)}; expected enabled true with the region's key",
-                   "Set server_side_encryption={'enabled': True, 'kms_key_arn': key.arn}.")
+            yield (
+                table,
+                f"serverSideEncryption.enabled is {quote(enabled)}, "
+                f"kmsKeyArn {quote(key)}; expected enabled true with the region's key",
+                "Set server_side_encryption={'enabled': True, 'kms_key_arn': key.arn}.",
+            )
 
 
-@rule("dynamodb-deletion-protection",
-      "DynamoDB tables of a protected (prod) stack have deletion protection.")
+@rule(
+    "dynamodb-deletion-protection",
+    "DynamoDB tables of a protected (prod) stack have deletion protection.",
+)
 def dynamodb_deletion_protection(stack: Stack) -> Iterable[Finding]:
     """In a protected stack, `deletionProtectionEnabled` true."""
     if not is_protected_stack(stack):
@@ -175,9 +212,11 @@ def dynamodb_deletion_protection(stack: Stack) -> Iterable[Finding]:
     for table in stack.of(DYNAMODB_TABLE):
         value = table.props.get("deletionProtectionEnabled")
         if not is_unknown(value) and not is_true(value):
-            yield (table, f"deletionProtectionEnabled is {quote(value)} in a protected stack; "
-                          "expected true",
-                   "Set deletion_protection_enabled=True when the stack is protected.")
+            yield (
+                table,
+                f"deletionProtectionEnabled is {quote(value)} in a protected stack; expected true",
+                "Set deletion_protection_enabled=True when the stack is protected.",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,9 +235,12 @@ def sns_kms(stack: Stack) -> Iterable[Finding]:
     """`kmsMasterKeyId` set."""
     for topic in stack.of(SNS_TOPIC):
         if not present(topic.props.get("kmsMasterKeyId")):
-            yield (topic, "kmsMasterKeyId is not set; expected the region's KMS key",
-                   "Set kms_master_key_id=key.arn (the key policy must let the publishing "
-                   "services use it).")
+            yield (
+                topic,
+                "kmsMasterKeyId is not set; expected the region's KMS key",
+                "Set kms_master_key_id=key.arn (the key policy must let the publishing "
+                "services use it).",
+            )
 
 
 @rule("sns-tls-publish", "SNS topic policies deny publishing without TLS.")
@@ -208,14 +250,19 @@ def sns_tls_publish(stack: Stack) -> Iterable[Finding]:
         raws = _topic_policies(stack, topic)
         if any(is_unknown(r) for r in raws):
             continue
-        ok = any(denies_insecure_transport(st)
-                 and any(fnmatch.fnmatchcase("sns:publish", a.lower())
-                         for a in statement_actions(st))
-                 for doc in (parsed_or_none(r) for r in raws) if doc is not None
-                 for st in statements(doc))
+        ok = any(
+            denies_insecure_transport(st)
+            and any(fnmatch.fnmatchcase("sns:publish", a.lower()) for a in statement_actions(st))
+            for doc in (parsed_or_none(r) for r in raws)
+            if doc is not None
+            for st in statements(doc)
+        )
         if not ok:
-            yield (topic, "no topic policy statement denies sns:Publish to Principal '*' when "
-                          "aws:SecureTransport is false",
-                   "Add an aws.sns.TopicPolicy with {Effect: Deny, Principal: '*', Action: "
-                   "'sns:Publish', Resource: topic ARN, Condition: {Bool: "
-                   "{'aws:SecureTransport': 'false'}}}.")
+            yield (
+                topic,
+                "no topic policy statement denies sns:Publish to Principal '*' when "
+                "aws:SecureTransport is false",
+                "Add an aws.sns.TopicPolicy with {Effect: Deny, Principal: '*', Action: "
+                "'sns:Publish', Resource: topic ARN, Condition: {Bool: "
+                "{'aws:SecureTransport': 'false'}}}.",
+            )

@@ -54,14 +54,20 @@ def build_path_problems(
     if not isinstance(build, dict):
         return []
     context = build.get("context", default_context)
-    if not isinstance(context, str) or ".." in PurePosixPath(context).parts or context.startswith("/"):
+    if (
+        not isinstance(context, str)
+        or ".." in PurePosixPath(context).parts
+        or context.startswith("/")
+    ):
         return []  # reported by the field validator
     if not (PROJECT_ROOT / context).is_dir():
         return [f"{key}.context: {context!r} is not a directory of the project"]
     dockerfile = build.get("dockerfile")
     if dockerfile is None:
         if not (PROJECT_ROOT / context / "Dockerfile").is_file():
-            return [f"{key}.context: {context!r} has no Dockerfile; add one or set {key}.dockerfile"]
+            return [
+                f"{key}.context: {context!r} has no Dockerfile; add one or set {key}.dockerfile"
+            ]
     elif isinstance(dockerfile, str) and ".." not in PurePosixPath(dockerfile).parts:
         if not (PROJECT_ROOT / dockerfile).is_file():
             return [f"{key}.dockerfile: {dockerfile!r} is not a file of the project"]

@@ -340,7 +340,8 @@ def _office_hours_problems(key: str, office: Any) -> list[str]:
     if not isinstance(office, dict):
         return []
     values = [
-        office.get(name, field_default(OfficeHoursConfig, name)) for name in ("start", "stop", "days")
+        office.get(name, field_default(OfficeHoursConfig, name))
+        for name in ("start", "stop", "days")
     ]
     if not all(isinstance(v, str) for v in values):
         return []  # reported at the key itself

@@ -229,7 +229,13 @@ def _count_problems(web: Mapping[str, Any], production: bool) -> list[str]:
     desired = count(web.get("desiredCount", 1))
     low = count(web.get("minCount", desired))
     high = count(web.get("maxCount", max(1, 2 * desired) if desired is not None else None))
-    if desired is not None and low is not None and high is not None and min(desired, low) >= 0 and high >= 1:
+    if (
+        desired is not None
+        and low is not None
+        and high is not None
+        and min(desired, low) >= 0
+        and high >= 1
+    ):
         if low > high:
             problems.append(f"{KEY}.minCount: {low} is above {KEY}.maxCount ({high})")
         elif not low <= desired <= high:
@@ -260,7 +266,9 @@ def _certificate_problems(web: Mapping[str, Any], regions: Any) -> list[str]:
     """Each certificate belongs to a listed region and was issued in that region."""
     from components.containers import certificate_region
 
-    names = [r.get("name") for r in regions if isinstance(r, dict)] if isinstance(regions, list) else []
+    names = (
+        [r.get("name") for r in regions if isinstance(r, dict)] if isinstance(regions, list) else []
+    )
     certificates = web.get("certificateArns")
     problems: list[str] = []
     for region, arn in certificates.items() if isinstance(certificates, dict) else ():

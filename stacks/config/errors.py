@@ -100,9 +100,7 @@ def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | N
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
-        field = next(
-            (f for n, f in model.model_fields.items() if (f.alias or n) == part), None
-        )
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return None
         ann = field.annotation
@@ -139,7 +137,7 @@ def describe(error: Mapping[str, Any], root: type[BaseModel]) -> str:
         return _unknown_key(loc, root)
     message = str(error["msg"])
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     value = error.get("input")
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"{key}: {message} (got {json.dumps(value, default=str)})"

@@ -165,8 +165,13 @@ def ingest_cross_checks(data: Mapping[str, Any]) -> list[str]:
         )
     memory = ingest.get("memoryMb", field_default(IngestConfig, "memory_mb"))
     size = ingest.get("maxObjectBytes", field_default(IngestConfig, "max_object_bytes"))
-    if (isinstance(memory, int) and isinstance(size, int) and not isinstance(size, bool)
-            and MIN_MEMORY_MB <= memory and size > memory * 1024 * 1024 // 4):
+    if (
+        isinstance(memory, int)
+        and isinstance(size, int)
+        and not isinstance(size, bool)
+        and MIN_MEMORY_MB <= memory
+        and size > memory * 1024 * 1024 // 4
+    ):
         problems.append(
             f"{KEY}.maxObjectBytes: {size} bytes does not fit a {memory} MB "
             f"function; use at most a quarter of {KEY}.memoryMb "

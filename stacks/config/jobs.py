@@ -32,7 +32,9 @@ def _job_prefix(value: str | None) -> str | None:
     if not clean:
         raise ValueError(f"{value!r} names the whole zone; remove the key to mean the whole zone")
     if any(c in clean for c in "*?$") or "//" in clean:
-        raise ValueError(f"{value!r} must be a literal folder like 'customers/daily' (no wildcards, no '//')")
+        raise ValueError(
+            f"{value!r} must be a literal folder like 'customers/daily' (no wildcards, no '//')"
+        )
     return clean
 
 
@@ -119,18 +121,27 @@ class JobConfig(ConfigModel):
         "Exactly one of image and build.",
     )
     build: JobBuildConfig | None = Field(
-        default=None, description="Build the image from a Dockerfile. Exactly one of image and build."
+        default=None,
+        description="Build the image from a Dockerfile. Exactly one of image and build.",
     )
-    command: tuple[str, ...] = Field(description="Command (entrypoint arguments); Ref::name parameters.")
-    parameters: dict[str, str] = Field(default_factory=dict, description="Defaults of Ref:: parameters.")
-    environment: dict[str, str] = Field(default_factory=dict, description="Plain environment variables.")
+    command: tuple[str, ...] = Field(
+        description="Command (entrypoint arguments); Ref::name parameters."
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Defaults of Ref:: parameters."
+    )
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="Plain environment variables."
+    )
     vcpu: float = Field(description="vCPUs: 0.25, 0.5, 1, 2, 4, 8 or 16.")
     memory_mib: int = Field(description="Memory in MiB, one Fargate allows with vcpu.")
     timeout_seconds: int = Field(description="Max run time of one attempt, at least 60.")
     retries: int = Field(default=0, description="Retries of storage errors/failed starts, 0-9.")
     read_zone: str | None = Field(default=None, description="Data lake zone the job reads.")
     read_prefix: str | None = Field(default=None, description="Folder of readZone it reads.")
-    write_zone: str | None = Field(default=None, description="Zone the job writes (and deletes in).")
+    write_zone: str | None = Field(
+        default=None, description="Zone the job writes (and deletes in)."
+    )
     write_prefix: str | None = Field(default=None, description="Folder of writeZone it writes.")
     schedule: JobScheduleConfig | None = Field(default=None, description="Scheduled runs.")
     on_new_raw_data: bool = Field(default=False, description="New raw-zone objects submit a run.")
@@ -234,7 +245,9 @@ class AirflowConfig(ConfigModel):
         from components.jobs import MWAA_ENVIRONMENT_CLASSES
 
         if value not in MWAA_ENVIRONMENT_CLASSES:
-            raise ValueError(f"{value!r} is not an MWAA environment class; use one of {', '.join(MWAA_ENVIRONMENT_CLASSES)}")
+            raise ValueError(
+                f"{value!r} is not an MWAA environment class; use one of {', '.join(MWAA_ENVIRONMENT_CLASSES)}"
+            )
         return value
 
     @field_validator("max_workers")
@@ -300,7 +313,12 @@ def _airflow_problems(data: Mapping[str, Any], jobs: Mapping[str, Any]) -> list[
     """Managed Airflow needs private subnets in two AZs."""
     airflow = jobs.get("airflow")
     azs = az_count(data)
-    if isinstance(airflow, dict) and airflow.get("enabled") is True and isinstance(azs, int) and azs < 2:
+    if (
+        isinstance(airflow, dict)
+        and airflow.get("enabled") is True
+        and isinstance(azs, int)
+        and azs < 2
+    ):
         return [
             f"{KEY}.airflow.enabled: managed Airflow needs private subnets in two AZs, "
             f"but {NAMESPACE}:network.azCount is {azs}; raise it to 2 or disable Airflow"
@@ -311,7 +329,9 @@ def _airflow_problems(data: Mapping[str, Any], jobs: Mapping[str, Any]) -> list[
 def _job_image_problems(at: str, job: Mapping[str, Any]) -> list[str]:
     """Exactly one of ``image`` and ``build``; a build's context and Dockerfile exist."""
     if job.get("image") is not None and job.get("build") is not None:
-        return [f"{at}.build: Only one of [image] and [build] can be given (remove {at}.image or {at}.build)"]
+        return [
+            f"{at}.build: Only one of [image] and [build] can be given (remove {at}.image or {at}.build)"
+        ]
     if job.get("image") is None and job.get("build") is None:
         return [
             f"{at}.image: give image (an image URI) or build ({{context: <directory with a "
@@ -400,7 +420,9 @@ def _job_parameter_problems(at: str, job: Mapping[str, Any]) -> list[str]:
                 "writeZone/writePrefix, arraySize or the event trigger); remove it here"
             )
         elif name not in referenced:
-            problems.append(f"{at}.parameters.{name}: the command has no Ref::{name}; it would be ignored")
+            problems.append(
+                f"{at}.parameters.{name}: the command has no Ref::{name}; it would be ignored"
+            )
     return problems + _job_schedule_problems(at, job.get("schedule"), referenced)
 
 
@@ -411,8 +433,10 @@ def _job_schedule_problems(at: str, schedule: Any, referenced: list[str]) -> lis
     problems = []
     if ("cron" in schedule) == ("rate" in schedule):
         problems.append(
-            f"{at}.schedule: " + (
-                "Only one of [cron] and [rate] can be given" if "cron" in schedule
+            f"{at}.schedule: "
+            + (
+                "Only one of [cron] and [rate] can be given"
+                if "cron" in schedule
                 else "give cron (e.g. '0 2 * * ? *') or rate (e.g. '1 day')"
             )
         )

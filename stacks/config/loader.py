@@ -44,7 +44,7 @@ def parse_raw_config(raw: Mapping[str, Any], source: str = "") -> PlatformConfig
     prefix = f"{NAMESPACE}:"
     for full_key, value in raw.items():
         if full_key.startswith(prefix):
-            data[full_key[len(prefix):]] = _decode(value)
+            data[full_key[len(prefix) :]] = _decode(value)
     problems: list[str] = []
     cfg: PlatformConfig | None = None
     try:
@@ -64,7 +64,9 @@ def stack_file_path(project_dir: Path, stack: str) -> Path:
 
 
 def available_stacks(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in Path(project_dir).glob("Pulumi.*.yaml"))
+    return sorted(
+        p.name[len("Pulumi.") : -len(".yaml")] for p in Path(project_dir).glob("Pulumi.*.yaml")
+    )
 
 
 def _read_document(path: Path) -> dict[Any, Any]:
@@ -106,8 +108,7 @@ def load_stack_file(project_dir: Path, stack: str) -> tuple[dict[str, str], list
         key = str(key)
         if ":" not in key:
             raise StackFileError(
-                f"{path.name}: config key {key!r} has no namespace; write it as "
-                f"{NAMESPACE}:{key}"
+                f"{path.name}: config key {key!r} has no namespace; write it as {NAMESPACE}:{key}"
             )
         if isinstance(value, dict) and set(value) == {"secure"}:
             flat[key] = "[secret]"

@@ -39,9 +39,7 @@ class PlatformConfig(ConfigModel):
         description="Regions, the first being the primary; at least two."
     )
     network: NetworkConfig
-    tags: dict[str, str] = Field(
-        default_factory=dict, description="Tags added to every resource."
-    )
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource.")
     log_retention_days: int = Field(
         default=30, description="Retention of every CloudWatch log group, in days."
     )

@@ -25,8 +25,21 @@ from stacks.offline.engine import (
 from stacks.offline.stack import PROJECT_DIR, project_name, render_stack
 
 __all__ = [
-    "MOCK_ACCOUNT_ID", "PLAN_FORMAT", "PROJECT_DIR", "PROVIDER_TYPE_PREFIX", "SECRET_MASK", "Plan", "PlanError",
-    "RecordingMocks", "RecordingMonitor", "disabled_default_providers", "physical_name",
-    "flatten_stack_config", "project_name", "render_components", "render_program",
-    "render_project", "render_stack",
+    "MOCK_ACCOUNT_ID",
+    "PLAN_FORMAT",
+    "PROJECT_DIR",
+    "PROVIDER_TYPE_PREFIX",
+    "SECRET_MASK",
+    "Plan",
+    "PlanError",
+    "RecordingMocks",
+    "RecordingMonitor",
+    "disabled_default_providers",
+    "physical_name",
+    "flatten_stack_config",
+    "project_name",
+    "render_components",
+    "render_program",
+    "render_project",
+    "render_stack",
 ]

@@ -28,19 +28,19 @@ import asyncio
 import contextvars
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
-
-from google.protobuf import json_format
+from typing import Any
 
 import pulumi
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 PLAN_FORMAT = "mlops-plan/1"
@@ -89,7 +89,9 @@ def _zone_letters(region: str) -> str:
 
 def _region_code(region: str) -> str:
     parts = region.split("-")
-    return "".join(p[:3] if i == 0 else p[0] + p[1:] if p.isdigit() else p[0] for i, p in enumerate(parts))
+    return "".join(
+        p[:3] if i == 0 else p[0] + p[1:] if p.isdigit() else p[0] for i, p in enumerate(parts)
+    )
 
 
 #: ARN layout per resource type: (service, resource part). ``{name}`` is the physical name,
@@ -117,7 +119,10 @@ _ARN_LAYOUT: dict[str, tuple[str, str]] = {
     "aws:lb/loadBalancer:LoadBalancer": ("elasticloadbalancing", "loadbalancer/app/{name}/{id8}"),
     "aws:lb/targetGroup:TargetGroup": ("elasticloadbalancing", "targetgroup/{name}/{id8}"),
     "aws:lb/listener:Listener": ("elasticloadbalancing", "listener/app/{name}/{id8}"),
-    "aws:autoscaling/group:Group": ("autoscaling", "autoScalingGroup:{id}:autoScalingGroupName/{name}"),
+    "aws:autoscaling/group:Group": (
+        "autoscaling",
+        "autoScalingGroup:{id}:autoScalingGroupName/{name}",
+    ),
     "aws:efs/fileSystem:FileSystem": ("elasticfilesystem", "file-system/{id}"),
     "aws:efs/accessPoint:AccessPoint": ("elasticfilesystem", "access-point/{id}"),
     "aws:batch/computeEnvironment:ComputeEnvironment": ("batch", "compute-environment/{name}"),
@@ -158,12 +163,20 @@ _NAME_INPUT = {
 }
 #: Types whose physical id is their name.
 _ID_IS_NAME = {
-    "aws:s3/bucket:Bucket", "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup",
-    "aws:sns/topic:Topic", "aws:dynamodb/table:Table", "aws:lambda/function:Function",
-    "aws:ecr/repository:Repository", "aws:cloudtrail/trail:Trail",
-    "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:iam/instanceProfile:InstanceProfile",
-    "aws:kms/alias:Alias", "aws:autoscaling/group:Group",
-    "aws:cloudwatch/dashboard:Dashboard", "aws:scheduler/schedule:Schedule",
+    "aws:s3/bucket:Bucket",
+    "aws:iam/role:Role",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:sns/topic:Topic",
+    "aws:dynamodb/table:Table",
+    "aws:lambda/function:Function",
+    "aws:ecr/repository:Repository",
+    "aws:cloudtrail/trail:Trail",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:iam/instanceProfile:InstanceProfile",
+    "aws:kms/alias:Alias",
+    "aws:autoscaling/group:Group",
+    "aws:cloudwatch/dashboard:Dashboard",
+    "aws:scheduler/schedule:Schedule",
 }
 
 
@@ -189,7 +202,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         self.provider_regions: dict[str, str] = {}  # provider urn -> region
 
     # Provider references look like "<urn>::<id>".
-    def region_of_provider(self, ref: Optional[str]) -> Optional[str]:
+    def region_of_provider(self, ref: str | None) -> str | None:
         if not ref:
             return None
         urn = ref.rsplit("::", 1)[0]
@@ -352,16 +365,16 @@ class Recorded:
     urn: str
     type: str
     name: str
-    id: Optional[str]
+    id: str | None
     custom: bool
-    provider: Optional[str]
-    parent: Optional[str]
+    provider: str | None
+    parent: str | None
     dependencies: list[str]
     inputs: dict[str, Any]
     options: dict[str, Any]
 
 
-def _clean(value: Any, project_dir: Optional[Path]) -> Any:
+def _clean(value: Any, project_dir: Path | None) -> Any:
     """Inputs as the engine receives them, with secrets masked and paths made relative."""
     if isinstance(value, dict):
         sig = value.get(_SIG_KEY)
@@ -376,7 +389,9 @@ def _clean(value: Any, project_dir: Optional[Path]) -> Any:
                 if key in value:
                     out[key] = _relative(value[key], project_dir) if key == "path" else value[key]
             if "assets" in value:
-                out["assets"] = {k: _clean(v, project_dir) for k, v in sorted(value["assets"].items())}
+                out["assets"] = {
+                    k: _clean(v, project_dir) for k, v in sorted(value["assets"].items())
+                }
             return out
         return {k: _clean(v, project_dir) for k, v in sorted(value.items())}
     if isinstance(value, list):
@@ -388,7 +403,7 @@ def _clean(value: Any, project_dir: Optional[Path]) -> Any:
     return value
 
 
-def _relative(path: str, project_dir: Optional[Path]) -> str:
+def _relative(path: str, project_dir: Path | None) -> str:
     if project_dir is None:
         return path
     try:
@@ -409,7 +424,7 @@ def _real_urn(stack: str, project: str, parent: str, type_: str, name: str) -> s
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that keeps every registration request."""
 
-    def __init__(self, mocks: RecordingMocks, project_dir: Optional[Path]) -> None:
+    def __init__(self, mocks: RecordingMocks, project_dir: Path | None) -> None:
         super().__init__(mocks)
         self.recording_mocks = mocks
         self.project_dir = project_dir
@@ -531,8 +546,8 @@ def render_program(
     project: str,
     stack: str,
     config: dict[str, str],
-    secret_keys: Optional[list[str]] = None,
-    project_dir: Optional[Path] = None,
+    secret_keys: list[str] | None = None,
+    project_dir: Path | None = None,
     account_id: str = MOCK_ACCOUNT_ID,
 ) -> Plan:
     """Run ``program`` under the mock runtime with ``config`` and return the recorded plan.
@@ -659,7 +674,7 @@ def render_components(
     stack: str = "test",
     project: str = "components",
     account_id: str = MOCK_ACCOUNT_ID,
-    project_dir: Optional[Path] = None,
+    project_dir: Path | None = None,
 ) -> Plan:
     """Render components under the mock runtime, the way a regional component hosts them.
 

@@ -33,6 +33,7 @@ def render_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
 
     flat, secret_keys = load_stack_file(project_dir, stack)
     cfg = parse_raw_config(flat, source=stack_file_path(project_dir, stack).name)
+
     def program() -> None:
         build(cfg)
 
