@@ -97,7 +97,7 @@ def test_an_example_with_a_bad_key_arn_fails_with_the_field_named(tmp_path: Path
         ),
         encoding="utf-8",
     )
-    with pytest.raises(Exception, match=r"key: .*is not a KMS key ARN"):
+    with pytest.raises(Exception, match=r"key: .*alias ARN"):
         render_project(project, "Pulumi.example.yaml")
 
 

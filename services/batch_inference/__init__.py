@@ -2,8 +2,11 @@
 linear model and publish predictions plus a ``_SUCCESS`` manifest, one folder per run.
 
 Run it with ``python -m services.batch_inference --help``; the behaviour is described in
-``job`` (records, model artefact, outputs, outcomes) and ``__main__`` (parameters,
-environment variables, precedence, exit codes).
+``job`` (records, model artefact, outputs, outcomes, sharded runs), ``inputs`` (which
+objects a run reads: the triggering object alone, or a listing without archived objects)
+and ``__main__`` (parameters, environment variables, precedence, triggered runs, exit codes).
+The other modules: ``scoring`` (reading and scoring), ``models`` (record and model formats),
+``storage`` (S3 helpers), ``logs`` (JSON log lines), ``errors`` (failures and exit codes).
 """
 
 from services.batch_inference.job import (

@@ -15,6 +15,10 @@ Parameters (each may also come from an environment variable)::
                                                               (an array job's size); process one
     --shard-index    BATCH_INFERENCE_SHARD_INDEX    optional  the shard to process, 0..count-1
                                                               fallback: AWS_BATCH_JOB_ARRAY_INDEX
+    --trigger-bucket BATCH_INFERENCE_TRIGGER_BUCKET optional  bucket of the object that triggered
+                                                              the run; must be the input bucket
+    --trigger-key    BATCH_INFERENCE_TRIGGER_KEY    optional  key of the object that triggered the
+                                                              run: read only this object (below)
 
 Where the data lives: inputs are read from the data lake's ``curated`` zone; predictions and
 model artefacts live in the ``models`` zone (artefacts under e.g. ``artefacts/``, runs under
@@ -29,6 +33,22 @@ applies. With AWS Batch, override a run's value through SubmitJob ``parameters``
 definition's command passes it as ``Ref::name``, and through container environment overrides
 otherwise (a job-definition parameter default wins over an environment override).
 
+Triggered runs: the platform submits a run for each new object in a lake zone with the job
+parameters ``trigger_bucket`` and ``trigger_key`` (EventBridge ``Object Created`` events); a
+job definition passes them as ``--trigger-bucket Ref::trigger_bucket --trigger-key
+Ref::trigger_key``. Such a run reads only that object and lists nothing, so each new object
+costs one read instead of a re-read of the whole folder (see ``inputs``). The key must lie
+under ``--input-prefix`` in ``--input-bucket`` (the only place the job may read; anything else
+is a usage error, exit 2). A scheduled or manual run of the same definition leaves the
+placeholders unresolved and reads the whole input folder, as before. A triggering object that
+is a marker or folder placeholder gives an empty result (exit 0). A triggering object that is
+archived (S3 Glacier Flexible Retrieval, Deep Archive, or an Intelligent-Tiering archive tier)
+or no longer exists fails the run with a data error (exit 1, no output, never retried): it was
+sent to this job to be scored and no later run will score it, so the run must show up as
+failed (the queue's failed-run alert notifies the alert topic) with a message saying what to
+do (restore the object, then submit again with the same ``trigger_key``). A *listing* run instead skips archived
+objects, one ``archived_object_skipped`` log line each, and records them in the manifest.
+
 Array jobs (distributed batch): AWS Batch starts the children of an array job with
 ``AWS_BATCH_JOB_ARRAY_INDEX`` (0..size-1) and ``AWS_BATCH_JOB_ID`` ``<parent id>:<index>``.
 Give ``--shard-count`` the array size (e.g. ``Ref::array_size``): each child then processes
@@ -38,10 +58,10 @@ the run's ``_SUCCESS`` (see ``job``). Without ``--shard-count`` an array child i
 (exit 2): children would overwrite each other's output.
 
 Exit codes: 0 success (including empty input, see ``job``); 1 data error (malformed record,
-missing or invalid model artefact) or an unexpected internal error; 2 usage error (bad, missing
-or conflicting parameter, a run id that already completed); 3 storage error (S3 access denied,
-throttled, unreachable; the only code worth a retry, e.g. in the job definition's
-``evaluateOnExit``). Every outcome is logged as JSON lines on stdout; usage errors are also
+missing or invalid model artefact, a triggering object that is archived or gone) or an
+unexpected internal error; 2 usage error (bad, missing or conflicting parameter, a run id
+that already completed); 3 storage error (S3 access denied, throttled, unreachable; the only
+code worth a retry, e.g. in the job definition's ``evaluateOnExit``). Every outcome is logged as JSON lines on stdout; usage errors are also
 printed to stderr in the usual ``prog: error: ...`` form.
 """
 
@@ -102,9 +122,13 @@ PARAMS: tuple[Param, ...] = (
     Param("run_id", "unique id of this run; default: $AWS_BATCH_JOB_ID", required=True),
     Param("model_bucket", "bucket of the model artefact; default: the output bucket"),
     Param("model_key", "key of the JSON linear-model artefact; default: built-in baseline-mean"),
-    Param("threshold", "decision threshold; adds \"label\": 1 when prediction >= threshold"),
+    Param("threshold", 'decision threshold; adds "label": 1 when prediction >= threshold'),
     Param("shard_count", "number of shards (an array job's size); process only one of them"),
     Param("shard_index", "shard to process, 0..count-1; default: $AWS_BATCH_JOB_ARRAY_INDEX"),
+    Param(
+        "trigger_bucket", "bucket of the object that triggered the run; default: the input bucket"
+    ),
+    Param("trigger_key", "key of the object that triggered the run: read only this object"),
 )
 
 
@@ -218,9 +242,13 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
         elif param.name.endswith("_prefix"):
             values[param.name], problem = _normalise_prefix(item.value, item.source)
         elif param.name == "run_id":
-            problem = None if _RUN_ID_RE.match(item.value) else (
-                f"{item.source}: {item.value!r} is not a valid run id: 1-128 characters, letters, "
-                f"digits, '.', '_', ':' and '-', starting with a letter or digit"
+            problem = (
+                None
+                if _RUN_ID_RE.match(item.value)
+                else (
+                    f"{item.source}: {item.value!r} is not a valid run id: 1-128 characters, letters, "
+                    f"digits, '.', '_', ':' and '-', starting with a letter or digit"
+                )
             )
         elif param.name == "model_key":
             values[param.name] = item.value.lstrip("/")
@@ -234,7 +262,13 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
         elif param.name == "shard_count":
             values[param.name], problem = _parse_whole(item.value, item.source, 1, job.MAX_SHARDS)
         elif param.name == "shard_index":
-            values[param.name], problem = _parse_whole(item.value, item.source, 0, job.MAX_SHARDS - 1)
+            values[param.name], problem = _parse_whole(
+                item.value, item.source, 0, job.MAX_SHARDS - 1
+            )
+        elif param.name == "trigger_key":
+            problem = (
+                None  # an object key is taken as it is; checked against the input folder below
+            )
         else:  # pragma: no cover - every parameter is handled above
             problem = None
         if problem:
@@ -248,6 +282,7 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
     problems.extend(_shard_problems(values, resolved))
     if not problems:
         problems.extend(_overlap_problems(values))
+        problems.extend(_trigger_problems(values, resolved))
     if problems:
         raise job.UsageError("; ".join(problems))
     shard = None
@@ -267,6 +302,7 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
         model_key=values["model_key"],
         threshold=values["threshold"],
         shard=shard,
+        trigger_key=values["trigger_key"],
     )
 
 
@@ -298,7 +334,9 @@ def _shard_problems(values: Mapping[str, Any], resolved: Mapping[str, Resolved])
             f"{ENV_PREFIX}SHARD_INDEX), or run as an AWS Batch array child (AWS_BATCH_JOB_ARRAY_INDEX)"
         ]
     if count is None and index is not None and index_source != "AWS_BATCH_JOB_ARRAY_INDEX":
-        return [f"{index_source} is given but --shard-count is not (or set {ENV_PREFIX}SHARD_COUNT)"]
+        return [
+            f"{index_source} is given but --shard-count is not (or set {ENV_PREFIX}SHARD_COUNT)"
+        ]
     if count is not None and index is not None and index >= count:
         return [f"{index_source}: shard {index} is outside 0..{count - 1} (--shard-count {count})"]
     return []
@@ -316,6 +354,34 @@ def _overlap_problems(values: Mapping[str, Any]) -> list[str]:
             f"{values['input_prefix']!r} in the same bucket: a run would read its own output"
         ]
     return []
+
+
+def _trigger_problems(values: Mapping[str, Any], resolved: Mapping[str, Resolved]) -> list[str]:
+    """A triggering object must be in the input folder: the job reads nothing else (its role
+    may read only there) and the manifest describes the input folder."""
+    bucket, key = values["trigger_bucket"], values["trigger_key"]
+    if key is None:
+        if bucket is not None:
+            return [
+                f"{resolved['trigger_bucket'].source} is given but --trigger-key is not "
+                f"(or set {ENV_PREFIX}TRIGGER_KEY)"
+            ]
+        return []
+    problems = []
+    if bucket is not None and bucket != values["input_bucket"]:
+        problems.append(
+            f"{resolved['trigger_bucket'].source}: {bucket!r} is not the input bucket "
+            f"{values['input_bucket']!r}: a triggered run reads only its input folder; trigger "
+            "the job on the zone and folder it reads"
+        )
+    folder = f"{values['input_prefix']}/"
+    if not key.startswith(folder):
+        problems.append(
+            f"{resolved['trigger_key'].source}: {key!r} is not under --input-prefix "
+            f"{values['input_prefix']!r}: a triggered run reads only its input folder; trigger "
+            "the job on the zone and folder it reads"
+        )
+    return problems
 
 
 def aws_batch_context(environ: Mapping[str, str]) -> dict[str, str]:

@@ -34,9 +34,10 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 
 from .forecasting import forecast
@@ -77,11 +78,61 @@ BUILTIN_SERIES: tuple[Series, ...] = (
         description="daily units ordered over eight weeks (weekly cycle, rising trend)",
         season_length=7,
         values=(
-            104.4, 113.5, 116.1, 119.6, 123.6, 140.5, 138.3, 112.0, 120.7, 123.1, 127.3,
-            132.5, 141.7, 143.1, 117.9, 124.6, 122.9, 126.5, 134.9, 150.9, 147.1, 121.8,
-            130.3, 131.6, 138.3, 144.3, 156.0, 156.9, 129.2, 137.9, 137.3, 140.7, 147.7,
-            163.2, 159.2, 133.9, 138.6, 141.9, 147.0, 158.0, 166.7, 163.7, 140.0, 141.1,
-            150.5, 158.1, 153.9, 173.8, 168.2, 141.9, 152.6, 155.8, 155.3, 168.0, 182.4,
+            104.4,
+            113.5,
+            116.1,
+            119.6,
+            123.6,
+            140.5,
+            138.3,
+            112.0,
+            120.7,
+            123.1,
+            127.3,
+            132.5,
+            141.7,
+            143.1,
+            117.9,
+            124.6,
+            122.9,
+            126.5,
+            134.9,
+            150.9,
+            147.1,
+            121.8,
+            130.3,
+            131.6,
+            138.3,
+            144.3,
+            156.0,
+            156.9,
+            129.2,
+            137.9,
+            137.3,
+            140.7,
+            147.7,
+            163.2,
+            159.2,
+            133.9,
+            138.6,
+            141.9,
+            147.0,
+            158.0,
+            166.7,
+            163.7,
+            140.0,
+            141.1,
+            150.5,
+            158.1,
+            153.9,
+            173.8,
+            168.2,
+            141.9,
+            152.6,
+            155.8,
+            155.3,
+            168.0,
+            182.4,
             177.0,
         ),
     ),
@@ -90,9 +141,42 @@ BUILTIN_SERIES: tuple[Series, ...] = (
         description="monthly sales over three years (yearly cycle, rising trend)",
         season_length=12,
         values=(
-            1036, 1096, 1157, 1154, 1193, 1120, 1061, 977, 942, 945, 1022, 1006, 1108, 1237,
-            1334, 1344, 1274, 1216, 1225, 1135, 1082, 1126, 1162, 1205, 1294, 1386, 1482,
-            1489, 1479, 1437, 1321, 1329, 1278, 1259, 1229, 1329,
+            1036,
+            1096,
+            1157,
+            1154,
+            1193,
+            1120,
+            1061,
+            977,
+            942,
+            945,
+            1022,
+            1006,
+            1108,
+            1237,
+            1334,
+            1344,
+            1274,
+            1216,
+            1225,
+            1135,
+            1082,
+            1126,
+            1162,
+            1205,
+            1294,
+            1386,
+            1482,
+            1489,
+            1479,
+            1437,
+            1321,
+            1329,
+            1278,
+            1259,
+            1229,
+            1329,
         ),
     ),
     Series(
@@ -170,7 +254,11 @@ def _parse_series(name: str, spec: Any, problems: list[str]) -> Series | None:
         problems.append(f"{name}.values: must be a list of at least 2 numbers")
     else:
         for i, value in enumerate(values):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 problems.append(f"{name}.values[{i}]: must be a finite number, got {value!r}")
     season_length = spec.get("season_length", 1)
     if isinstance(season_length, bool) or not isinstance(season_length, int) or season_length < 1:
@@ -204,7 +292,9 @@ def parse_forecast_query(query: str, catalogue: Catalogue) -> tuple[Series, int]
     try:
         pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=_MAX_QUERY_FIELDS)
     except ValueError:
-        raise BadParameter("query", f"too many query parameters (at most {_MAX_QUERY_FIELDS})") from None
+        raise BadParameter(
+            "query", f"too many query parameters (at most {_MAX_QUERY_FIELDS})"
+        ) from None
     given: dict[str, str] = {}
     for name, value in pairs:
         if name not in QUERY_PARAMETERS:

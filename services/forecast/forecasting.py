@@ -18,8 +18,8 @@ initialise), a rough measure of how well the method follows the series.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 HOLT_WINTERS = "holt-winters-additive"
 HOLT_LINEAR = "holt-linear"
@@ -116,7 +116,7 @@ def _holt_winters(y: list[float], horizon: int, period: int, p: SmoothingParamet
     trend line at i. State is then updated from t = period on.
     """
     first = sum(y[:period]) / period
-    second = sum(y[period: 2 * period]) / period
+    second = sum(y[period : 2 * period]) / period
     trend = (second - first) / period
     centre = (period - 1) / 2
     level = first + trend * centre
@@ -130,9 +130,7 @@ def _holt_winters(y: list[float], horizon: int, period: int, p: SmoothingParamet
         season[t % period] = p.gamma * (y[t] - new_level) + (1 - p.gamma) * s
         level = new_level
     n = len(y)
-    values = tuple(
-        level + h * trend + season[(n - 1 + h) % period] for h in range(1, horizon + 1)
-    )
+    values = tuple(level + h * trend + season[(n - 1 + h) % period] for h in range(1, horizon + 1))
     return Forecast(HOLT_WINTERS, values, _rmse(errors))
 
 

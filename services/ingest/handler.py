@@ -62,10 +62,11 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
@@ -181,9 +182,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -375,8 +374,9 @@ def _parse_line(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Validate one line; return ``(item, None)`` or ``(None, problem)``."""
     try:
-        record = json.loads(line, parse_float=Decimal, parse_int=Decimal,
-                            parse_constant=_reject_constant)
+        record = json.loads(
+            line, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant
+        )
     except ValueError as exc:
         return None, f"not valid JSON ({exc})"
     problem = _record_problem(record)
@@ -456,7 +456,7 @@ def _parse_timestamp(value: str) -> datetime:
         raise ValueError(f"is not an ISO-8601 date-time: {value!r}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"has no time zone (add 'Z' or an offset): {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _json_type(value: Any) -> str:
@@ -533,8 +533,15 @@ def write_items(table: Any, items: Iterable[dict[str, Any]]) -> int:
 # --------------------------------------------------------------------------- entry point
 
 
-def process_event(event: Any, *, config: Config, s3: Any, table: Any,
-                  logger: logging.Logger, request_id: str | None = None) -> dict[str, Any]:
+def process_event(
+    event: Any,
+    *,
+    config: Config,
+    s3: Any,
+    table: Any,
+    logger: logging.Logger,
+    request_id: str | None = None,
+) -> dict[str, Any]:
     """Validate every object the event names, then write all their records.
 
     Returns ``{"objects": [{"object", "records"}...], "records_written": n}``.
@@ -546,17 +553,25 @@ def process_event(event: Any, *, config: Config, s3: Any, table: Any,
     for ref in refs:
         uri, body = read_object(s3, ref, config.max_object_bytes)
         batches.append((uri, parse_jsonl(body, uri, ref.version_id)))
-        logger.debug("object validated", extra={
-            "object": uri, "records": len(batches[-1][1]), "request_id": request_id})
+        logger.debug(
+            "object validated",
+            extra={"object": uri, "records": len(batches[-1][1]), "request_id": request_id},
+        )
     written = 0
     summary = []
     for uri, items in batches:
         count = write_items(table, items)
         written += count
         summary.append({"object": uri, "records": count})
-        logger.info("object ingested", extra={
-            "object": uri, "records": count, "table": config.table_name,
-            "request_id": request_id})
+        logger.info(
+            "object ingested",
+            extra={
+                "object": uri,
+                "records": count,
+                "table": config.table_name,
+                "request_id": request_id,
+            },
+        )
     return {"objects": summary, "records_written": written}
 
 
@@ -576,14 +591,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda entry point (``handler.handler``); see the module docstring."""
     request_id = getattr(context, "aws_request_id", None)
     try:
-        return process_event(event, config=CONFIG, s3=_S3, table=_TABLE,
-                             logger=LOGGER, request_id=request_id)
+        return process_event(
+            event, config=CONFIG, s3=_S3, table=_TABLE, logger=LOGGER, request_id=request_id
+        )
     except Exception as exc:
         # Re-raised so that Lambda retries the asynchronous invocation and then sends the
         # event to the dead-letter queue; the log line says why.
-        LOGGER.error("event failed, nothing from it was written" if isinstance(
-            exc, (InvalidEventError, InvalidObjectError, ObjectNotFoundError))
-            else "event failed", extra={
-                "error_type": type(exc).__name__, "error": str(exc),
-                "request_id": request_id})
+        LOGGER.error(
+            "event failed, nothing from it was written"
+            if isinstance(exc, (InvalidEventError, InvalidObjectError, ObjectNotFoundError))
+            else "event failed",
+            extra={"error_type": type(exc).__name__, "error": str(exc), "request_id": request_id},
+        )
         raise

@@ -11,166 +11,43 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from batch_support import (
+    CURATED,
+    GOOD,
+    INPUT_PREFIX,
+    LINEAR_MODEL,
+    MARKER_KEY,
+    MODEL_KEY,
+    MODELS,
+    OUTPUT_PREFIX,
+    PACKAGE_DIR,
+    PART_KEY,
+    RUN_FOLDER,
+    RUN_ID,
+    Outcome,
+    Untouchable,
+    base_args,
+    jsonl,
+    keys_under,
+    put,
+    read_json,
+    read_jsonl,
+    run_main,
+)
 from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
-from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from services.batch_inference import job
 from services.batch_inference.__main__ import main
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_DIR = PROJECT_ROOT / "services" / "batch_inference"
-
-CURATED = "mlops-dev-curated"
-MODELS = "mlops-dev-models"
-INPUT_PREFIX = "customers/2024-05-01"
-OUTPUT_PREFIX = "predictions/churn"
-MODEL_KEY = "artefacts/churn/v3.json"
-RUN_ID = "run-42"
-RUN_FOLDER = f"{OUTPUT_PREFIX}/run_id={RUN_ID}/"
-PART_KEY = f"{RUN_FOLDER}part-00000.jsonl"
-MARKER_KEY = f"{RUN_FOLDER}_SUCCESS"
-
-LINEAR_MODEL = {
-    "name": "churn-v3",
-    "intercept": 0.5,
-    "coefficients": {"age": 0.1, "income": -0.002},
-}
-ENV_NAMES = (
-    "BATCH_INFERENCE_INPUT_BUCKET",
-    "BATCH_INFERENCE_INPUT_PREFIX",
-    "BATCH_INFERENCE_OUTPUT_BUCKET",
-    "BATCH_INFERENCE_OUTPUT_PREFIX",
-    "BATCH_INFERENCE_RUN_ID",
-    "BATCH_INFERENCE_MODEL_BUCKET",
-    "BATCH_INFERENCE_MODEL_KEY",
-    "BATCH_INFERENCE_THRESHOLD",
-    "AWS_BATCH_JOB_ID",
-    "AWS_BATCH_JOB_ATTEMPT",
-    "AWS_BATCH_JOB_ARRAY_INDEX",
-    "AWS_BATCH_JQ_NAME",
-    "AWS_BATCH_CE_NAME",
-)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def jsonl(*records: Mapping[str, Any]) -> bytes:
-    """JSON Lines bytes of ``records``."""
-    return "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
-
-
-def put(s3: Any, bucket: str, key: str, body: bytes | str) -> None:
-    """Write one object."""
-    s3.put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
-
-
-def keys_under(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """Every key under ``prefix``."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
-
-
-def read_jsonl(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
-    """The records of a JSON Lines object."""
-    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-    return [json.loads(line) for line in text.splitlines()]
-
-
-def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any]:
-    """A JSON object stored in S3."""
-    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def base_args(**overrides: str | None) -> list[str]:
-    """A complete command line; ``overrides`` replace (or with ``None`` drop) one option."""
-    options: dict[str, str | None] = {
-        "input-bucket": CURATED,
-        "input-prefix": INPUT_PREFIX,
-        "output-bucket": MODELS,
-        "output-prefix": OUTPUT_PREFIX,
-        "run-id": RUN_ID,
-        "model-key": MODEL_KEY,
-    }
-    options.update({k.replace("_", "-"): v for k, v in overrides.items()})
-    argv: list[str] = []
-    for name, value in options.items():
-        if value is not None:
-            argv += [f"--{name}", value]
-    return argv
-
-
-class FakeClock:
-    """Returns 2024-05-01T12:00:00Z, then one second later on every call."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        current = self.moment
-        self.moment += timedelta(seconds=1)
-        return current
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Exit code, structured log lines (parsed) and stderr of one ``main`` call."""
-
-    code: int
-    logs: list[dict[str, Any]]
-    stderr: str
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        """Log lines with ``event == name``."""
-        return [line for line in self.logs if line["event"] == name]
-
-    @property
-    def failure(self) -> str:
-        """The message of the single ``run_failed`` line."""
-        (line,) = self.events("run_failed")
-        return str(line["message"])
-
-
-def run_main(
-    argv: Sequence[str], environ: Mapping[str, str] | None = None, s3: Any = None
-) -> Outcome:
-    """Run the command line in-process with an explicit environment; parse its log lines."""
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), environ=dict(environ or {}), stdout=out, stderr=err, s3=s3, now=FakeClock())
-    logs = [json.loads(line) for line in out.getvalue().splitlines()]
-    return Outcome(code, logs, err.getvalue())
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials, one region, and no endpoint or job variables from the developer."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", *ENV_NAMES):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-
-
-@pytest.fixture
-def s3(aws_env: None) -> Iterator[Any]:
-    """A moto S3 with the curated and models zone buckets and the linear model artefact."""
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=CURATED)
-        client.create_bucket(Bucket=MODELS)
-        put(client, MODELS, MODEL_KEY, json.dumps(LINEAR_MODEL))
-        yield client
 
 
 def expected_linear(features: Mapping[str, float]) -> float:
@@ -196,7 +73,9 @@ def test_happy_path_writes_predictions_and_manifest(s3: Any) -> None:
     rows = read_jsonl(s3, MODELS, PART_KEY)
     assert [r["id"] for r in rows] == ["c-1", "c-2", 3]
     assert [r["prediction"] for r in rows] == pytest.approx([1.5, 5.25, 0.5])
-    assert [r["prediction"] for r in rows] == pytest.approx([expected_linear(r["features"]) for r in records])
+    assert [r["prediction"] for r in rows] == pytest.approx(
+        [expected_linear(r["features"]) for r in records]
+    )
     assert all("label" not in r for r in rows)
 
     manifest = read_json(s3, MODELS, MARKER_KEY)
@@ -207,7 +86,9 @@ def test_happy_path_writes_predictions_and_manifest(s3: Any) -> None:
     assert manifest["input"] == {
         "bucket": CURATED,
         "prefix": f"{INPUT_PREFIX}/",
+        "trigger": None,
         "objects": [{"key": f"{INPUT_PREFIX}/part-1.jsonl", "records": 3}],
+        "skipped": [],
     }
     assert manifest["output"] == {
         "bucket": MODELS,
@@ -222,17 +103,24 @@ def test_happy_path_writes_predictions_and_manifest(s3: Any) -> None:
     assert manifest["model"]["source"]["etag"] == head["ETag"].strip('"')
     started = datetime.fromisoformat(manifest["started_at"].replace("Z", "+00:00"))
     finished = datetime.fromisoformat(manifest["finished_at"].replace("Z", "+00:00"))
-    assert started == datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+    assert started == datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
     assert finished > started
 
     assert [line["event"] for line in outcome.logs][0] == "run_started"
     (done,) = outcome.events("run_succeeded")
     assert done["run_id"] == RUN_ID and done["records"] == 3
-    assert all(line["level"] in {"INFO", "WARNING", "ERROR"} and "ts" in line for line in outcome.logs)
+    assert all(
+        line["level"] in {"INFO", "WARNING", "ERROR"} and "ts" in line for line in outcome.logs
+    )
 
 
 def test_multiple_objects_are_read_in_key_order_and_markers_skipped(s3: Any) -> None:
-    put(s3, CURATED, f"{INPUT_PREFIX}/b.jsonl", jsonl({"id": "b1", "features": {"age": 1, "income": 0}}))
+    put(
+        s3,
+        CURATED,
+        f"{INPUT_PREFIX}/b.jsonl",
+        jsonl({"id": "b1", "features": {"age": 1, "income": 0}}),
+    )
     put(
         s3,
         CURATED,
@@ -242,7 +130,12 @@ def test_multiple_objects_are_read_in_key_order_and_markers_skipped(s3: Any) -> 
             {"id": "a2", "features": {"age": 20, "income": 0}},
         ),
     )
-    put(s3, CURATED, f"{INPUT_PREFIX}/nested/c.jsonl", b'{"id": "c1", "features": {"age": 2, "income": 500}}')
+    put(
+        s3,
+        CURATED,
+        f"{INPUT_PREFIX}/nested/c.jsonl",
+        b'{"id": "c1", "features": {"age": 2, "income": 500}}',
+    )
     put(s3, CURATED, f"{INPUT_PREFIX}/_SUCCESS", b"{not records}")
     put(s3, CURATED, f"{INPUT_PREFIX}/nested/.hidden", b"garbage")
     put(s3, CURATED, f"{INPUT_PREFIX}/empty-folder/", b"")
@@ -264,12 +157,21 @@ def test_multiple_objects_are_read_in_key_order_and_markers_skipped(s3: Any) -> 
 
 
 def test_logistic_model_with_threshold_adds_labels(s3: Any) -> None:
-    put(s3, MODELS, "artefacts/logit.json", json.dumps({"coefficients": {"x": 2.0}, "intercept": -1.0, "link": "logistic"}))
+    put(
+        s3,
+        MODELS,
+        "artefacts/logit.json",
+        json.dumps({"coefficients": {"x": 2.0}, "intercept": -1.0, "link": "logistic"}),
+    )
     put(
         s3,
         CURATED,
         f"{INPUT_PREFIX}/in.jsonl",
-        jsonl({"id": "lo", "features": {"x": 0}}, {"id": "mid", "features": {"x": 0.5}}, {"id": "hi", "features": {"x": 800}}),
+        jsonl(
+            {"id": "lo", "features": {"x": 0}},
+            {"id": "mid", "features": {"x": 0.5}},
+            {"id": "hi", "features": {"x": 800}},
+        ),
     )
 
     outcome = run_main(base_args(model_key="artefacts/logit.json", threshold="0.5"), s3=s3)
@@ -285,13 +187,22 @@ def test_logistic_model_with_threshold_adds_labels(s3: Any) -> None:
 
 
 def test_without_model_key_the_baseline_mean_is_used(s3: Any) -> None:
-    put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", jsonl({"id": 1, "features": {"a": 1, "b": 2, "c": 6}}))
+    put(
+        s3,
+        CURATED,
+        f"{INPUT_PREFIX}/in.jsonl",
+        jsonl({"id": 1, "features": {"a": 1, "b": 2, "c": 6}}),
+    )
 
     outcome = run_main(base_args(model_key=None), s3=s3)
 
     assert outcome.code == 0, outcome.logs
     assert read_jsonl(s3, MODELS, PART_KEY) == [{"id": 1, "prediction": 3.0}]
-    assert read_json(s3, MODELS, MARKER_KEY)["model"] == {"name": "baseline-mean", "kind": "builtin", "link": "identity"}
+    assert read_json(s3, MODELS, MARKER_KEY)["model"] == {
+        "name": "baseline-mean",
+        "kind": "builtin",
+        "link": "identity",
+    }
 
 
 def test_model_bucket_can_differ_from_output_bucket(s3: Any) -> None:
@@ -312,10 +223,14 @@ def test_model_bucket_can_differ_from_output_bucket(s3: Any) -> None:
     "objects",
     [
         pytest.param({}, id="no-objects"),
-        pytest.param({"only-blank.jsonl": b"\n  \n\n", "zero-bytes.jsonl": b""}, id="objects-without-records"),
+        pytest.param(
+            {"only-blank.jsonl": b"\n  \n\n", "zero-bytes.jsonl": b""}, id="objects-without-records"
+        ),
     ],
 )
-def test_empty_input_succeeds_with_an_empty_result_and_a_zero_manifest(s3: Any, objects: dict[str, bytes]) -> None:
+def test_empty_input_succeeds_with_an_empty_result_and_a_zero_manifest(
+    s3: Any, objects: dict[str, bytes]
+) -> None:
     for name, body in objects.items():
         put(s3, CURATED, f"{INPUT_PREFIX}/{name}", body)
 
@@ -335,32 +250,78 @@ def test_empty_input_succeeds_with_an_empty_result_and_a_zero_manifest(s3: Any, 
 # --------------------------------------------------------------------------- malformed input
 
 
-GOOD = b'{"id": "ok", "features": {"age": 1, "income": 2}}\n'
-
-
 @pytest.mark.parametrize(
     ("body", "line", "expected"),
     [
-        pytest.param(GOOD + b'{"id": "x", "features": {"age": 1,\n', 2, "invalid JSON", id="invalid-json"),
-        pytest.param(GOOD + b"\n" + b'{"features": {"age": 1, "income": 2}}\n', 3, "'id' is missing", id="missing-id"),
+        pytest.param(
+            GOOD + b'{"id": "x", "features": {"age": 1,\n', 2, "invalid JSON", id="invalid-json"
+        ),
+        pytest.param(
+            GOOD + b"\n" + b'{"features": {"age": 1, "income": 2}}\n',
+            3,
+            "'id' is missing",
+            id="missing-id",
+        ),
         pytest.param(b'{"id": true, "features": {}}\n', 1, "'id' must be", id="bool-id"),
         pytest.param(b'{"id": "x"}\n', 1, "'features' is missing", id="missing-features"),
-        pytest.param(b'{"id": "x", "features": [1, 2]}\n', 1, "'features' must be an object", id="features-list"),
-        pytest.param(b'{"id": "x", "features": {"age": "3", "income": 1}}\n', 1, "features.age must be a number", id="string-feature"),
-        pytest.param(b'{"id": "x", "features": {"age": false, "income": 1}}\n', 1, "features.age must be a number", id="bool-feature"),
-        pytest.param(b'{"id": "x", "features": {"age": NaN, "income": 1}}\n', 1, "NaN is not allowed", id="nan-feature"),
-        pytest.param(b'{"id": "x", "features": {"age": 1e999, "income": 1}}\n', 1, "features.age must be finite", id="overflow-feature"),
-        pytest.param(b'{"id": "x", "features": {"age": 1}}\n', 1, "features missing for model 'churn-v3': income", id="missing-model-feature"),
-        pytest.param(b'{"id": "x", "id": "y", "features": {}}\n', 1, "duplicate key 'id'", id="duplicate-json-key"),
+        pytest.param(
+            b'{"id": "x", "features": [1, 2]}\n',
+            1,
+            "'features' must be an object",
+            id="features-list",
+        ),
+        pytest.param(
+            b'{"id": "x", "features": {"age": "3", "income": 1}}\n',
+            1,
+            "features.age must be a number",
+            id="string-feature",
+        ),
+        pytest.param(
+            b'{"id": "x", "features": {"age": false, "income": 1}}\n',
+            1,
+            "features.age must be a number",
+            id="bool-feature",
+        ),
+        pytest.param(
+            b'{"id": "x", "features": {"age": NaN, "income": 1}}\n',
+            1,
+            "NaN is not allowed",
+            id="nan-feature",
+        ),
+        pytest.param(
+            b'{"id": "x", "features": {"age": 1e999, "income": 1}}\n',
+            1,
+            "features.age must be finite",
+            id="overflow-feature",
+        ),
+        pytest.param(
+            b'{"id": "x", "features": {"age": 1}}\n',
+            1,
+            "features missing for model 'churn-v3': income",
+            id="missing-model-feature",
+        ),
+        pytest.param(
+            b'{"id": "x", "id": "y", "features": {}}\n',
+            1,
+            "duplicate key 'id'",
+            id="duplicate-json-key",
+        ),
         pytest.param(b"[1, 2, 3]\n", 1, "must be a JSON object", id="not-an-object"),
-        pytest.param(GOOD + b'{"id": "caf\xe9", "features": {}}\n', 2, "not valid UTF-8", id="not-utf8"),
+        pytest.param(
+            GOOD + b'{"id": "caf\xe9", "features": {}}\n', 2, "not valid UTF-8", id="not-utf8"
+        ),
         pytest.param(GOOD + GOOD, 2, "duplicate id 'ok'", id="duplicate-id"),
     ],
 )
 def test_malformed_object_fails_naming_key_and_line_and_leaves_no_output(
     s3: Any, body: bytes, line: int, expected: str
 ) -> None:
-    put(s3, CURATED, f"{INPUT_PREFIX}/a-good.jsonl", b'{"id": "first", "features": {"age": 5, "income": 5}}\n')
+    put(
+        s3,
+        CURATED,
+        f"{INPUT_PREFIX}/a-good.jsonl",
+        b'{"id": "first", "features": {"age": 5, "income": 5}}\n',
+    )
     put(s3, CURATED, f"{INPUT_PREFIX}/b-bad.jsonl", body)
 
     outcome = run_main(base_args(), s3=s3)
@@ -394,7 +355,10 @@ def test_leftovers_of_an_incomplete_attempt_are_removed_even_when_the_retry_fail
 
     assert outcome.code == 1
     assert keys_under(s3, MODELS, OUTPUT_PREFIX) == []
-    assert outcome.events("leftovers_removed")[0]["keys"] == [PART_KEY, f"{RUN_FOLDER}part-00001.jsonl"]
+    assert outcome.events("leftovers_removed")[0]["keys"] == [
+        PART_KEY,
+        f"{RUN_FOLDER}part-00001.jsonl",
+    ]
 
 
 def test_a_retry_replaces_leftovers_of_an_incomplete_attempt(s3: Any) -> None:
@@ -410,14 +374,25 @@ def test_a_retry_replaces_leftovers_of_an_incomplete_attempt(s3: Any) -> None:
 def test_a_completed_run_id_is_refused_and_left_untouched(s3: Any) -> None:
     put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", GOOD)
     assert run_main(base_args(), s3=s3).code == 0
-    before = {k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read() for k in keys_under(s3, MODELS, RUN_FOLDER)}
-    put(s3, CURATED, f"{INPUT_PREFIX}/more.jsonl", b'{"id": "new", "features": {"age": 1, "income": 1}}\n')
+    before = {
+        k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read()
+        for k in keys_under(s3, MODELS, RUN_FOLDER)
+    }
+    put(
+        s3,
+        CURATED,
+        f"{INPUT_PREFIX}/more.jsonl",
+        b'{"id": "new", "features": {"age": 1, "income": 1}}\n',
+    )
 
     outcome = run_main(base_args(), s3=s3)
 
     assert outcome.code == 2
     assert f"--run-id '{RUN_ID}' already completed" in outcome.failure
-    after = {k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read() for k in keys_under(s3, MODELS, RUN_FOLDER)}
+    after = {
+        k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read()
+        for k in keys_under(s3, MODELS, RUN_FOLDER)
+    }
     assert after == before
 
 
@@ -450,15 +425,29 @@ def test_missing_model_bucket_is_a_data_error_naming_the_bucket(s3: Any) -> None
         pytest.param(b"[1]", ["must be a JSON object"], id="not-object"),
         pytest.param(
             json.dumps({"coefficient": {"x": 1}, "link": "probit", "intercept": "1"}).encode(),
-            ["unknown key 'coefficient'", "link must be one of identity, logistic, got 'probit'",
-             "intercept must be a number", "coefficients is required"],
+            [
+                "unknown key 'coefficient'",
+                "link must be one of identity, logistic, got 'probit'",
+                "intercept must be a number",
+                "coefficients is required",
+            ],
             id="every-problem-listed",
         ),
-        pytest.param(json.dumps({"coefficients": {}}).encode(), ["coefficients must be a non-empty object"], id="no-coefficients"),
-        pytest.param(json.dumps({"coefficients": {"x": None}}).encode(), ["coefficients.x must be a number"], id="null-coefficient"),
+        pytest.param(
+            json.dumps({"coefficients": {}}).encode(),
+            ["coefficients must be a non-empty object"],
+            id="no-coefficients",
+        ),
+        pytest.param(
+            json.dumps({"coefficients": {"x": None}}).encode(),
+            ["coefficients.x must be a number"],
+            id="null-coefficient",
+        ),
     ],
 )
-def test_invalid_model_artefact_lists_every_problem(s3: Any, artefact: bytes, expected: list[str]) -> None:
+def test_invalid_model_artefact_lists_every_problem(
+    s3: Any, artefact: bytes, expected: list[str]
+) -> None:
     put(s3, MODELS, "artefacts/bad.json", artefact)
     put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", GOOD)
 
@@ -472,7 +461,12 @@ def test_invalid_model_artefact_lists_every_problem(s3: Any, artefact: bytes, ex
 
 
 def test_threshold_outside_the_logistic_range_is_a_usage_error(s3: Any) -> None:
-    put(s3, MODELS, "artefacts/logit.json", json.dumps({"coefficients": {"x": 1}, "link": "logistic"}))
+    put(
+        s3,
+        MODELS,
+        "artefacts/logit.json",
+        json.dumps({"coefficients": {"x": 1}, "link": "logistic"}),
+    )
     put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", jsonl({"id": 1, "features": {"x": 1}}))
 
     outcome = run_main(base_args(model_key="artefacts/logit.json", threshold="1.5"), s3=s3)
@@ -485,30 +479,75 @@ def test_threshold_outside_the_logistic_range_is_a_usage_error(s3: Any) -> None:
 # --------------------------------------------------------------------------- bad parameters
 
 
-class Untouchable:
-    """An S3 client stand-in that fails the test if the job makes any S3 call."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"S3 was used ({name}) although the parameters are invalid")
-
-
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        pytest.param(base_args(input_bucket=None), "--input-bucket is required (or set BATCH_INFERENCE_INPUT_BUCKET)", id="missing-input-bucket"),
-        pytest.param(base_args(run_id=None), "--run-id is required (or set BATCH_INFERENCE_RUN_ID or AWS_BATCH_JOB_ID)", id="missing-run-id"),
-        pytest.param(base_args(output_bucket="Models_Zone"), "--output-bucket: 'Models_Zone' is not a valid S3 bucket name", id="bad-bucket"),
-        pytest.param(base_args(input_bucket=f"s3://{CURATED}"), "without s3://", id="bucket-as-uri"),
-        pytest.param(base_args(input_prefix="/"), "--input-prefix: '/' names the bucket root", id="root-prefix"),
-        pytest.param(base_args(output_prefix="a//b"), "--output-prefix: 'a//b' contains an empty path segment", id="empty-segment"),
-        pytest.param(base_args(run_id="2024/05/01"), "--run-id: '2024/05/01' is not a valid run id", id="run-id-with-slash"),
-        pytest.param(base_args(threshold="high"), "--threshold: 'high' is not a number", id="threshold-not-number"),
-        pytest.param(base_args(threshold="nan"), "--threshold: 'nan' must be a finite number", id="threshold-nan"),
-        pytest.param(base_args(model_key="artefacts/"), "--model-key: 'artefacts/' names a folder", id="model-key-folder"),
-        pytest.param(base_args(model_key=None, model_bucket=MODELS), "--model-bucket is given but --model-key is not", id="bucket-without-key"),
-        pytest.param([*base_args(), "--inptu-bucket", "x"], "unrecognized arguments: --inptu-bucket", id="typo-flag"),
-        pytest.param([*base_args(), "--input"], "unrecognized arguments: --input", id="no-abbreviations"),
-        pytest.param([*base_args(input_bucket=None), "--input-bucket"], "argument --input-bucket: expected one argument", id="flag-without-value"),
+        pytest.param(
+            base_args(input_bucket=None),
+            "--input-bucket is required (or set BATCH_INFERENCE_INPUT_BUCKET)",
+            id="missing-input-bucket",
+        ),
+        pytest.param(
+            base_args(run_id=None),
+            "--run-id is required (or set BATCH_INFERENCE_RUN_ID or AWS_BATCH_JOB_ID)",
+            id="missing-run-id",
+        ),
+        pytest.param(
+            base_args(output_bucket="Models_Zone"),
+            "--output-bucket: 'Models_Zone' is not a valid S3 bucket name",
+            id="bad-bucket",
+        ),
+        pytest.param(
+            base_args(input_bucket=f"s3://{CURATED}"), "without s3://", id="bucket-as-uri"
+        ),
+        pytest.param(
+            base_args(input_prefix="/"),
+            "--input-prefix: '/' names the bucket root",
+            id="root-prefix",
+        ),
+        pytest.param(
+            base_args(output_prefix="a//b"),
+            "--output-prefix: 'a//b' contains an empty path segment",
+            id="empty-segment",
+        ),
+        pytest.param(
+            base_args(run_id="2024/05/01"),
+            "--run-id: '2024/05/01' is not a valid run id",
+            id="run-id-with-slash",
+        ),
+        pytest.param(
+            base_args(threshold="high"),
+            "--threshold: 'high' is not a number",
+            id="threshold-not-number",
+        ),
+        pytest.param(
+            base_args(threshold="nan"),
+            "--threshold: 'nan' must be a finite number",
+            id="threshold-nan",
+        ),
+        pytest.param(
+            base_args(model_key="artefacts/"),
+            "--model-key: 'artefacts/' names a folder",
+            id="model-key-folder",
+        ),
+        pytest.param(
+            base_args(model_key=None, model_bucket=MODELS),
+            "--model-bucket is given but --model-key is not",
+            id="bucket-without-key",
+        ),
+        pytest.param(
+            [*base_args(), "--inptu-bucket", "x"],
+            "unrecognized arguments: --inptu-bucket",
+            id="typo-flag",
+        ),
+        pytest.param(
+            [*base_args(), "--input"], "unrecognized arguments: --input", id="no-abbreviations"
+        ),
+        pytest.param(
+            [*base_args(input_bucket=None), "--input-bucket"],
+            "argument --input-bucket: expected one argument",
+            id="flag-without-value",
+        ),
         pytest.param(
             base_args(output_bucket=CURATED, output_prefix=f"{INPUT_PREFIX}/scores"),
             "--output-prefix 'customers/2024-05-01/scores' overlaps --input-prefix",
@@ -516,7 +555,9 @@ class Untouchable:
         ),
     ],
 )
-def test_bad_parameters_exit_2_naming_the_parameter(aws_env: None, argv: list[str], expected: str) -> None:
+def test_bad_parameters_exit_2_naming_the_parameter(
+    aws_env: None, argv: list[str], expected: str
+) -> None:
     outcome = run_main(argv, s3=Untouchable())
 
     assert outcome.code == 2
@@ -530,8 +571,14 @@ def test_all_parameter_problems_are_reported_together(aws_env: None) -> None:
     outcome = run_main(["--input-bucket", "X", "--threshold", "?"], s3=Untouchable())
 
     assert outcome.code == 2
-    for fragment in ("--input-bucket: 'X'", "--input-prefix is required", "--output-bucket is required",
-                     "--output-prefix is required", "--run-id is required", "--threshold: '?'"):
+    for fragment in (
+        "--input-bucket: 'X'",
+        "--input-prefix is required",
+        "--output-bucket is required",
+        "--output-prefix is required",
+        "--run-id is required",
+        "--threshold: '?'",
+    ):
         assert fragment in outcome.failure
 
 
@@ -573,16 +620,28 @@ FULL_ENV = {
 
 
 def test_every_parameter_can_come_from_the_environment(s3: Any) -> None:
-    put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", jsonl({"id": 1, "features": {"age": 30, "income": 0}}))
+    put(
+        s3,
+        CURATED,
+        f"{INPUT_PREFIX}/in.jsonl",
+        jsonl({"id": 1, "features": {"age": 30, "income": 0}}),
+    )
 
     outcome = run_main([], environ=FULL_ENV)  # main builds its own client from the environment
 
     assert outcome.code == 0, outcome.logs
-    assert read_jsonl(s3, MODELS, PART_KEY) == [{"id": 1, "prediction": pytest.approx(3.5), "label": 1}]
+    assert read_jsonl(s3, MODELS, PART_KEY) == [
+        {"id": 1, "prediction": pytest.approx(3.5), "label": 1}
+    ]
 
 
 def test_command_line_wins_over_the_environment(s3: Any) -> None:
-    put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", jsonl({"id": 1, "features": {"age": 30, "income": 0}}))
+    put(
+        s3,
+        CURATED,
+        f"{INPUT_PREFIX}/in.jsonl",
+        jsonl({"id": 1, "features": {"age": 30, "income": 0}}),
+    )
 
     outcome = run_main(["--run-id", "from-cli", "--threshold", "4"], environ=FULL_ENV, s3=s3)
 
@@ -591,14 +650,20 @@ def test_command_line_wins_over_the_environment(s3: Any) -> None:
         f"{OUTPUT_PREFIX}/run_id=from-cli/_SUCCESS",
         f"{OUTPUT_PREFIX}/run_id=from-cli/part-00000.jsonl",
     ]
-    assert read_jsonl(s3, MODELS, f"{OUTPUT_PREFIX}/run_id=from-cli/part-00000.jsonl")[0]["label"] == 0
+    assert (
+        read_jsonl(s3, MODELS, f"{OUTPUT_PREFIX}/run_id=from-cli/part-00000.jsonl")[0]["label"] == 0
+    )
 
 
-def test_unresolved_batch_placeholders_and_empty_values_fall_back_to_the_environment(s3: Any) -> None:
+def test_unresolved_batch_placeholders_and_empty_values_fall_back_to_the_environment(
+    s3: Any,
+) -> None:
     put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", GOOD)
     environ = {**FULL_ENV, "BATCH_INFERENCE_THRESHOLD": ""}
 
-    outcome = run_main(["--input-bucket", "Ref::input_bucket", "--run-id", ""], environ=environ, s3=s3)
+    outcome = run_main(
+        ["--input-bucket", "Ref::input_bucket", "--run-id", ""], environ=environ, s3=s3
+    )
 
     assert outcome.code == 0, outcome.logs
     manifest = read_json(s3, MODELS, MARKER_KEY)
@@ -617,17 +682,26 @@ def test_unresolved_placeholder_without_fallback_is_named_in_the_error(s3: Any) 
 
 
 def test_bad_environment_value_names_the_variable(s3: Any) -> None:
-    outcome = run_main([], environ={**FULL_ENV, "BATCH_INFERENCE_INPUT_BUCKET": "Bad Bucket"}, s3=s3)
+    outcome = run_main(
+        [], environ={**FULL_ENV, "BATCH_INFERENCE_INPUT_BUCKET": "Bad Bucket"}, s3=s3
+    )
 
     assert outcome.code == 2
-    assert "BATCH_INFERENCE_INPUT_BUCKET: 'Bad Bucket' is not a valid S3 bucket name" in outcome.failure
+    assert (
+        "BATCH_INFERENCE_INPUT_BUCKET: 'Bad Bucket' is not a valid S3 bucket name"
+        in outcome.failure
+    )
 
 
 def test_aws_batch_job_id_is_the_fallback_run_id_and_is_recorded(s3: Any) -> None:
     put(s3, CURATED, f"{INPUT_PREFIX}/in.jsonl", GOOD)
     environ = {k: v for k, v in FULL_ENV.items() if k != "BATCH_INFERENCE_RUN_ID"}
     job_id = "4f1c7a6e-1b2d-4c3e-9f00-0123456789ab"
-    environ |= {"AWS_BATCH_JOB_ID": job_id, "AWS_BATCH_JOB_ATTEMPT": "2", "AWS_BATCH_JQ_NAME": "mlops-dev"}
+    environ |= {
+        "AWS_BATCH_JOB_ID": job_id,
+        "AWS_BATCH_JOB_ATTEMPT": "2",
+        "AWS_BATCH_JQ_NAME": "mlops-dev",
+    }
 
     outcome = run_main([], environ=environ, s3=s3)
 
@@ -651,7 +725,9 @@ class FailingMarkerClient:
 
     def put_object(self, **kwargs: Any) -> Any:
         if kwargs["Key"].endswith("/_SUCCESS"):
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject")
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject"
+            )
         return self._client.put_object(**kwargs)
 
 
@@ -674,10 +750,12 @@ def test_failed_manifest_write_removes_the_predictions_and_exits_3(s3: Any) -> N
     lines=st.lists(st.binary().map(lambda b: b.replace(b"\n", b"")), max_size=8),
     cut_points=st.lists(st.integers(min_value=0, max_value=200), max_size=6),
 )
-def test_iter_lines_numbers_lines_whatever_the_chunking(lines: list[bytes], cut_points: list[int]) -> None:
+def test_iter_lines_numbers_lines_whatever_the_chunking(
+    lines: list[bytes], cut_points: list[int]
+) -> None:
     data = b"\n".join(lines)
     cuts = sorted({c for c in cut_points if c <= len(data)} | {0, len(data)})
-    chunks = [data[a:b] for a, b in zip(cuts, cuts[1:])]
+    chunks = [data[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
 
     result = list(job.iter_lines(iter(chunks)))
 
@@ -728,6 +806,12 @@ def test_dockerfile_is_slim_python_311_non_root_and_pins_requirements() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert requirements == ["boto3==1.44.5"]
+    (copied,) = [
+        shlex.split(args)[:-1]
+        for name, args in instructions
+        if name == "COPY" and args.endswith("/app/services/batch_inference/")
+    ]
+    assert sorted(copied) == sorted(path.name for path in PACKAGE_DIR.glob("*.py"))  # every module
 
 
 def stage_image(root: Path) -> tuple[Path, dict[str, str]]:
@@ -792,8 +876,22 @@ def test_job_runs_as_a_subprocess_from_the_image_layout_against_moto_server(
     client.create_bucket(Bucket=CURATED)
     client.create_bucket(Bucket=MODELS)
     put(client, MODELS, MODEL_KEY, json.dumps(LINEAR_MODEL))
-    put(client, CURATED, f"{INPUT_PREFIX}/a.jsonl", jsonl({"id": "a", "features": {"age": 40, "income": 500}}))
-    put(client, CURATED, f"{INPUT_PREFIX}/b.jsonl", jsonl({"id": "b", "features": {"age": 20, "income": 0}}))
+    put(
+        client,
+        CURATED,
+        f"{INPUT_PREFIX}/a.jsonl",
+        jsonl({"id": "a", "features": {"age": 40, "income": 500}}),
+    )
+    put(
+        client,
+        CURATED,
+        f"{INPUT_PREFIX}/b.jsonl",
+        jsonl({"id": "b", "features": {"age": 20, "income": 0}}),
+    )
+    archived = f"{INPUT_PREFIX}/c-archived.jsonl"  # never read: a read would fail the run
+    client.put_object(
+        Bucket=CURATED, Key=archived, Body=b"not records\n", StorageClass="DEEP_ARCHIVE"
+    )
 
     workdir, image_env = stage_image(tmp_path / "image")
     scratch = tmp_path / "tmp"
@@ -810,18 +908,54 @@ def test_job_runs_as_a_subprocess_from_the_image_layout_against_moto_server(
         "AWS_BATCH_JOB_ID": "job-123",
     }
     argv = [
-        sys.executable, "-m", "services.batch_inference",
-        "--input-bucket", CURATED, "--input-prefix", INPUT_PREFIX,
-        "--output-bucket", MODELS, "--output-prefix", OUTPUT_PREFIX,
-        "--run-id", "Ref::run_id",
+        sys.executable,
+        "-m",
+        "services.batch_inference",
+        "--input-bucket",
+        CURATED,
+        "--input-prefix",
+        INPUT_PREFIX,
+        "--output-bucket",
+        MODELS,
+        "--output-prefix",
+        OUTPUT_PREFIX,
+        "--run-id",
+        "Ref::run_id",
+        # As a triggered job's definition passes them; unresolved in a scheduled run.
+        "--trigger-bucket",
+        "Ref::trigger_bucket",
+        "--trigger-key",
+        "Ref::trigger_key",
+    ]
+    triggered = [
+        *argv[:-4],
+        "--trigger-bucket",
+        CURATED,
+        "--trigger-key",
+        f"{INPUT_PREFIX}/b.jsonl",
     ]
     _make_read_only(tmp_path / "image")
     try:
         located = subprocess.run(
             [sys.executable, "-c", "import services.batch_inference.job as j; print(j.__file__)"],
-            cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=True,
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
-        completed = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+        completed = subprocess.run(
+            argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+        )
+        second = subprocess.run(
+            triggered,
+            cwd=workdir,
+            env={**env, "AWS_BATCH_JOB_ID": "job-124"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         _make_writable(tmp_path / "image")
 
@@ -835,10 +969,25 @@ def test_job_runs_as_a_subprocess_from_the_image_layout_against_moto_server(
     assert [r["prediction"] for r in rows] == pytest.approx([3.5, 2.5])
     manifest = read_json(client, MODELS, f"{run_folder}_SUCCESS")
     assert manifest["records"] == 2 and manifest["aws_batch"] == {"job_id": "job-123"}
+    assert manifest["input"]["skipped"] == [{"key": archived, "storage_class": "DEEP_ARCHIVE"}]
+    (skipped,) = [line for line in logs if line["event"] == "archived_object_skipped"]
+    assert (
+        skipped["key"] == f"s3://{CURATED}/{archived}"
+        and skipped["storage_class"] == "DEEP_ARCHIVE"
+    )
     assert list(scratch.iterdir()) == []
 
+    assert second.returncode == 0, second.stdout + second.stderr
+    rows = read_jsonl(client, MODELS, f"{OUTPUT_PREFIX}/run_id=job-124/part-00000.jsonl")
+    assert [r["id"] for r in rows] == ["b"]  # the triggering object only
+
     bad = subprocess.run(
-        [*argv[:3], "--input-bucket", CURATED], cwd=workdir, env=env, capture_output=True, text=True, timeout=60
+        [*argv[:3], "--input-bucket", CURATED],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 2
     assert "--input-prefix is required" in bad.stderr
@@ -858,7 +1007,11 @@ def child_environ(index: int) -> dict[str, str]:
 
 def run_child(s3: Any, index: int, prefix: str = OUTPUT_PREFIX) -> Outcome:
     """One array child: the job definition passes the array size as --shard-count."""
-    argv = [*base_args(run_id=None, model_key=None, output_prefix=prefix), "--shard-count", str(SHARDS)]
+    argv = [
+        *base_args(run_id=None, model_key=None, output_prefix=prefix),
+        "--shard-count",
+        str(SHARDS),
+    ]
     return run_main(argv, environ=child_environ(index), s3=s3)
 
 
@@ -893,11 +1046,17 @@ def test_array_children_each_score_their_shard_and_the_last_one_completes_the_ru
 
     parts = [f"{SHARD_RUN_FOLDER}part-{i:05d}.jsonl" for i in range(SHARDS)]
     markers = [f"{SHARD_RUN_FOLDER}_shard-{i:05d}.json" for i in range(SHARDS)]
-    assert keys_under(s3, MODELS, SHARD_RUN_FOLDER) == sorted([f"{SHARD_RUN_FOLDER}_SUCCESS", *markers, *parts])
+    assert keys_under(s3, MODELS, SHARD_RUN_FOLDER) == sorted(
+        [f"{SHARD_RUN_FOLDER}_SUCCESS", *markers, *parts]
+    )
     for index, part in enumerate(parts):
         ids = [row["id"] for row in read_jsonl(s3, MODELS, part)]
-        expected = [i for key, record_ids in sorted(sharded_input.items())
-                    if job.shard_of(key, SHARDS) == index for i in record_ids]
+        expected = [
+            i
+            for key, record_ids in sorted(sharded_input.items())
+            if job.shard_of(key, SHARDS) == index
+            for i in record_ids
+        ]
         assert ids == expected
     all_ids = sorted(row["id"] for part in parts for row in read_jsonl(s3, MODELS, part))
     assert all_ids == sorted(i for ids in sharded_input.values() for i in ids)
@@ -911,7 +1070,9 @@ def test_array_children_each_score_their_shard_and_the_last_one_completes_the_ru
     assert [o["key"] for o in manifest["input"]["objects"]] == sorted(sharded_input)
 
 
-def test_the_run_is_incomplete_until_every_shard_published(s3: Any, sharded_input: dict[str, list[str]]) -> None:
+def test_the_run_is_incomplete_until_every_shard_published(
+    s3: Any, sharded_input: dict[str, list[str]]
+) -> None:
     first, second = run_child(s3, 2), run_child(s3, 0)
 
     assert first.code == second.code == 0
@@ -929,7 +1090,9 @@ def test_the_run_manifest_does_not_depend_on_the_order_shards_finish(
 
     def comparable(prefix: str) -> dict[str, Any]:
         manifest = read_json(s3, MODELS, f"{prefix}/run_id={PARENT_ID}/_SUCCESS")
-        manifest["output"] = {k: v for k, v in manifest["output"].items() if k not in ("prefix", "keys")}
+        manifest["output"] = {
+            k: v for k, v in manifest["output"].items() if k not in ("prefix", "keys")
+        }
         return manifest
 
     assert comparable("forward") == comparable("backward")
@@ -940,7 +1103,9 @@ def test_a_retried_shard_does_not_score_again_and_completes_the_run(
 ) -> None:
     for index in range(SHARDS):
         run_child(s3, index)
-    s3.delete_object(Bucket=MODELS, Key=f"{SHARD_RUN_FOLDER}_SUCCESS")  # as if completing had failed
+    s3.delete_object(
+        Bucket=MODELS, Key=f"{SHARD_RUN_FOLDER}_SUCCESS"
+    )  # as if completing had failed
 
     outcome = run_child(s3, 1)
 
@@ -954,19 +1119,30 @@ def test_a_shard_retried_after_the_run_completed_changes_nothing(
 ) -> None:
     for index in range(SHARDS):
         run_child(s3, index)
-    before = {k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read() for k in keys_under(s3, MODELS, SHARD_RUN_FOLDER)}
+    before = {
+        k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read()
+        for k in keys_under(s3, MODELS, SHARD_RUN_FOLDER)
+    }
 
     outcome = run_child(s3, 0)
 
     assert outcome.code == 0
     assert outcome.events("run_already_completed")
-    after = {k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read() for k in keys_under(s3, MODELS, SHARD_RUN_FOLDER)}
+    after = {
+        k: s3.get_object(Bucket=MODELS, Key=k)["Body"].read()
+        for k in keys_under(s3, MODELS, SHARD_RUN_FOLDER)
+    }
     assert after == before
 
 
 def test_a_failed_shard_leaves_no_output_of_its_own_and_the_run_never_completes(s3: Any) -> None:
     for shard in range(SHARDS):
-        put(s3, CURATED, key_in_shard(shard, "good"), jsonl({"id": f"g{shard}", "features": {"a": 1}}))
+        put(
+            s3,
+            CURATED,
+            key_in_shard(shard, "good"),
+            jsonl({"id": f"g{shard}", "features": {"a": 1}}),
+        )
     put(s3, CURATED, key_in_shard(1, "bad"), b"not json\n")
 
     outcomes = [run_child(s3, index) for index in range(SHARDS)]
@@ -988,7 +1164,9 @@ def test_leftovers_of_a_shard_are_removed_but_other_shards_output_is_kept(s3: An
     assert outcome.code == 0, outcome.logs
     assert outcome.events("leftovers_removed")[0]["keys"] == [f"{SHARD_RUN_FOLDER}part-00000.jsonl"]
     assert read_jsonl(s3, MODELS, other) == [{"id": "from-shard-2", "prediction": 1}]
-    assert [r["id"] for r in read_jsonl(s3, MODELS, f"{SHARD_RUN_FOLDER}part-00000.jsonl")] == ["ok"]
+    assert [r["id"] for r in read_jsonl(s3, MODELS, f"{SHARD_RUN_FOLDER}part-00000.jsonl")] == [
+        "ok"
+    ]
 
 
 def test_explicit_shard_index_works_outside_aws_batch(s3: Any) -> None:
@@ -1003,13 +1181,48 @@ def test_explicit_shard_index_works_outside_aws_batch(s3: Any) -> None:
 @pytest.mark.parametrize(
     ("argv", "environ", "expected"),
     [
-        pytest.param([*base_args(), "--shard-count", "3"], {}, "--shard-count is given but no shard index", id="count-without-index"),
-        pytest.param([*base_args(), "--shard-index", "1"], {}, "--shard-index is given but --shard-count is not", id="index-without-count"),
-        pytest.param([*base_args(), "--shard-count", "3", "--shard-index", "3"], {}, "--shard-index: shard 3 is outside 0..2", id="index-too-large"),
-        pytest.param([*base_args(), "--shard-count", "3"], {"AWS_BATCH_JOB_ARRAY_INDEX": "5"}, "AWS_BATCH_JOB_ARRAY_INDEX: shard 5 is outside 0..2", id="array-index-too-large"),
-        pytest.param([*base_args(), "--shard-count", "0", "--shard-index", "0"], {}, "--shard-count: '0' must be a whole number from 1 to 10000", id="zero-shards"),
-        pytest.param([*base_args(), "--shard-count", "two", "--shard-index", "0"], {}, "--shard-count: 'two' must be a whole number", id="count-not-a-number"),
-        pytest.param(base_args(), {"AWS_BATCH_JOB_ARRAY_INDEX": "1"}, "pass --shard-count <array size>", id="array-child-without-count"),
+        pytest.param(
+            [*base_args(), "--shard-count", "3"],
+            {},
+            "--shard-count is given but no shard index",
+            id="count-without-index",
+        ),
+        pytest.param(
+            [*base_args(), "--shard-index", "1"],
+            {},
+            "--shard-index is given but --shard-count is not",
+            id="index-without-count",
+        ),
+        pytest.param(
+            [*base_args(), "--shard-count", "3", "--shard-index", "3"],
+            {},
+            "--shard-index: shard 3 is outside 0..2",
+            id="index-too-large",
+        ),
+        pytest.param(
+            [*base_args(), "--shard-count", "3"],
+            {"AWS_BATCH_JOB_ARRAY_INDEX": "5"},
+            "AWS_BATCH_JOB_ARRAY_INDEX: shard 5 is outside 0..2",
+            id="array-index-too-large",
+        ),
+        pytest.param(
+            [*base_args(), "--shard-count", "0", "--shard-index", "0"],
+            {},
+            "--shard-count: '0' must be a whole number from 1 to 10000",
+            id="zero-shards",
+        ),
+        pytest.param(
+            [*base_args(), "--shard-count", "two", "--shard-index", "0"],
+            {},
+            "--shard-count: 'two' must be a whole number",
+            id="count-not-a-number",
+        ),
+        pytest.param(
+            base_args(),
+            {"AWS_BATCH_JOB_ARRAY_INDEX": "1"},
+            "pass --shard-count <array size>",
+            id="array-child-without-count",
+        ),
     ],
 )
 def test_bad_shard_parameters_exit_2_naming_the_parameter(
@@ -1030,9 +1243,13 @@ def test_an_unresolved_array_size_placeholder_means_no_sharding(s3: Any) -> None
     assert keys_under(s3, MODELS, RUN_FOLDER) == [MARKER_KEY, PART_KEY]
 
 
-@given(keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30, unique=True),
-       count=st.integers(min_value=1, max_value=50))
-def test_every_key_belongs_to_exactly_one_shard_whatever_else_is_listed(keys: list[str], count: int) -> None:
+@given(
+    keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30, unique=True),
+    count=st.integers(min_value=1, max_value=50),
+)
+def test_every_key_belongs_to_exactly_one_shard_whatever_else_is_listed(
+    keys: list[str], count: int
+) -> None:
     shards = [job.shard_of(key, count) for key in keys]
 
     assert all(0 <= shard < count for shard in shards)

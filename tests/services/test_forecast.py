@@ -19,8 +19,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
@@ -45,8 +46,9 @@ DEMAND = BUILTIN_SERIES[0]
 # --------------------------------------------------------------------------- forecasting
 
 
-def seasonal_line(n: int, a: float = 50.0, b: float = 1.5,
-                  season: tuple[float, ...] = (4.0, -1.0, -3.0, 0.0)) -> list[float]:
+def seasonal_line(
+    n: int, a: float = 50.0, b: float = 1.5, season: tuple[float, ...] = (4.0, -1.0, -3.0, 0.0)
+) -> list[float]:
     """Exactly trend + repeating season (season sums to zero)."""
     return [a + b * t + season[t % len(season)] for t in range(n)]
 
@@ -102,7 +104,10 @@ def test_two_points_are_enough_for_a_line() -> None:
         ({"history": [1.0], "horizon": 1}, "at least 2 points"),
         ({"history": [1.0, math.nan], "horizon": 1}, "finite"),
         ({"history": [1.0, 2.0], "horizon": 0}, "horizon must be at least 1"),
-        ({"history": [1.0, 2.0], "horizon": 1, "season_length": 0}, "season_length must be at least 1"),
+        (
+            {"history": [1.0, 2.0], "horizon": 1, "season_length": 0},
+            "season_length must be at least 1",
+        ),
     ],
     ids=["one-point", "nan", "horizon-zero", "season-zero"],
 )
@@ -138,14 +143,16 @@ def test_forecast_is_affine_equivariant(
     assert moved.method == base.method
     assert len(moved.values) == horizon
     tolerance = 1e-6 * (1 + abs(shift) + abs(scale) * max(map(abs, history + list(base.values))))
-    for got, want in zip(moved.values, base.values):
+    for got, want in zip(moved.values, base.values, strict=False):
         assert got == pytest.approx(shift + scale * want, abs=tolerance)
 
 
 # --------------------------------------------------------------------------- the WSGI app
 
 
-def call(app: Any, path: str, query: str = "", method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+def call(
+    app: Any, path: str, query: str = "", method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
     """Call a WSGI app through wsgiref's compliance validator; return status, headers, body."""
     environ: dict[str, Any] = {}
     setup_testing_defaults(environ)
@@ -247,11 +254,28 @@ def test_horizon_bounds_are_accepted(app: Any, horizon: int) -> None:
         ("series=demand&series=demand", "series", "given more than once"),
         ("&".join(["horizon=1"] * 21), "query", "too many query parameters"),
     ],
-    ids=["zero", "too-big", "negative", "text", "decimal", "exponent", "empty", "space",
-         "huge", "no-value", "unknown-series", "empty-series", "unknown-param",
-         "repeated-horizon", "repeated-series", "too-many"],
+    ids=[
+        "zero",
+        "too-big",
+        "negative",
+        "text",
+        "decimal",
+        "exponent",
+        "empty",
+        "space",
+        "huge",
+        "no-value",
+        "unknown-series",
+        "empty-series",
+        "unknown-param",
+        "repeated-horizon",
+        "repeated-series",
+        "too-many",
+    ],
 )
-def test_bad_query_parameter_is_400_naming_it(app: Any, query: str, parameter: str, message: str) -> None:
+def test_bad_query_parameter_is_400_naming_it(
+    app: Any, query: str, parameter: str, message: str
+) -> None:
     status, doc = get_json(app, "/forecast", query)
     assert status == 400
     assert doc["parameter"] == parameter
@@ -303,10 +327,13 @@ def write_series(tmp_path: Path, document: Any) -> str:
 
 
 def test_series_file_replaces_the_builtin_series(tmp_path: Path) -> None:
-    path = write_series(tmp_path, {
-        "weekly": {"values": seasonal_line(12), "season_length": 4, "description": "test"},
-        "line": {"values": [1, 2]},
-    })
+    path = write_series(
+        tmp_path,
+        {
+            "weekly": {"values": seasonal_line(12), "season_length": 4, "description": "test"},
+            "line": {"values": [1, 2]},
+        },
+    )
     catalogue = load_catalogue({"FORECAST_SERIES_FILE": path, "FORECAST_DEFAULT_SERIES": "line"})
     assert list(catalogue.series) == ["weekly", "line"]
     assert catalogue.default == "line"
@@ -316,7 +343,9 @@ def test_series_file_replaces_the_builtin_series(tmp_path: Path) -> None:
     assert [p["value"] for p in doc["forecast"]] == pytest.approx(seasonal_line(18)[12:])
     assert doc["description"] == "test"
     _, doc = get_json(app, "/forecast", "horizon=2")
-    assert doc["series"] == "line" and [p["value"] for p in doc["forecast"]] == pytest.approx([3, 4])
+    assert doc["series"] == "line" and [p["value"] for p in doc["forecast"]] == pytest.approx(
+        [3, 4]
+    )
     status, doc = get_json(app, "/forecast", "series=demand")
     assert status == 400 and "known: weekly, line" in doc["error"]
 
@@ -340,13 +369,33 @@ def test_default_catalogue_is_the_builtin_series() -> None:
         ({"s": {"values": [1, "2", True]}}, "s.values[1]: must be a finite number, got '2'"),
         ({"s": {"values": [1, 2, True]}}, "s.values[2]: must be a finite number, got True"),
         ('{"s": {"values": [1, NaN]}}', "is not valid JSON: NaN is not a valid number"),
-        ({"s": {"values": [1, 2], "season_length": 0}}, "s.season_length: must be a whole number >= 1, got 0"),
-        ({"s": {"values": [1, 2], "season_length": 7.0}}, "s.season_length: must be a whole number"),
+        (
+            {"s": {"values": [1, 2], "season_length": 0}},
+            "s.season_length: must be a whole number >= 1, got 0",
+        ),
+        (
+            {"s": {"values": [1, 2], "season_length": 7.0}},
+            "s.season_length: must be a whole number",
+        ),
         ({"s": {"values": [1, 2], "description": 3}}, "s.description: must be a string"),
         ({"s": {"values": [1, 2], "season": 7}}, "s: unknown field(s) season"),
     ],
-    ids=["bad-json", "array", "empty", "bad-name", "not-object", "one-value", "values-string",
-         "value-string", "value-bool", "nan", "season-zero", "season-float", "description", "unknown-field"],
+    ids=[
+        "bad-json",
+        "array",
+        "empty",
+        "bad-name",
+        "not-object",
+        "one-value",
+        "values-string",
+        "value-string",
+        "value-bool",
+        "nan",
+        "season-zero",
+        "season-float",
+        "description",
+        "unknown-field",
+    ],
 )
 def test_bad_series_file_is_reported(tmp_path: Path, document: Any, message: str) -> None:
     path = write_series(tmp_path, document)
@@ -357,7 +406,9 @@ def test_bad_series_file_is_reported(tmp_path: Path, document: Any, message: str
 
 
 def test_every_problem_in_a_series_file_is_reported(tmp_path: Path) -> None:
-    path = write_series(tmp_path, {"a": {"values": [1]}, "b": {"values": [1, 2], "season_length": -1}})
+    path = write_series(
+        tmp_path, {"a": {"values": [1]}, "b": {"values": [1, 2], "season_length": -1}}
+    )
     with pytest.raises(ConfigError) as raised:
         load_catalogue({"FORECAST_SERIES_FILE": path})
     assert "a.values" in str(raised.value) and "b.season_length" in str(raised.value)
@@ -424,7 +475,7 @@ def dockerfile_instruction(keyword: str) -> list[str]:
 
 def exec_form(line: str) -> list[str]:
     """The JSON exec-form argument list at the end of a CMD/HEALTHCHECK line."""
-    return json.loads(line[line.index("CMD [") + 4:])
+    return json.loads(line[line.index("CMD [") + 4 :])
 
 
 def test_dockerfile_runs_as_non_root_from_a_slim_python_311() -> None:
@@ -439,8 +490,11 @@ def test_dockerfile_runs_as_non_root_from_a_slim_python_311() -> None:
     assert "/health" in health
     (cmd,) = dockerfile_instruction("CMD")
     assert exec_form(cmd)[0] == "gunicorn"
-    pins = [line for line in (SERVICE_DIR / "requirements.txt").read_text().splitlines()
-            if line and not line.startswith("#")]
+    pins = [
+        line
+        for line in (SERVICE_DIR / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert pins and all("==" in pin for pin in pins)
 
 
@@ -466,10 +520,19 @@ def gunicorn_env(tmp_path: Path) -> dict[str, str]:
     home, tmp = tmp_path / "home", tmp_path / "tmp"
     home.mkdir()
     tmp.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FORECAST_", "WEB_", "THREADS", "XDG_"))}
-    env.update(PORT=str(free_port()), HOST="127.0.0.1", HOME=str(home), TMPDIR=str(tmp),
-               PYTHONDONTWRITEBYTECODE="1", WEB_CONCURRENCY="1")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FORECAST_", "WEB_", "THREADS", "XDG_"))
+    }
+    env.update(
+        PORT=str(free_port()),
+        HOST="127.0.0.1",
+        HOME=str(home),
+        TMPDIR=str(tmp),
+        PYTHONDONTWRITEBYTECODE="1",
+        WEB_CONCURRENCY="1",
+    )
     return env
 
 
@@ -490,12 +553,20 @@ def image_cmd(app_dir: Path) -> list[str]:
 
 
 @pytest.fixture
-def gunicorn_server(tmp_path: Path, gunicorn_env: dict[str, str]) -> Iterator[tuple[int, Path]]:
-    """gunicorn started with the Dockerfile's CMD from the image layout; stopped after."""
+def gunicorn_server(
+    tmp_path: Path, gunicorn_env: dict[str, str]
+) -> Iterator[tuple[int, Path, int]]:
+    """gunicorn started with the Dockerfile's CMD from the image layout; stopped after.
+    Yields the port, the app directory and the arbiter's process id."""
     app_dir = image_layout(tmp_path)
     before = snapshot(app_dir)
-    process = subprocess.Popen(image_cmd(app_dir), cwd=app_dir, env=gunicorn_env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        image_cmd(app_dir),
+        cwd=app_dir,
+        env=gunicorn_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     port = int(gunicorn_env["PORT"])
     try:
         deadline = time.monotonic() + 20
@@ -508,7 +579,7 @@ def gunicorn_server(tmp_path: Path, gunicorn_env: dict[str, str]) -> Iterator[tu
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"gunicorn did not start: {process.communicate()[0].decode()}")
             time.sleep(0.1)
-        yield port, app_dir
+        yield port, app_dir, process.pid
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -526,9 +597,9 @@ def gunicorn_server(tmp_path: Path, gunicorn_env: dict[str, str]) -> Iterator[tu
 
 @pytest.mark.subprocess
 def test_image_command_serves_the_app(
-    gunicorn_server: tuple[int, Path], gunicorn_env: dict[str, str]
+    gunicorn_server: tuple[int, Path, int], gunicorn_env: dict[str, str]
 ) -> None:
-    port, _ = gunicorn_server
+    port, _, _ = gunicorn_server
     assert http_get(port, "/health") == (200, {"status": "ok"})
     status, doc = http_get(port, "/forecast?horizon=14")
     assert status == 200 and doc["series"] == "demand" and len(doc["forecast"]) == 14
@@ -538,34 +609,80 @@ def test_image_command_serves_the_app(
 
 
 @pytest.mark.subprocess
-def test_image_healthcheck_command(gunicorn_server: tuple[int, Path], gunicorn_env: dict[str, str]) -> None:
+def test_image_healthcheck_command(
+    gunicorn_server: tuple[int, Path, int], gunicorn_env: dict[str, str]
+) -> None:
     (line,) = dockerfile_instruction("HEALTHCHECK")
     command = as_local_command(exec_form(line))
     assert subprocess.run(command, env=gunicorn_env, timeout=30).returncode == 0
 
     nothing_there = {**gunicorn_env, "PORT": str(free_port())}
-    assert subprocess.run(command, env=nothing_there, capture_output=True, timeout=30).returncode != 0
+    assert (
+        subprocess.run(command, env=nothing_there, capture_output=True, timeout=30).returncode != 0
+    )
+
+
+def open_files(pid: int) -> list[str]:
+    """What the process's file descriptors point at (Linux ``/proc``)."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except FileNotFoundError:  # closed while listing
+            continue
+    return targets
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads open files from Linux /proc")
+def test_workers_heartbeat_files_live_in_the_temporary_directory(
+    gunicorn_server: tuple[int, Path, int], gunicorn_env: dict[str, str]
+) -> None:
+    """gunicorn's arbiter creates each worker's heartbeat file in the temporary directory
+    (``TMPDIR``; ``/tmp`` in the image) and keeps it open, unlinked: no worker starts unless
+    the image's user can create files there. On Fargate that is the task's ``/tmp`` bind
+    mount, writable for the user only because the image declares ``VOLUME /tmp`` owned by it
+    (checked in test_images.py)."""
+    _, _, pid = gunicorn_server
+
+    heartbeats = [target for target in open_files(pid) if "wgunicorn-" in target]
+
+    assert len(heartbeats) == int(gunicorn_env["WEB_CONCURRENCY"])
+    assert all(
+        target.startswith(f"{gunicorn_env['TMPDIR']}/wgunicorn-") and target.endswith(" (deleted)")
+        for target in heartbeats
+    ), heartbeats
 
 
 @pytest.mark.subprocess
 @pytest.mark.parametrize(
-    ("name", "value"), [("PORT", "http"), ("PORT", "70000"), ("WEB_CONCURRENCY", "0"), ("THREADS", "x")]
+    ("name", "value"),
+    [("PORT", "http"), ("PORT", "70000"), ("WEB_CONCURRENCY", "0"), ("THREADS", "x")],
 )
 def test_image_command_rejects_bad_settings(
     tmp_path: Path, gunicorn_env: dict[str, str], name: str, value: str
 ) -> None:
     app_dir = image_layout(tmp_path)
-    result = subprocess.run(image_cmd(app_dir), cwd=app_dir, env={**gunicorn_env, name: value},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        image_cmd(app_dir),
+        cwd=app_dir,
+        env={**gunicorn_env, name: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert f"{name}={value!r} must be a whole number" in result.stdout + result.stderr
 
 
 @pytest.mark.subprocess
-def test_image_command_fails_on_a_bad_series_file(tmp_path: Path, gunicorn_env: dict[str, str]) -> None:
+def test_image_command_fails_on_a_bad_series_file(
+    tmp_path: Path, gunicorn_env: dict[str, str]
+) -> None:
     app_dir = image_layout(tmp_path)
     env = {**gunicorn_env, "FORECAST_SERIES_FILE": str(tmp_path / "missing.json")}
-    result = subprocess.run(image_cmd(app_dir), cwd=app_dir, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        image_cmd(app_dir), cwd=app_dir, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "FORECAST_SERIES_FILE=" in result.stdout + result.stderr

@@ -12,9 +12,10 @@ import importlib
 import io
 import json
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from types import ModuleType, SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -57,9 +58,7 @@ class Lake:
         self.s3.create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
-        self.s3.put_bucket_versioning(
-            Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
-        )
+        self.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         self.dynamodb.create_table(
             TableName=TABLE,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -73,7 +72,10 @@ class Lake:
             NotificationConfiguration={
                 "EventBridgeConfiguration": {},
                 "QueueConfigurations": [
-                    {"QueueArn": self._arn(self.notification_queue), "Events": ["s3:ObjectCreated:*"]}
+                    {
+                        "QueueArn": self._arn(self.notification_queue),
+                        "Events": ["s3:ObjectCreated:*"],
+                    }
                 ],
             },
         )
@@ -95,7 +97,9 @@ class Lake:
         return attrs["Attributes"]["QueueArn"]
 
     def _drain(self, url: str) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
         for message in messages:
             self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return [json.loads(m["Body"]) for m in messages]
@@ -126,7 +130,12 @@ class Lake:
 
 def eventbridge_event(key: str, version_id: str | None = None, size: int = 1) -> dict[str, Any]:
     """An EventBridge "Object Created" event in the shape AWS documents."""
-    obj: dict[str, Any] = {"key": key, "size": size, "etag": "0" * 32, "sequencer": "617f08299329d189"}
+    obj: dict[str, Any] = {
+        "key": key,
+        "size": size,
+        "etag": "0" * 32,
+        "sequencer": "617f08299329d189",
+    }
     if version_id is not None:
         obj["version-id"] = version_id
     return {
@@ -156,8 +165,14 @@ CONTEXT = SimpleNamespace(aws_request_id="req-1")
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials, a region, the handler's env; everything inside ``mock_aws``."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "SOURCE_BUCKET", "SOURCE_PREFIX",
-                 "MAX_OBJECT_BYTES", "LOG_LEVEL"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "SOURCE_BUCKET",
+        "SOURCE_PREFIX",
+        "MAX_OBJECT_BYTES",
+        "LOG_LEVEL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -255,13 +270,20 @@ def test_object_without_records_writes_nothing(lake: Lake, ingest: ModuleType, b
 
     result = ingest.handler(event, CONTEXT)
 
-    assert result == {"objects": [{"object": f"s3://{BUCKET}/incoming/empty.jsonl", "records": 0}],
-                      "records_written": 0}
+    assert result == {
+        "objects": [{"object": f"s3://{BUCKET}/incoming/empty.jsonl", "records": 0}],
+        "records_written": 0,
+    }
     assert lake.items() == {}
 
 
 def test_crlf_lines_blank_lines_and_bom_are_accepted(lake: Lake, ingest: ModuleType) -> None:
-    body = b"\xef\xbb\xbf" + jsonl(GOOD_RECORDS[0]).replace(b"\n", b"\r\n") + b"\r\n" + jsonl(GOOD_RECORDS[1])
+    body = (
+        b"\xef\xbb\xbf"
+        + jsonl(GOOD_RECORDS[0]).replace(b"\n", b"\r\n")
+        + b"\r\n"
+        + jsonl(GOOD_RECORDS[1])
+    )
     event = lake.put_with_eventbridge_event("incoming/crlf.jsonl", body)
 
     assert ingest.handler(event, CONTEXT)["records_written"] == 2
@@ -281,7 +303,9 @@ def test_reprocessing_the_same_object_is_idempotent(lake: Lake, ingest: ModuleTy
 
 
 def test_a_later_object_with_the_same_id_updates_the_item(lake: Lake, ingest: ModuleType) -> None:
-    ingest.handler(lake.put_with_eventbridge_event("incoming/1.jsonl", jsonl(GOOD_RECORDS[0])), CONTEXT)
+    ingest.handler(
+        lake.put_with_eventbridge_event("incoming/1.jsonl", jsonl(GOOD_RECORDS[0])), CONTEXT
+    )
     newer = {**GOOD_RECORDS[0], "features": {"temp": 30}}
     ingest.handler(lake.put_with_eventbridge_event("incoming/2.jsonl", jsonl(newer)), CONTEXT)
 
@@ -291,7 +315,9 @@ def test_a_later_object_with_the_same_id_updates_the_item(lake: Lake, ingest: Mo
     assert items["a"]["source_object"] == f"s3://{BUCKET}/incoming/2.jsonl"
 
 
-def test_logs_are_json_lines(lake: Lake, ingest: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+def test_logs_are_json_lines(
+    lake: Lake, ingest: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     event = lake.put_with_eventbridge_event("incoming/log.jsonl", jsonl(*GOOD_RECORDS))
     capsys.readouterr()
     ingest.configure_logger("INFO")  # bind the handler to the captured stdout
@@ -316,33 +342,71 @@ MALFORMED: dict[str, tuple[str, str]] = {
     # case: (bad line, text the error must contain)
     "bad-json": ('{"id": "x", "ts": ', "not valid JSON"),
     "not-an-object": ('["x", "2024-05-01T00:00:00Z"]', "expected a JSON object, got array"),
-    "missing-id": ('{"ts": "2024-05-01T00:00:00Z", "features": {}}', "missing required field(s): id"),
+    "missing-id": (
+        '{"ts": "2024-05-01T00:00:00Z", "features": {}}',
+        "missing required field(s): id",
+    ),
     "missing-ts": ('{"id": "x", "features": {}}', "missing required field(s): ts"),
-    "missing-features": ('{"id": "x", "ts": "2024-05-01T00:00:00Z"}', "missing required field(s): features"),
-    "unknown-field": ('{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {}, "feature": 1}',
-                      "unknown field(s): feature"),
-    "id-not-string": ('{"id": 7, "ts": "2024-05-01T00:00:00Z", "features": {}}',
-                      "field 'id' must be a string, got number"),
-    "id-empty": ('{"id": " ", "ts": "2024-05-01T00:00:00Z", "features": {}}', "field 'id' must not be empty"),
-    "id-too-long": (json.dumps({"id": "x" * 1025, "ts": "2024-05-01T00:00:00Z", "features": {}}),
-                    "field 'id' is longer than 1024 bytes"),
-    "ts-not-string": ('{"id": "x", "ts": 1714521600, "features": {}}',
-                      "field 'ts' must be an ISO-8601 string, got number"),
-    "ts-not-a-date": ('{"id": "x", "ts": "yesterday", "features": {}}', "field 'ts' is not an ISO-8601"),
-    "ts-no-zone": ('{"id": "x", "ts": "2024-05-01T00:00:00", "features": {}}', "field 'ts' has no time zone"),
-    "features-not-object": ('{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": [1]}',
-                            "field 'features' must be an object, got array"),
-    "feature-nested": ('{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": {"g": 1}}}',
-                       "feature 'f' must be a number, string, boolean or null, got object"),
-    "feature-empty-name": ('{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"": 1}}',
-                           "empty feature name"),
-    "nan": ('{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": NaN}}', "NaN is not a valid number"),
-    "number-too-large": ('{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": 1e400}}',
-                         "cannot be stored in DynamoDB"),
-    "number-too-precise": ('{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": 0.1234567890123456789012345678901234567891}}',
-                           "cannot be stored in DynamoDB"),
-    "record-too-large": (json.dumps({"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": "y" * 410_000}}),
-                         "too large for DynamoDB"),
+    "missing-features": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z"}',
+        "missing required field(s): features",
+    ),
+    "unknown-field": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {}, "feature": 1}',
+        "unknown field(s): feature",
+    ),
+    "id-not-string": (
+        '{"id": 7, "ts": "2024-05-01T00:00:00Z", "features": {}}',
+        "field 'id' must be a string, got number",
+    ),
+    "id-empty": (
+        '{"id": " ", "ts": "2024-05-01T00:00:00Z", "features": {}}',
+        "field 'id' must not be empty",
+    ),
+    "id-too-long": (
+        json.dumps({"id": "x" * 1025, "ts": "2024-05-01T00:00:00Z", "features": {}}),
+        "field 'id' is longer than 1024 bytes",
+    ),
+    "ts-not-string": (
+        '{"id": "x", "ts": 1714521600, "features": {}}',
+        "field 'ts' must be an ISO-8601 string, got number",
+    ),
+    "ts-not-a-date": (
+        '{"id": "x", "ts": "yesterday", "features": {}}',
+        "field 'ts' is not an ISO-8601",
+    ),
+    "ts-no-zone": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00", "features": {}}',
+        "field 'ts' has no time zone",
+    ),
+    "features-not-object": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": [1]}',
+        "field 'features' must be an object, got array",
+    ),
+    "feature-nested": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": {"g": 1}}}',
+        "feature 'f' must be a number, string, boolean or null, got object",
+    ),
+    "feature-empty-name": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"": 1}}',
+        "empty feature name",
+    ),
+    "nan": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": NaN}}',
+        "NaN is not a valid number",
+    ),
+    "number-too-large": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": 1e400}}',
+        "cannot be stored in DynamoDB",
+    ),
+    "number-too-precise": (
+        '{"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": 0.1234567890123456789012345678901234567891}}',
+        "cannot be stored in DynamoDB",
+    ),
+    "record-too-large": (
+        json.dumps({"id": "x", "ts": "2024-05-01T00:00:00Z", "features": {"f": "y" * 410_000}}),
+        "too large for DynamoDB",
+    ),
     "duplicate-id": (GOOD_LINE, "duplicate id 'a' (first on line 1)"),
 }
 
@@ -372,7 +436,9 @@ def test_malformed_line_raises_and_writes_nothing(
 
 
 def test_invalid_utf8_names_the_line(lake: Lake, ingest: ModuleType) -> None:
-    body = jsonl(GOOD_RECORDS[0]) + b'{"id": "\xff", "ts": "2024-05-01T00:00:00Z", "features": {}}\n'
+    body = (
+        jsonl(GOOD_RECORDS[0]) + b'{"id": "\xff", "ts": "2024-05-01T00:00:00Z", "features": {}}\n'
+    )
     event = lake.put_with_eventbridge_event("incoming/latin1.jsonl", body)
 
     with pytest.raises(ingest.InvalidObjectError, match=r"line 2: not valid UTF-8"):
@@ -392,7 +458,9 @@ def test_every_bad_line_is_reported(lake: Lake, ingest: ModuleType) -> None:
 
 
 def test_bad_object_does_not_touch_existing_items(lake: Lake, ingest: ModuleType) -> None:
-    ingest.handler(lake.put_with_eventbridge_event("incoming/good.jsonl", jsonl(*GOOD_RECORDS)), CONTEXT)
+    ingest.handler(
+        lake.put_with_eventbridge_event("incoming/good.jsonl", jsonl(*GOOD_RECORDS)), CONTEXT
+    )
     before = lake.items()
     changed = {**GOOD_RECORDS[0], "features": {"temp": -1}}
     body = jsonl(changed) + b"not json\n"
@@ -432,7 +500,9 @@ def test_failure_propagates_to_lambda_and_is_logged(
         ingest.handler(event, CONTEXT)
 
     assert type(raised.value).__name__ == "InvalidObjectError"
-    assert str(raised.value).startswith(f"s3://{BUCKET}/incoming/dlq.jsonl is invalid (1 problem(s))")
+    assert str(raised.value).startswith(
+        f"s3://{BUCKET}/incoming/dlq.jsonl is invalid (1 problem(s))"
+    )
     assert "line 2: not valid JSON" in str(raised.value)
     errors = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     (entry,) = [e for e in errors if e["level"] == "ERROR"]
@@ -443,7 +513,9 @@ def test_failure_propagates_to_lambda_and_is_logged(
 
 
 def test_missing_object_raises(lake: Lake, ingest: ModuleType) -> None:
-    with pytest.raises(ingest.ObjectNotFoundError, match=r"s3://lake-raw/incoming/gone\.jsonl does not exist"):
+    with pytest.raises(
+        ingest.ObjectNotFoundError, match=r"s3://lake-raw/incoming/gone\.jsonl does not exist"
+    ):
         ingest.handler(eventbridge_event("incoming/gone.jsonl"), CONTEXT)
 
 
@@ -455,11 +527,17 @@ def test_access_denied_key_candidate_falls_through_then_is_reraised(ingest: Modu
     assert ref.keys == ("in/a+b.jsonl", "in/a b.jsonl")
     body = jsonl(GOOD_RECORDS[0])
     with Stubber(s3) as stub:
-        stub.add_client_error("get_object", "AccessDenied", http_status_code=403, expected_params={
-            "Bucket": BUCKET, "Key": "in/a+b.jsonl", "VersionId": "v1"})
-        stub.add_response("get_object", {
-            "Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)},
-            {"Bucket": BUCKET, "Key": "in/a b.jsonl", "VersionId": "v1"})
+        stub.add_client_error(
+            "get_object",
+            "AccessDenied",
+            http_status_code=403,
+            expected_params={"Bucket": BUCKET, "Key": "in/a+b.jsonl", "VersionId": "v1"},
+        )
+        stub.add_response(
+            "get_object",
+            {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)},
+            {"Bucket": BUCKET, "Key": "in/a b.jsonl", "VersionId": "v1"},
+        )
         assert ingest.read_object(s3, ref, 1000) == (f"s3://{BUCKET}/in/a b.jsonl", body)
 
         stub.add_client_error("get_object", "AccessDenied", http_status_code=403)
@@ -501,20 +579,47 @@ def test_missing_table_error_propagates(lake: Lake, monkeypatch: pytest.MonkeyPa
     [
         ([], "event must be a JSON object, got list"),
         ({"hello": "world"}, "neither an EventBridge S3 event"),
-        ({**eventbridge_event("k"), "detail-type": "Object Deleted"},
-         "detail-type is 'Object Deleted', expected 'Object Created'"),
-        ({**eventbridge_event("k"), "detail": {"bucket": {"name": BUCKET}, "object": {}}},
-         "detail.object.key is missing"),
-        ({**eventbridge_event("k"), "detail": {"object": {"key": "k"}}}, "detail.bucket.name is missing"),
+        (
+            {**eventbridge_event("k"), "detail-type": "Object Deleted"},
+            "detail-type is 'Object Deleted', expected 'Object Created'",
+        ),
+        (
+            {**eventbridge_event("k"), "detail": {"bucket": {"name": BUCKET}, "object": {}}},
+            "detail.object.key is missing",
+        ),
+        (
+            {**eventbridge_event("k"), "detail": {"object": {"key": "k"}}},
+            "detail.bucket.name is missing",
+        ),
         ({"Records": []}, "Records must be a non-empty list"),
         ({"Records": ["x"]}, "Records[0] must be an object"),
-        ({"Records": [{"eventName": "ObjectRemoved:Delete", "s3": {}}]},
-         "Records[0].eventName is 'ObjectRemoved:Delete'"),
-        ({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": BUCKET}, "object": {}}}]},
-         "Records[0].s3.object.key is missing"),
+        (
+            {"Records": [{"eventName": "ObjectRemoved:Delete", "s3": {}}]},
+            "Records[0].eventName is 'ObjectRemoved:Delete'",
+        ),
+        (
+            {
+                "Records": [
+                    {
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {"bucket": {"name": BUCKET}, "object": {}},
+                    }
+                ]
+            },
+            "Records[0].s3.object.key is missing",
+        ),
     ],
-    ids=["not-object", "unknown", "deleted", "no-key", "no-bucket", "no-records",
-         "record-not-object", "removed", "record-no-key"],
+    ids=[
+        "not-object",
+        "unknown",
+        "deleted",
+        "no-key",
+        "no-bucket",
+        "no-records",
+        "record-not-object",
+        "removed",
+        "record-no-key",
+    ],
 )
 def test_unsupported_events_are_rejected(ingest: ModuleType, event: Any, expected: str) -> None:
     with pytest.raises(ingest.InvalidEventError) as raised:
@@ -526,13 +631,17 @@ def test_source_bucket_and_prefix_are_enforced(lake: Lake, monkeypatch: pytest.M
     monkeypatch.setenv("SOURCE_BUCKET", "other-bucket")
     ingest = import_handler()
     event = lake.put_with_eventbridge_event("incoming/x.jsonl", jsonl(GOOD_RECORDS[0]))
-    with pytest.raises(ingest.InvalidEventError, match="not in the configured SOURCE_BUCKET 'other-bucket'"):
+    with pytest.raises(
+        ingest.InvalidEventError, match="not in the configured SOURCE_BUCKET 'other-bucket'"
+    ):
         ingest.handler(event, CONTEXT)
 
     monkeypatch.setenv("SOURCE_BUCKET", BUCKET)
     monkeypatch.setenv("SOURCE_PREFIX", "raw/")
     ingest = import_handler()
-    with pytest.raises(ingest.InvalidEventError, match="not under the configured SOURCE_PREFIX 'raw/'"):
+    with pytest.raises(
+        ingest.InvalidEventError, match="not under the configured SOURCE_PREFIX 'raw/'"
+    ):
         ingest.handler(event, CONTEXT)
     assert lake.items() == {}
 
@@ -543,7 +652,9 @@ def test_source_bucket_and_prefix_are_enforced(lake: Lake, monkeypatch: pytest.M
 # --------------------------------------------------------------------------- configuration
 
 
-def test_missing_table_name_fails_the_cold_start(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_table_name_fails_the_cold_start(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TABLE_NAME")
 
     with pytest.raises(RuntimeError) as raised:
@@ -559,15 +670,37 @@ def test_missing_table_name_fails_the_cold_start(aws: None, monkeypatch: pytest.
         ({}, ["TABLE_NAME is required"]),
         ({"TABLE_NAME": "a b"}, ["TABLE_NAME='a b' is not a DynamoDB table name"]),
         ({"TABLE_NAME": "t" * 256}, ["is not a DynamoDB table name"]),
-        ({"TABLE_NAME": TABLE, "MAX_OBJECT_BYTES": "-1"}, ["MAX_OBJECT_BYTES='-1' must be a positive"]),
-        ({"TABLE_NAME": TABLE, "MAX_OBJECT_BYTES": "0"}, ["MAX_OBJECT_BYTES='0' must be a positive"]),
-        ({"TABLE_NAME": TABLE, "MAX_OBJECT_BYTES": "1MB"}, ["MAX_OBJECT_BYTES='1MB' must be a positive"]),
-        ({"TABLE_NAME": TABLE, "LOG_LEVEL": "LOUD"}, ["LOG_LEVEL='LOUD' is not one of DEBUG, INFO"]),
-        ({"MAX_OBJECT_BYTES": "x", "LOG_LEVEL": "x"},
-         ["TABLE_NAME is required", "MAX_OBJECT_BYTES='x'", "LOG_LEVEL='x'"]),
+        (
+            {"TABLE_NAME": TABLE, "MAX_OBJECT_BYTES": "-1"},
+            ["MAX_OBJECT_BYTES='-1' must be a positive"],
+        ),
+        (
+            {"TABLE_NAME": TABLE, "MAX_OBJECT_BYTES": "0"},
+            ["MAX_OBJECT_BYTES='0' must be a positive"],
+        ),
+        (
+            {"TABLE_NAME": TABLE, "MAX_OBJECT_BYTES": "1MB"},
+            ["MAX_OBJECT_BYTES='1MB' must be a positive"],
+        ),
+        (
+            {"TABLE_NAME": TABLE, "LOG_LEVEL": "LOUD"},
+            ["LOG_LEVEL='LOUD' is not one of DEBUG, INFO"],
+        ),
+        (
+            {"MAX_OBJECT_BYTES": "x", "LOG_LEVEL": "x"},
+            ["TABLE_NAME is required", "MAX_OBJECT_BYTES='x'", "LOG_LEVEL='x'"],
+        ),
     ],
-    ids=["empty", "table-space", "table-long", "max-negative", "max-zero", "max-unit", "log-level",
-         "all-problems-at-once"],
+    ids=[
+        "empty",
+        "table-space",
+        "table-long",
+        "max-negative",
+        "max-zero",
+        "max-unit",
+        "log-level",
+        "all-problems-at-once",
+    ],
 )
 def test_bad_configuration_is_reported(
     ingest: ModuleType, environ: dict[str, str], expected: list[str]
@@ -580,9 +713,18 @@ def test_bad_configuration_is_reported(
 
 def test_configuration_defaults_and_values(ingest: ModuleType) -> None:
     assert ingest.load_config({"TABLE_NAME": TABLE}) == ingest.Config(
-        table_name=TABLE, source_bucket=None, source_prefix="",
-        max_object_bytes=64 * 1024 * 1024, log_level="INFO")
-    assert ingest.load_config({
-        "TABLE_NAME": TABLE, "SOURCE_BUCKET": BUCKET, "SOURCE_PREFIX": "raw/",
-        "MAX_OBJECT_BYTES": "1024", "LOG_LEVEL": "debug",
-    }) == ingest.Config(TABLE, BUCKET, "raw/", 1024, "DEBUG")
+        table_name=TABLE,
+        source_bucket=None,
+        source_prefix="",
+        max_object_bytes=64 * 1024 * 1024,
+        log_level="INFO",
+    )
+    assert ingest.load_config(
+        {
+            "TABLE_NAME": TABLE,
+            "SOURCE_BUCKET": BUCKET,
+            "SOURCE_PREFIX": "raw/",
+            "MAX_OBJECT_BYTES": "1024",
+            "LOG_LEVEL": "debug",
+        }
+    ) == ingest.Config(TABLE, BUCKET, "raw/", 1024, "DEBUG")

@@ -1,0 +1,268 @@
+"""The shared network drive of an instance pool: an EFS file system every instance mounts.
+
+Owns :class:`SharedFileSystem` (what a pool asks for), :func:`file_system_policy` (the file
+system's resource policy) and :class:`SharedDrive`, which registers the file system, its
+backup policy, security group, mount targets, access point and policy as children of the pool
+and grants the pool's instance role access through the access point.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.compute.validators import mount_path_problems
+from components.iam import ServiceRole, Statement
+
+NFS_PORT = 2049
+_EFS_ROOT_PATH_RE = re.compile(r"(/[A-Za-z0-9._\-]+)+")
+#: Days without access after which EFS may move files to Infrequent Access.
+_EFS_IA_DAYS = (1, 7, 14, 30, 60, 90, 180, 270, 365)
+
+
+@dataclass(frozen=True)
+class SharedFileSystem:
+    """An EFS file system shared by every instance of a pool (homes, notebooks, data).
+
+    Encrypted with the region key, automatic backups on, a lifecycle policy, one mount target
+    per private subnet reachable on NFS only from the pool's instances, and one access point
+    (non-root directory, fixed POSIX user) through which the instances mount it over TLS with
+    IAM authorisation. Its policy refuses clients without TLS.
+    """
+
+    mount_path: str = "/mnt/shared"
+    """Where instances mount it. Default: ``/mnt/shared``."""
+
+    root_directory: str = "/shared"
+    """Directory of the file system the access point exposes (created on first use, owned by
+    the POSIX user). Default: ``/shared``; never ``/``."""
+
+    posix_uid: int = 1000
+    """User id every file operation through the access point runs as. Default: 1000
+    (``ec2-user`` on Amazon Linux), so files on the share belong to the login user."""
+
+    posix_gid: int = 1000
+    """Group id of those operations. Default: 1000."""
+
+    transition_to_ia_days: int = 30
+    """Days without access after which files move to Infrequent Access (they move back on
+    first access). Default: 30. One of 1, 7, 14, 30, 60, 90, 180, 270, 365."""
+
+    def problems(self, key: str) -> list[str]:
+        """Every problem, each prefixed with ``key``."""
+        found = mount_path_problems(f"{key}.mount_path", self.mount_path)
+        root = self.root_directory
+        if not (isinstance(root, str) and _EFS_ROOT_PATH_RE.fullmatch(root)) or any(
+            part in (".", "..") for part in str(root).split("/")
+        ):
+            found.append(
+                f"{key}.root_directory: {root!r} is not a directory below the file system's "
+                "root such as '/shared' (the access point must not expose '/')"
+            )
+        for name in ("posix_uid", "posix_gid"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 1 <= value <= 4294967295
+            ):
+                found.append(
+                    f"{key}.{name}: {value!r} must be an id from 1 to 4294967295 (not root)"
+                )
+        if self.transition_to_ia_days not in _EFS_IA_DAYS:
+            found.append(
+                f"{key}.transition_to_ia_days: {self.transition_to_ia_days!r} is not one of "
+                f"{', '.join(map(str, _EFS_IA_DAYS))}"
+            )
+        return found
+
+
+def file_system_policy(
+    file_system_arn: str, access_point_arn: str, role_arn: str
+) -> dict[str, Any]:
+    """The shared file system's policy: the pool's role mounts and writes through the access
+    point over a mount target; nobody connects without TLS; nobody gets root access."""
+    client_actions = [
+        "elasticfilesystem:ClientMount",
+        "elasticfilesystem:ClientRootAccess",
+        "elasticfilesystem:ClientWrite",
+    ]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PoolMountsThroughAccessPoint",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                "Resource": file_system_arn,
+                "Condition": {
+                    "ArnEquals": {"elasticfilesystem:AccessPointArn": access_point_arn},
+                    "Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"},
+                },
+            },
+            {
+                "Sid": "DenyWithoutTls",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": client_actions,
+                "Resource": file_system_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+
+
+class SharedDrive:
+    """A pool's shared file system: EFS encrypted with the pool's key, backed up, one mount
+    target per subnet, an access point and a TLS-only policy.
+
+    Not a component of its own: every resource is registered as a child of ``parent`` (the
+    pool), so the pool's resource tree, logical names and parents are what they always were.
+    ``egress_rule`` is the NFS rule added to the instances' security group.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spec: SharedFileSystem,
+        *,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        key_arn: pulumi.Input[str],
+        instances_security_group: aws.ec2.SecurityGroup,
+        role: ServiceRole,
+        protect: bool,
+        tags: Callable[[str], dict[str, str]],
+        parent: pulumi.Resource,
+    ) -> None:
+        self._name, self._tags, self._parent = name, tags, parent
+        self._file_system(spec, key_arn, protect)
+        self._network(vpc_id, subnet_ids, instances_security_group)
+        self._access(spec, role)
+
+    def _file_system(
+        self, spec: SharedFileSystem, key_arn: pulumi.Input[str], protect: bool
+    ) -> None:
+        """The file system (encrypted, elastic throughput, tiered) and its backup policy."""
+        name = self._name
+        days = spec.transition_to_ia_days
+        self.file_system = aws.efs.FileSystem(
+            f"{name}-efs",
+            encrypted=True,
+            kms_key_id=key_arn,
+            performance_mode="generalPurpose",
+            throughput_mode="elastic",
+            lifecycle_policies=[
+                aws.efs.FileSystemLifecyclePolicyArgs(
+                    transition_to_ia=f"AFTER_{days}_DAY" + ("" if days == 1 else "S")
+                ),
+                aws.efs.FileSystemLifecyclePolicyArgs(
+                    transition_to_primary_storage_class="AFTER_1_ACCESS"
+                ),
+            ],
+            tags=self._tags("efs"),
+            opts=pulumi.ResourceOptions(
+                parent=self._parent, protect=protect, retain_on_delete=protect
+            ),
+        )
+        self.backup_policy = aws.efs.BackupPolicy(
+            f"{name}-efs-backup",
+            file_system_id=self.file_system.id,
+            backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="ENABLED"),
+            opts=pulumi.ResourceOptions(parent=self._parent),
+        )
+
+    def _network(
+        self,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        instances: aws.ec2.SecurityGroup,
+    ) -> None:
+        """The mount targets' security group (NFS from the instances only), the instances' NFS
+        egress to it, and one mount target per subnet."""
+        name, child = self._name, pulumi.ResourceOptions(parent=self._parent)
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-efs-sg",
+            vpc_id=vpc_id,
+            description=f"EFS mount targets of pool {name}: NFS from the pool instances only",
+            tags=self._tags("efs-sg"),
+            opts=child,
+        )
+        self.ingress = aws.vpc.SecurityGroupIngressRule(
+            f"{name}-efs-nfs-in",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=instances.id,
+            description=f"NFS from the instances of pool {name}",
+            ip_protocol="tcp",
+            from_port=NFS_PORT,
+            to_port=NFS_PORT,
+            opts=child,
+        )
+        self.egress_rule = aws.vpc.SecurityGroupEgressRule(
+            f"{name}-nfs-out",
+            security_group_id=instances.id,
+            referenced_security_group_id=self.security_group.id,
+            description="NFS to the shared file system of the pool",
+            ip_protocol="tcp",
+            from_port=NFS_PORT,
+            to_port=NFS_PORT,
+            opts=child,
+        )
+        self.mount_targets = [
+            aws.efs.MountTarget(
+                f"{name}-efs-{index}",
+                file_system_id=self.file_system.id,
+                subnet_id=subnet,
+                security_groups=[self.security_group.id],
+                opts=child,
+            )
+            for index, subnet in enumerate(subnet_ids)
+        ]
+
+    def _access(self, spec: SharedFileSystem, role: ServiceRole) -> None:
+        """The access point (non-root directory, fixed POSIX user), the TLS-only file system
+        policy, and the instance role's grant to mount through the access point."""
+        name, child = self._name, pulumi.ResourceOptions(parent=self._parent)
+        self.access_point = aws.efs.AccessPoint(
+            f"{name}-efs-ap",
+            file_system_id=self.file_system.id,
+            posix_user=aws.efs.AccessPointPosixUserArgs(uid=spec.posix_uid, gid=spec.posix_gid),
+            root_directory=aws.efs.AccessPointRootDirectoryArgs(
+                path=spec.root_directory,
+                creation_info=aws.efs.AccessPointRootDirectoryCreationInfoArgs(
+                    owner_uid=spec.posix_uid,
+                    owner_gid=spec.posix_gid,
+                    permissions="0750",
+                ),
+            ),
+            tags=self._tags("efs-ap"),
+            opts=child,
+        )
+        self.policy = aws.efs.FileSystemPolicy(
+            f"{name}-efs-policy",
+            file_system_id=self.file_system.id,
+            policy=pulumi.Output.all(self.file_system.arn, self.access_point.arn, role.arn).apply(
+                lambda v: json.dumps(file_system_policy(v[0], v[1], v[2]), sort_keys=True)
+            ),
+            opts=child,
+        )
+        role.grant(
+            "shared-file-system",
+            [
+                Statement(
+                    sid="MountThroughAccessPoint",
+                    actions=("elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"),
+                    resources=[self.file_system.arn],
+                    conditions={
+                        "ArnEquals": {"elasticfilesystem:AccessPointArn": self.access_point.arn}
+                    },
+                )
+            ],
+        )

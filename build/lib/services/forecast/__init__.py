@@ -1,0 +1,1 @@
+"""Forecast web service (``app.application``, a WSGI app served by gunicorn in the image)."""

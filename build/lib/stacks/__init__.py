@@ -1,0 +1,1 @@
+"""Composition of the platform: typed config, per-region platform, environment, commands."""

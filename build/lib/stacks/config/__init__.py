@@ -1,0 +1,102 @@
+"""Typed, validated stack configuration (namespace ``mlops``).
+
+The stack files (``Pulumi.<stack>.yaml``) are the only input of the program. Everything a
+user writes there is validated here, before any resource is registered, and every problem
+is reported at once, each naming its key exactly as written in the file
+(``mlops:regions[1].cidr``), what is wrong and what would be right.
+
+One module per config section, each checking its keys with the rules of the component that
+builds them (the components' published ``*_problem(s)`` functions, tables and limits):
+
+- :mod:`stacks.config.network`: ``mlops:regions``, ``mlops:network``
+- :mod:`stacks.config.alerts`, :mod:`stacks.config.iam`: ``mlops:alerts``, ``mlops:iam``
+- :mod:`stacks.config.data_lake`: ``mlops:dataLake``
+- :mod:`stacks.config.containers`: ``mlops:containers`` (the web service)
+- :mod:`stacks.config.compute`: ``mlops:compute`` (instance pools)
+- :mod:`stacks.config.ingest`: ``mlops:ingest`` (the ingest Lambda)
+- :mod:`stacks.config.jobs`: ``mlops:jobs`` (batch jobs, Airflow)
+- :mod:`stacks.config.builds`: image builds from this repository (containers and jobs)
+- :mod:`stacks.config.stack`: :class:`PlatformConfig`, the environment-wide keys and the
+  order of the cross-key checks
+- :mod:`stacks.config.loader`: stack files and the running program's config
+- :mod:`stacks.config.errors`: :class:`ConfigError` and keys as written, "did you mean"
+"""
+
+from __future__ import annotations
+
+from stacks.config.alerts import AlertsConfig
+from stacks.config.base import NAMESPACE, PRODUCTION_ENVIRONMENTS
+from stacks.config.builds import PROJECT_ROOT, ContainerBuildConfig
+from stacks.config.compute import (
+    ComputeConfig,
+    OfficeHoursConfig,
+    PoolConfig,
+    PoolLoadBalancerConfig,
+    PoolScheduleConfig,
+)
+from stacks.config.containers import ContainersConfig
+from stacks.config.data_lake import DataLakeConfig, LakeTransitionConfig
+from stacks.config.errors import ConfigError, StackFileError
+from stacks.config.iam import IamConfig
+from stacks.config.ingest import IngestAlarmsConfig, IngestConfig
+from stacks.config.jobs import (
+    AirflowConfig,
+    JobBuildConfig,
+    JobConfig,
+    JobScheduleConfig,
+    JobsConfig,
+)
+from stacks.config.loader import (
+    available_stacks,
+    current_program_config,
+    disabled_default_providers,
+    load_stack_config,
+    load_stack_file,
+    parse_raw_config,
+    stack_file_path,
+)
+from stacks.config.network import MAX_AZ_COUNT, NetworkConfig, RegionConfig, aws_region_names
+from stacks.config.stack import CLOUDWATCH_RETENTION_DAYS, PlatformConfig
+
+__all__ = [
+    # constants
+    "CLOUDWATCH_RETENTION_DAYS",
+    "MAX_AZ_COUNT",
+    "NAMESPACE",
+    "PRODUCTION_ENVIRONMENTS",
+    "PROJECT_ROOT",
+    # errors
+    "ConfigError",
+    "StackFileError",
+    # the model
+    "PlatformConfig",
+    "RegionConfig",
+    "NetworkConfig",
+    "AlertsConfig",
+    "IamConfig",
+    "DataLakeConfig",
+    "LakeTransitionConfig",
+    "ContainersConfig",
+    "ContainerBuildConfig",
+    "ComputeConfig",
+    "PoolConfig",
+    "PoolScheduleConfig",
+    "OfficeHoursConfig",
+    "PoolLoadBalancerConfig",
+    "IngestConfig",
+    "IngestAlarmsConfig",
+    "JobsConfig",
+    "JobConfig",
+    "JobScheduleConfig",
+    "JobBuildConfig",
+    "AirflowConfig",
+    # reading and validating
+    "aws_region_names",
+    "available_stacks",
+    "current_program_config",
+    "disabled_default_providers",
+    "load_stack_config",
+    "load_stack_file",
+    "parse_raw_config",
+    "stack_file_path",
+]

@@ -1,0 +1,757 @@
+"""The offline engine: run a Pulumi program under Pulumi's mock runtime and record its graph.
+
+Usable by any Pulumi (Python) program's tests, not only this platform's: nothing here reads
+the platform's stack config. No credentials, no Pulumi CLI, no network. Every
+``RegisterResource`` request is recorded as the engine would receive it (type, name, parent,
+provider, dependencies, inputs, options); the mocks answer with deterministic ids and
+attributes (ARNs, names) and answer a fixed set of invokes (``aws:index/getCallerIdentity``,
+``getPartition``, ``getRegion``, ``getAvailabilityZones``). Any other invoke fails, naming its
+token. When the config disables default providers for a package
+(``pulumi:disable-default-providers``), a resource of that package without an explicit
+provider fails the render, as it would fail a real deployment.
+
+Two entry points::
+
+    from stacks.offline import render_components, render_program
+
+    plan = render_components(lambda opts: MyComponent("x", MyArgs(...), opts), region="eu-west-1")
+    plan.find("aws:s3/bucket:Bucket", "x-bucket")["inputs"]
+
+    plan = render_program(my_program, project="p", stack="test", config={"p:key": "value"})
+
+Both return a :class:`Plan`; :class:`PlanError` says why a program could not be rendered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+PLAN_FORMAT = "mlops-plan/1"
+MOCK_ACCOUNT_ID = "123456789012"
+
+# Sentinels of Pulumi's wire format (sdk/go/common/resource/sig).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SIG_SECRET = "1b47061264138c4ac30d75fd1eb44270"
+_SIG_RESOURCE_REF = "5cf8f73096256a8f31e491e813e4eb8e"
+_SIG_ASSET = "c44067f5952c0a294b673a41bacd8c17"
+_SIG_ARCHIVE = "0def7320c3a5731c473e5ecbe6d01bc7"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+SECRET_MASK = "[secret]"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+
+
+class PlanError(Exception):
+    """The program could not be rendered offline (the message says why).
+
+    ``registered`` lists the URNs registered before the failure.
+    """
+
+    registered: list[str] = []
+
+
+# Deterministic answers -------------------------------------------------------------------
+
+
+def _digest(*parts: str, size: int = 17) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:size]
+
+
+def _partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _zone_letters(region: str) -> str:
+    # Regions differ in AZ count; six letters cover every configurable azCount.
+    return "abcdef"
+
+
+def _region_code(region: str) -> str:
+    parts = region.split("-")
+    return "".join(
+        p[:3] if i == 0 else p[0] + p[1:] if p.isdigit() else p[0] for i, p in enumerate(parts)
+    )
+
+
+#: ARN layout per resource type: (service, resource part). ``{name}`` is the physical name,
+#: ``{id}`` the physical id. Types not listed get ``<module>:<region>:<account>:<type>/<id>``.
+_ARN_LAYOUT: dict[str, tuple[str, str]] = {
+    "aws:s3/bucket:Bucket": ("s3", "{name}"),
+    "aws:iam/role:Role": ("iam", "role/{name}"),
+    "aws:iam/policy:Policy": ("iam", "policy/{name}"),
+    "aws:iam/instanceProfile:InstanceProfile": ("iam", "instance-profile/{name}"),
+    "aws:kms/key:Key": ("kms", "key/{id}"),
+    "aws:kms/alias:Alias": ("kms", "{name}"),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}"),
+    "aws:sns/topic:Topic": ("sns", "{name}"),
+    "aws:sqs/queue:Queue": ("sqs", "{name}"),
+    "aws:dynamodb/table:Table": ("dynamodb", "table/{name}"),
+    "aws:lambda/function:Function": ("lambda", "function:{name}"),
+    "aws:cloudtrail/trail:Trail": ("cloudtrail", "trail/{name}"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}"),
+    "aws:cloudwatch/eventRule:EventRule": ("events", "rule/{name}"),
+    "aws:cloudwatch/dashboard:Dashboard": ("cloudwatch", "dashboard/{name}"),
+    "aws:ecs/cluster:Cluster": ("ecs", "cluster/{name}"),
+    "aws:ecs/service:Service": ("ecs", "service/{name}"),
+    "aws:ecs/taskDefinition:TaskDefinition": ("ecs", "task-definition/{name}:1"),
+    "aws:ecr/repository:Repository": ("ecr", "repository/{name}"),
+    "aws:lb/loadBalancer:LoadBalancer": ("elasticloadbalancing", "loadbalancer/app/{name}/{id8}"),
+    "aws:lb/targetGroup:TargetGroup": ("elasticloadbalancing", "targetgroup/{name}/{id8}"),
+    "aws:lb/listener:Listener": ("elasticloadbalancing", "listener/app/{name}/{id8}"),
+    "aws:autoscaling/group:Group": (
+        "autoscaling",
+        "autoScalingGroup:{id}:autoScalingGroupName/{name}",
+    ),
+    "aws:efs/fileSystem:FileSystem": ("elasticfilesystem", "file-system/{id}"),
+    "aws:efs/accessPoint:AccessPoint": ("elasticfilesystem", "access-point/{id}"),
+    "aws:batch/computeEnvironment:ComputeEnvironment": ("batch", "compute-environment/{name}"),
+    "aws:batch/jobQueue:JobQueue": ("batch", "job-queue/{name}"),
+    "aws:batch/jobDefinition:JobDefinition": ("batch", "job-definition/{name}:1"),
+    "aws:scheduler/schedule:Schedule": ("scheduler", "schedule/default/{name}"),
+    "aws:scheduler/scheduleGroup:ScheduleGroup": ("scheduler", "schedule-group/{name}"),
+    "aws:ec2/vpc:Vpc": ("ec2", "vpc/{id}"),
+    "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}"),
+    "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "launch-template/{id}"),
+    "aws:mwaa/environment:Environment": ("airflow", "environment/{name}"),
+    "aws:ssm/parameter:Parameter": ("ssm", "parameter/{name}"),
+    "aws:secretsmanager/secret:Secret": ("secretsmanager", "secret:{name}"),
+}
+_GLOBAL_SERVICES = {"s3", "iam"}
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:ec2/flowLog:FlowLog": "fl",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:efs/fileSystem:FileSystem": "fs",
+    "aws:efs/accessPoint:AccessPoint": "fsap",
+}
+#: Input that holds a type's physical name, when the program sets it.
+_NAME_INPUT = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:kms/alias:Alias": "name",
+    "aws:cloudtrail/trail:Trail": "name",
+    "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
+}
+#: Types whose physical id is their name.
+_ID_IS_NAME = {
+    "aws:s3/bucket:Bucket",
+    "aws:iam/role:Role",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:sns/topic:Topic",
+    "aws:dynamodb/table:Table",
+    "aws:lambda/function:Function",
+    "aws:ecr/repository:Repository",
+    "aws:cloudtrail/trail:Trail",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:iam/instanceProfile:InstanceProfile",
+    "aws:kms/alias:Alias",
+    "aws:autoscaling/group:Group",
+    "aws:cloudwatch/dashboard:Dashboard",
+    "aws:scheduler/schedule:Schedule",
+}
+
+
+def physical_name(typ: str, logical: str, urn: str, inputs: dict[str, Any]) -> str:
+    """The name the resource gets: the program's, or Pulumi-style auto-naming."""
+    key = _NAME_INPUT.get(typ, "name")
+    given = inputs.get(key)
+    if isinstance(given, str) and given:
+        return given
+    prefix = inputs.get("namePrefix") or inputs.get("bucketPrefix")
+    base = prefix if isinstance(prefix, str) and prefix else f"{logical}-"
+    suffix = _digest(urn, size=7)
+    if typ == "aws:s3/bucket:Bucket":
+        return (base + suffix).lower()[:63]
+    return base + suffix
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Deterministic answers for resources and a fixed set of invokes."""
+
+    def __init__(self, account_id: str = MOCK_ACCOUNT_ID) -> None:
+        self.account_id = account_id
+        self.provider_regions: dict[str, str] = {}  # provider urn -> region
+
+    # Provider references look like "<urn>::<id>".
+    def region_of_provider(self, ref: str | None) -> str | None:
+        if not ref:
+            return None
+        urn = ref.rsplit("::", 1)[0]
+        return self.provider_regions.get(urn)
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        region = self.region_of_provider(args.provider) or args.args.get("region")
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:aws:iam::{self.account_id}:user/offline-plan",
+                "id": self.account_id,
+                "userId": "AIDAOFFLINEPLAN",
+            }
+        if region is None:
+            raise PlanError(
+                f"invoke {token} has no AWS provider (no region): every invoke must go "
+                "through a region's provider"
+            )
+        if token == "aws:index/getPartition:getPartition":
+            part = _partition_of(region)
+            suffix = "amazonaws.com.cn" if part == "aws-cn" else "amazonaws.com"
+            return {
+                "partition": part,
+                "dnsSuffix": suffix,
+                "id": part,
+                "reverseDnsPrefix": ".".join(reversed(suffix.split("."))),
+            }
+        if token == "aws:index/getRegion:getRegion":
+            return {
+                "region": region,
+                "name": region,
+                "id": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
+            }
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = _zone_letters(region)
+            return {
+                "id": region,
+                "names": [f"{region}{c}" for c in letters],
+                "zoneIds": [f"{_region_code(region)}-az{i + 1}" for i in range(len(letters))],
+                "groupNames": [region] * len(letters),
+                "state": "available",
+            }
+        raise PlanError(
+            f"offline plan: no deterministic answer for invoke {token!r}; add one to "
+            "stacks/offline.py (RecordingMocks.call) or avoid the invoke"
+        )
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        return self.new_resource_at(args.name, args)
+
+    def new_resource_at(self, urn: str, args: pulumi_mocks.MockResourceArgs):
+        """Answer a registration; ``urn`` seeds every generated id and name."""
+        inputs = dict(args.inputs)
+        if args.typ.startswith(PROVIDER_TYPE_PREFIX):
+            region = inputs.get("region")
+            if isinstance(region, str):
+                self.provider_regions[urn] = region
+            return _digest(urn, size=32), inputs
+        region = self.region_of_provider(args.provider) or "us-east-1"
+        name = physical_name(args.typ, args.name, urn, inputs)
+        if args.typ in _ID_IS_NAME:
+            ident = name
+        elif args.typ == "aws:kms/key:Key":
+            h = _digest(urn, size=32)
+            ident = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        else:
+            ident = f"{_ID_PREFIX.get(args.typ, 'id')}-{_digest(urn)}"
+        state = dict(inputs)
+        state.setdefault("name", name)
+        state["id"] = ident
+        partition = _partition_of(region)
+        service, layout = _ARN_LAYOUT.get(
+            args.typ,
+            (args.typ.split(":")[1].split("/")[0], args.typ.split(":")[-1].lower() + "/{id}"),
+        )
+        resource = layout.format(name=name, id=ident, id8=_digest(urn, size=16))
+        where = "" if service in _GLOBAL_SERVICES else region
+        account = "" if service == "s3" else self.account_id
+        state.setdefault("arn", f"arn:{partition}:{service}:{where}:{account}:{resource}")
+        _add_type_attributes(args.typ, state, name, ident, region, self.account_id, urn)
+        return ident, state
+
+
+def _add_type_attributes(
+    typ: str, state: dict[str, Any], name: str, ident: str, region: str, account: str, urn: str
+) -> None:
+    """Computed attributes components read from these types."""
+    if typ == "aws:s3/bucket:Bucket":
+        state["bucket"] = name
+        state["bucketDomainName"] = f"{name}.s3.amazonaws.com"
+        state["bucketRegionalDomainName"] = f"{name}.s3.{region}.amazonaws.com"
+        state["region"] = region
+    elif typ == "aws:kms/key:Key":
+        state["keyId"] = ident
+    elif typ == "aws:cloudwatch/dashboard:Dashboard":
+        state["dashboardArn"] = state["arn"]
+    elif typ == "aws:iam/role:Role":
+        state["uniqueId"] = "AROA" + _digest(urn, size=17).upper()
+    elif typ == "aws:sqs/queue:Queue":
+        state["url"] = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+    elif typ == "aws:lambda/function:Function":
+        state["invokeArn"] = (
+            f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
+            f"{state['arn']}/invocations"
+        )
+        state["qualifiedArn"] = f"{state['arn']}:$LATEST"
+        state["version"] = "$LATEST"
+    elif typ == "aws:lb/loadBalancer:LoadBalancer":
+        state["dnsName"] = f"{name}-{_digest(urn, size=10)}.{region}.elb.amazonaws.com"
+        state["arnSuffix"] = state["arn"].split(":loadbalancer/")[-1]
+        state["zoneId"] = "Z" + _digest(urn, size=12).upper()
+    elif typ == "aws:lb/targetGroup:TargetGroup":
+        state["arnSuffix"] = state["arn"].split(":")[-1]
+    elif typ == "aws:ecr/repository:Repository":
+        state["repositoryUrl"] = f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"
+        state["registryId"] = account
+    elif typ == "awsx:ecr:Image":
+        # The awsx component builds and pushes with docker; offline nothing is built. Its one
+        # output is the pushed image's URI by digest (the digest follows the tag it pushes).
+        digest = hashlib.sha256(f"{urn}\0{state.get('imageTag')}".encode()).hexdigest()
+        state["imageUri"] = f"{state.get('repositoryUrl')}@sha256:{digest}"
+    elif typ == "aws:ec2/eip:Eip":
+        state["allocationId"] = ident
+        state["publicIp"] = "203.0.113." + str(int(_digest(urn, size=2), 16) % 250 + 1)
+    elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        state["latestVersion"] = 1
+        state["defaultVersion"] = 1
+    elif typ == "aws:efs/fileSystem:FileSystem":
+        state["dnsName"] = f"{ident}.efs.{region}.amazonaws.com"
+    elif typ == "aws:ecs/taskDefinition:TaskDefinition":
+        state["revision"] = 1
+        state["arnWithoutRevision"] = state["arn"].rsplit(":", 1)[0]
+    elif typ == "aws:batch/jobDefinition:JobDefinition":
+        state["revision"] = 1
+        state["arnPrefix"] = state["arn"].rsplit(":", 1)[0]
+    elif typ == "aws:dynamodb/table:Table":
+        state["streamArn"] = f"{state['arn']}/stream/1970-01-01T00:00:00.000"
+    elif typ == "aws:iam/serviceLinkedRole:ServiceLinkedRole":
+        # compute: AWS names the role after the service (Auto Scaling's is known), plus
+        # "_<customSuffix>", under the path aws-service-role/<service>/.
+        service = str(state.get("awsServiceName", ""))
+        role = {"autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling"}.get(
+            service, "AWSServiceRoleFor" + service.split(".")[0].capitalize()
+        )
+        if state.get("customSuffix"):
+            role += f"_{state['customSuffix']}"
+        state["name"] = role
+        state["arn"] = f"arn:aws:iam::{account}:role/aws-service-role/{service}/{role}"
+
+
+# Recording ------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    urn: str
+    type: str
+    name: str
+    id: str | None
+    custom: bool
+    provider: str | None
+    parent: str | None
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+
+
+def _clean(value: Any, project_dir: Path | None) -> Any:
+    """Inputs as the engine receives them, with secrets masked and paths made relative."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SIG_SECRET:
+            return SECRET_MASK
+        if sig == _SIG_RESOURCE_REF:
+            return value.get("urn")
+        if sig in (_SIG_ASSET, _SIG_ARCHIVE):
+            kind = "asset" if sig == _SIG_ASSET else "archive"
+            out: dict[str, Any] = {"kind": kind}
+            for key in ("path", "text", "uri", "hash"):
+                if key in value:
+                    out[key] = _relative(value[key], project_dir) if key == "path" else value[key]
+            if "assets" in value:
+                out["assets"] = {
+                    k: _clean(v, project_dir) for k, v in sorted(value["assets"].items())
+                }
+            return out
+        return {k: _clean(v, project_dir) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_clean(v, project_dir) for v in value]
+    if value == _UNKNOWN:
+        return "[unknown]"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _relative(path: str, project_dir: Path | None) -> str:
+    if project_dir is None:
+        return path
+    try:
+        return Path(path).resolve().relative_to(project_dir.resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def _real_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """URNs as the real engine builds them: the root stack is not part of the type chain."""
+    if parent:
+        qualified = parent.split("::")[2]
+        if qualified != "pulumi:pulumi:Stack":
+            type_ = f"{qualified}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps every registration request."""
+
+    def __init__(self, mocks: RecordingMocks, project_dir: Path | None) -> None:
+        super().__init__(mocks)
+        self.recording_mocks = mocks
+        self.project_dir = project_dir
+        self.recorded: dict[str, Recorded] = {}
+        self.disabled_default_providers: set[str] = set()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return _real_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC name)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        if urn in self.recorded:
+            raise PlanError(f"duplicate resource URN {urn}: two resources share a name")
+        package = request.type.split(":")[0]
+        is_provider = request.type.startswith(PROVIDER_TYPE_PREFIX)
+        if (
+            request.custom
+            and not is_provider
+            and not request.provider
+            and package in self.disabled_default_providers
+        ):
+            raise PlanError(
+                f"{request.type} {request.name!r} has no explicit provider, but default "
+                f"providers for {package!r} are disabled: create it under a region's "
+                "component (parent=...) or pass provider="
+            )
+        _ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        resource_args = pulumi_mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+        )
+        # RPCs run on worker threads: the URN is passed along, never shared state.
+        id_, state = self.recording_mocks.new_resource_at(urn, resource_args)
+        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        response = resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
+        raw_inputs = json_format.MessageToDict(request.object) if request.object else {}
+        provider_ref = request.provider or request.providers.get("aws", "")
+        self.recorded[urn] = Recorded(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            id=(response.id or None) if request.custom else None,
+            custom=bool(request.custom),
+            provider=provider_ref.rsplit("::", 1)[0] if provider_ref else None,
+            parent=request.parent or None,
+            dependencies=sorted(set(request.dependencies)),
+            inputs=_clean(raw_inputs, self.project_dir),
+            options={
+                "protect": bool(request.protect),
+                "ignoreChanges": sorted(request.ignoreChanges),
+                "retainOnDelete": bool(request.retainOnDelete),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            },
+        )
+        return response
+
+    def Invoke(self, request):  # noqa: N802 (gRPC name)
+        return super().Invoke(request)
+
+
+# Running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """A rendered stack: the recorded resources and the stack outputs."""
+
+    project: str
+    stack: str
+    resources: list[dict[str, Any]]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "project": self.project,
+            "stack": self.stack,
+            "outputs": self.outputs,
+            "resources": self.resources,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    # Queries used by tests, check and summaries.
+    def of_type(self, typ: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == typ]
+
+    def by_urn(self, urn: str) -> dict[str, Any]:
+        for r in self.resources:
+            if r["urn"] == urn:
+                return r
+        raise KeyError(urn)
+
+    def in_region(self, region: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["region"] == region]
+
+    def children_of(self, urn: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["parent"] == urn]
+
+    def find(self, typ: str, name: str) -> dict[str, Any]:
+        matches = [r for r in self.resources if r["type"] == typ and r["name"] == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources of type {typ} named {name}")
+        return matches[0]
+
+
+def render_program(
+    program: Callable[[], None],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str] | None = None,
+    project_dir: Path | None = None,
+    account_id: str = MOCK_ACCOUNT_ID,
+) -> Plan:
+    """Run ``program`` under the mock runtime with ``config`` and return the recorded plan.
+
+    Runs in a fresh context so that renders do not share runtime state.
+    """
+    return contextvars.copy_context().run(
+        _in_fresh_loop, program, project, stack, config, secret_keys or [], project_dir, account_id
+    )
+
+
+def _in_fresh_loop(*args: Any) -> Plan:
+    """Run one render on its own event loop, so a failed render leaves nothing behind."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return _render(*args)
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def disabled_default_providers(config: Mapping[str, Any]) -> list[str]:
+    """The packages listed in ``pulumi:disable-default-providers`` (a JSON list, as the Pulumi
+    CLI passes config values to the program)."""
+    value: Any = config.get("pulumi:disable-default-providers", "[]")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _render(program, project, stack, config, secret_keys, project_dir, account_id) -> Plan:
+    pulumi_settings.ROOT.set(None)
+    mocks = RecordingMocks(account_id=account_id)
+    monitor = RecordingMonitor(mocks, project_dir)
+    monitor.disabled_default_providers = set(disabled_default_providers(config))
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    # Outputs still pending from an earlier (failed) render belong to a closed loop.
+    pulumi_settings.SETTINGS.outputs.clear()
+    set_all_config(dict(config), secret_keys)
+    exports: dict[str, Any] = {}
+
+    def run() -> None:
+        program()
+
+    try:
+        _sync_await(run_pulumi_func(run))
+        root = pulumi_settings.get_root_resource()
+        if root is not None:
+            exports = _sync_await(_gather(getattr(root, "outputs", {})))
+    except PlanError as exc:
+        exc.registered = sorted(monitor.recorded)
+        raise
+    except pulumi.RunError as exc:
+        error = PlanError(str(exc))
+        error.registered = sorted(monitor.recorded)
+        raise error from None
+    except Exception as exc:  # an error raised by resource registration or a component
+        cause: BaseException = exc
+        while isinstance(cause.__cause__, Exception) and not isinstance(cause, PlanError):
+            cause = cause.__cause__
+        if isinstance(cause, PlanError):
+            cause.registered = sorted(monitor.recorded)
+            raise cause from None
+        raise
+    finally:
+        pulumi_settings.ROOT.set(None)
+
+    resources = []
+    for rec in monitor.recorded.values():
+        region = mocks.provider_regions.get(rec.provider) if rec.provider else None
+        if rec.type.startswith(PROVIDER_TYPE_PREFIX):
+            region = rec.inputs.get("region")
+        resources.append(
+            {
+                "urn": rec.urn,
+                "type": rec.type,
+                "name": rec.name,
+                "id": rec.id,
+                "custom": rec.custom,
+                "region": region,
+                "provider": rec.provider,
+                "parent": rec.parent,
+                "dependencies": rec.dependencies,
+                "inputs": rec.inputs,
+                "options": rec.options,
+            }
+        )
+    resources.sort(key=lambda r: str(r["urn"]))
+    outputs = json.loads(json.dumps(exports, sort_keys=True, default=str))
+    return Plan(project=project, stack=stack, resources=resources, outputs=outputs)
+
+
+async def _gather(outputs: dict[str, Any]) -> dict[str, Any]:
+    async def resolve(value: Any) -> Any:
+        if isinstance(value, pulumi.Output):
+            if await value.is_secret():
+                return SECRET_MASK
+            return await resolve(await value.future())
+        if isinstance(value, dict):
+            return {str(k): await resolve(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [await resolve(v) for v in value]
+        return value
+
+    return {k: await resolve(v) for k, v in sorted(outputs.items())}
+
+
+# Components -------------------------------------------------------------------------------
+
+
+def render_components(
+    build: Callable[[pulumi.ResourceOptions], None],
+    *,
+    region: str = "eu-west-1",
+    stack: str = "test",
+    project: str = "components",
+    account_id: str = MOCK_ACCOUNT_ID,
+    project_dir: Path | None = None,
+) -> Plan:
+    """Render components under the mock runtime, the way a regional component hosts them.
+
+    ``build`` receives ``ResourceOptions`` carrying an ``aws.Provider`` for ``region`` (named
+    ``aws-<region>``); default AWS providers are disabled, so a resource that does not use the
+    given options fails the render. Asset paths in the recorded inputs are made relative to
+    ``project_dir`` (default: the current directory).
+    """
+
+    def program() -> None:
+        import pulumi_aws as aws
+
+        provider = aws.Provider(f"aws-{region}", region=region)
+        build(pulumi.ResourceOptions(providers={"aws": provider}))
+
+    return render_program(
+        program,
+        project=project,
+        stack=stack,
+        config={"pulumi:disable-default-providers": '["aws"]'},
+        project_dir=project_dir if project_dir is not None else Path.cwd(),
+        account_id=account_id,
+    )
+
+
+# Projects ---------------------------------------------------------------------------------
+
+
+def flatten_stack_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """A stack file's ``config:`` mapping as the Pulumi CLI hands it to a program: every
+    value a string, structured values (lists, objects) as JSON."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, str):
+            flat[key] = value
+        elif isinstance(value, bool):
+            flat[key] = "true" if value else "false"
+        else:
+            flat[key] = json.dumps(value)
+    return flat
+
+
+def render_project(
+    project_dir: Path,
+    stack_file: str,
+    *,
+    stack: str = "test",
+    account_id: str = MOCK_ACCOUNT_ID,
+) -> Plan:
+    """Render a Pulumi (Python) project directory offline: its ``__main__.py`` with the config
+    of ``stack_file`` (a stack file in ``project_dir``, e.g. ``Pulumi.dev.yaml``).
+
+    Secure values (``secure:`` entries) are not supported here: give plain test values.
+    """
+    import runpy
+    import sys
+
+    import yaml
+
+    project_dir = Path(project_dir)
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
+    document = yaml.safe_load((project_dir / stack_file).read_text(encoding="utf-8")) or {}
+    config = flatten_stack_config(document.get("config") or {})
+    main = project_dir / "__main__.py"
+
+    def program() -> None:
+        sys.path.insert(0, str(project_dir))
+        try:
+            runpy.run_path(str(main), run_name="__main__")
+        finally:
+            sys.path.remove(str(project_dir))
+
+    return render_program(
+        program,
+        project=str(project["name"]),
+        stack=stack,
+        config=config,
+        project_dir=project_dir,
+        account_id=account_id,
+    )

@@ -1,0 +1,48 @@
+"""The platform's stacks rendered offline: ``Pulumi.<stack>.yaml`` through the real program.
+
+This is what ``python -m stacks plan`` runs; the engine itself (:mod:`stacks.offline.engine`)
+knows nothing of the platform's config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stacks.offline.engine import MOCK_ACCOUNT_ID, Plan, render_program
+
+#: The repository root: the Pulumi project directory of the reference program.
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def project_name(project_dir: Path = PROJECT_DIR) -> str:
+    """The ``name`` in ``Pulumi.yaml``."""
+    import yaml
+
+    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
+    return str(data["name"])
+
+
+def render_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
+    """Render ``Pulumi.<stack>.yaml`` through the real program.
+
+    Raises ``StackFileError`` / ``ConfigError`` for bad input before anything is registered,
+    and :class:`~stacks.offline.engine.PlanError` when the program fails offline.
+    """
+    from stacks.config import load_stack_file, parse_raw_config, stack_file_path
+    from stacks.environment import build
+
+    flat, secret_keys = load_stack_file(project_dir, stack)
+    cfg = parse_raw_config(flat, source=stack_file_path(project_dir, stack).name)
+
+    def program() -> None:
+        build(cfg)
+
+    return render_program(
+        program,
+        project=project_name(project_dir),
+        stack=stack,
+        config=flat,
+        secret_keys=secret_keys,
+        project_dir=project_dir,
+        account_id=cfg.allowed_account_ids[0] if cfg.allowed_account_ids else MOCK_ACCOUNT_ID,
+    )
