@@ -122,7 +122,15 @@ print(json.dumps({
 def test_a_program_outside_the_repository_installs_the_project_and_uses_two_components(
     tmp_path: Path,
 ) -> None:
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    # Build from a copy: an in-tree build would leave build/ and *.egg-info in the checkout.
+    shutil.copytree(
+        PROJECT_DIR,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pulumi-state"
+        ),
+    )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     subprocess.run(
         [
@@ -132,7 +140,7 @@ def test_a_program_outside_the_repository_installs_the_project_and_uses_two_comp
             "--no-build-isolation",
             "--wheel-dir",
             str(wheels),
-            str(PROJECT_DIR),
+            str(source),
         ],
         check=True,
         cwd=tmp_path,

@@ -1,1 +1,0 @@
-"""Reusable Pulumi components of the MLOps platform; they know nothing of stacks or config files."""

@@ -1,1 +1,0 @@
-"""Forecast web service (``app.application``, a WSGI app served by gunicorn in the image)."""

@@ -1,1 +1,0 @@
-"""Composition of the platform: typed config, per-region platform, environment, commands."""
