@@ -31,7 +31,7 @@ import pulumi_aws as aws
 
 from components.baseline import CIS_METRIC_FILTERS, CisMetricFilter
 from components.buckets import SecureBucket, SecureBucketArgs
-from components.checks import duplicates, raise_problems
+from components.checks import duplicates, present, raise_problems
 from components.iam import ServiceRole, ServiceRoleArgs
 from components.kms import KeyInput, as_key, key_input_problem
 from components.monitoring import (
@@ -121,8 +121,10 @@ class AuditArgs:
     def problems(self) -> list[str]:
         """Every problem with these arguments, each naming its field."""
         out = trail_name_problems(self.trail_name)
-        out += [p for p in [key_input_problem(self.key, "key")] if p]
-        out += [p for p in [alert_topic_input_problem(self.alert_topic, "alert_topic")] if p]
+        out += present(
+            key_input_problem(self.key, "key"),
+            alert_topic_input_problem(self.alert_topic, "alert_topic"),
+        )
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             out.append(
                 f"log_retention_days: {self.log_retention_days} is not a retention CloudWatch "

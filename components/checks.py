@@ -21,3 +21,8 @@ def raise_problems(subject: str, problems: Sequence[str]) -> None:
     """Raise one ValueError naming ``subject`` and listing every problem, if there are any."""
     if problems:
         raise ValueError(f"{subject}: " + "; ".join(problems))
+
+
+def present(*problems: str | None) -> list[str]:
+    """The problems that are there: single checks return a message or None."""
+    return [p for p in problems if p]

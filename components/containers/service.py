@@ -12,20 +12,17 @@ the functions of their modules, in the order the constructor lists them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from components.checks import raise_problems
+from components.checks import present, raise_problems
 from components.containers.args import ContainerServiceArgs, service_tags
 from components.containers.load_balancer import load_balancer, security_groups
 from components.containers.registry import ImageBuild, ecr_repository_and_image
 from components.containers.task import task_definition, task_log_group, task_roles
 from components.containers.validators import DOCKER_PLATFORMS
-from components.kms import ExistingKey, RegionKey, as_key
+from components.kms import ExistingKey, RegionKey, as_key, key_input_problem
 from components.monitoring import (
     AlarmArgs,
     AlertTopic,
@@ -33,22 +30,10 @@ from components.monitoring import (
     Metric,
     MetricWidget,
     Widget,
+    alert_topic_input_problem,
     as_alert_topic,
     metric_alarm,
 )
-
-T = TypeVar("T")
-
-
-def _resolved(
-    resolve: Callable[[object, str], T], value: object, field_name: str, problems: list[str]
-) -> T | None:
-    """``resolve(value, field_name)``, or None with its error added to ``problems``."""
-    try:
-        return resolve(value, field_name)
-    except ValueError as exc:
-        problems.append(str(exc))
-        return None
 
 
 class ContainerService(pulumi.ComponentResource):
@@ -58,10 +43,12 @@ class ContainerService(pulumi.ComponentResource):
         self, name: str, args: ContainerServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems(name)
-        key = _resolved(as_key, args.key, "key", problems)
-        alerts = _resolved(as_alert_topic, args.alerts, "alerts", problems)
+        problems += present(
+            key_input_problem(args.key, "key"), alert_topic_input_problem(args.alerts, "alerts")
+        )
         raise_problems(f"ContainerService {name!r}", problems)
-        assert key is not None and alerts is not None
+        key = as_key(args.key, "key")
+        alerts = as_alert_topic(args.alerts, "alerts")
         super().__init__("mlops:containers:ContainerService", name, None, opts)
         self._name = name
         self._args = args

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -18,9 +18,10 @@ from typing import Any
 import pulumi
 
 from components.baseline import looks_like_secret
+from components.checks import present
 from components.containers import FARGATE_MEMORY
-from components.kms import as_key
-from components.monitoring import as_alert_topic
+from components.kms import key_input_problem
+from components.monitoring import alert_topic_input_problem
 
 # Fargate sizes --------------------------------------------------------------------------------
 
@@ -281,23 +282,11 @@ def ecr_repository(image: str) -> tuple[str, str, str] | None:
 # The key and the alert topic ---------------------------------------------------------------
 
 
-def conversion_problems(
-    convert: Callable[[object, str], object], value: object, field_name: str
-) -> list[str]:
-    """``[]`` when ``convert(value, field_name)`` accepts ``value`` (``as_key``,
-    ``as_alert_topic``); else its error, which names ``field_name``."""
-    try:
-        convert(value, field_name)
-    except ValueError as error:
-        return [str(error)]
-    return []
-
-
 def key_input_problems(value: object, field_name: str = "key") -> list[str]:
     """Problems with a ``key`` field: a RegionKey or an existing KMS key ARN is accepted."""
-    return conversion_problems(as_key, value, field_name)
+    return present(key_input_problem(value, field_name))
 
 
 def topic_input_problems(value: object, field_name: str = "alert_topic") -> list[str]:
     """Problems with an ``alert_topic`` field: an AlertTopic or an existing SNS topic ARN."""
-    return conversion_problems(as_alert_topic, value, field_name)
+    return present(alert_topic_input_problem(value, field_name))

@@ -22,9 +22,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.checks import raise_problems
+from components.checks import present, raise_problems
 from components.iam import ServiceRole, ServiceRoleArgs, Statement
-from components.kms import ExistingKey, RegionKey, as_key
+from components.kms import ExistingKey, RegionKey, as_key, key_input_problem
 from components.monitoring import (
     AlarmArgs,
     AlertTopic,
@@ -32,11 +32,12 @@ from components.monitoring import (
     Metric,
     MetricWidget,
     Widget,
+    alert_topic_input_problem,
     as_alert_topic,
     metric_alarm,
 )
 from components.serverless.args import LambdaServiceArgs, LambdaVpcPlacement
-from components.serverless.grants import eni_statements, resolved, via_service
+from components.serverless.grants import eni_statements, via_service
 from components.serverless.packaging import package_files
 from components.serverless.queues import dead_letter_queue, tls_only_queue_policy
 from components.serverless.triggers import object_created_trigger
@@ -50,10 +51,13 @@ class LambdaService(pulumi.ComponentResource):
         self, name: str, args: LambdaServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
-        key = resolved(as_key, args.key, "key", problems)
-        topic = resolved(as_alert_topic, args.alert_topic, "alert_topic", problems)
+        problems += present(
+            key_input_problem(args.key, "key"),
+            alert_topic_input_problem(args.alert_topic, "alert_topic"),
+        )
         raise_problems(f"LambdaService {name!r}", problems)
-        assert key is not None and topic is not None
+        key = as_key(args.key, "key")
+        topic = as_alert_topic(args.alert_topic, "alert_topic")
         super().__init__("mlops:serverless:LambdaService", name, None, opts)
         self._name = name
         self._args = args

@@ -40,18 +40,6 @@ def via_service(service: str) -> Callable[[KeyContext], str]:
     return value
 
 
-def resolved(
-    resolve: Callable[[object, str], T], value: object, field_name: str, problems: list[str]
-) -> T | None:
-    """``resolve(value, field_name)`` (``as_key``, ``as_alert_topic``), or None with its
-    error added to ``problems``, so a wrong key or topic is reported with the others."""
-    try:
-        return resolve(value, field_name)
-    except ValueError as exc:
-        problems.append(str(exc))
-        return None
-
-
 def eni_statements(
     arn_prefix: pulumi.Input[str],
     subnet_ids: Sequence[pulumi.Input[str]],

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.checks import raise_problems
+from components.checks import present, raise_problems
 from components.iam import ServiceRole, Statement
-from components.kms import ExistingKey, KeyInput, RegionKey, as_key
-from components.serverless.grants import purpose_label, resolved, via_service
+from components.kms import ExistingKey, KeyInput, RegionKey, as_key, key_input_problem
+from components.serverless.grants import purpose_label, via_service
 
 _ATTRIBUTE_TYPES = ("S", "N", "B")
 
@@ -89,9 +89,9 @@ class Table(pulumi.ComponentResource):
         self, name: str, args: TableArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = args.problems()
-        key = resolved(as_key, args.key, "key", problems)
+        problems += present(key_input_problem(args.key, "key"))
         raise_problems(f"Table {name!r}", problems)
-        assert key is not None
+        key = as_key(args.key, "key")
         super().__init__("mlops:serverless:Table", name, None, opts)
         self._label = purpose_label(name)
         #: The key given (a RegionKey, or an existing key used by its ARN).

@@ -49,7 +49,6 @@ from stacks.config.jobs import (
 from stacks.config.loader import (
     available_stacks,
     current_program_config,
-    disabled_default_providers,
     load_stack_config,
     load_stack_file,
     parse_raw_config,
@@ -94,7 +93,6 @@ __all__ = [
     "aws_region_names",
     "available_stacks",
     "current_program_config",
-    "disabled_default_providers",
     "load_stack_config",
     "load_stack_file",
     "parse_raw_config",

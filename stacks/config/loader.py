@@ -126,14 +126,6 @@ def load_stack_config(project_dir: Path, stack: str) -> PlatformConfig:
     return parse_raw_config(flat, source=stack_file_path(project_dir, stack).name)
 
 
-def disabled_default_providers(raw: Mapping[str, Any]) -> list[str]:
-    """The packages listed in ``pulumi:disable-default-providers``."""
-    value = _decode(raw.get("pulumi:disable-default-providers", "[]"))
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return []
-
-
 def current_program_config() -> PlatformConfig:
     """Validate the config of the running Pulumi program (real engine or mock runtime)."""
     import pulumi
