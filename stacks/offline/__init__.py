@@ -1,5 +1,6 @@
 """The offline plan: run a program under Pulumi's mock runtime and record the graph.
 
+- :mod:`stacks.offline.mocks`: the mock runtime's deterministic answers and invokes.
 - :mod:`stacks.offline.engine`: the engine, for any Pulumi (Python) program's tests
   (:func:`render_program`, :func:`render_components`, :class:`Plan`, :class:`PlanError`).
 - :mod:`stacks.offline.stack`: this platform's stack files through the real program
@@ -17,11 +18,11 @@ from stacks.offline.engine import (
     RecordingMonitor,
     disabled_default_providers,
     flatten_stack_config,
-    physical_name,
     render_components,
     render_program,
     render_project,
 )
+from stacks.offline.mocks import physical_name
 from stacks.offline.stack import PROJECT_DIR, project_name, render_stack
 
 __all__ = [
