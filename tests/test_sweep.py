@@ -1,4 +1,4 @@
-"""The leftover sweep (stacks/sweep.py): against moto in-process, and as a real subprocess
+"""The leftover sweep (stacks/sweep.py, stacks/sweep_checks.py): against moto in-process, and as a real subprocess
 against moto_server on 127.0.0.1 behind a proxy that throttles the first requests.
 
 What the tagging index lists is checked against the owning service: KMS keys pending
@@ -34,18 +34,16 @@ from moto.server import ThreadedMotoServer
 
 from stacks.delivery import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, DeliveryError
 from stacks.sweep import (
-    CHECKERS,
     GLOBAL,
-    Arn,
     SweepRequest,
     aws_client,
     format_leftovers,
     group_leftovers,
-    is_not_found,
     retry_config,
     run_sweep,
     tagging_client,
 )
+from stacks.sweep_checks import CHECKERS, Arn, is_not_found
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
