@@ -331,17 +331,16 @@ def test_ecr_lifecycle_expires_untagged_then_keeps_the_newest_tagged() -> None:
     assert untagged["action"] == tagged["action"] == {"type": "expire"}
 
 
-def test_elb_log_delivery_is_limited_to_this_accounts_load_balancers() -> None:
+def test_elb_log_delivery_is_limited_to_this_accounts_logs() -> None:
+    # eu-west-1 predates August 2022: its Elastic Load Balancing account delivers the logs
+    # (the policy AWS documents; see tests/test_containers_deploy.py for the other kind).
     statement = elb_log_delivery_statement("arn:aws:s3:::logs", ACCOUNT, REGION, "aws")
-    assert statement["Principal"] == {"Service": ELB_LOG_DELIVERY_PRINCIPAL}
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::156460612806:root"}
     assert statement["Action"] == "s3:PutObject"
     assert statement["Resource"] == f"arn:aws:s3:::logs/{ALB_LOG_PREFIX}/AWSLogs/{ACCOUNT}/*"
-    assert statement["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": ACCOUNT},
-        "ArnLike": {
-            "aws:SourceArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/*"
-        },
-    }
+    assert "Condition" not in statement
+    newer = elb_log_delivery_statement("arn:aws:s3:::logs", ACCOUNT, "eu-central-2", "aws")
+    assert newer["Principal"] == {"Service": ELB_LOG_DELIVERY_PRINCIPAL}
 
 
 # ECR and the image ---------------------------------------------------------------------------
@@ -479,7 +478,7 @@ def test_task_definition_is_fargate_with_the_requested_size(plan: Plan, tls_plan
 
 def test_container_is_hardened_logged_and_health_checked(plan: Plan) -> None:
     (container,) = containers(plan)
-    log_group = one(plan, "aws:cloudwatch/logGroup:LogGroup")
+    log_group = plan.find("aws:cloudwatch/logGroup:LogGroup", "web-logs")
     assert container["name"] == "forecast" and container["essential"] is True
     assert container["privileged"] is False
     assert container["readonlyRootFilesystem"] is True
@@ -547,7 +546,7 @@ def test_execution_role_can_pull_this_repository_log_and_read_these_secrets_only
     policies = grants(plan, "execution")
     assert sorted(policies) == ["decrypt-region-key", "pull-image", "read-secrets", "write-logs"]
     repo = one(plan, REPO)
-    log_group = one(plan, "aws:cloudwatch/logGroup:LogGroup")
+    log_group = plan.find("aws:cloudwatch/logGroup:LogGroup", "web-logs")
     granted = {
         (action, resource)
         for document in policies.values()

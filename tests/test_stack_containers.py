@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from components.containers import FARGATE_MEMORY, build_context_digest, built_image_tag
+from components.containers import (
+    FARGATE_MEMORY,
+    build_context_digest,
+    built_image_tag,
+    elb_log_delivery_principal,
+)
 from policies.check import check, load_plan
 from stacks.config import ConfigError, PlatformConfig, load_stack_config, parse_raw_config
 from stacks.offline import PROJECT_DIR, Plan, physical_name, render_stack
@@ -230,10 +235,8 @@ def test_load_balancer_logs_go_to_a_bucket_logged_into_the_lakes_access_log_buck
         )
         (delivery,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
         assert delivery["Resource"] == f"arn:aws:s3:::{bucket['id']}/alb/AWSLogs/{ACCOUNT}/*"
-        assert (
-            f":elasticloadbalancing:{region.name}:{ACCOUNT}:"
-            in delivery["Condition"]["ArnLike"]["aws:SourceArn"]
-        )
+        # Only the region's log delivery may write (tests/test_containers_deploy.py).
+        assert delivery["Principal"] == elb_log_delivery_principal(region.name, "aws")
 
 
 def test_outputs_name_the_load_balancer_and_the_repository(stack_plan: Plan) -> None:
@@ -247,8 +250,14 @@ def test_outputs_name_the_load_balancer_and_the_repository(stack_plan: Plan) -> 
 
 
 def test_alarms_notify_the_regions_alert_topic(stack_plan: Plan) -> None:
-    for region in config_of(stack_plan).regions:
-        topic = one_in(stack_plan, region.name, "aws:sns/topic:Topic")
+    cfg = config_of(stack_plan)
+    for region in cfg.regions:
+        # A persistent topic (mlops:alerts.topicArns) when configured, else the stack's own.
+        persistent = cfg.alerts.topic_arn(region.name)
+        topic_arn = persistent or (
+            f"arn:aws:sns:{region.name}:{ACCOUNT}:"
+            + one_in(stack_plan, region.name, "aws:sns/topic:Topic")["id"]
+        )
         alarms = [
             a
             for a in in_region(stack_plan, region.name, "aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -261,9 +270,7 @@ def test_alarms_notify_the_regions_alert_topic(stack_plan: Plan) -> None:
             "unhealthy-hosts",
         ]
         for alarm in alarms:
-            assert alarm["inputs"]["alarmActions"] == [
-                f"arn:aws:sns:{region.name}:{ACCOUNT}:{topic['id']}"
-            ]
+            assert alarm["inputs"]["alarmActions"] == [topic_arn]
 
 
 def test_without_certificates_each_region_serves_plain_http_as_a_recorded_exception(

@@ -66,6 +66,12 @@ class PoolLoadBalancer:
     log delivery. A network load balancer logs TLS listeners only, so a TCP-only one writes
     nothing there."""
 
+    access_logs_bucket_policy: pulumi.Resource | None = None
+    """Default: nothing to wait for (the bucket's policy predates this program). With
+    ``access_logs_bucket``, the resource that grants log delivery to it (its
+    ``aws.s3.BucketPolicy``) when the same program creates it: the load balancer waits for it,
+    because AWS checks the bucket when access logs are enabled."""
+
     @property
     def ports(self) -> tuple[int, ...]:
         """The forwarded TCP ports."""
@@ -94,6 +100,11 @@ class PoolLoadBalancer:
             found.append(
                 f"{key}.public_subnet_ids: an internet-facing load balancer needs public "
                 "subnets in at least 2 AZs"
+            )
+        if self.access_logs_bucket_policy is not None and self.access_logs_bucket is None:
+            found.append(
+                f"{key}.access_logs_bucket_policy: only with access_logs_bucket (the policy "
+                "the load balancer waits for before it enables access logs)"
             )
         if not self.internet_facing and self.public_subnet_ids:
             found.append(
@@ -198,6 +209,8 @@ class PoolEntryPoint:
         """The network load balancer: internal in the pool's subnets, or internet-facing in
         the public ones; cross-zone; deletion protection with ``protect``."""
         name = self._name
+        policy = spec.access_logs_bucket_policy
+        log_grants = [policy] if spec.access_logs_bucket is not None and policy is not None else []
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-nlb",
             # Load balancer and target group names end at 32 characters; the pool's name
@@ -217,7 +230,12 @@ class PoolEntryPoint:
                 else None
             ),
             tags=self._tags("nlb"),
-            opts=self._child,
+            # The bucket policy must let log delivery write before access logs are enabled:
+            # AWS checks the bucket then ("Access Denied for bucket ... Please check S3bucket
+            # permission", aws/aws-cdk#8113 for a network load balancer).
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=log_grants)
+            ),
         )
 
     def _target(self, port: int, vpc_id: pulumi.Input[str]) -> aws.lb.TargetGroup:

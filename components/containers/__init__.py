@@ -7,7 +7,8 @@
   component's name and a digest of the build context and platform, so an immutable
   repository gets a new tag exactly when the sources change, and two regions' builds never
   share a tag, which awsx would turn into one duplicate resource);
-- an ECS cluster with Container Insights and a Fargate task definition whose one container
+- an ECS cluster with Container Insights (its performance log group created first, with
+  retention and the key) and a Fargate task definition whose one container
   is non-privileged, has a read-only root filesystem (with a writable ``/tmp`` volume),
   drops every Linux capability, logs to its own KMS-encrypted log group, is health-checked,
   and takes secrets from SSM Parameter Store / Secrets Manager, never from plain environment;
@@ -15,7 +16,8 @@
   only and read only the given secrets, and a task role with only the grants a caller adds
   (``lake.grant_read(service.task_role, zone="models")``);
 - the service in private subnets without public IPs, rolling updates with a deployment
-  circuit breaker that rolls back, and optional CPU target-tracking autoscaling (the desired
+  circuit breaker that rolls back, a deploy that fails unless the service reaches a steady
+  state within a timeout derived from its health checks (:mod:`.deployment`), and optional CPU target-tracking autoscaling (the desired
   count is then left to the autoscaler: ``ignore_changes``);
 - an internet-facing application load balancer in public subnets (invalid headers dropped,
   defensive desync mitigation, access logs to a locked-down bucket it creates or an existing
@@ -33,6 +35,7 @@ Where each part lives:
   certificate ARNs, environment names and health-check paths (shared with the stack config);
 - :mod:`.registry`: the repository, the image build and its tag (shared with the batch jobs);
 - :mod:`.args`: :class:`ContainerServiceArgs` and :class:`AutoscalingArgs` and their checks;
+- :mod:`.deployment`: the steady-state timeout and the cluster's names;
 - :mod:`.task`: the container definition, the log group, the roles and the task definition;
 - :mod:`.load_balancer`: the load balancer, its log bucket, listeners and security groups;
 - :mod:`.service`: :class:`ContainerService` itself, the ECS service, autoscaling and alarms.
@@ -44,10 +47,18 @@ with plain tests.
 from __future__ import annotations
 
 from components.containers.args import AutoscalingArgs, ContainerServiceArgs
+from components.containers.deployment import (
+    container_insights_log_group_name,
+    default_cluster_name,
+    deployment_waves,
+    steady_state_timeout_seconds,
+)
 from components.containers.load_balancer import (
     ALB_LOG_PREFIX,
+    ELB_ACCOUNT_IDS,
     ELB_LOG_DELIVERY_PRINCIPAL,
     LISTENER_ROLE_TAG,
+    elb_log_delivery_principal,
     elb_log_delivery_statement,
 )
 from components.containers.registry import (
@@ -89,6 +100,7 @@ __all__ = [
     "CPU_ARCHITECTURES",
     "DEFAULT_SSL_POLICY",
     "DOCKER_PLATFORMS",
+    "ELB_ACCOUNT_IDS",
     "ELB_LOG_DELIVERY_PRINCIPAL",
     "FARGATE_MEMORY",
     "LISTENER_ROLE_TAG",
@@ -104,11 +116,15 @@ __all__ = [
     "certificate_arn_problem",
     "certificate_region",
     "container_definition",
+    "container_insights_log_group_name",
     "create_ecr_repository",
+    "default_cluster_name",
     "default_health_check_command",
+    "deployment_waves",
     "ecr_image",
     "ecr_lifecycle_policy",
     "ecr_repository_and_image",
+    "elb_log_delivery_principal",
     "elb_log_delivery_statement",
     "environment_name_problem",
     "fargate_size_problem",
@@ -116,4 +132,5 @@ __all__ = [
     "image_uri_problem",
     "secret_arn_problem",
     "secret_grant_resource",
+    "steady_state_timeout_seconds",
 ]

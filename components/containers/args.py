@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pulumi
 
+from components.containers.deployment import cluster_name_problem
 from components.containers.validators import (
     _CONTAINER_NAME_RE,
     _ENV_NAME_RE,
@@ -22,6 +23,7 @@ from components.containers.validators import (
     CONTAINER_INSIGHTS,
     CPU_ARCHITECTURES,
     DEFAULT_SSL_POLICY,
+    HEALTH_CHECK_TIMEOUT_SECONDS,
     bucket_name_problem,
     certificate_arn_problem,
     environment_name_problem,
@@ -94,6 +96,18 @@ class ContainerServiceArgs:
     """Default: the container listens on 8080 (passed to it as ``PORT``)."""
     health_check_path: str = "/health"
     """Default: the load balancer and the container health check GET ``/health``."""
+    health_check_interval_seconds: int = 15
+    """Default: the load balancer checks each task every 15 seconds (6-300; the check itself
+    times out after 5 seconds, and AWS requires the interval to be longer)."""
+    healthy_threshold: int = 2
+    """Default: a task serves traffic after 2 passing checks in a row (2-10)."""
+    unhealthy_threshold: int = 3
+    """Default: a task is unhealthy after 3 failing checks in a row (2-10)."""
+    health_check_grace_period_seconds: int = 60
+    """Default: ECS ignores failing health checks for 60 seconds after a task starts (raise it
+    for an application that takes longer to start serving)."""
+    deregistration_delay_seconds: int = 30
+    """Default: a task being replaced drains its connections for 30 seconds (0-3600)."""
     health_check_command: Sequence[str] | None = None
     """Default: a Python one-liner that GETs the health path (images with Python). Otherwise
     the ECS health check command (``["CMD", ...]`` or ``["CMD-SHELL", "..."]``)."""
@@ -133,11 +147,17 @@ class ContainerServiceArgs:
     load_balancer_log_bucket: pulumi.Input[str] | None = None
     """Default: the service creates its own log bucket ``<name>-alb-logs`` (SSE-S3, as load
     balancer log delivery requires; objects expire after ``access_log_expiration_days``)
-    that only Elastic Load Balancing may write to, for this account's load balancers. When
-    given, the name of an existing bucket whose policy already lets Elastic Load Balancing
-    write this account's access logs under ``alb/`` (see
-    :func:`~components.containers.elb_log_delivery_statement`); nothing is created, and
-    ``access_log_bucket`` must then be None (it only configures the created bucket)."""
+    that only Elastic Load Balancing may write to, and only this account's logs. When given,
+    the name of an existing bucket whose policy lets Elastic Load Balancing write this
+    account's access logs under ``alb/`` (the statement
+    :func:`~components.containers.elb_log_delivery_statement` builds for the region);
+    nothing is created, and ``access_log_bucket`` must then be None (it only configures the
+    created bucket)."""
+    load_balancer_log_bucket_policy: pulumi.Resource | None = None
+    """Default: nothing to wait for (the existing bucket's policy predates this program).
+    With ``load_balancer_log_bucket``, the resource that grants Elastic Load Balancing
+    delivery to it (its ``aws.s3.BucketPolicy``) when the same program creates it: the load
+    balancer waits for it, because AWS checks the permission when access logs are enabled."""
     access_log_expiration_days: int = 90
     """Default: load balancer access logs expire after 90 days (in the created log bucket)."""
     log_retention_days: int = 30
@@ -153,9 +173,15 @@ class ContainerServiceArgs:
     When true (ephemeral stacks), they are deleted with their contents."""
     protect: bool = False
     """Default: unprotected. When true, the repository, the log group and the log bucket are
-    protected and retained on delete."""
+    protected and retained on delete; the Container Insights log group is protected (not
+    retained: its name is fixed, and a group left behind would block the next create)."""
     family: str | None = None
     """Default: the task definition family is the component name."""
+    cluster_name: str | None = None
+    """Default: ``<project>-<stack>-<component name>``. The ECS cluster's name, fixed before
+    the cluster exists so that its Container Insights log group
+    (``/aws/ecs/containerinsights/<cluster_name>/performance``) can be created first, with
+    retention and the key. Unique in the account and region."""
     http_5xx_alarm_threshold: int = 10
     """Default: alarm at 10 target 5xx responses (and 10 load balancer 5xx) in 5 minutes."""
     cpu_alarm_percent: float = 85
@@ -203,6 +229,7 @@ class ContainerServiceArgs:
         out += self._environment_problems()
         out += self._scaling_problems()
         out += self._load_balancer_problems()
+        out += self._health_check_problems()
         if self.container_insights not in CONTAINER_INSIGHTS:
             out.append(
                 f"container_insights: {self.container_insights!r} is not one of {list(CONTAINER_INSIGHTS)}"
@@ -306,6 +333,40 @@ class ContainerServiceArgs:
             out.append(
                 f"deployment_maximum_percent: {high} must be at least 100 and above "
                 f"deployment_minimum_healthy_percent ({low}), or a rolling update cannot start"
+            )
+        return out
+
+    def _health_check_problems(self) -> list[str]:
+        """Ranges the target group and the service accept (botocore's elbv2 model: interval
+        5-300, thresholds 2-10, ``deregistration_delay.timeout_seconds`` 0-3600; the interval
+        must exceed the 5-second check timeout, or AWS answers "Health check interval must
+        be greater than the timeout": hashicorp/terraform-provider-aws#48071)."""
+        out: list[str] = []
+        bounds = (
+            ("health_check_interval_seconds", HEALTH_CHECK_TIMEOUT_SECONDS + 1, 300),
+            ("healthy_threshold", 2, 10),
+            ("unhealthy_threshold", 2, 10),
+            ("deregistration_delay_seconds", 0, 3600),
+        )
+        for key, low, high in bounds:
+            value = getattr(self, key)
+            if not low <= value <= high:
+                out.append(f"{key}: {value} is outside {low}..{high}")
+        if self.health_check_grace_period_seconds < 0:
+            out.append(
+                f"health_check_grace_period_seconds: {self.health_check_grace_period_seconds} "
+                "is below zero"
+            )
+        if self.cluster_name is not None:
+            problem = cluster_name_problem(self.cluster_name)
+            if problem:
+                out.append(f"cluster_name: {problem}")
+        if self.load_balancer_log_bucket_policy is not None and (
+            self.load_balancer_log_bucket is None
+        ):
+            out.append(
+                "load_balancer_log_bucket_policy: only with load_balancer_log_bucket (the "
+                "created log bucket's own policy is waited for already)"
             )
         return out
 

@@ -12,6 +12,7 @@ tasks only from the load balancer.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,34 +21,78 @@ import pulumi_aws as aws
 
 from components.buckets import SecureBucket, SecureBucketArgs
 from components.containers.args import ContainerServiceArgs, service_tags
+from components.containers.validators import HEALTH_CHECK_TIMEOUT_SECONDS
 
-#: The service principal Elastic Load Balancing delivers access logs as (all regions).
+#: Access-log delivery for Application Load Balancers, as AWS documents it ("Enable access
+#: logs for your Application Load Balancer", Step 2 "Attach a policy to your S3 bucket",
+#: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html):
+#: in Regions available before August 2022 the bucket policy grants s3:PutObject on
+#: ``bucket/prefix/AWSLogs/<account>/*`` to the Region's Elastic Load Balancing account
+#: (``arn:aws:iam::<elb-account-id>:root``); in every other Region to this service principal.
+#: Neither policy has conditions (aws:SourceAccount / aws:SourceArn are not documented for
+#: this delivery). No dependency ships the account table (botocore has none, and
+#: ``aws.elb.get_service_account`` is an invoke), so it is kept here.
 ELB_LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
+#: The Elastic Load Balancing account of each Region available before August 2022, from the
+#: same page (China: "Getting Started with AWS in China", Elastic Load Balancing,
+#: https://docs.amazonaws.cn/en_us/aws/latest/userguide/elb.html). The same IDs are in the
+#: provider's ``aws_elb_service_account`` table (terraform-provider-aws
+#: internal/service/elb/service_account_data_source.go).
+ELB_ACCOUNT_IDS: Mapping[str, str] = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667",
+    "eu-north-1": "897822967062",
+    "ap-east-1": "754344448648",
+    "ap-northeast-1": "582318560864",
+    "ap-northeast-2": "600734575887",
+    "ap-northeast-3": "383597477331",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-south-1": "718504428378",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+    "us-gov-west-1": "048591011584",
+    "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993",
+    "cn-northwest-1": "037604701340",
+}
 #: Prefix of the load balancer's access logs in its log bucket.
 ALB_LOG_PREFIX = "alb"
 #: Tag that marks how a listener is used (``listener`` key), for readers of the plan.
 LISTENER_ROLE_TAG = "listener"
 
 
+def elb_log_delivery_principal(region: str, partition: str) -> dict[str, str]:
+    """Who delivers application load balancer access logs in ``region`` (see
+    :data:`ELB_LOG_DELIVERY_PRINCIPAL`): the Region's Elastic Load Balancing account, or the
+    log delivery service principal in Regions without one."""
+    account = ELB_ACCOUNT_IDS.get(region)
+    if account is not None:
+        return {"AWS": f"arn:{partition}:iam::{account}:root"}
+    return {"Service": ELB_LOG_DELIVERY_PRINCIPAL}
+
+
 def elb_log_delivery_statement(
     bucket_arn: str, account_id: str, region: str, partition: str, prefix: str = ALB_LOG_PREFIX
 ) -> dict[str, Any]:
-    """Bucket policy statement that lets Elastic Load Balancing write this account's
-    application load balancer access logs under ``prefix``, and nothing else."""
+    """Bucket policy statement that lets Elastic Load Balancing in ``region`` write this
+    account's application load balancer access logs under ``prefix``, and nothing else: the
+    policy AWS documents for the Region (:data:`ELB_LOG_DELIVERY_PRINCIPAL`)."""
     return {
         "Sid": "ElbAccessLogDelivery",
         "Effect": "Allow",
-        "Principal": {"Service": ELB_LOG_DELIVERY_PRINCIPAL},
+        "Principal": elb_log_delivery_principal(region, partition),
         "Action": "s3:PutObject",
         "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*",
-        "Condition": {
-            "StringEquals": {"aws:SourceAccount": account_id},
-            "ArnLike": {
-                "aws:SourceArn": (
-                    f"arn:{partition}:elasticloadbalancing:{region}:{account_id}:loadbalancer/app/*"
-                )
-            },
-        },
     }
 
 
@@ -74,6 +119,11 @@ class SecurityGroups:
     load_balancer: aws.ec2.SecurityGroup
     tasks: aws.ec2.SecurityGroup
     rules: list[pulumi.CustomResource]
+    """Every rule of both groups."""
+    task_rules: list[pulumi.CustomResource]
+    """The rules a task needs to start and pass its health checks: HTTPS out (image, logs,
+    secrets), the container port in from the load balancer and the load balancer's way to
+    it. The service waits for them."""
 
 
 def security_groups(
@@ -111,8 +161,8 @@ def security_groups(
         )
         for port in listener_ports
     ]
-    rules += _load_balancer_to_task_rules(name, args, lb_sg, task_sg, child)
-    return SecurityGroups(listener_ports, lb_sg, task_sg, rules)
+    task_rules = _load_balancer_to_task_rules(name, args, lb_sg, task_sg, child)
+    return SecurityGroups(listener_ports, lb_sg, task_sg, rules + task_rules, task_rules)
 
 
 def _load_balancer_to_task_rules(
@@ -269,11 +319,23 @@ def _application_load_balancer(
             bucket=bucket, prefix=ALB_LOG_PREFIX, enabled=True
         ),
         tags=service_tags(name, args, "alb"),
-        # The bucket policy must let ELB write before the load balancer checks it.
-        opts=pulumi.ResourceOptions(
-            parent=parent, depends_on=[log_bucket.policy] if log_bucket is not None else []
-        ),
+        # The bucket policy must let ELB write before access logs are enabled: AWS checks
+        # the bucket then ("Verify bucket permissions" on the page cited at
+        # ELB_LOG_DELIVERY_PRINCIPAL; otherwise "Access Denied for bucket ... Please check
+        # S3bucket permission", widdix/aws-cf-templates#349, aws/aws-cdk#21947).
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=_log_bucket_grants(args, log_bucket)),
     )
+
+
+def _log_bucket_grants(
+    args: ContainerServiceArgs, log_bucket: SecureBucket | None
+) -> list[pulumi.Resource]:
+    """The policy that lets ELB write to the log bucket: the created bucket's, or the one
+    given with an existing bucket (``load_balancer_log_bucket_policy``), if any."""
+    if log_bucket is not None:
+        return [log_bucket.policy]
+    policy = args.load_balancer_log_bucket_policy
+    return [policy] if policy is not None else []
 
 
 def _target_group(
@@ -287,17 +349,17 @@ def _target_group(
         protocol_version="HTTP1",
         target_type="ip",
         vpc_id=args.vpc_id,
-        deregistration_delay=30,
+        deregistration_delay=args.deregistration_delay_seconds,
         health_check=aws.lb.TargetGroupHealthCheckArgs(
             enabled=True,
             path=args.health_check_path,
             protocol="HTTP",
             port="traffic-port",
             matcher="200",
-            interval=15,
-            timeout=5,
-            healthy_threshold=2,
-            unhealthy_threshold=3,
+            interval=args.health_check_interval_seconds,
+            timeout=HEALTH_CHECK_TIMEOUT_SECONDS,
+            healthy_threshold=args.healthy_threshold,
+            unhealthy_threshold=args.unhealthy_threshold,
         ),
         tags=service_tags(name, args, "tg"),
         opts=pulumi.ResourceOptions(parent=parent),

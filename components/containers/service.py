@@ -1,11 +1,12 @@
 """The component: :class:`ContainerService`, an ECS Fargate web service behind an application
 load balancer, built in named steps from the package's parts.
 
-This module owns the ECS cluster (Container Insights), the service (private subnets without
-public IPs, rolling updates with a deployment circuit breaker that rolls back), the optional
-CPU target-tracking autoscaling (the desired count is then left to the autoscaler:
-``ignore_changes``), the alarms on 5xx, unhealthy hosts and CPU to the alert topic, and the
-dashboard widgets. The repository and image (:mod:`.registry`), the tasks and their roles
+This module owns the ECS cluster (Container Insights, whose log group it creates first), the
+service (private subnets without public IPs, rolling updates with a deployment circuit breaker
+that rolls back; ``pulumi up`` waits for a steady state, with a timeout derived from the
+health checks in :mod:`.deployment`), the optional CPU target-tracking autoscaling (the
+desired count is then left to the autoscaler: ``ignore_changes``), the alarms on 5xx,
+unhealthy hosts and CPU to the alert topic, and the dashboard widgets. The repository and image (:mod:`.registry`), the tasks and their roles
 (:mod:`.task`) and the load balancer and security groups (:mod:`.load_balancer`) are built by
 the functions of their modules, in the order the constructor lists them.
 """
@@ -18,6 +19,11 @@ import pulumi_awsx as awsx
 
 from components.checks import present, raise_problems
 from components.containers.args import ContainerServiceArgs, service_tags
+from components.containers.deployment import (
+    container_insights_log_group_name,
+    default_cluster_name,
+    steady_state_timeout_seconds,
+)
 from components.containers.load_balancer import load_balancer, security_groups
 from components.containers.registry import ImageBuild, ecr_repository_and_image
 from components.containers.task import task_definition, task_log_group, task_roles
@@ -152,15 +158,31 @@ class ContainerService(pulumi.ComponentResource):
         self.task_role = self._task_roles.task
 
     def _cluster(self) -> None:
+        """The cluster, named in advance, and before it the log group its Container Insights
+        writes to (retention, the key, deleted with the stack; see
+        :data:`~components.containers.deployment.CONTAINER_INSIGHTS_LOG_GROUP`)."""
+        args, name = self._args, self._name
+        #: The cluster's name (``cluster_name``, or unique per project and stack).
+        self.cluster_name: str = args.cluster_name or default_cluster_name(
+            pulumi.get_project(), pulumi.get_stack(), name
+        )
+        self.insights_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-insights",
+            name=container_insights_log_group_name(self.cluster_name),
+            retention_in_days=args.log_retention_days,
+            kms_key_id=self.key.arn,
+            tags=self._tags("insights"),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
         self.cluster = aws.ecs.Cluster(
-            f"{self._name}-cluster",
+            f"{name}-cluster",
+            name=self.cluster_name,
             settings=[
-                aws.ecs.ClusterSettingArgs(
-                    name="containerInsights", value=self._args.container_insights
-                )
+                aws.ecs.ClusterSettingArgs(name="containerInsights", value=args.container_insights)
             ],
             tags=self._tags("cluster"),
-            opts=pulumi.ResourceOptions(parent=self),
+            # Container Insights creates its log group when it is missing: it must exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.insights_log_group]),
         )
 
     def _security_groups(self) -> None:
@@ -169,6 +191,7 @@ class ContainerService(pulumi.ComponentResource):
         self.load_balancer_security_group = groups.load_balancer
         self.task_security_group = groups.tasks
         self.security_group_rules = groups.rules
+        self.task_security_group_rules = groups.task_rules
 
     def _load_balancer(self) -> None:
         parts = load_balancer(
@@ -191,8 +214,20 @@ class ContainerService(pulumi.ComponentResource):
         self.listeners = parts.listeners
 
     def _service(self) -> None:
-        """The ECS service: private subnets, no public IP, rolling updates that roll back."""
+        """The ECS service: private subnets, no public IP, rolling updates that roll back, and
+        a deploy that fails unless the service reaches a steady state in time."""
         args, name = self._args, self._name
+        #: Seconds ``pulumi up`` waits for a steady state on create and on update.
+        self.steady_state_timeout_seconds = steady_state_timeout_seconds(
+            interval_seconds=args.health_check_interval_seconds,
+            healthy_threshold=args.healthy_threshold,
+            unhealthy_threshold=args.unhealthy_threshold,
+            grace_period_seconds=args.health_check_grace_period_seconds,
+            deregistration_delay_seconds=args.deregistration_delay_seconds,
+            minimum_healthy_percent=args.deployment_minimum_healthy_percent,
+            maximum_percent=args.deployment_maximum_percent,
+        )
+        timeout = f"{self.steady_state_timeout_seconds // 60}m"
         self.service = aws.ecs.Service(
             f"{name}-service",
             cluster=self.cluster.arn,
@@ -218,21 +253,30 @@ class ContainerService(pulumi.ComponentResource):
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
                 enable=True, rollback=True
             ),
-            health_check_grace_period_seconds=60,
+            health_check_grace_period_seconds=args.health_check_grace_period_seconds,
             availability_zone_rebalancing="ENABLED",
             enable_execute_command=args.enable_execute_command,
             enable_ecs_managed_tags=True,
             propagate_tags="SERVICE",
-            wait_for_steady_state=False,
+            # Wait until the deployment has finished (see components.containers.deployment:
+            # the provider fails the update on a timeout, and on a rollback).
+            wait_for_steady_state=True,
             tags=self._tags("service"),
             # The target group must be attached to a listener before the service registers
-            # tasks in it, and the execution role must hold its policies before the first
-            # task pulls the image and writes logs (tasks failing to start would trip the
-            # deployment circuit breaker on the very first deployment).
+            # tasks in it, the execution role must hold its policies before the first task
+            # pulls the image and writes logs, and the tasks' security group rules must
+            # exist before tasks pull (HTTPS out) and are health-checked (in from the load
+            # balancer): tasks failing to start would trip the deployment circuit breaker on
+            # the very first deployment.
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*self.listeners, *self.execution_role.grants.values()],
+                depends_on=[
+                    *self.listeners,
+                    *self.execution_role.grants.values(),
+                    *self.task_security_group_rules,
+                ],
                 ignore_changes=["desiredCount"] if args.autoscaling else None,
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
             ),
         )
 

@@ -33,6 +33,8 @@ CPU_ARCHITECTURES = ("X86_64", "ARM64")
 DOCKER_PLATFORMS: Mapping[str, str] = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 CONTAINER_INSIGHTS = ("enabled", "enhanced")
 DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+#: The load balancer's health check times out after this many seconds.
+HEALTH_CHECK_TIMEOUT_SECONDS = 5
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
