@@ -32,6 +32,8 @@ __all__ = [
 RESOURCE_STAR_ALLOWED: Final[Mapping[str, str]] = {
     "ec2:DescribeNetworkInterfaces": "EC2 Describe actions support no resource-level permissions; VPC-attached Lambda "
     "functions and the CloudWatch agent call it.",
+    "ec2:DescribeSubnets": "EC2 Describe actions support no resource-level permissions; VPC-attached Lambda "
+    'functions need it (AWS\'s managed policy AWSLambdaVPCAccessExecutionRole grants it on "*").',
     "ec2:DescribeInstances": "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "
     "reads instance metadata for metric dimensions.",
     "ec2:DescribeTags": "EC2 Describe actions support no resource-level permissions; the CloudWatch agent "

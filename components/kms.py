@@ -3,7 +3,10 @@
 One key per region encrypts everything the platform stores there (log groups, buckets,
 topics, queues, tables). Its key policy lets the account administer it through IAM (no
 ``kms:*``: every action is named) and lets the AWS services listed in ``services`` use it,
-each scoped by an encryption-context or source condition. There is never a public principal.
+each scoped by an encryption-context or source condition where AWS documents one (the one
+exception, with its reason, is :data:`UNSCOPED_SERVICE_STATEMENTS`). There is never a public
+principal. Services that use the key with a caller's role (EventBridge Scheduler, Lambda
+environment variables) need no statement here: IAM grants them (the account statement).
 
 A team may bring its own key instead: every component that takes the region key also takes
 an existing key's ARN (:data:`KeyInput`, resolved by :func:`as_key` into an
@@ -102,19 +105,82 @@ def _logs_statement(ctx: KeyContext) -> dict[str, Any]:
     }
 
 
-def _alarms_statement(ctx: KeyContext) -> dict[str, Any]:
-    # CloudWatch alarms and EventBridge rules publish to encrypted topics. This is the
-    # statement AWS documents for SNS encryption, without a condition: KMS is called on the
-    # services' behalf and account conditions are reported to make alarm delivery fail
-    # silently. Who may publish is decided by the topic policy (this account's alarms and
-    # rules only); this statement only lets the two services make data keys.
-    return {
-        "Sid": "AlarmsAndRulesPublishToEncryptedTopics",
-        "Effect": "Allow",
-        "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-        "Resource": "*",
-    }
+#: Sids of the ``alarms`` statements, by the delivery they allow.
+ALARMS_TOPIC_SID = "CloudWatchAlarmsPublishToEncryptedTopics"
+RULES_TOPIC_SID = "EventBridgeRulesPublishToEncryptedTopics"
+RULES_QUEUE_SID = "EventBridgeRulesSendToEncryptedQueues"
+
+#: Service statements of a region key that carry no source condition, each with the reason
+#: (AWS documents no condition key that the service's KMS requests carry). Tests hold every
+#: other service statement to an ``aws:Source*`` or ``kms:EncryptionContext:*`` condition.
+UNSCOPED_SERVICE_STATEMENTS: Mapping[str, str] = {
+    RULES_QUEUE_SID: (
+        "EventBridge delivering to an SSE-KMS queue (rule dead-letter queues): AWS documents the "
+        "statement without a condition (EventBridge user guide, 'My events are not delivered to "
+        "the target Amazon SQS queue'), aws:SourceArn/aws:SourceAccount are not supported for "
+        "EventBridge's KMS requests (Amazon SNS developer guide, Key management), and the SQS "
+        "developer guide names no encryption-context key to scope it by."
+    ),
+}
+
+
+def _alarms_statements(ctx: KeyContext) -> list[dict[str, Any]]:
+    """CloudWatch alarms and EventBridge rules deliver to topics and queues this key encrypts.
+
+    - CloudWatch alarms -> encrypted SNS topics: the statement AWS documents for event
+      sources of encrypted topics, with the confused-deputy conditions it recommends
+      (aws:SourceAccount and aws:SourceArn = this account's alarms; "Enable compatibility
+      between event sources from AWS services and encrypted topics", Amazon SNS developer
+      guide, https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html; AWS KMS
+      developer guide, "Using aws:SourceArn or aws:SourceAccount condition keys"), and the
+      topic SNS encrypts for (kms:EncryptionContext:aws:sns:topicArn, the context SNS sets;
+      used the same way in AWS's GameLift guide "Set up an SNS topic with server-side
+      encryption").
+    - EventBridge -> encrypted SNS topics: the SNS guide says aws:SourceAccount/aws:SourceArn
+      in a KMS policy are not supported for EventBridge-to-encrypted topics (delivery fails
+      silently with them), so only the topic's encryption context scopes it.
+    - EventBridge -> encrypted SQS queues (rule dead-letter queues): see
+      :data:`UNSCOPED_SERVICE_STATEMENTS`.
+
+    Who may publish or send is further decided by the topic and queue policies (this
+    account's alarms and rules only); these statements only let the services make and read
+    data keys.
+    """
+    topics = f"arn:{ctx.partition}:sns:{ctx.region}:{ctx.account_id}:*"
+    actions = ["kms:Decrypt", "kms:GenerateDataKey"]
+    return [
+        {
+            "Sid": ALARMS_TOPIC_SID,
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": ctx.account_id},
+                "ArnLike": {
+                    "aws:SourceArn": (
+                        f"arn:{ctx.partition}:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:*"
+                    )
+                },
+                "StringLike": {"kms:EncryptionContext:aws:sns:topicArn": topics},
+            },
+        },
+        {
+            "Sid": RULES_TOPIC_SID,
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:aws:sns:topicArn": topics}},
+        },
+        {
+            "Sid": RULES_QUEUE_SID,
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": actions,
+            "Resource": "*",
+        },
+    ]
 
 
 # --- audit (components/audit.py): the environment's CloudTrail trail ----------------------
@@ -173,7 +239,7 @@ def _cloudtrail_statements(ctx: KeyContext) -> list[dict[str, Any]]:
 #: Service uses the key policy can allow, by name. Each builds one statement (or a list).
 SERVICE_STATEMENTS: dict[str, Callable[[KeyContext], dict[str, Any] | list[dict[str, Any]]]] = {
     "logs": _logs_statement,
-    "alarms": _alarms_statement,
+    "alarms": _alarms_statements,
     "cloudtrail": _cloudtrail_statements,
 }
 
@@ -250,6 +316,19 @@ class KeyGrants:
             actions=("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
             resources=[self.arn],
         )
+
+    def statement_schedule_payload(self, sid: str = "DecryptSchedulePayload") -> Statement:
+        """What an EventBridge Scheduler execution role needs when its schedule's
+        ``kms_key_arn`` is this key: ``kms:Decrypt`` only. Scheduler decrypts the payload
+        with the schedule's execution role, so the key policy needs no statement for
+        ``scheduler.amazonaws.com`` (its account statement delegates to IAM). AWS CDK's
+        ``Schedule`` grants exactly this, after AWS verified that nothing else is needed
+        (aws/aws-cdk pull request #31923, "too many KMS permissions granted"; EventBridge
+        Scheduler user guide, "Encryption at rest",
+        https://docs.aws.amazon.com/scheduler/latest/UserGuide/encryption-rest.html)."""
+        from components.iam import Statement
+
+        return Statement(sid=sid, actions=("kms:Decrypt",), resources=[self.arn])
 
     def grant_decrypt(self, role: ServiceRole, purpose: str | None = None) -> aws.iam.RolePolicy:
         """Let ``role`` decrypt with this key, and nothing else."""

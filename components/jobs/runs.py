@@ -329,7 +329,17 @@ def scheduled_runs(
         ),
         opts=job.child,
     )
-    role.grant("submit-runs", [submit_statement(job), *dead_letter_statements(job, dead_letters)])
+    # The schedule's payload is encrypted with the region key (kms_key_arn below); Scheduler
+    # decrypts it with this execution role, which needs kms:Decrypt on the key and nothing in
+    # the key policy (RegionKey.statement_schedule_payload cites the sources).
+    grant = role.grant(
+        "submit-runs",
+        [
+            submit_statement(job),
+            *dead_letter_statements(job, dead_letters),
+            env.key.statement_schedule_payload(),
+        ],
+    )
     request = submit_job_input(
         run_name=f"{job.job_name}-scheduled",
         queue_arn=env.queue.arn,
@@ -347,6 +357,7 @@ def scheduled_runs(
         schedule_expression_timezone=schedule.timezone,
         flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
         state="ENABLED" if schedule.enabled else "DISABLED",
+        kms_key_arn=env.key.arn,
         target=aws.scheduler.ScheduleTargetArgs(
             arn=env.partition.apply(lambda p: SUBMIT_JOB_TARGET.format(partition=p)),
             role_arn=role.arn,
@@ -359,7 +370,7 @@ def scheduled_runs(
                 arn=dead_letters.arn
             ),
         ),
-        opts=pulumi.ResourceOptions(parent=job.parent, depends_on=[role]),
+        opts=pulumi.ResourceOptions(parent=job.parent, depends_on=[role, grant]),
     )
     return role, runs
 

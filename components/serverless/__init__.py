@@ -15,6 +15,7 @@ baseline asks for around it:
   ``AWSLambdaVPCAccessExecutionRole``); X-Ray only when tracing is on;
 - its log group ``/aws/lambda/<function name>`` (retention, KMS), created before the
   function so Lambda never creates an unencrypted one that lives forever;
+- its environment variables encrypted at rest with the region key;
 - a KMS-encrypted SQS dead-letter queue (14 days) used both as the function's DLQ and as the
   on-failure destination of its asynchronous invocations (retry attempts and maximum event
   age are arguments). Lambda sends a discarded event to both, so each failure arrives twice
@@ -54,10 +55,13 @@ from components.serverless.args import (
     MAX_TIMEOUT_SECONDS,
     MIN_MEMORY_MB,
     MIN_TIMEOUT_SECONDS,
+    MIN_UNRESERVED_CONCURRENCY,
     RESERVED_ENVIRONMENT,
     LambdaServiceArgs,
     LambdaVpcPlacement,
+    account_concurrency_needed,
     environment_problems,
+    reserved_concurrency_notes,
 )
 from components.serverless.function import LambdaService
 from components.serverless.grants import Grant, eni_statements
@@ -86,6 +90,7 @@ __all__ = [
     "MIN_EVENT_AGE_SECONDS",
     "MIN_MEMORY_MB",
     "MIN_TIMEOUT_SECONDS",
+    "MIN_UNRESERVED_CONCURRENCY",
     "RESERVED_ENVIRONMENT",
     "Grant",
     "LambdaService",
@@ -94,10 +99,12 @@ __all__ = [
     "ObjectCreatedTrigger",
     "Table",
     "TableArgs",
+    "account_concurrency_needed",
     "clean_key_prefix",
     "eni_statements",
     "environment_problems",
     "handler_file",
     "object_created_pattern",
     "package_files",
+    "reserved_concurrency_notes",
 ]

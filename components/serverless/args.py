@@ -5,7 +5,7 @@ limits, environment variable names, the VPC placement and :class:`LambdaServiceA
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -30,6 +30,15 @@ MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 1, 900
 #: Asynchronous invocation limits (FunctionEventInvokeConfig).
 MAX_ASYNC_RETRY_ATTEMPTS = 2
 MAX_ASYNC_EVENT_AGE_SECONDS = 21600
+
+#: Concurrency Lambda keeps unreserved in each region of an account: functions may reserve
+#: at most the account's concurrency minus this, "the remaining 100 units of concurrency are
+#: for functions that aren't using reserved concurrency" ("Configuring reserved concurrency
+#: for a function", https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
+#: Otherwise CreateFunction/PutFunctionConcurrency fail with "Specified
+#: ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution
+#: below its minimum value", typically on new accounts whose quota starts at 10 or 50.
+MIN_UNRESERVED_CONCURRENCY = 100
 
 #: Environment variable names Lambda reserves (it refuses functions that set them).
 RESERVED_ENVIRONMENT = frozenset(
@@ -74,6 +83,37 @@ def environment_problems(environment: Mapping[str, Any]) -> list[str]:
                 "SSM Parameter Store and pass their ARN or name instead"
             )
     return out
+
+
+def account_concurrency_needed(reserved: int) -> int:
+    """The smallest concurrent-executions quota of a region in which functions reserve
+    ``reserved`` in total: Lambda keeps :data:`MIN_UNRESERVED_CONCURRENCY` unreserved."""
+    return reserved + MIN_UNRESERVED_CONCURRENCY
+
+
+def reserved_concurrency_notes(
+    functions: Iterable[tuple[str, str, int]], primary: str | None = None
+) -> list[str]:
+    """One line per region for the offline plan: how much concurrency the functions there
+    reserve and the account quota that needs. ``functions`` are ``(region, function name,
+    reserved concurrency)``; functions without a reservation are left out by the caller.
+    The ``primary`` region comes first, then the others by name (as the plan summary)."""
+    by_region: dict[str, dict[str, int]] = {}
+    for region, name, reserved in functions:
+        by_region.setdefault(region, {})[name] = reserved
+    notes = []
+    for region in sorted(by_region, key=lambda r: (r != primary, r)):
+        reservations = by_region[region]
+        total = sum(reservations.values())
+        each = ", ".join(f"{name} {count}" for name, count in reservations.items())
+        notes.append(
+            f"Note: {region} reserves {total} concurrent Lambda executions ({each}). Lambda keeps "
+            f"{MIN_UNRESERVED_CONCURRENCY} unreserved, so the account's concurrent executions "
+            f"quota in {region} must be at least {account_concurrency_needed(total)} (more if "
+            "other functions there reserve some), or creating the function fails; new accounts "
+            "can start lower. Check it in Service Quotas or lower the reservation."
+        )
+    return notes
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -123,8 +163,10 @@ class LambdaServiceArgs:
     key: KeyInput
     """The region key, or the ARN of an existing KMS key (its key policy must let CloudWatch
     Logs in this region and EventBridge use it, as a region key's ``logs`` and ``alarms``
-    statements do: EventBridge writes the delivery DLQ). Encrypts the log group and the
-    dead-letter queues. Anything else is refused."""
+    statements do: EventBridge writes the delivery DLQ). Encrypts the log group, the
+    dead-letter queues and the function's environment variables (Lambda creates a grant on
+    the key with the deployer's ``kms:CreateGrant``/``kms:Encrypt``). Anything else is
+    refused."""
     alert_topic: TopicInput
     """Where the function's alarms go: the region's alert topic, or the ARN of an existing
     SNS topic (its policy must let this account's CloudWatch alarms publish)."""

@@ -8,6 +8,7 @@ directory with everything the baseline asks for around it.
   ``AWSLambdaVPCAccessExecutionRole``); X-Ray only when tracing is on;
 - its log group ``/aws/lambda/<function name>`` (retention, KMS), created before the
   function so Lambda never creates an unencrypted one that lives forever;
+- its environment variables encrypted at rest with the region key;
 - a KMS-encrypted SQS dead-letter queue (:mod:`.queues`) used both as the function's DLQ
   and as the on-failure destination of its asynchronous invocations;
 - alarms to the alert topic: errors, throttles, failed dead-letter deliveries and messages
@@ -164,6 +165,13 @@ class LambdaService(pulumi.ComponentResource):
                 if args.environment
                 else None
             ),
+            # Environment variables at rest under the region key, not Lambda's AWS managed
+            # key. Lambda creates a grant on the key with the deployer's kms:CreateGrant and
+            # kms:Encrypt and decrypts through it; the execution role needs kms:Decrypt only
+            # for client-side ("in transit") encryption, which is not used ("Securing Lambda
+            # environment variables", Managing permissions to your server-side encryption KMS
+            # key: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html).
+            kms_key_arn=self.key.arn,
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(
                 target_arn=self.dead_letter_queue.arn
             ),

@@ -50,9 +50,13 @@ def eni_statements(
     ``arn_prefix`` is ``arn:<partition>:ec2:<region>:<account>``. Creating an interface is
     allowed only in the given subnets with the function's security group; deleting and
     (un)assigning private IPs only on network interfaces of this account and region.
-    ``ec2:DescribeNetworkInterfaces`` supports no resource-level permissions and is
-    allow-listed for ``"Resource": "*"``. (AWSLambdaVPCAccessExecutionRole grants all of
-    these, and ec2:DescribeSubnets, on every resource.)
+    ``ec2:DescribeNetworkInterfaces`` and ``ec2:DescribeSubnets`` support no resource-level
+    permissions and are allow-listed for ``"Resource": "*"``. These are the EC2 actions of
+    AWS's managed policy AWSLambdaVPCAccessExecutionRole (v3: CreateNetworkInterface,
+    DescribeNetworkInterfaces, DescribeSubnets, DeleteNetworkInterface, Assign/Unassign
+    PrivateIpAddresses; https://docs.aws.amazon.com/aws-managed-policy/latest/reference/
+    AWSLambdaVPCAccessExecutionRole.html), here scoped to the function's subnets, group and
+    network interfaces wherever EC2 allows it.
     """
     interfaces = pulumi.Output.concat(arn_prefix, ":network-interface/*")
     return [
@@ -73,8 +77,8 @@ def eni_statements(
             resources=[interfaces],
         ),
         Statement(
-            sid="DescribeNetworkInterfaces",
-            actions=("ec2:DescribeNetworkInterfaces",),
+            sid="DescribeNetworkInterfacesAndSubnets",
+            actions=("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"),
             resources=["*"],
         ),
     ]

@@ -49,7 +49,14 @@ class IngestConfig(ConfigModel):
     memory_mb: int = Field(default=256, description="Function memory, 128-10240 MB.")
     timeout_seconds: int = Field(default=60, description="Invocation timeout, 1-900 seconds.")
     reserved_concurrency: int | None = Field(
-        default=None, description="Reserved concurrent executions (>= 1). Default: none."
+        default=None,
+        description=(
+            "Concurrent executions reserved for the function in each region (>= 1), which is "
+            "also its ceiling. Lambda keeps 100 of a region's concurrency unreserved, so the "
+            "account's concurrent executions quota in every region must be at least the "
+            "reservations there + 100 (`python -m stacks plan` says how much). Default: none "
+            "(the function shares the account's unreserved pool)."
+        ),
     )
     in_vpc: bool = Field(
         default=False, description="Run in the private subnets (all AZs) with its own group."
