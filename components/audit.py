@@ -13,7 +13,10 @@
   role that may only create streams in and write to that group;
 - S3 data events (object reads and writes) for the given buckets (the data lake);
 - one metric filter with the canonical CIS pattern (``components.baseline.CIS_METRIC_FILTERS``)
-  and one alarm per CIS category, each notifying the alert topic.
+  and one alarm per CIS category, each notifying the alert topic. Given the roles that deploy
+  the platform (``deploy_role_arns``), the categories every deploy or destroy changes
+  (:data:`DEPLOY_CHANGE_FILTERS`: IAM policies, security groups, routes, VPCs, ...) ignore
+  those roles' events, so a deploy raises no alarm while a person's change still does.
 
 The key and the alert topic are the primary region's, or a team's own given by ARN
 (``components.kms.as_key``, ``components.monitoring.as_alert_topic``).
@@ -24,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 import pulumi_aws as aws
@@ -56,7 +59,40 @@ MAX_DATA_EVENT_BUCKETS = 250
 #: Each CIS alarm: any matching event within 5 minutes fires it; no events is fine.
 CIS_ALARM_PERIOD = 300
 
+#: The longest filter pattern CloudWatch Logs accepts (``PutMetricFilter`` ``filterPattern``:
+#: "max": 1024 in botocore's model of the logs 2014-03-28 API).
+MAX_FILTER_PATTERN_LENGTH = 1024
+#: Where CloudTrail records the IAM role whose temporary credentials made a call: for an
+#: ``AssumedRole`` identity, ``userIdentity.arn`` is the session
+#: (``arn:aws:sts::<account>:assumed-role/<name>/<session>``) and
+#: ``userIdentity.sessionContext.sessionIssuer.arn`` the role's own IAM ARN, path included
+#: ("CloudTrail userIdentity element",
+#: https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html).
+SESSION_ISSUER_ARN = "$.userIdentity.sessionContext.sessionIssuer.arn"
+
+DEPLOY_CHANGE_FILTERS: Final[Mapping[str, str]] = {
+    "iam-policy-changes": "service roles' inline and attached policies (PutRolePolicy, "
+    "AttachRolePolicy, DeleteRolePolicy, DetachRolePolicy)",
+    "cloudtrail-changes": "the environment's own trail (CreateTrail, StartLogging, "
+    "UpdateTrail, DeleteTrail)",
+    "cmk-disable-or-deletion": "an ephemeral stack's destroy schedules its region keys for "
+    "deletion (ScheduleKeyDeletion)",
+    "s3-bucket-policy-changes": "the policies, lifecycle rules and replication of the lake, "
+    "trail and log buckets",
+    "security-group-changes": "the security groups of the load balancers, tasks, functions, "
+    "pools and endpoints",
+    "network-gateway-changes": "every VPC's internet gateway",
+    "route-table-changes": "the public and private route tables and their routes",
+    "vpc-changes": "the VPC of every region (CreateVpc, ModifyVpcAttribute, DeleteVpc)",
+}
+"""The CIS categories (``CIS_METRIC_FILTERS`` ids) that the platform's own deploys and
+destroys change, each with what causes it: there, events of the deploy roles do not count.
+Root use, console sign-ins, failed authentications, unauthorized calls, NACL and AWS Config
+changes always count (the platform makes none of them)."""
+
 _TRAIL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$")
+#: An IAM role ARN, path included; no character a filter pattern would need to escape.
+_ROLE_ARN_RE = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 _BUCKET_ARN_RE = re.compile(r"^arn:aws(-[a-z]+)*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9.\-_/#: ]{1,255}$")
 
@@ -64,6 +100,65 @@ _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9.\-_/#: ]{1,255}$")
 def cis_metric_name(cis: CisMetricFilter) -> str:
     """The CloudWatch metric a CIS filter counts into: its id in CamelCase."""
     return "".join(part.capitalize() for part in cis.id.split("-"))
+
+
+def deploy_role_exclusion(role_arns: Sequence[str]) -> str:
+    """The filter-pattern condition "not a session of one of ``role_arns``".
+
+    An event without a session issuer (an IAM user, the root user, an AWS service) passes:
+    ``NOT EXISTS`` says so explicitly, whatever ``!=`` does with a missing property."""
+    differs = " && ".join(f'({SESSION_ISSUER_ARN} != "{arn}")' for arn in role_arns)
+    return f"(({SESSION_ISSUER_ARN} NOT EXISTS) || ({differs}))"
+
+
+def cis_pattern(cis: CisMetricFilter, deploy_role_arns: Sequence[str] = ()) -> str:
+    """The filter pattern of ``cis``: its canonical pattern, and in the categories deploys
+    change (:data:`DEPLOY_CHANGE_FILTERS`) only for events not made by ``deploy_role_arns``.
+
+    JSON filter patterns combine conditions with ``&&`` and ``||`` and group them with
+    parentheses; ``!=`` compares a property with a quoted string (CloudWatch Logs "Filter and
+    pattern syntax", https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html).
+    """
+    if not deploy_role_arns or cis.id not in DEPLOY_CHANGE_FILTERS:
+        return cis.pattern
+    inner = cis.pattern.strip().removeprefix("{").removesuffix("}").strip()
+    return f"{{ ({inner}) && {deploy_role_exclusion(deploy_role_arns)} }}"
+
+
+def deploy_role_arn_problem(arn: object, field_name: str = "deploy_role_arn") -> str | None:
+    """Why ``arn`` is not the ARN of an IAM role (naming ``field_name``), or None."""
+    if isinstance(arn, str) and _ROLE_ARN_RE.fullmatch(arn):
+        return None
+    hint = (
+        "that is a session of a role: give the role's own ARN, "
+        "arn:aws:iam::<account>:role/<path>/<name>"
+        if isinstance(arn, str) and ":assumed-role/" in arn
+        else "expected arn:aws:iam::<account>:role/<path>/<name>"
+    )
+    return f"{field_name}: {arn!r} is not an IAM role ARN ({hint})"
+
+
+def deploy_role_arns_problems(
+    role_arns: Sequence[object], field_name: str = "deploy_role_arns"
+) -> list[str]:
+    """Why ``role_arns`` cannot be excluded from the CIS filters (naming ``field_name``):
+    not IAM role ARNs, listed twice, or too many for a filter pattern's length limit."""
+    problems = present(
+        *(deploy_role_arn_problem(arn, f"{field_name}[{i}]") for i, arn in enumerate(role_arns))
+    )
+    plain = [a for a in role_arns if isinstance(a, str)]
+    problems += [f"{field_name}: {a!r} is listed more than once" for a in duplicates(plain)]
+    if problems or not plain:
+        return problems
+    for cis_id in DEPLOY_CHANGE_FILTERS:
+        length = len(cis_pattern(CIS_METRIC_FILTERS[cis_id], plain))
+        if length > MAX_FILTER_PATTERN_LENGTH:
+            problems.append(
+                f"{field_name}: with these {len(plain)} role(s) the CIS filter {cis_id!r} "
+                f"would be {length} characters; CloudWatch Logs accepts at most "
+                f"{MAX_FILTER_PATTERN_LENGTH} (list fewer roles, or shorter role paths)"
+            )
+    return problems
 
 
 def trail_name_problems(name: str) -> list[str]:
@@ -103,6 +198,11 @@ class AuditArgs:
     requires; objects expire after ``log_retention_days``) that only S3 log delivery for the
     trail bucket may write to. When given, the name of an existing log bucket whose policy
     already lets S3 log delivery write for the trail bucket."""
+    deploy_role_arns: Sequence[str] = ()
+    """Default: every event counts. The IAM role ARNs (with their path) of the roles that
+    deploy and destroy the platform: their events do not count in the CIS categories every
+    deploy changes (:data:`DEPLOY_CHANGE_FILTERS`), so deploys raise no alarm there while the
+    same change by anyone else still does."""
     metric_namespace: str | None = None
     """Default: ``CIS/<trail name>``, so two environments in one account never count each
     other's events. The CloudWatch namespace of the CIS metrics."""
@@ -145,6 +245,7 @@ class AuditArgs:
         plain = [a for a in arns if isinstance(a, str)]
         dupes = duplicates(plain)
         out += [f"data_event_bucket_arns: {a!r} is listed more than once" for a in dupes]
+        out += deploy_role_arns_problems(list(self.deploy_role_arns))
         if self.metric_namespace is not None and (
             not _NAMESPACE_RE.match(self.metric_namespace)
             or self.metric_namespace.startswith("AWS/")
@@ -389,13 +490,15 @@ class Audit(pulumi.ComponentResource):
         name = self._name
         self.metric_filters: dict[str, aws.cloudwatch.LogMetricFilter] = {}
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        deploy_roles = list(self._args.deploy_role_arns)
         for cis in CIS_METRIC_FILTERS.values():
             metric_name = cis_metric_name(cis)
+            excluded = bool(deploy_roles) and cis.id in DEPLOY_CHANGE_FILTERS
             metric_filter = aws.cloudwatch.LogMetricFilter(
                 f"{name}-cis-{cis.id}",
                 name=f"cis-{cis.id}",
                 log_group_name=self.log_group.name,
-                pattern=cis.pattern,
+                pattern=cis_pattern(cis, deploy_roles),
                 metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
                     name=metric_name, namespace=self.metric_namespace, value="1"
                 ),
@@ -415,8 +518,10 @@ class Audit(pulumi.ComponentResource):
                     evaluation_periods=1,
                     description=(
                         f"CIS {cis.title}: CloudTrail recorded at least one such event in "
-                        f"5 minutes (trail {self.trail_name}). Find who did what in the "
-                        "trail's log group with the same filter pattern."
+                        f"5 minutes (trail {self.trail_name}"
+                        + (", not counting the platform's deploy roles" if excluded else "")
+                        + "). Find who did what in the trail's log group with the same "
+                        "filter pattern."
                     ),
                 ),
                 self.alert_topic,
@@ -454,10 +559,17 @@ class Audit(pulumi.ComponentResource):
 
 
 __all__ = [
+    "DEPLOY_CHANGE_FILTERS",
+    "MAX_FILTER_PATTERN_LENGTH",
+    "SESSION_ISSUER_ARN",
     "Audit",
     "AuditArgs",
     "access_log_statement",
     "cis_metric_name",
+    "cis_pattern",
+    "deploy_role_arn_problem",
+    "deploy_role_arns_problems",
+    "deploy_role_exclusion",
     "trail_bucket_statements",
     "trail_name_problems",
 ]

@@ -11,10 +11,13 @@ import pytest
 from parliament import analyze_policy_string
 
 from components.audit import (
+    DEPLOY_CHANGE_FILTERS,
     MAX_DATA_EVENT_BUCKETS,
+    MAX_FILTER_PATTERN_LENGTH,
     Audit,
     AuditArgs,
     cis_metric_name,
+    cis_pattern,
     trail_name_problems,
 )
 from components.kms import KeyContext, RegionKey, RegionKeyArgs, key_policy
@@ -430,6 +433,25 @@ def test_every_cis_filter_has_the_canonical_pattern_and_an_alarm_to_the_topic(pl
         assert cis.title in inputs["alarmDescription"]
 
 
+DEPLOY_ROLE = "arn:aws:iam::123456789012:role/github-actions/mlops-platform-deploy-dev"
+
+
+def test_deploy_roles_are_left_out_of_the_categories_deploys_change() -> None:
+    plan = render_audit(deploy_role_arns=[DEPLOY_ROLE])
+    filters = {f["name"]: f["inputs"]["pattern"] for f in plan.of_type(FILTER)}
+    alarms = {a["name"]: a["inputs"]["alarmDescription"] for a in plan.of_type(ALARM)}
+    assert set(DEPLOY_CHANGE_FILTERS) <= set(CIS_METRIC_FILTERS)
+    for cis in CIS_METRIC_FILTERS.values():
+        pattern = filters[f"audit-cis-{cis.id}"]
+        assert pattern == cis_pattern(cis, [DEPLOY_ROLE])
+        excluded = cis.id in DEPLOY_CHANGE_FILTERS
+        assert (DEPLOY_ROLE in pattern) is excluded, cis.id
+        assert ("not counting the platform's deploy roles" in alarms[f"audit-cis-{cis.id}"]) is (
+            excluded
+        )
+        assert len(pattern) <= MAX_FILTER_PATTERN_LENGTH
+
+
 def test_metric_names_are_distinct() -> None:
     names = [cis_metric_name(c) for c in CIS_METRIC_FILTERS.values()]
     assert len(set(names)) == len(names)
@@ -552,6 +574,29 @@ def test_widgets_show_delivery_and_cis_events() -> None:
         ({"metric_namespace": "AWS/CIS"}, r"metric_namespace: 'AWS/CIS'"),
         ({"metric_namespace": ""}, r"metric_namespace: ''"),
         ({"bucket_expiration_days": 0}, r"bucket_expiration_days: 0 must be at least 1"),
+        (
+            {"deploy_role_arns": ["arn:aws:iam::123456789012:user/deployer"]},
+            r"deploy_role_arns\[0\]: 'arn:aws:iam::123456789012:user/deployer' is not an IAM "
+            r"role ARN",
+        ),
+        (
+            {"deploy_role_arns": ['arn:aws:iam::123456789012:role/x" || $.a = "b']},
+            r"deploy_role_arns\[0\]: .* is not an IAM role ARN",
+        ),
+        (
+            {"deploy_role_arns": [DEPLOY_ROLE, DEPLOY_ROLE]},
+            r"deploy_role_arns: '.*' is listed more than once",
+        ),
+        (
+            {
+                "deploy_role_arns": [
+                    f"arn:aws:iam::123456789012:role/github-actions/mlops-platform-deploy-{i}-stage"
+                    for i in range(3)
+                ]
+            },
+            r"deploy_role_arns: with these 3 role\(s\) the CIS filter 'iam-policy-changes' would "
+            r"be \d+ characters; CloudWatch Logs accepts at most 1024",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_registered(overrides, message) -> None:

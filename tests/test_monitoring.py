@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pulumi
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,6 +35,7 @@ from components.monitoring import (
     layout,
     metric_alarm,
     network_widgets,
+    subscription_name,
     topic_arn_problem,
 )
 from stacks.config import CLOUDWATCH_RETENTION_DAYS, ConfigError, parse_raw_config
@@ -155,6 +157,117 @@ def test_email_subscriptions_one_per_address() -> None:
     assert render_topic(emails=()).of_type("aws:sns/topicSubscription:TopicSubscription") == []
 
 
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+
+
+def subscription_urns(plan: Plan) -> dict[str, str]:
+    """Address -> URN of its email subscription."""
+    return {s["inputs"]["endpoint"]: s["urn"] for s in plan.of_type(SUBSCRIPTION)}
+
+
+def test_adding_an_address_first_keeps_every_other_subscription() -> None:
+    # Named by position, a new first address renamed (replaced) every subscription, and
+    # each replaced one had to be confirmed again by its owner.
+    before = subscription_urns(render_topic(emails=("a@example.com", "b@example.com")))
+    after = subscription_urns(
+        render_topic(emails=("c@example.com", "a@example.com", "b@example.com"))
+    )
+    assert set(after) == {"a@example.com", "b@example.com", "c@example.com"}
+    assert after["a@example.com"] == before["a@example.com"]
+    assert after["b@example.com"] == before["b@example.com"]
+    assert len(set(after.values())) == 3
+
+
+def test_removing_an_address_keeps_the_others_subscriptions() -> None:
+    before = subscription_urns(
+        render_topic(emails=("a@example.com", "b@example.com", "c@example.com"))
+    )
+    after = subscription_urns(render_topic(emails=("a@example.com", "c@example.com")))
+    assert after == {k: v for k, v in before.items() if k != "b@example.com"}
+
+
+def test_subscription_names_are_stable_valid_and_distinct() -> None:
+    name = subscription_name("eu-west-1-alerts", "Ops.Team+alerts@Example.com")
+    assert name == subscription_name("eu-west-1-alerts", "ops.team+alerts@example.com")
+    assert re.fullmatch(r"eu-west-1-alerts-email-ops-team-alerts-example-com-[0-9a-f]{10}", name)
+    # Addresses that read alike still get different names.
+    assert subscription_name("t", "a.b@example.com") != subscription_name("t", "a-b@example.com")
+    long = subscription_name("t", "x" * 60 + "@example.com")
+    assert len(long) < len("t-email-") + 40 + 12
+
+
+def test_existing_position_named_subscriptions_are_adopted_through_aliases() -> None:
+    # The alias is recorded by the engine, not in the plan: check the registered options.
+    captured: list[pulumi.ResourceOptions] = []
+
+    def transformation(args: pulumi.ResourceTransformationArgs):
+        if args.type_ == SUBSCRIPTION:
+            captured.append(args.opts)
+        return None
+
+    def build(opts) -> None:
+        key = RegionKey("k", RegionKeyArgs(alias="t", services=("alarms",)), opts=opts)
+        AlertTopic(
+            "alerts",
+            AlertTopicArgs(key=key, emails=["a@example.com", "b@example.com"]),
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(transformations=[transformation])
+            ),
+        )
+
+    render_components(build)
+    names = [[a.name for a in o.aliases or [] if isinstance(a, pulumi.Alias)] for o in captured]
+    assert names == [["alerts-email-0"], ["alerts-email-1"]]
+
+
+def test_addresses_differing_only_in_case_are_one_address() -> None:
+    def build(opts) -> None:
+        key = RegionKey("k", RegionKeyArgs(alias="t", services=("alarms",)), opts=opts)
+        AlertTopic(
+            "alerts",
+            AlertTopicArgs(key=key, emails=["Ops@Example.com", "ops@example.com"]),
+            opts=opts,
+        )
+
+    plan, error = failing_render(build)
+    assert "emails: 'ops@example.com' is listed more than once" in str(error)
+    assert plan.of_type(SUBSCRIPTION) == []
+
+
+def test_a_named_protected_topic_for_persistent_alerts() -> None:
+    def build(opts) -> None:
+        key = RegionKey("k", RegionKeyArgs(alias="t", services=("alarms",)), opts=opts)
+        AlertTopic(
+            "alerts",
+            AlertTopicArgs(
+                key=key, emails=["a@example.com"], topic_name="mlops-dev-alerts", protect=True
+            ),
+            opts=opts,
+        )
+
+    plan = render_components(build)
+    topic = one(plan, TOPIC)
+    assert topic["inputs"]["name"] == "mlops-dev-alerts"
+    assert topic["inputs"]["tags"]["Name"] == "mlops-dev-alerts"
+    for typ in (TOPIC, "aws:sns/topicPolicy:TopicPolicy", SUBSCRIPTION):
+        options = one(plan, typ)["options"]
+        assert options["protect"] is True and options["retainOnDelete"] is True, typ
+    # Unnamed and unprotected by default.
+    default = render_topic()
+    assert "name" not in one(default, TOPIC)["inputs"]
+    assert one(default, TOPIC)["options"]["protect"] is False
+
+
+@pytest.mark.parametrize("topic_name", ["", "has space", "x" * 257, "alerts.fifo"])
+def test_bad_topic_names_are_refused(topic_name: str) -> None:
+    def build(opts) -> None:
+        key = RegionKey("k", RegionKeyArgs(alias="t", services=("alarms",)), opts=opts)
+        AlertTopic("alerts", AlertTopicArgs(key=key, topic_name=topic_name), opts=opts)
+
+    plan, error = failing_render(build)
+    assert "topic_name:" in str(error) and plan.of_type(TOPIC) == []
+
+
 @pytest.mark.parametrize(
     "emails, message",
     [
@@ -182,19 +295,24 @@ def test_bad_alert_emails_are_refused_before_anything_is_registered(emails, mess
 @pytest.mark.parametrize(
     "emails, expected",
     [
-        (["ops@example"], "are not email addresses"),
-        (["ops@example.com", "ops@example.com"], "listed more than once"),
+        (["ops@example"], "mlops:alerts.emails[0]: 'ops@example' is not an email address"),
+        (
+            ["ops@example.com", "x@example.com", "nope"],
+            "mlops:alerts.emails[2]: 'nope' is not an email address",
+        ),
+        (["ops@example.com", "ops@example.com"], "mlops:alerts.emails: ['ops@example.com'] listed"),
+        (["Ops@Example.com", "ops@example.com"], "mlops:alerts.emails: ['ops@example.com'] listed"),
     ],
 )
 def test_bad_alert_emails_in_config_name_the_key(stack_config, emails, expected) -> None:
-    config = stack_config("dev")
+    config = stack_config("prod")
     config["mlops:alerts"] = {"emails": emails}
     flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     with pytest.raises(ConfigError) as info:
         parse_raw_config(flat)
     problems = [p for p in info.value.problems if p.startswith("mlops:alerts.emails")]
     assert len(problems) == 1, info.value.problems
-    assert expected in problems[0]
+    assert problems[0].startswith(expected), problems[0]
 
 
 @given(st.emails().filter(lambda address: len(address) <= 254))
@@ -709,8 +827,7 @@ def test_one_dashboard_per_region_with_that_regions_metrics(stack_plan: Plan) ->
                 assert widget["properties"]["region"] == region
         # Every alarm of the region that notifies its topic shows on its dashboard.
         shown = {a for w in widgets if w["type"] == "alarm" for a in w["properties"]["alarms"]}
-        topic = [t for t in stack_plan.of_type(TOPIC) if t["region"] == region][0]
-        topic_arn = f"arn:aws:sns:{region}:123456789012:{topic['id']}"
+        topic_arn = stack_plan.outputs["regions"][region]["alertTopicArn"]
         alarms = {
             f"arn:aws:cloudwatch:{region}:123456789012:alarm:{a['id']}"
             for a in stack_plan.of_type(ALARM)

@@ -7,7 +7,7 @@ from typing import Any
 
 from parliament import analyze_policy_string
 
-from components.audit import cis_metric_name
+from components.audit import DEPLOY_CHANGE_FILTERS, cis_metric_name, cis_pattern
 from policies.check import check, load_plan
 from policies.rules import CIS_METRIC_FILTERS
 from stacks.config import load_stack_config
@@ -103,13 +103,14 @@ def test_all_cis_alarms_watch_the_trails_log_group_and_notify_the_primary_topic(
     )
     groups = [g for g in stack_plan.of_type(LOG_GROUP) if g["id"] == group_name]
     assert len(groups) == 1 and groups[0]["region"] == cfg.primary_region
-    topic = [
-        t for t in stack_plan.of_type("aws:sns/topic:Topic") if t["region"] == cfg.primary_region
-    ][0]
-    topic_arn = f"arn:aws:sns:{cfg.primary_region}:{account_of(stack_plan)}:{topic['id']}"
+    # The primary region's alert topic: the stack's own, or its persistent one (dev).
+    topic_arn = stack_plan.outputs["regions"][cfg.primary_region]["alertTopicArn"]
+    assert topic_arn == cfg.alerts.topic_arn(cfg.primary_region) or topic_arn.startswith(
+        f"arn:aws:sns:{cfg.primary_region}:{account_of(stack_plan)}:{cfg.primary_region}-alerts-"
+    )
     filters = [f for f in stack_plan.of_type(FILTER) if f["inputs"]["logGroupName"] == group_name]
     assert sorted(f["inputs"]["pattern"] for f in filters) == sorted(
-        c.pattern for c in CIS_METRIC_FILTERS.values()
+        cis_pattern(c, cfg.iam.deploy_role_arns) for c in CIS_METRIC_FILTERS.values()
     )
     namespace = f"CIS/mlops-{cfg.environment}-audit"
     for cis in CIS_METRIC_FILTERS.values():
@@ -237,3 +238,46 @@ def test_policy_pack_passes_the_cloudtrail_and_cis_rules(stack_plan: Plan) -> No
         "logs-kms",
     }
     assert [f"{v.rule}: {v.message}" for v in result.violations if v.rule in rules] == []
+
+
+def test_the_trail_is_created_only_after_what_cloudtrail_checks(stack_plan: Plan) -> None:
+    # CreateTrail checks the bucket policy (InsufficientS3BucketPolicyException), the key
+    # policy (InsufficientEncryptionPolicyException) and the log delivery role at once: each
+    # grant must exist before the trail that relies on it.
+    trail = the_trail(stack_plan)
+    depends = set(trail["dependencies"])
+    by_urn = {r["urn"]: r for r in stack_plan.resources}
+    bucket_name = trail["inputs"]["s3BucketName"]
+    (bucket,) = [b for b in stack_plan.of_type(BUCKET) if b["id"] == bucket_name]
+    policies = [
+        p
+        for p in stack_plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        if p["inputs"]["bucket"] == bucket_name
+    ]
+    assert len(policies) == 1 and policies[0]["urn"] in depends
+    statements = {s["Sid"] for s in json.loads(policies[0]["inputs"]["policy"])["Statement"]}
+    assert {"CloudTrailChecksBucketAcl", "CloudTrailWritesLogFiles"} <= statements
+    assert bucket["urn"] in depends
+    # The key's policy is part of the key resource: the trail waits for the key.
+    keys = [by_urn[u] for u in depends if by_urn[u]["type"] == "aws:kms/key:Key"]
+    assert len(keys) == 1
+    key_statements = {s["Sid"] for s in json.loads(keys[0]["inputs"]["policy"])["Statement"]}
+    assert "CloudTrailEncryptsLogFiles" in key_statements
+    # The log delivery role and the grant that lets it write the log group.
+    role_arn = trail["inputs"]["cloudWatchLogsRoleArn"]
+    grants = [by_urn[u] for u in depends if by_urn[u]["type"] == "aws:iam/rolePolicy:RolePolicy"]
+    assert len(grants) == 1 and role_arn.endswith(f"/{grants[0]['inputs']['role']}")
+    assert any(by_urn[u]["type"] == LOG_GROUP for u in depends)
+
+
+def test_the_cis_change_filters_ignore_the_configured_deploy_roles(stack_plan: Plan) -> None:
+    cfg = config_of(stack_plan)
+    assert cfg.iam.deploy_role_arns, "both stacks name their CI deploy role"
+    patterns = {
+        f["inputs"]["name"].removeprefix("cis-"): f["inputs"]["pattern"]
+        for f in stack_plan.of_type(FILTER)
+    }
+    for cis in CIS_METRIC_FILTERS.values():
+        mentions = all(arn in patterns[cis.id] for arn in cfg.iam.deploy_role_arns)
+        assert mentions == (cis.id in DEPLOY_CHANGE_FILTERS), cis.id
+        assert len(patterns[cis.id]) <= 1024

@@ -8,6 +8,7 @@ every alarm's state).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,27 @@ ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 def is_email(value: str) -> bool:
     """A plain address (``name@example.com``), as SNS email subscriptions need."""
     return bool(_EMAIL_RE.match(value)) and len(value) <= 254
+
+
+def email_key(address: str) -> str:
+    """What identifies an address: the same mailbox written in another case is the same key
+    (mail domains are case-insensitive, and providers treat local parts so too)."""
+    return address.strip().lower()
+
+
+def subscription_name(topic_name: str, address: str) -> str:
+    """The logical name of ``address``'s email subscription to the topic ``topic_name``.
+
+    Derived from the address itself, never from its position in a list: adding or removing
+    one address then creates or deletes that subscription only, and every other subscription
+    keeps its URN (a replaced email subscription must be confirmed again by its owner). The
+    name is the address made readable (letters and digits, ``-`` for anything else, cut to 40
+    characters) followed by 10 hex digits of the SHA-256 of the lower-cased address, so two
+    addresses that read alike still get different names."""
+    key = email_key(address)
+    readable = re.sub(r"[^a-z0-9]+", "-", key).strip("-")[:40].rstrip("-")
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return f"{topic_name}-email-{readable}-{digest}"
 
 
 def topic_policy(topic_arn: str, account_id: str, partition: str) -> dict[str, Any]:
@@ -144,9 +166,23 @@ class AlertTopicArgs:
     must let CloudWatch alarms and EventBridge rules use it (the region key's ``alarms``
     use, see ``components.kms.key_policy``)."""
     emails: Sequence[str] = ()
-    """Default: no subscriptions. Each address gets an email subscription (to confirm)."""
+    """Default: no subscriptions. Each address gets an email subscription, which its owner
+    must confirm (SNS sends a confirmation message; until it is confirmed nothing is
+    delivered to it). Subscriptions are named by address (:func:`subscription_name`), so
+    adding or removing an address leaves the others' subscriptions alone."""
+    topic_name: str | None = None
+    """Default: a unique name Pulumi derives from the resource name. A fixed name (1-256
+    letters, digits, ``-`` or ``_``) makes the topic's ARN known before it exists, as the
+    persistent alert topics of ``deploy/alerts`` need."""
+    protect: bool = False
+    """Default: unprotected. When true the topic, its policy and its subscriptions are
+    protected (``pulumi destroy`` refuses) and retained on delete: a topic whose
+    subscriptions were confirmed once and must outlive the stacks that alarm to it."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name``."""
+
+
+_TOPIC_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def alert_topic_problems(args: AlertTopicArgs) -> list[str]:
@@ -159,8 +195,18 @@ def alert_topic_problems(args: AlertTopicArgs) -> list[str]:
         for i, e in enumerate(emails)
         if not isinstance(e, str) or not is_email(e)
     ]
-    dupes = duplicates(e for e in emails if isinstance(e, str))
-    problems += [f"emails: {e!r} is listed more than once" for e in dupes]
+    dupes = duplicates(email_key(e) for e in emails if isinstance(e, str))
+    problems += [
+        f"emails: {e!r} is listed more than once (addresses are compared ignoring case)"
+        for e in dupes
+    ]
+    if args.topic_name is not None and not (
+        isinstance(args.topic_name, str) and _TOPIC_NAME_RE.fullmatch(args.topic_name)
+    ):
+        problems.append(
+            f"topic_name: {args.topic_name!r} is not a standard topic name "
+            "(1-256 letters, digits, '-' or '_')"
+        )
     return problems
 
 
@@ -184,10 +230,13 @@ class AlertTopic(TopicAlarms, pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke).partition
         self.key = key
         self.alarms = []
+        if args.protect:
+            child = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
         self.topic = aws.sns.Topic(
             f"{name}-topic",
+            name=args.topic_name,
             kms_master_key_id=key.arn,
-            tags={"Name": f"{name}-topic", **args.tags},
+            tags={"Name": args.topic_name or f"{name}-topic", **args.tags},
             opts=child,
         )
         self.policy = aws.sns.TopicPolicy(
@@ -198,11 +247,15 @@ class AlertTopic(TopicAlarms, pulumi.ComponentResource):
         )
         self.subscriptions = [
             aws.sns.TopicSubscription(
-                f"{name}-email-{i}",
+                subscription_name(name, email),
                 topic=self.topic.arn,
                 protocol="email",
                 endpoint=email,
-                opts=child,
+                # Subscriptions used to be named by position (`<name>-email-<i>`): an address
+                # still at its old position adopts its confirmed subscription, not a new one.
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-email-{i}")])
+                ),
             )
             for i, email in enumerate(args.emails)
         ]
@@ -237,6 +290,25 @@ def topic_arn_problem(arn: object, field_name: str = "alert_topic") -> str | Non
     return f"{field_name}: {arn!r} is not an SNS topic ARN (expected {_TOPIC_ARN_FORM})"
 
 
+@dataclass(frozen=True)
+class TopicArnParts:
+    """The parts of a standard topic's ARN."""
+
+    partition: str
+    region: str
+    account_id: str
+    name: str
+
+
+def topic_arn_parts(arn: str) -> TopicArnParts | None:
+    """The partition, region, account and name of a standard topic's ARN; None for anything
+    else (``topic_arn_problem`` says why)."""
+    if topic_arn_problem(arn) is not None:
+        return None
+    _, partition, _, region, account_id, name = arn.split(":", 5)
+    return TopicArnParts(partition, region, account_id, name)
+
+
 def _checked_topic_arn(arn: str, field_name: str) -> str:
     problem = topic_arn_problem(arn, field_name)
     if problem:
@@ -244,6 +316,13 @@ def _checked_topic_arn(arn: str, field_name: str) -> str:
     return arn
 
 
+# An alarm can only notify a topic of its own region: PutMetricAlarm answers "ValidationError:
+# Invalid region ca-central-1 specified. Only us-west-2 is supported" for a topic elsewhere
+# (https://github.com/cds-snc/notification-terraform/pull/128). The topic policy must let
+# cloudwatch.amazonaws.com publish, and an encrypted topic's customer managed key must let
+# CloudWatch use kms:Decrypt and kms:GenerateDataKey (AWS re:Post knowledge center,
+# https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger and
+# https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns).
 class ExistingAlertTopic(TopicAlarms):
     """An alert topic the platform did not create (a team's own), used by its ARN.
 
