@@ -10,6 +10,12 @@ but only marked (KMS keys pending deletion, INACTIVE ECS task definitions and Ba
 definitions). What the service says is gone is reported as such and not counted; what it
 still has, and every ARN of a service without a checker in :data:`CHECKERS`, is a leftover.
 
+Auto Scaling groups are not in the tagging index (its GetResources returns nothing for them:
+Resource Groups Tagging API Reference, "Services that support the Resource Groups Tagging
+API"), so each region's groups with the stack's tags are listed through Auto Scaling itself
+(DescribeAutoScalingGroups with ``tag:<key>`` filters: EC2 Auto Scaling API Reference,
+Filter) and checked like the rest.
+
 IAM roles and instance profiles are global and the regional tagging index does not cover
 them: they are listed once per sweep through IAM itself (ListRoles/ListInstanceProfiles,
 then GetRole/GetInstanceProfile for the tags, which the listing calls do not return: IAM API
@@ -112,6 +118,32 @@ def list_tagged_arns(client: Any, stack: str) -> list[str]:
     for page in paginator.paginate(TagFilters=sweep_tag_filters(stack)):
         arns.extend(item["ResourceARN"] for item in page.get("ResourceTagMappingList", []))
     return arns
+
+
+def list_stack_auto_scaling_groups(client: Any, stack: str) -> list[str]:
+    """ARNs of the region's Auto Scaling groups tagged with the stack's default tags (the
+    tagging index never lists Auto Scaling groups), across all pages."""
+    filters = [
+        {"Name": f"tag:{key}", "Values": [value]} for key, value in sweep_tags(stack).items()
+    ]
+    arns: list[str] = []
+    for page in client.get_paginator("describe_auto_scaling_groups").paginate(Filters=filters):
+        arns.extend(group["AutoScalingGroupARN"] for group in page.get("AutoScalingGroups", []))
+    return arns
+
+
+def list_region(
+    region: str,
+    stack: str,
+    config: Any,
+    client_for: ClientFactory,
+    service_client: ServiceClientFactory,
+) -> list[str]:
+    """Every ARN of the stack in ``region``: the tagging index, then the Auto Scaling groups it
+    cannot list; each ARN once."""
+    arns = list_tagged_arns(client_for(region, config), stack)
+    arns += list_stack_auto_scaling_groups(service_client("autoscaling", region, config), stack)
+    return list(dict.fromkeys(arns))
 
 
 # --------------------------------------------------------------------------------------
@@ -265,7 +297,7 @@ def run_sweep(
     sweep = _Sweep(request.stack, Checker(service_client, config))
     for region in regions:
         try:
-            arns = list_tagged_arns(client_for(region, config), request.stack)
+            arns = list_region(region, request.stack, config, client_for, service_client)
         except (BotoCoreError, ClientError) as exc:
             _err(f"sweep {request.stack}: could not list {region}: {exc}")
             sweep.failed.append(region)
@@ -322,7 +354,8 @@ def add_sweep_command(
         "sweep",
         help="list resources of the stack still left in each of its regions and in IAM",
         description=(
-            "List what the Resource Groups Tagging API still reports tagged stack=<stack> and "
+            "List what the Resource Groups Tagging API (and, for Auto Scaling groups, which it "
+            "does not index, Auto Scaling itself) still reports tagged stack=<stack> and "
             "managed-by=pulumi in each region of the stack, checked against the owning service "
             "(resources already deleted or pending deletion are not counted), and the IAM roles "
             "and instance profiles with those tags. Exit 0 when clean, 1 when anything is left, "

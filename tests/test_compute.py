@@ -271,13 +271,35 @@ def test_instance_profile_carries_the_pool_role(basic: Plan) -> None:
     assert [s["Principal"] for s in trust] == [{"Service": "ec2.amazonaws.com"}]
 
 
-def test_instances_and_volumes_are_tagged(full: Plan) -> None:
+def test_instances_volumes_and_network_interfaces_are_tagged(full: Plan) -> None:
     specs = one(full, LT)["inputs"]["tagSpecifications"]
 
     assert [(s["resourceType"], s["tags"]["Name"]) for s in specs] == [
         ("instance", "pool-instance"),
         ("volume", "pool-volume"),
+        ("network-interface", "pool-network-interface"),
     ]
+
+
+def test_the_group_carries_the_launched_tags_propagated_to_its_instances() -> None:
+    """The provider's default tags never reach an Auto Scaling group: the group carries the
+    tags it is given, so the sweep and cost reports see it, and propagates them at launch."""
+    launched = {"stack": "dev", "managed-by": "pulumi", "team": "ml", "pool": "overridden"}
+    plan = render(tags={"pool": "ds"}, launched_tags=launched)
+    group = one(plan, ASG)["inputs"]
+    tags = {t["key"]: (t["value"], t["propagateAtLaunch"]) for t in group["tags"]}
+
+    assert tags == {
+        "Name": ("pool-asg", False),
+        "stack": ("dev", True),
+        "managed-by": ("pulumi", True),
+        "team": ("ml", True),
+        "pool": ("ds", True),
+    }
+    for spec in one(plan, LT)["inputs"]["tagSpecifications"]:
+        assert {k: v for k, v in spec["tags"].items() if k != "Name"} == {
+            k: v for k, (v, _) in tags.items() if k != "Name"
+        }
 
 
 # -- user data ----------------------------------------------------------------------------------
@@ -655,6 +677,17 @@ def test_file_system_is_encrypted_with_the_region_key_backed_up_and_tiered(full:
     backup = one(full, "aws:efs/backupPolicy:BackupPolicy")["inputs"]
     assert backup == {"fileSystemId": file_system["id"], "backupPolicy": {"status": "ENABLED"}}
     assert file_system["options"]["protect"] is False
+
+
+def test_automatic_backups_can_be_turned_off_explicitly() -> None:
+    """For stacks destroyed on a schedule: the policy says DISABLED (recovery points would
+    outlive each destroy); the file system itself is unchanged."""
+    plan = render(shared_file_system=SharedFileSystem(automatic_backups=False))
+    file_system = one(plan, EFS)
+
+    backup = one(plan, "aws:efs/backupPolicy:BackupPolicy")["inputs"]
+    assert backup == {"fileSystemId": file_system["id"], "backupPolicy": {"status": "DISABLED"}}
+    assert file_system["inputs"]["encrypted"] is True
 
 
 def test_mount_targets_in_each_private_subnet_admit_nfs_from_the_pool_only(full: Plan) -> None:
@@ -1118,6 +1151,10 @@ BAD_POOLS = {
     "efs-tiering": (
         {"shared_file_system": SharedFileSystem(transition_to_ia_days=10)},
         "shared_file_system.transition_to_ia_days: 10 is not one of",
+    ),
+    "efs-backups": (
+        {"shared_file_system": SharedFileSystem(automatic_backups="no")},  # type: ignore[arg-type]
+        "shared_file_system.automatic_backups: 'no' must be true or false",
     ),
     "efs-twice": (
         {

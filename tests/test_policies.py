@@ -729,6 +729,15 @@ COMPLIANT_EXEMPTIONS = {
 }
 
 
+def test_an_ephemeral_file_system_with_backups_disabled_is_a_recorded_exemption() -> None:
+    stack = set_props("home-backup", backupPolicy={"status": "DISABLED"})(compliant_stack())
+    result = check(stack)
+    assert not [v for v in result.violations if v.rule == "efs-backup-policy"]
+    assert [
+        e.exception for e in result.exemptions if e.violation.rule == "efs-backup-policy"
+    ] == ["ephemeral-file-system-without-backups"]
+
+
 def test_compliant_stack_has_no_violations_only_the_recorded_exemptions() -> None:
     result = check(compliant_stack())
     assert result.violations == (), format_report(result)
@@ -1106,9 +1115,10 @@ FAILING: list[tuple[str, Mutation, str]] = [
     ("efs-encrypted", set_props("home", encrypted=False), "encrypted is false; expected true"),
     ("efs-encrypted", set_props("home", kmsKeyId=None), "kmsKeyId is not set"),
     ("efs-backup-policy", drop("home-backup"), "no aws:efs/backupPolicy"),
+    # A protected (production) file system must keep its backups; ephemeral ones are exempt.
     (
         "efs-backup-policy",
-        set_props("home-backup", backupPolicy={"status": "DISABLED"}),
+        both(protect("home"), set_props("home-backup", backupPolicy={"status": "DISABLED"})),
         "status 'DISABLED'",
     ),
     (

@@ -113,17 +113,24 @@ def test_alarms_and_log_group_follow_the_stack(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
     group = one(stack_plan, ASG)["id"]
     alarms = pool_resources(stack_plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
-    topic = [
-        t for t in stack_plan.of_type("aws:sns/topic:Topic") if t["region"] == cfg.primary_region
-    ][0]
+    # The region's alert topic: a persistent one given by ARN, or the stack's own.
+    topic_arn = cfg.alerts.topic_arn(cfg.primary_region) or (
+        "arn:aws:sns:{}:{}:{}".format(
+            cfg.primary_region,
+            ACCOUNT,
+            next(
+                t["id"]
+                for t in stack_plan.of_type("aws:sns/topic:Topic")
+                if t["region"] == cfg.primary_region
+            ),
+        )
+    )
 
     assert sorted(a["name"].rsplit("-", 1)[1] for a in alarms) == ["cpu", "disk", "memory"]
     for alarm in alarms:
         assert alarm["inputs"]["dimensions"] == {"AutoScalingGroupName": group}
         assert alarm["inputs"]["treatMissingData"] == "notBreaching"
-        assert alarm["inputs"]["alarmActions"] == [
-            f"arn:aws:sns:{cfg.primary_region}:{ACCOUNT}:{topic['id']}"
-        ]
+        assert alarm["inputs"]["alarmActions"] == [topic_arn]
     log_group = one(stack_plan, "aws:cloudwatch/logGroup:LogGroup")["inputs"]
     assert log_group["retentionInDays"] == cfg.log_retention_days
 
@@ -172,7 +179,9 @@ def test_pool_resources_pass_the_policy_pack(stack_plan: Plan) -> None:
     result = check(load_plan(stack_plan.to_dict()))
 
     assert [v for v in result.violations if POOL in v.urn] == []
-    assert [e for e in result.exemptions if POOL in e.violation.urn] == []
+    # The one recorded waiver: an ephemeral stack's shared drive without automatic backups.
+    waived = {e.violation.rule for e in result.exemptions if POOL in e.violation.urn}
+    assert waived == ({"efs-backup-policy"} if config_of(stack_plan).ephemeral else set())
 
 
 def test_outputs_name_the_group_role_and_drive(stack_plan: Plan) -> None:
@@ -343,6 +352,45 @@ def test_defaults_when_the_key_is_absent(stack_config) -> None:
     assert pool.schedule is None and pool.load_balancer is None and pool.key_name is None
 
 
+def backup_status(plan: Plan) -> str:
+    (policy,) = pool_resources(plan, "aws:efs/backupPolicy:BackupPolicy")
+    (file_system,) = pool_resources(plan, EFS)
+    assert policy["inputs"]["fileSystemId"] == file_system["id"]
+    return str(policy["inputs"]["backupPolicy"]["status"])
+
+
+def test_dev_shared_drive_leaves_no_backups_behind_and_prod_is_backed_up(
+    dev_plan: Plan, prod_plan: Plan
+) -> None:
+    """AWS Backup keeps each recovery point 35 days, outside the stack: dev, rebuilt every
+    day, turns automatic backups off explicitly; prod keeps them."""
+    assert backup_status(dev_plan) == "DISABLED"
+    assert backup_status(prod_plan) == "ENABLED"
+
+
+@pytest.mark.parametrize(
+    "stack, value, expected",
+    [("dev", None, False), ("prod", None, True), ("dev", True, True), ("prod", True, True)],
+)
+def test_shared_drive_backups_follow_ephemeral_unless_given(
+    stack_config, stack: str, value: bool | None, expected: bool
+) -> None:
+    config = stack_config(stack)
+    pool = config["mlops:compute"]["pools"][0]
+    pool.pop("efsBackups", None)
+    if value is not None:
+        pool["efsBackups"] = value
+    cfg = parse_raw_config(flat(config))
+    assert cfg.compute.pools[0].shared_drive_backups(cfg.ephemeral) is expected
+
+
+def test_an_ephemeral_stack_without_the_key_renders_no_backups(project_with, stack_config) -> None:
+    config = stack_config("dev")
+    del config["mlops:compute"]["pools"][0]["efsBackups"]
+    plan = render_stack("test", project_dir=project_with(config))
+    assert backup_status(plan) == "DISABLED"
+
+
 # Config errors ------------------------------------------------------------------------------------
 
 
@@ -476,6 +524,9 @@ OFFICE = {
             f"{P}.minSize: 1 instance(s) in production; keep at least 2",
         ),
         ("prod", {"schedule": OFFICE}, f"{P}.schedule: production pools run around the clock"),
+        ("prod", {"efsBackups": False}, f"{P}.efsBackups: false in production"),
+        ("dev", {"efs": False}, f"{P}.efsBackups: the pool has no shared drive"),
+        ("dev", {"efsBackups": "maybe"}, f"{P}.efsBackups: "),
     ],
 )
 def test_bad_compute_config_names_the_key(
@@ -568,7 +619,24 @@ def test_launched_instances_and_volumes_carry_the_stack_tags(stack_plan) -> None
     assert templates
     for template in templates:
         expected = providers[template["provider"]]
-        for spec in template["inputs"]["tagSpecifications"]:
-            assert spec["resourceType"] in ("instance", "volume")
-            for key in ("stack", "managed-by", "environment", "region"):
-                assert spec["tags"][key] == expected[key]
+        specs = template["inputs"]["tagSpecifications"]
+        assert [s["resourceType"] for s in specs] == ["instance", "volume", "network-interface"]
+        for spec in specs:
+            for key, value in expected.items():
+                assert spec["tags"][key] == value
+
+
+def test_pool_groups_carry_every_stack_tag_propagated_at_launch(stack_plan: Plan) -> None:
+    """Provider default tags do not reach Auto Scaling groups; without these the sweep would
+    not find a group left behind (it lists groups by the stack's tags)."""
+    providers = {
+        p["urn"]: json.loads(p["inputs"]["defaultTags"])["tags"]
+        for p in stack_plan.of_type("pulumi:providers:aws")
+    }
+    groups = pool_resources(stack_plan, ASG)
+    assert groups
+    for group in groups:
+        tags = {t["key"]: t for t in group["inputs"]["tags"]}
+        for key, value in providers[group["provider"]].items():
+            assert tags[key]["value"] == value and tags[key]["propagateAtLaunch"] is True, key
+        assert tags["Name"]["propagateAtLaunch"] is False

@@ -229,8 +229,29 @@ def test_schedules_and_triggers_exist_only_in_the_primary(stack_plan: Plan) -> N
         assert triggers == (triggered if primary else [])
 
 
-def test_failed_runs_notify_the_alert_topic_of_their_region(stack_plan: Plan) -> None:
+def test_schedules_encrypt_their_payload_with_the_region_key(stack_plan: Plan) -> None:
+    """EventBridge Scheduler decrypts a schedule's payload with its execution role
+    (components/kms.py statement_schedule_payload cites the sources)."""
     for region in config_of(stack_plan).regions:
+        key = named(stack_plan, region.name, "aws:kms/key:Key", "kms-key")
+        key_arn = f"arn:aws:kms:{region.name}:{ACCOUNT}:key/{key['id']}"
+        for schedule in (r for r in stack_plan.in_region(region.name) if r["type"] == SCHEDULE):
+            assert schedule["inputs"].get("kmsKeyArn") == key_arn, schedule["name"]
+            job = schedule["name"].removeprefix(f"{region.name}-").removesuffix("-schedule")
+            grant = f"{job}-scheduler-submit-runs"
+            policy = named(stack_plan, region.name, ROLE_POLICY, grant)
+            assert policy["urn"] in schedule["dependencies"]
+            decrypt = [
+                s
+                for s in statements(json.loads(policy["inputs"]["policy"]))
+                if "kms:Decrypt" in as_list(s["Action"])
+            ]
+            assert decrypt and all(as_list(s["Resource"]) == [key_arn] for s in decrypt)
+
+
+def test_failed_runs_notify_the_alert_topic_of_their_region(stack_plan: Plan) -> None:
+    cfg = config_of(stack_plan)
+    for region in cfg.regions:
         rule = named(stack_plan, region.name, RULE, "jobs-batch-run-failed")
         pattern = json.loads(rule["inputs"]["eventPattern"])
         assert pattern["detail"]["status"] == ["FAILED"]
@@ -238,8 +259,12 @@ def test_failed_runs_notify_the_alert_topic_of_their_region(stack_plan: Plan) ->
             f"arn:aws:batch:{region.name}:{ACCOUNT}:job-queue/"
         )
         target = named(stack_plan, region.name, TARGET, "jobs-batch-run-failed-alert")["inputs"]
-        topic = named(stack_plan, region.name, "aws:sns/topic:Topic", "alerts-topic")
-        assert target["arn"] == f"arn:aws:sns:{region.name}:{ACCOUNT}:{topic['id']}"
+        # The region's alert topic: a persistent one given by ARN, or the stack's own.
+        topic_arn = cfg.alerts.topic_arn(region.name)
+        if topic_arn is None:
+            topic = named(stack_plan, region.name, "aws:sns/topic:Topic", "alerts-topic")
+            topic_arn = f"arn:aws:sns:{region.name}:{ACCOUNT}:{topic['id']}"
+        assert target["arn"] == topic_arn
         assert "<jobId>" in target["inputTransformer"]["inputTemplate"]
 
 

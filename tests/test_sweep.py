@@ -1266,3 +1266,89 @@ def test_iam_that_cannot_be_listed_makes_the_sweep_incomplete(
     assert code == EXIT_ENVIRONMENT
     assert "could not list IAM roles and instance profiles" in err and "AccessDenied" in err
     assert "incomplete, not listed: global (IAM)" in err
+
+
+# --------------------------------------------------------------------------------------
+# Auto Scaling groups: not in the tagging index, listed through Auto Scaling
+# --------------------------------------------------------------------------------------
+
+
+def _tagged_group(name: str, tags: dict[str, str]) -> str:
+    """An Auto Scaling group tagged as an instance pool tags its group (every tag propagated at
+    launch); returns its ARN."""
+    _, subnets = _network()
+    template = _c("ec2").create_launch_template(
+        LaunchTemplateName=f"lt-{name}",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]
+    autoscaling = _c("autoscaling")
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        MinSize=0,
+        MaxSize=1,
+        VPCZoneIdentifier=subnets,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]},
+        Tags=[
+            {
+                "Key": key,
+                "Value": value,
+                "PropagateAtLaunch": True,
+                "ResourceId": name,
+                "ResourceType": "auto-scaling-group",
+            }
+            for key, value in tags.items()
+        ],
+    )
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ]
+    return str(group["AutoScalingGroupARN"])
+
+
+def test_a_leftover_auto_scaling_group_is_reported_though_the_tagging_index_omits_it(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GetResources returns nothing for Auto Scaling groups (on AWS as in moto), so a pool's
+    group left behind is found through Auto Scaling, by the stack's tags."""
+    with mock_aws():
+        left = _tagged_group("pool-asg", {**STACK_TAGS, "environment": "dev", "pool": "ds"})
+        _tagged_group("prod-asg", {"stack": "prod", "managed-by": "pulumi"})
+        _tagged_group("hand-made", {"stack": "dev"})
+        indexed = tagging_client(REGION, None).get_resources(
+            TagFilters=[{"Key": k, "Values": [v]} for k, v in STACK_TAGS.items()]
+        )["ResourceTagMappingList"]
+        code = run_sweep(SweepRequest("dev", project))
+
+    assert [m["ResourceARN"] for m in indexed] == []  # the index alone would miss it
+    out = capsys.readouterr().out
+    assert code == EXIT_FAILED, out
+    assert parse_report(out) == {REGION: {left}, "eu-central-1": set(), GLOBAL: set()}
+    assert "prod-asg" not in out and "hand-made" not in out
+
+
+def test_an_auto_scaling_group_being_deleted_is_not_counted(
+    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with mock_aws():
+        arn = _tagged_group("pool-asg", STACK_TAGS)
+        real = _c("autoscaling")
+
+        def deleting(service: str, region: str, config: Any) -> Any:
+            client = aws_client(service, region, config)
+            if service == "autoscaling":
+
+                def mark(parsed: dict[str, Any], **kwargs: Any) -> None:
+                    for group in parsed.get("AutoScalingGroups", []):
+                        group["Status"] = "Delete in progress"
+
+                client.meta.events.register(
+                    "after-call.auto-scaling.DescribeAutoScalingGroups", mark
+                )
+            return client
+
+        code = run_sweep(SweepRequest("dev", project), service_client=deleting)
+        assert real.describe_auto_scaling_groups()["AutoScalingGroups"]
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK, out
+    assert "Delete in progress" in gone_lines(out)[arn]

@@ -66,6 +66,10 @@ EBS_KEY_GRANT_OPERATIONS = (
     "DescribeKey",
     "CreateGrant",
 )
+#: What the launch template tags for each instance Auto Scaling launches (the resource types a
+#: launch template can tag, spot requests aside: Amazon EC2 API Reference,
+#: LaunchTemplateTagSpecificationRequest). Each instance has all three.
+LAUNCHED_KINDS = ("instance", "volume", "network-interface")
 #: Session Manager (instead of SSH), the minimum AWS documents for the instance role:
 #: registering the managed instance, and the channel actions (no resource-level permissions).
 SSM_CHANNEL_ACTIONS = (
@@ -335,7 +339,7 @@ class InstancePool(pulumi.ComponentResource):
                 aws.ec2.LaunchTemplateTagSpecificationArgs(
                     resource_type=kind, tags={**self._args.launched_tags, **self._tags(kind)}
                 )
-                for kind in ("instance", "volume")
+                for kind in LAUNCHED_KINDS
             ],
             tags=self._tags("lt"),
             opts=pulumi.ResourceOptions(parent=self),
@@ -444,15 +448,38 @@ class InstancePool(pulumi.ComponentResource):
                     skip_matching=True,
                 ),
             ),
-            tags=[
-                aws.autoscaling.GroupTagArgs(
-                    key="Name", value=f"{self._name}-asg", propagate_at_launch=False
-                )
-            ],
+            tags=self._group_tags(),
             opts=pulumi.ResourceOptions(
                 parent=self, ignore_changes=ignore, depends_on=self._launch_dependencies()
             ),
         )
+
+    def _group_tags(self) -> list[aws.autoscaling.GroupTagArgs]:
+        """The group's own tags: its ``Name``, then ``launched_tags`` and the pool's tags, each
+        propagated at launch.
+
+        The provider's default tags never reach an Auto Scaling group: its tags are ``tag``
+        blocks, not a tag map (HashiCorp, "Default Tags in the Terraform AWS Provider": default
+        tags apply to all resources except Auto Scaling groups; pulumi-aws ``getDefaultTags``
+        documents copying them into the group's tags with ``propagateAtLaunch``). Without them
+        the leftover sweep would not find a group left behind, nor cost reports its spend.
+        Propagated tags reach the instances only (Amazon EC2 Auto Scaling User Guide, "Tag Auto
+        Scaling groups and instances": tags are not propagated to EBS volumes), so the launch
+        template tags the volumes and network interfaces too; ``Name`` stays the launch
+        template's (``<pool>-instance``) and is not propagated.
+        """
+        tags = [
+            aws.autoscaling.GroupTagArgs(
+                key="Name", value=f"{self._name}-asg", propagate_at_launch=False
+            )
+        ]
+        shared = {**self._args.launched_tags, **self._args.tags}
+        tags += [
+            aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+            for key, value in shared.items()
+            if key != "Name"
+        ]
+        return tags
 
     def _launch_dependencies(self) -> list[pulumi.Resource]:
         """What must exist before the group launches its first instance: the key grant (the

@@ -188,12 +188,15 @@ class InstancePoolArgs:
     protected and retained on delete, and the load balancer has deletion protection."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
-    """Default: no extra tags beyond ``Name`` (also set on instances and their volumes)."""
+    """Default: no extra tags beyond ``Name`` (also set on the Auto Scaling group and on the
+    instances, volumes and network interfaces it launches)."""
 
     launched_tags: Mapping[str, str] = field(default_factory=dict)
-    """Default: instances and volumes Auto Scaling launches carry ``Name`` and ``tags`` only.
-    The provider's default tags never reach them, so pass those here (the leftover sweep and
-    cost reports find instances by them). ``tags`` win on a clash."""
+    """Default: the Auto Scaling group and the instances, volumes and network interfaces it
+    launches carry ``Name`` and ``tags`` only. The provider's default tags reach none of them,
+    so pass those here: the group carries them (propagated at launch) and the launch template
+    tags what it launches with them, so the leftover sweep and cost reports find the group and
+    its instances. ``tags`` win on a clash."""
 
     def problems(self) -> list[str]:
         """Every problem with these arguments, each naming its field."""

@@ -30,7 +30,8 @@ _EFS_IA_DAYS = (1, 7, 14, 30, 60, 90, 180, 270, 365)
 class SharedFileSystem:
     """An EFS file system shared by every instance of a pool (homes, notebooks, data).
 
-    Encrypted with the region key, automatic backups on, a lifecycle policy, one mount target
+    Encrypted with the region key, automatic backups on (unless turned off), a lifecycle
+    policy, one mount target
     per private subnet reachable on NFS only from the pool's instances, and one access point
     (non-root directory, fixed POSIX user) through which the instances mount it over TLS with
     IAM authorisation. Its policy refuses clients without TLS.
@@ -54,6 +55,13 @@ class SharedFileSystem:
     """Days without access after which files move to Infrequent Access (they move back on
     first access). Default: 30. One of 1, 7, 14, 30, 60, 90, 180, 270, 365."""
 
+    automatic_backups: bool = True
+    """Default: on; AWS Backup backs the file system up daily and keeps each backup 35 days
+    (EFS's default backup plan). When false, the backup policy says DISABLED explicitly. For
+    stacks destroyed on a schedule: recovery points live in the backup vault, outside the
+    stack, until their lifecycle expires them, so every rebuilt file system would leave a
+    month of backups behind (and their storage charge)."""
+
     def problems(self, key: str) -> list[str]:
         """Every problem, each prefixed with ``key``."""
         found = mount_path_problems(f"{key}.mount_path", self.mount_path)
@@ -75,6 +83,10 @@ class SharedFileSystem:
                 found.append(
                     f"{key}.{name}: {value!r} must be an id from 1 to 4294967295 (not root)"
                 )
+        if not isinstance(self.automatic_backups, bool):
+            found.append(
+                f"{key}.automatic_backups: {self.automatic_backups!r} must be true or false"
+            )
         if self.transition_to_ia_days not in _EFS_IA_DAYS:
             found.append(
                 f"{key}.transition_to_ia_days: {self.transition_to_ia_days!r} is not one of "
@@ -120,7 +132,8 @@ def file_system_policy(
 
 
 class SharedDrive:
-    """A pool's shared file system: EFS encrypted with the pool's key, backed up, one mount
+    """A pool's shared file system: EFS encrypted with the pool's key, backed up (unless the
+    spec turns it off), one mount
     target per subnet, an access point and a TLS-only policy.
 
     Not a component of its own: every resource is registered as a child of ``parent`` (the
@@ -150,7 +163,17 @@ class SharedDrive:
     def _file_system(
         self, spec: SharedFileSystem, key_arn: pulumi.Input[str], protect: bool
     ) -> None:
-        """The file system (encrypted, elastic throughput, tiered) and its backup policy."""
+        """The file system (encrypted, elastic throughput, tiered) and its backup policy.
+
+        The policy is always explicit. EFS turns automatic backups on by itself only for file
+        systems created in the console or One Zone ones (EFS API Reference, CreateFileSystem
+        ``Backup``: default false, true with an ``AvailabilityZoneName``; EFS User Guide,
+        "Backing up EFS file systems"), but a policy states the intent either way. Recovery
+        points are AWS Backup's: the default EFS plan backs up daily and keeps each one 35 days
+        in the EFS automatic backup vault (same EFS page), and AWS Backup deletes a recovery
+        point when its plan's lifecycle expires it, or by hand (AWS Backup Developer Guide,
+        "Deleting backups"), not when the file system goes.
+        """
         name = self._name
         days = spec.transition_to_ia_days
         self.file_system = aws.efs.FileSystem(
@@ -175,7 +198,9 @@ class SharedDrive:
         self.backup_policy = aws.efs.BackupPolicy(
             f"{name}-efs-backup",
             file_system_id=self.file_system.id,
-            backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="ENABLED"),
+            backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(
+                status="ENABLED" if spec.automatic_backups else "DISABLED"
+            ),
             opts=pulumi.ResourceOptions(parent=self._parent),
         )
 

@@ -30,7 +30,11 @@ MWAA_ENVIRONMENT_CLASSES = (
     "mw1.xlarge",
     "mw1.2xlarge",
 )
-#: The modules MWAA logs, and the suffix of each one's log group (``airflow-<env>-<suffix>``).
+#: The modules MWAA logs, and the suffix of each one's log group (``airflow-<env>-<suffix>``),
+#: named as MWAA names the groups it would otherwise create itself, without retention or our
+#: key (MWAA User Guide, "Viewing Airflow logs in Amazon CloudWatch" for the suffixes,
+#: "Troubleshooting: CloudWatch Logs and CloudTrail errors" for ``airflow-{environmentName}-Task``;
+#: MWAA API Reference, ModuleLoggingConfiguration: ``log-group:airflow-...-DAGProcessing``).
 MWAA_LOG_MODULES: Mapping[str, str] = {
     "dag_processing_logs": "DAGProcessing",
     "scheduler_logs": "Scheduler",
@@ -238,7 +242,9 @@ class Airflow(pulumi.ComponentResource):
         self.register_outputs({"arn": self.environment.arn, "dag_bucket": self.dag_bucket.name})
 
     def _log_groups(self, name: str, args: AirflowArgs) -> None:
-        """One encrypted log group per Airflow module, named as MWAA names them."""
+        """One encrypted log group per Airflow module, named as MWAA names them, so that MWAA
+        writes to the stack's groups (retention, key, tags, deleted with the stack) instead of
+        creating its own; the environment is created after them."""
         keep = pulumi.ResourceOptions(
             parent=self, protect=args.protect, retain_on_delete=args.protect
         )

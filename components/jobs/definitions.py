@@ -374,7 +374,10 @@ class BatchJob(pulumi.ComponentResource):
         )
 
     def _log_group(self) -> None:
-        """The job's own encrypted log group: every run writes its own stream in it."""
+        """The job's own encrypted log group: every run writes its own stream in it. The
+        definition names it (``awslogs-group``); without it AWS Batch would log to
+        ``/aws/batch/job``, a group no stack owns (AWS Batch User Guide, "Use the awslogs log
+        driver"). The definition refers to it, so it is created after the group."""
         args, env, name = self.args, self.args.environment, self._name
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",

@@ -12,7 +12,9 @@ from typing import Final
 
 from policies.model import Resource, Stack
 from policies.rules.containers import has_https_listener, listener_lbs, redirects_to_https
+from policies.rules.helpers import children
 from policies.rules.s3 import is_log_delivery_target, sse_defaults
+from policies.rules.types import EFS_BACKUP_POLICY
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,15 @@ def _log_target_with_sse_s3(bucket: Resource, stack: Stack) -> bool:
     return is_log_delivery_target(bucket, stack) and any(
         d.get("sseAlgorithm") == "AES256" for d in sse_defaults(stack, bucket)
     )
+
+
+def _ephemeral_file_system_without_backups(fs: Resource, stack: Stack) -> bool:
+    """An unprotected (ephemeral) file system whose only backup policy says DISABLED."""
+    statuses = [
+        p.get("backupPolicy", "status")
+        for p in children(stack, fs, (EFS_BACKUP_POLICY,), "fileSystemId")
+    ]
+    return not fs.options.protect and statuses == ["DISABLED"]
 
 
 EXCEPTIONS: Final[tuple[PolicyException, ...]] = (
@@ -65,6 +76,13 @@ EXCEPTIONS: Final[tuple[PolicyException, ...]] = (
         lambda r, s: is_log_delivery_target(r, s, s3_only=True),
         "The server-access-log bucket is the end of the logging chain: logging it into itself "
         "would loop, logging it elsewhere would need another log bucket.",
+    ),
+    PolicyException(
+        "efs-backup-policy",
+        "ephemeral-file-system-without-backups",
+        _ephemeral_file_system_without_backups,
+        "Ephemeral stacks are destroyed nightly; AWS Backup keeps each recovery point (35 days "
+        "in the default plan) outside the stack, so their backups are explicitly DISABLED.",
     ),
 )
 """The only list of waivers. Each violation they match is reported as an exemption."""

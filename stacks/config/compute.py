@@ -132,6 +132,12 @@ class PoolConfig(ConfigModel):
         default=None, description="EC2 key pair for SSH. Default: none (Session Manager)."
     )
     efs: bool = Field(default=False, description="A shared EFS file system on /mnt/shared.")
+    efs_backups: bool | None = Field(
+        default=None,
+        description="Automatic daily backups of the shared file system (AWS Backup, each kept "
+        "35 days). Default: off in ephemeral stacks (the recovery points would outlive every "
+        "nightly destroy), on otherwise. Needs efs; never off in production.",
+    )
     schedule: PoolScheduleConfig | None = Field(
         default=None, description="When the pool runs. Default: always."
     )
@@ -143,6 +149,11 @@ class PoolConfig(ConfigModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return short_name(value, "pool")
+
+    def shared_drive_backups(self, ephemeral: bool) -> bool:
+        """Whether the shared file system is backed up: ``efsBackups`` when given, else not in
+        ephemeral stacks (their recovery points would pile up outside the stack)."""
+        return not ephemeral if self.efs_backups is None else self.efs_backups
 
     @field_validator("instance_types")
     @classmethod
@@ -199,7 +210,7 @@ class ComputeConfig(ConfigModel):
 def compute_cross_checks(data: Mapping[str, Any]) -> list[str]:
     """Instance pool keys that depend on each other or on other keys: sizes, GPU types,
     schedules (one form, complete; none in production), unique names, production size, the
-    load balancer's need for an image that serves Jupyter."""
+    load balancer's need for an image that serves Jupyter, shared drive backups."""
     compute = data.get("compute")
     if not isinstance(compute, dict):
         return []
@@ -242,7 +253,26 @@ def _pool_problems(at: str, pool: Mapping[str, Any], production: bool) -> list[s
     problems += _pool_gpu_problems(at, pool)
     problems += _pool_schedule_problems(at, pool.get("schedule"), production)
     problems += _pool_load_balancer_problems(at, pool)
+    problems += _pool_backup_problems(at, pool, production)
     return problems
+
+
+def _pool_backup_problems(at: str, pool: Mapping[str, Any], production: bool) -> list[str]:
+    """``efsBackups`` only with a shared drive, and never off in production."""
+    backups = pool.get("efsBackups")
+    if not isinstance(backups, bool):
+        return []  # not given (derived from mlops:ephemeral), or reported at the key itself
+    if pool.get("efs") is not True:
+        return [
+            f"{at}.efsBackups: the pool has no shared drive ({at}.efs is not true); remove "
+            "efsBackups or set efs to true"
+        ]
+    if production and backups is False:
+        return [
+            f"{at}.efsBackups: false in production; production file systems keep their "
+            "automatic backups (remove the key)"
+        ]
+    return []
 
 
 def _pool_size_problems(at: str, pool: Mapping[str, Any], production: bool) -> list[str]:
