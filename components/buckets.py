@@ -6,10 +6,16 @@ without TLS, and lifecycle rules (noncurrent versions always expire). Encryption
 with the given key and bucket keys, except for buckets that AWS services deliver logs to
 which only accept SSE-S3 (server access logs, load balancer access logs); that opt-out is
 an argument named for what it does, ``sse_s3_for_log_delivery``.
+
+Grant, then use: S3 checks a logging target's grants when logging is switched on, so a
+bucket's server access logging waits for the target's bucket policy whenever the target is
+(derived from) another :class:`SecureBucket` of the program (:func:`bucket_policies_behind`),
+whatever order the two were created in.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +62,10 @@ class SecureBucketArgs:
     """Default: objects stay in S3 Standard."""
     access_log_bucket: pulumi.Input[str] | None = None
     """Default: no server access logging (only for the log bucket itself). When given, the
-    name of the bucket that receives this bucket's access logs."""
+    name of the bucket that receives this bucket's access logs. When that name comes from
+    another SecureBucket (its ``name``, ``id``, or an Output computed from them), logging is
+    switched on only once that bucket's policy exists, as S3 checks the grants then; a plain
+    string names a bucket whose policy is its owner's."""
     access_log_prefix: str | None = None
     """Default: logs are written under ``<bucket purpose>/``."""
     sse_s3_for_log_delivery: bool = False
@@ -139,6 +148,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.lifecycle = self._lifecycle()
         self.logging = self._logging()
         self.policy = self._policy()
+        _POLICY_OF_BUCKET[self.bucket] = self.policy
         self.notification: aws.s3.BucketNotification | None = None
         if args.eventbridge_notifications:
             self.notification = aws.s3.BucketNotification(
@@ -247,7 +257,16 @@ class SecureBucket(pulumi.ComponentResource):
         )
 
     def _logging(self) -> aws.s3.BucketLogging | None:
-        """Server access logs to ``access_log_bucket``, when given."""
+        """Server access logs to ``access_log_bucket``, when given, once the target's bucket
+        policy (when the program manages it) lets S3 log delivery write.
+
+        S3 checks the target when logging is switched on and refuses a target without the
+        grants (InvalidTargetBucketForLogging: Amazon S3 Developer Guide 2006-03-01, "Server
+        Access Logging Configuration API",
+        archived at https://documentation.help/s3-dg-20060301/LoggingAPI.html); with
+        BucketOwnerEnforced only the target's bucket policy can grant logging.s3.amazonaws.com
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html).
+        """
         args = self._args
         if args.access_log_bucket is None:
             return None
@@ -256,7 +275,9 @@ class SecureBucket(pulumi.ComponentResource):
             bucket=self.bucket.id,
             target_bucket=args.access_log_bucket,
             target_prefix=args.access_log_prefix or f"{args.purpose}/",
-            opts=self._child,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=bucket_policies_behind(args.access_log_bucket)
+            ),
         )
 
     def _policy(self) -> aws.s3.BucketPolicy:
@@ -285,3 +306,36 @@ class SecureBucket(pulumi.ComponentResource):
         """ARN pattern of the objects under ``prefix`` (all objects by default)."""
         clean = prefix.strip("/")
         return pulumi.Output.concat(self.bucket.arn, "/", f"{clean}/*" if clean else "*")
+
+
+#: The policy of each SecureBucket's bucket. Weak keys: renders in one process (tests) must not
+#: keep each other's resources alive.
+_POLICY_OF_BUCKET: weakref.WeakKeyDictionary[aws.s3.Bucket, aws.s3.BucketPolicy] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def bucket_policies_behind(value: pulumi.Input[Any]) -> pulumi.Output[list[aws.s3.BucketPolicy]]:
+    """The bucket policies of the SecureBuckets that ``value`` was computed from (their name,
+    id or ARN, or any Output derived from them), for ``depends_on``.
+
+    For what AWS checks against a bucket's policy when it is created (server access logging,
+    load balancer access logs, a trail, flow logs to S3): naming the bucket only makes it wait
+    for the bucket. The buckets are those the value's Output carries as its dependencies
+    (what Pulumi itself records for an input), so the order in which the program created the
+    two does not matter. A plain string, or a bucket not created by SecureBucket, gives none.
+
+    ``Output.resources()`` is how the SDK itself collects an input's dependencies; the stack
+    tests (tests/test_stack_ordering.py) fail should it ever stop finding them. A SecureBucket
+    records its policy before its constructor returns, and nothing in the constructor yields
+    to the event loop, so no lookup sees a bucket without its policy.
+    """
+
+    async def policies() -> list[aws.s3.BucketPolicy]:
+        if not isinstance(value, pulumi.Output):
+            return []
+        buckets = [r for r in await value.resources() if isinstance(r, aws.s3.Bucket)]
+        found = [_POLICY_OF_BUCKET.get(b) for b in buckets]
+        return [p for p in found if p is not None]
+
+    return pulumi.Output.from_input(policies())

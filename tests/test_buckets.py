@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pulumi
 import pytest
 
 from components.buckets import SecureBucket, SecureBucketArgs, Transition
@@ -231,3 +232,68 @@ def test_a_wrong_key_is_refused_before_anything_is_registered(key, message: str)
     assert error.startswith("SecureBucket 'b': ") and re.search(message, error), error
     assert "expiration_days: must be at least 1" in error
     assert [r["type"] for r in plan.resources] == ["pulumi:providers:aws"]
+
+
+# Grant, then use: logging waits for the target's policy -------------------------------------
+
+LOG_TARGETS = {
+    "name": lambda logs: logs.name,
+    "id": lambda logs: logs.id,
+    "derived": lambda logs: pulumi.Output.concat(logs.name, ""),
+}
+
+
+def render_logging_pair(target: str, log_bucket_first: bool = True):
+    """A log bucket and a bucket logging into it, the target named as ``target`` says; with
+    ``log_bucket_first=False`` the logging bucket is created first, its target resolved later
+    (as DataLake.accept_access_logs sources may be)."""
+
+    def build(opts):
+        def log_bucket():
+            return SecureBucket(
+                "logs",
+                SecureBucketArgs(key=None, purpose="logs", sse_s3_for_log_delivery=True),
+                opts=opts,
+            )
+
+        def source(name):
+            SecureBucket(
+                "data",
+                SecureBucketArgs(key=TEAM_KEY_ARN, purpose="data", access_log_bucket=name),
+                opts=opts,
+            )
+
+        if log_bucket_first:
+            source(LOG_TARGETS[target](log_bucket()))
+        else:
+            name, resolve = pulumi.deferred_output()
+            source(name)
+            resolve(LOG_TARGETS[target](log_bucket()))
+
+    return render_components(build)
+
+
+@pytest.mark.parametrize("log_bucket_first", [True, False])
+@pytest.mark.parametrize("target", sorted(LOG_TARGETS))
+def test_logging_waits_for_the_target_buckets_policy(target: str, log_bucket_first: bool) -> None:
+    """S3 checks the target's grants when logging is switched on (InvalidTargetBucketForLogging
+    otherwise): the logging configuration must not race the policy that grants them."""
+    plan = render_logging_pair(target, log_bucket_first)
+    logs = plan.find("aws:s3/bucket:Bucket", "logs")
+    logging = one(plan, "aws:s3/bucketLogging:BucketLogging")
+    assert logging["inputs"]["targetBucket"] == logs["id"]
+    assert (
+        plan.find("aws:s3/bucketPolicy:BucketPolicy", "logs-policy")["urn"]
+        in (logging["dependencies"])
+    )
+    # Only the target's policy: the source's own policy is no prerequisite.
+    assert (
+        plan.find("aws:s3/bucketPolicy:BucketPolicy", "data-policy")["urn"]
+        not in (logging["dependencies"])
+    )
+
+
+def test_logging_to_a_bucket_named_by_a_string_waits_for_the_source_bucket_only() -> None:
+    """An existing bucket's policy is its owner's: nothing of this program to wait for."""
+    logging = one(render(access_log_bucket="logs-bucket"), "aws:s3/bucketLogging:BucketLogging")
+    assert [d.rsplit("::", 1)[-1] for d in logging["dependencies"]] == ["b"]

@@ -304,6 +304,37 @@ def test_other_buckets_can_deliver_access_logs_to_the_lake_log_bucket() -> None:
     assert source["urn"] in policy["dependencies"]
 
 
+def test_every_bucket_logs_only_once_the_log_bucket_policy_lets_s3_deliver() -> None:
+    """S3 checks the target's grants when logging is switched on (InvalidTargetBucketForLogging
+    otherwise). The zone buckets, and a bucket registered later with accept_access_logs and
+    logging to ``lake.log_bucket_name``, wait for the policy that names them."""
+
+    def after(lake: DataLake, role: ServiceRole, opts: pulumi.ResourceOptions) -> None:
+        web_logs = SecureBucket(
+            "web-logs",
+            SecureBucketArgs(
+                key=None,
+                purpose="web",
+                sse_s3_for_log_delivery=True,
+                access_log_bucket=lake.log_bucket_name,
+                access_log_prefix="web-logs/",
+            ),
+            opts=opts,
+        )
+        lake.accept_access_logs(web_logs.arn, "web-logs/")
+
+    plan = render_lake(after)
+    logs = plan.find(BUCKET, "lake-access-logs")
+    policy = one_child(plan, logs, "aws:s3/bucketPolicy:BucketPolicy")
+    delivery = by_sid(json.loads(policy["inputs"]["policy"]))["S3ServerAccessLogDelivery"]
+    sources = [zone_bucket(plan, z) for z in DEFAULT_ZONES] + [plan.find(BUCKET, "web-logs")]
+    for source in sources:
+        assert f"arn:aws:s3:::{source['id']}" in delivery["Condition"]["ArnLike"]["aws:SourceArn"]
+        logging = one_child(plan, source, "aws:s3/bucketLogging:BucketLogging")
+        assert logging["inputs"]["targetBucket"] == logs["id"]
+        assert policy["urn"] in logging["dependencies"], source["name"]
+
+
 @pytest.mark.parametrize(
     "prefix, error, message",
     [
@@ -596,6 +627,25 @@ def test_replication_configuration_per_zone(pair_plan: Plan, zone: str) -> None:
         pair_plan.find(ROLE_POLICY, f"lake-replication-{zone}-replicate")["urn"]
         in config["dependencies"]
     )
+
+
+@pytest.mark.parametrize("zone", DEFAULT_ZONES)
+def test_replication_starts_only_once_the_destination_bucket_policy_is_in_place(
+    pair_plan: Plan, zone: str
+) -> None:
+    """Objects S3 may not replicate turn FAILED for good: the configuration waits for every
+    permission replication uses (role policy, destination versioning and bucket policy, the
+    destination key)."""
+    config = pair_plan.find(REPLICATION, f"lake-replication-{zone}")
+    twin = zone_bucket(pair_plan, zone, "lake2")
+    prerequisites = [
+        one_child(pair_plan, twin, "aws:s3/bucketPolicy:BucketPolicy"),
+        one_child(pair_plan, twin, "aws:s3/bucketVersioning:BucketVersioning"),
+        pair_plan.find(ROLE_POLICY, f"lake-replication-{zone}-replicate"),
+        pair_plan.find("aws:kms/key:Key", "k2-key"),
+    ]
+    for prerequisite in prerequisites:
+        assert prerequisite["urn"] in config["dependencies"], prerequisite["name"]
 
 
 def test_replication_roles_are_trusted_by_s3_for_their_source_bucket_only(pair_plan: Plan) -> None:

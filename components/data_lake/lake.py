@@ -227,8 +227,10 @@ class DataLake(pulumi.ComponentResource):
         to the lake's log bucket, only under ``prefix`` (the source's ``target_prefix``).
 
         Call it in the program's body, right after creating the source bucket with
-        ``access_log_bucket=lake.log_bucket_name``; once the log bucket's policy has been
-        built it raises RuntimeError instead of silently leaving the source out. When the
+        ``access_log_bucket=lake.log_bucket_name`` (a SecureBucket source then switches its
+        logging on only once this policy, naming it, exists: S3 checks the grants then);
+        once the log bucket's policy has been built it raises RuntimeError instead of
+        silently leaving the source out. When the
         lake uses an existing log bucket (``access_log_bucket``), that bucket's policy is its
         owner's: the source is only recorded (:attr:`log_sources`), and the owner's policy
         must let S3 log delivery write under ``prefix`` for it.

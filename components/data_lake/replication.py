@@ -112,6 +112,26 @@ def replication_statements(
     ]
 
 
+def _replication_prerequisites(
+    source: SecureBucket, destination: SecureBucket, role_policy: aws.iam.RolePolicy
+) -> list[pulumi.Resource]:
+    """What a zone's replication configuration waits for (grant, then use).
+
+    - Versioning at both ends: S3 refuses the configuration otherwise ("InvalidRequest:
+      Destination bucket must have versioning enabled", hashicorp/terraform-provider-aws#23578).
+    - The role's policy and the destination's bucket policy: S3 replicates every new object
+      from the moment the configuration exists, and an object it may not replicate (missing
+      replication role, KMS or bucket permissions) turns FAILED and is never retried: it must
+      be uploaded again or replicated by a Batch Replication job
+      (https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html). A
+      destination in another account must grant the replication in that bucket policy
+      (https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html).
+    The destination key is named by its ARN, so the configuration already waits for it (and
+    its key policy, part of the key).
+    """
+    return [source.versioning, destination.versioning, role_policy, destination.policy]
+
+
 class LakeReplication(pulumi.ComponentResource):
     """Cross-region replication of every zone bucket of one lake to its twin in another.
 
@@ -180,7 +200,7 @@ class LakeReplication(pulumi.ComponentResource):
                     )
                 ],
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[src.versioning, dst.versioning, policy]
+                    parent=self, depends_on=_replication_prerequisites(src, dst, policy)
                 ),
             )
         self.register_outputs({"roles": {zone: r.arn for zone, r in self.roles.items()}})
