@@ -48,6 +48,11 @@ class CheckResult:
     exemptions: tuple[Exemption, ...]
     resource_count: int
     rule_descriptions: Mapping[str, str] = field(default_factory=dict)
+    counted: str = ""
+    """What `resource_count` counts, in the plan summary's words ("448 resources (384 AWS
+    resources, 62 components, 2 providers)"), when the caller knows (`python -m stacks check`
+    sets it from the offline plan, which records which resources are components); the
+    report then prints it instead of the bare count."""
 
     @property
     def mandatory(self) -> tuple[Violation, ...]:
@@ -283,7 +288,7 @@ def format_report(result: CheckResult) -> str:
     lines = [
         f"policy check {status}: {len(result.mandatory)} mandatory and "
         f"{len(result.advisory)} advisory violation(s), {len(result.exemptions)} "
-        f"exemption(s); {result.resource_count} resources, "
+        f"exemption(s); {result.counted or f'{result.resource_count} resources'}, "
         f"{len(result.rule_descriptions)} rules"
     ]
     for v in result.violations:

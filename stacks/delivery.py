@@ -26,13 +26,12 @@ import argparse
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-import yaml
 
 if TYPE_CHECKING:  # the sweep's names, re-exported at run time by __getattr__ below
     from stacks.sweep import (
@@ -198,19 +197,27 @@ def known_stacks(project_dir: Path) -> tuple[str, ...]:
 def read_stack_document(project_dir: Path, stack: str) -> dict[str, Any]:
     """Load ``Pulumi.<stack>.yaml`` as a mapping.
 
-    Raises DeliveryError (exit 2) naming the file when it is missing, is not YAML, is not a
+    Raises DeliveryError (exit 2) naming the file when the folder or the file is missing, the
+    file is not YAML as the Pulumi CLI reads it (a key written twice, for one), is not a
     mapping, or its ``config`` is not a mapping. An empty file is an empty document.
     """
+    from stacks.config.errors import StackFileError
+    from stacks.config.loader import read_pulumi_yaml
+
     path = stack_file_path(project_dir, stack)
+    if not project_dir.is_dir():
+        raise DeliveryError(
+            f"{project_dir}: no such folder (the Pulumi project's root holds Pulumi.yaml)"
+        )
     if not path.is_file():
         known = ", ".join(known_stacks(project_dir)) or "none"
         raise DeliveryError(
             f"no stack file {path.name} in {project_dir}: unknown stack {stack!r} (known stacks: {known})"
         )
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DeliveryError(f"{path.name} is not valid YAML: {exc}") from None
+    try:  # parsed as the Pulumi CLI parses it: duplicate keys are errors, `19:00` is a string
+        document = read_pulumi_yaml(path)
+    except StackFileError as exc:
+        raise DeliveryError(str(exc)) from None
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -452,6 +459,29 @@ def confirm_destroy(stack: str, yes: bool, interactive: bool, ask: Callable[[str
     return answer.strip() == stack
 
 
+class _Stderr:
+    """The CLI's stderr lines as they stream in, printed at once and kept (to know whether the
+    user has already seen the CLI's own error)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def append_and_print(self, line: str) -> None:
+        self.lines.append(line)
+        _err(line)
+
+
+def cli_error_text(error: Exception) -> str:
+    """What the Pulumi CLI wrote to stderr, from an Automation API ``CommandError``.
+
+    The error keeps only its text, ``"\n code: N\n stdout: ...\n stderr: ..."``
+    (pulumi.automation ``CommandResult.__str__``); the part after ``stderr:`` is the CLI's
+    own message ("error: ..."), or "" when it wrote nothing.
+    """
+    _, found, stderr = str(error).partition("\n stderr: ")
+    return stderr.strip() if found else ""
+
+
 def _summary_line(operation: Operation, stack: str, result: Any) -> str:
     """One line naming what changed, from an Automation API result."""
     changes = getattr(result, "change_summary", None)
@@ -480,9 +510,10 @@ def run_operation(
     (creating a local state directory), check the passphrase, confirm a destroy, then run
     with live output (``on_output=print``).
     """
-    from pulumi.automation import CommandError, ConcurrentUpdateError
+    from pulumi.automation import CommandError, ConcurrentUpdateError, InvalidVersionError
 
     env = os.environ if environ is None else environ
+    streamed = _Stderr()
     try:
         document = read_stack_document(request.project_dir, request.stack)
         if request.operation == "destroy":
@@ -515,7 +546,7 @@ def run_operation(
         print(f"{request.operation} {request.stack}: backend {backend.url}", flush=True)
         stack = selector(request.stack, request.project_dir, {"PULUMI_BACKEND_URL": backend.url})
         method = getattr(stack, request.operation)
-        result = method(on_output=print, on_error=_err)
+        result = method(on_output=print, on_error=streamed.append_and_print)
     except DeliveryError as exc:
         _err(str(exc))
         return exc.exit_code
@@ -524,13 +555,27 @@ def run_operation(
             _err(PULUMI_CLI_MISSING)
             return EXIT_ENVIRONMENT
         raise
+    except InvalidVersionError as exc:  # the CLI is too old (or too new) for this SDK
+        _err(f"{request.operation} {request.stack}: the Pulumi CLI does not fit this SDK: {exc}")
+        return EXIT_ENVIRONMENT
+    except subprocess.CalledProcessError as exc:  # `pulumi version`, whose stderr is not captured
+        _err(
+            f"{request.operation} {request.stack}: `{' '.join(map(str, exc.cmd))}` failed "
+            f"(exit code {exc.returncode}); the Pulumi CLI's own message is above."
+        )
+        return EXIT_ENVIRONMENT
     except ConcurrentUpdateError:
         _err(
             f"{request.operation} {request.stack}: the stack is locked by another update; wait for it to finish and retry."
         )
         return EXIT_FAILED
-    except CommandError:
-        _err(f"{request.operation} {request.stack}: pulumi failed; its output is above.")
+    except CommandError as exc:
+        # Selecting the stack runs the CLI without streaming its output: show what it said.
+        said = cli_error_text(exc)
+        if said and not streamed.lines:
+            _err(said)
+        where = "its output is above" if said or streamed.lines else "it printed nothing"
+        _err(f"{request.operation} {request.stack}: pulumi failed; {where}.")
         return EXIT_FAILED
     print(_summary_line(request.operation, request.stack, result), flush=True)
     return EXIT_OK
@@ -540,17 +585,37 @@ def operation_command(operation: Operation) -> Callable[[argparse.Namespace], in
     """The argparse handler ``(args) -> exit code`` for one Automation API operation."""
 
     def handler(args: argparse.Namespace) -> int:
+        from stacks.config.loader import project_dir_problem
+
+        problem = getattr(args, "project_dir", None) and project_dir_problem(_project_dir(args))
+        if problem:
+            _err(f"--project-dir {problem}")
+            return EXIT_USAGE
         request = OperationRequest(
             operation=operation,
             stack=args.stack,
             project_dir=_project_dir(args),
             yes=bool(getattr(args, "yes", False)),
         )
-        return run_operation(request)
+        code = run_operation(request)
+        if operation == "destroy" and code == EXIT_OK:
+            _print_night_saving(request)
+        return code
 
     handler.__name__ = f"{operation}_command"
     handler.__doc__ = f"`python -m stacks {operation} <stack>`."
     return handler
+
+
+def _print_night_saving(request: OperationRequest) -> None:
+    """After a destroy: what the night saves until the scheduled rebuild (stacks.cost). The
+    destroy has succeeded by then, so an estimate that cannot be made is only a note."""
+    try:
+        from stacks.cost.cli import night_saving_text
+
+        print(night_saving_text(request.stack, request.project_dir), flush=True)
+    except Exception as exc:  # noqa: BLE001 (the estimate never fails a destroy)
+        print(f"(no cost estimate of the night: {exc})", flush=True)
 
 
 preview_command = operation_command("preview")

@@ -146,8 +146,118 @@ def test_plan_says_when_the_account_ids_are_the_placeholder(project_with, stack_
 
 
 def test_plan_says_nothing_once_the_account_ids_are_real(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    config["mlops:allowedAccountIds"] = ["210987654321"]
+    from stacks.delivery import PLACEHOLDER_ACCOUNT_ID
+
+    # Every account id in the file is real: the allowed list and the ARNs that name accounts.
+    text = json.dumps(stack_config("dev")).replace(PLACEHOLDER_ACCOUNT_ID, "210987654321")
+    config = json.loads(text)
+    assert config["mlops:allowedAccountIds"] == ["210987654321"]
     result = run("plan", "test", "--project-dir", str(project_with(config)))
     assert result.returncode == 0, result.stderr
     assert "Note:" not in result.stdout
+
+
+# Stack files as the Pulumi CLI reads them; --project-dir; the CLI's own errors ----------------
+
+
+def test_a_key_written_twice_stops_the_plan_with_one_message(project_with, stack_config) -> None:
+    import yaml
+
+    root = project_with(raw=yaml.safe_dump({"config": stack_config("dev")}))
+    text = (root / "Pulumi.test.yaml").read_text()
+    first = next(
+        i for i, line in enumerate(text.splitlines(), 1) if "mlops:logRetentionDays" in line
+    )
+    last = len(text.splitlines()) + 1
+    (root / "Pulumi.test.yaml").write_text(text + "  mlops:logRetentionDays: 30\n")
+    result = run("plan", "test", "--project-dir", str(root))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: Pulumi.test.yaml line {last}: key 'mlops:logRetentionDays' is already defined "
+        f"at line {first} (the Pulumi CLI rejects a key written twice)\n"
+    )
+
+
+def test_a_namespace_typo_is_reported_with_the_key_meant(project_with, stack_config) -> None:
+    config = stack_config("dev")
+    config["mlop:tags"] = {"team": "data"}
+    result = run("check", "test", "--project-dir", str(project_with(config)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        "  - mlop:tags: unknown namespace 'mlop' (known: mlops, pulumi, aws, awsx" in result.stderr
+    )
+    assert result.stderr.rstrip().endswith("did you mean mlops:tags?")
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_project_dir_that_is_not_a_project(tmp_path: Path, command: str) -> None:
+    missing = tmp_path / "missing"
+    result = run(command, "dev", "--project-dir", str(missing))
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: --project-dir {missing}: no such folder\n",
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    result = run(command, "dev", "--project-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: --project-dir {tmp_path} has no Pulumi.yaml: give the Pulumi project's root "
+        "folder (the one with Pulumi.yaml and the Pulumi.<stack>.yaml files)\n"
+    )
+
+
+FAKE_PULUMI = """#!/bin/sh
+# A stand-in Pulumi CLI: `pulumi version` answers VERSION; every other command fails the way
+# the real CLI does, with its own message on stderr.
+for arg in "$@"; do
+  if [ "$arg" = "version" ]; then echo "VERSION"; exit 0; fi
+done
+echo "error: failed to load checkpoint: fake CLI says the backend is unreachable" >&2
+exit 255
+"""
+
+
+@pytest.mark.parametrize(
+    ("version", "code", "message"),
+    [
+        (
+            "v3.272.0",
+            1,
+            "error: failed to load checkpoint: fake CLI says the backend is unreachable\n"
+            "preview dev: pulumi failed; its output is above.\n",
+        ),
+        ("v3.0.0", 3, "preview dev: the Pulumi CLI does not fit this SDK: Minimum version"),
+    ],
+)
+def test_the_pulumi_clis_own_error_reaches_the_user(
+    tmp_path: Path, version: str, code: int, message: str
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(FAKE_PULUMI.replace("VERSION", version))
+    fake.chmod(0o755)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    (project / "Pulumi.dev.yaml").write_text(  # what the engine commands' guards need
+        "config:\n  mlops:environment: dev\n  mlops:ephemeral: true\n"
+        '  mlops:allowedAccountIds: ["210987654321"]\n'
+        "  mlops:regions: [{name: eu-west-1}, {name: eu-central-1}]\n"
+    )
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(PROJECT_DIR),
+        "PULUMI_CONFIG_PASSPHRASE": "test",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "stacks", "preview", "dev", "--project-dir", str(project)],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == code, result.stderr
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,15 @@ def test_a_program_outside_the_repository_installs_the_project_and_uses_two_comp
         capture_output=True,
     )
     (wheel,) = wheels.glob("mlops_platform-*.whl")
+    # The data files the commands read ship with the code.
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for data in (
+        "stacks/cost/prices.json",
+        "stacks/cost/assumptions.json",
+        "stacks/timeline/durations.json",
+    ):
+        assert data in names, f"{data} is missing from the wheel"
     subprocess.run(
         [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
         check=True,

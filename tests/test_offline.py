@@ -174,3 +174,51 @@ def test_renders_are_isolated_from_each_other() -> None:
     first = render_stack("dev").to_json()
     render_stack("prod")
     assert render_stack("dev").to_json() == first
+
+
+# What is counted, and endpoint names ----------------------------------------------------------
+
+
+def test_summary_plan_json_and_check_count_the_same_resources(stack_plan) -> None:
+    """One definition: every recorded resource (cloud resources, components, providers)."""
+    from policies.check import check, format_report, load_plan
+    from stacks.cli import check_plan
+    from stacks.graph import summary
+
+    doc = json.loads(stack_plan.to_json())
+    counts = doc["counts"]
+    assert counts["resources"] == len(doc["resources"])
+    assert counts["resources"] == (
+        sum(counts["byPackage"].values()) + counts["components"] + counts["providers"]
+    )
+    described = (
+        f"{counts['resources']} resources ({counts['byPackage']['aws']} AWS resources, "
+        f"{counts['components']} components, {counts['providers']} providers)"
+    )
+    lines = summary(doc).splitlines()
+    assert lines[0].startswith(f"Stack {stack_plan.stack} of mlops-platform: {described} in ")
+    assert check(load_plan(doc)).resource_count == counts["resources"]
+    report = format_report(check_plan(stack_plan))  # what `python -m stacks check` prints
+    assert f"; {described}, " in report.splitlines()[0]
+    # The region headers add up to the total.
+    regions = [int(line.split(": ")[1].split()[0]) for line in lines if line.startswith("== ")]
+    assert sum(regions) == counts["resources"]
+
+
+def test_endpoints_are_summarised_by_the_names_configured(prod_plan) -> None:
+    from stacks.config import load_stack_config
+    from stacks.graph import summary
+
+    configured = load_stack_config(PROJECT_DIR, "prod").network.interface_endpoints
+    assert "ecr.api" in configured
+    expected = ", ".join(sorted([*configured, "dynamodb (gateway)", "s3 (gateway)"]))
+    lines = [line for line in summary(prod_plan.to_dict()).splitlines() if "VPC endpoints:" in line]
+    assert lines and all(line.split("VPC endpoints:")[1].strip() == expected for line in lines)
+
+
+def test_flattened_config_is_what_the_cli_passes() -> None:
+    from stacks.offline import flatten_stack_config
+
+    assert flatten_stack_config(
+        {"p:a": None, "p:b": True, "p:c": {"z": 1.0, "a": [1, "x"]}, "p:d": "text"}
+    ) == {"p:a": "", "p:b": "true", "p:c": '{"a":[1,"x"],"z":1}', "p:d": "text"}

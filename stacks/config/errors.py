@@ -43,6 +43,35 @@ def did_you_mean(value: str, choices: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def namespace_problems(
+    keys: Iterable[str], known: Sequence[str], project: str | None = None
+) -> list[str]:
+    """A problem for each key whose namespace (before the first ``:``) is not in ``known``.
+
+    Such a key is a typo (``mlop:tags``): nothing reads it. The Pulumi CLI gives a key written
+    without a namespace the project's name (https://www.pulumi.com/docs/iac/concepts/config/,
+    "Configuration Keys"; pulumi/pulumi sdk/go/common/workspace/loaders.go
+    ``stackConfigNamespacedWithProject``), so a key in ``project``'s namespace is explained as
+    that. Each problem names the key and, where one is close, the key probably meant.
+    """
+    problems = []
+    for key in keys:
+        namespace, _, name = key.partition(":")
+        if namespace in known:
+            continue
+        if project is not None and namespace == project:
+            problems.append(
+                f"{key}: {namespace!r} is the project's name, the namespace the Pulumi CLI gives "
+                f"a key written without one; this program reads {NAMESPACE}: keys; did you "
+                f"mean {NAMESPACE}:{name}?"
+            )
+            continue
+        close = difflib.get_close_matches(namespace, known, n=1)
+        hint = f"; did you mean {close[0]}:{name}?" if close else ""
+        problems.append(f"{key}: unknown namespace {namespace!r} (known: {', '.join(known)}){hint}")
+    return problems
+
+
 _SNAKE_RE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,56 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().Invoke(request)
 
 
+# Counting ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceCounts:
+    """What a plan holds. ``total`` is every resource the program registers: the cloud
+    resources (custom resources, by package), the component resources and the providers. The
+    stack resource itself (``pulumi:pulumi:Stack``) is not recorded, so not counted."""
+
+    total: int
+    by_package: dict[str, int]
+    components: int
+    providers: int
+
+    def describe(self) -> str:
+        """``"448 resources (384 AWS resources, 62 components, 2 providers)"``."""
+        parts = [
+            f"{n} {'AWS' if package == 'aws' else package} resource{'' if n == 1 else 's'}"
+            for package, n in sorted(self.by_package.items())
+        ]
+        parts.append(f"{self.components} component{'' if self.components == 1 else 's'}")
+        parts.append(f"{self.providers} provider{'' if self.providers == 1 else 's'}")
+        return f"{self.total} resource{'' if self.total == 1 else 's'} ({', '.join(parts)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resources": self.total,
+            "byPackage": dict(sorted(self.by_package.items())),
+            "components": self.components,
+            "providers": self.providers,
+        }
+
+
+def count_resources(resources: Iterable[Mapping[str, Any]]) -> ResourceCounts:
+    """Count plan resources by kind: providers by type, components (``custom`` false), and
+    custom resources by package (the type's first part, ``aws``)."""
+    by_package: dict[str, int] = {}
+    components = providers = total = 0
+    for r in resources:
+        total += 1
+        if str(r["type"]).startswith(PROVIDER_TYPE_PREFIX):
+            providers += 1
+        elif not r.get("custom"):
+            components += 1
+        else:
+            package = str(r["type"]).split(":", 1)[0]
+            by_package[package] = by_package.get(package, 0) + 1
+    return ResourceCounts(total, by_package, components, providers)
+
+
 # Running ----------------------------------------------------------------------------------
 
 
@@ -210,12 +260,17 @@ class Plan:
             "format": PLAN_FORMAT,
             "project": self.project,
             "stack": self.stack,
+            "counts": self.counts().to_dict(),
             "outputs": self.outputs,
             "resources": self.resources,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def counts(self) -> ResourceCounts:
+        """What the plan holds, counted as the summary and ``check`` count it."""
+        return count_resources(self.resources)
 
     # Queries used by tests, check and summaries.
     def of_type(self, typ: str) -> list[dict[str, Any]]:
@@ -404,17 +459,12 @@ def render_components(
 
 
 def flatten_stack_config(config: Mapping[str, Any]) -> dict[str, str]:
-    """A stack file's ``config:`` mapping as the Pulumi CLI hands it to a program: every
-    value a string, structured values (lists, objects) as JSON."""
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        if isinstance(value, str):
-            flat[key] = value
-        elif isinstance(value, bool):
-            flat[key] = "true" if value else "false"
-        else:
-            flat[key] = json.dumps(value)
-    return flat
+    """A stack file's ``config:`` mapping as the Pulumi CLI hands it to a program: strings as
+    written, an empty value as "", anything else (numbers, booleans, lists, objects) as the
+    JSON Go writes (compact, keys sorted); see :func:`stacks.config.loader.cli_config_value`."""
+    from stacks.config.loader import cli_config_value
+
+    return {key: cli_config_value(value) for key, value in config.items()}
 
 
 def render_project(
@@ -427,17 +477,24 @@ def render_project(
     """Render a Pulumi (Python) project directory offline: its ``__main__.py`` with the config
     of ``stack_file`` (a stack file in ``project_dir``, e.g. ``Pulumi.dev.yaml``).
 
+    Both files are read as the Pulumi CLI reads them (:func:`stacks.config.loader.read_pulumi_yaml`).
     Secure values (``secure:`` entries) are not supported here: give plain test values.
     """
     import runpy
     import sys
 
-    import yaml
+    from stacks.config.loader import project_name, read_pulumi_yaml
 
     project_dir = Path(project_dir)
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
-    document = yaml.safe_load((project_dir / stack_file).read_text(encoding="utf-8")) or {}
-    config = flatten_stack_config(document.get("config") or {})
+    project = project_name(project_dir)
+    document = read_pulumi_yaml(project_dir / stack_file) or {}
+    # Keys without a namespace get the project's name, as the CLI gives them.
+    config = flatten_stack_config(
+        {
+            (k if ":" in k else f"{project}:{k}"): v
+            for k, v in (document.get("config") or {}).items()
+        }
+    )
     main = project_dir / "__main__.py"
 
     def program() -> None:
@@ -449,7 +506,7 @@ def render_project(
 
     return render_program(
         program,
-        project=str(project["name"]),
+        project=project,
         stack=stack,
         config=config,
         project_dir=project_dir,

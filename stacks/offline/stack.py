@@ -15,11 +15,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def project_name(project_dir: Path = PROJECT_DIR) -> str:
-    """The ``name`` in ``Pulumi.yaml``."""
-    import yaml
+    """The ``name`` in ``Pulumi.yaml``, read as the Pulumi CLI reads it (raises
+    ``StackFileError`` when the file is missing, unreadable or names no project)."""
+    from stacks.config.loader import project_name as read_name
 
-    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
-    return str(data["name"])
+    return read_name(project_dir)
 
 
 def render_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
@@ -32,14 +32,15 @@ def render_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
     from stacks.environment import build
 
     flat, secret_keys = load_stack_file(project_dir, stack)
-    cfg = parse_raw_config(flat, source=stack_file_path(project_dir, stack).name)
+    project = project_name(project_dir)
+    cfg = parse_raw_config(flat, source=stack_file_path(project_dir, stack).name, project=project)
 
     def program() -> None:
         build(cfg)
 
     return render_program(
         program,
-        project=project_name(project_dir),
+        project=project,
         stack=stack,
         config=flat,
         secret_keys=secret_keys,
