@@ -1,39 +1,16 @@
-"""Reading recorded plans: per-region summaries and diffs between two plans."""
+"""Reading recorded plans: per-region summaries (diffs live in :mod:`stacks.plan_diff`)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from stacks.offline import PLAN_FORMAT, PROVIDER_TYPE_PREFIX
-
-
-class PlanFileError(Exception):
-    """A plan file is missing, unreadable or not an ``mlops-plan/1`` document."""
-
-
-def load_plan_file(path: Path) -> dict[str, Any]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanFileError(f"cannot read {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise PlanFileError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-        raise PlanFileError(f"{path} is not a plan file (expected format {PLAN_FORMAT!r})")
-    resources = data.get("resources")
-    if not isinstance(resources, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("urn"), str) for r in resources
-    ):
-        raise PlanFileError(f"{path}: 'resources' must be a list of resources with a urn")
-    return data
-
+# The diff moved to stacks.plan_diff (grouping, values, replacement, warnings, formats); its
+# names stay importable from here.
+from stacks.offline import PROVIDER_TYPE_PREFIX
+from stacks.offline.engine import count_resources
+from stacks.plan_diff import PlanDiff, PlanFileError, diff_plans, load_plan_file
 
 # Summary -----------------------------------------------------------------------------------
 
@@ -57,10 +34,7 @@ def _settings(resources: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
     lines.append(("NAT gateways", str(len(nats))))
     endpoints = of("aws:ec2/vpcEndpoint:VpcEndpoint")
     if endpoints:
-        names = sorted(
-            str(e["inputs"].get("serviceName", "")).rsplit(".", 1)[-1] for e in endpoints
-        )
-        lines.append(("VPC endpoints", ", ".join(names)))
+        lines.append(("VPC endpoints", endpoint_names(endpoints)))
     groups = of("aws:cloudwatch/logGroup:LogGroup")
     if groups:
         days = sorted({g["inputs"].get("retentionInDays") for g in groups}, key=str)
@@ -70,25 +44,47 @@ def _settings(resources: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return lines
 
 
+def endpoint_service(endpoint: Mapping[str, Any]) -> str:
+    """A VPC endpoint's service as configured (``ecr.api``, not ``api``): its ``serviceName``
+    less the ``com.amazonaws.<region>.`` prefix."""
+    service = str(endpoint["inputs"].get("serviceName", ""))
+    prefix = f"com.amazonaws.{endpoint.get('region')}."
+    return service[len(prefix) :] if service.startswith(prefix) else service
+
+
+def endpoint_names(endpoints: list[Mapping[str, Any]]) -> str:
+    """VPC endpoints by the service names as configured, gateways marked as such."""
+    names = []
+    for e in endpoints:
+        gateway = e["inputs"].get("vpcEndpointType") == "Gateway"
+        names.append(f"{endpoint_service(e)} (gateway)" if gateway else endpoint_service(e))
+    return ", ".join(sorted(names))
+
+
 def summary(plan: Mapping[str, Any]) -> str:
-    """A readable summary per region: resource counts by type and key settings."""
+    """A readable summary per region: what is counted, resource counts by type and key
+    settings. The counts are those of the plan JSON's ``counts`` and of ``check``: every
+    recorded resource (cloud resources, components and providers; not the stack resource)."""
     resources = plan["resources"]
     by_region: dict[str, list[Mapping[str, Any]]] = {}
     for r in resources:
-        if r.get("custom") and not r["type"].startswith(PROVIDER_TYPE_PREFIX):
-            by_region.setdefault(r.get("region") or "(no region)", []).append(r)
+        by_region.setdefault(r.get("region") or "(no region)", []).append(r)
     outputs = plan.get("outputs", {})
     primary = outputs.get("primaryRegion")
-    total = sum(len(v) for v in by_region.values())
     lines = [
-        f"Stack {plan['stack']} of {plan['project']}: {total} resources in "
-        f"{len(by_region)} region(s)"
+        f"Stack {plan['stack']} of {plan['project']}: {count_resources(resources).describe()} "
+        f"in {len(by_region)} region(s)"
     ]
     for region in sorted(by_region, key=lambda r: (r != primary, r)):
-        items = by_region[region]
+        everything = by_region[region]
+        items = [
+            r
+            for r in everything
+            if r.get("custom") and not r["type"].startswith(PROVIDER_TYPE_PREFIX)
+        ]
         title = f"{region} (primary)" if region == primary else region
         lines.append("")
-        lines.append(f"== {title}: {len(items)} resources")
+        lines.append(f"== {title}: {count_resources(everything).describe()}")
         for key, value in _settings(items):
             lines.append(f"   {key + ':':<16} {value}")
         counts = Counter(r["type"] for r in items)
@@ -97,62 +93,12 @@ def summary(plan: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Diff ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class PlanDiff:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    changed: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def equal(self) -> bool:
-        return not (self.added or self.removed or self.changed)
-
-    def render(self) -> str:
-        if self.equal:
-            return "No differences.\n"
-        lines = [
-            f"{len(self.added)} to add, {len(self.changed)} to change, "
-            f"{len(self.removed)} to remove"
-        ]
-        for urn in self.added:
-            lines.append(f"+ {urn}")
-        for urn, keys in self.changed.items():
-            lines.append(f"~ {urn}")
-            lines.append(f"    changed: {', '.join(keys)}")
-        for urn in self.removed:
-            lines.append(f"- {urn}")
-        return "\n".join(lines) + "\n"
-
-
-def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    keys: list[str] = []
-    old_in, new_in = old.get("inputs", {}), new.get("inputs", {})
-    for key in sorted(set(old_in) | set(new_in)):
-        if old_in.get(key) != new_in.get(key):
-            keys.append(f"inputs.{key}")
-    old_opt, new_opt = old.get("options", {}), new.get("options", {})
-    for key in sorted(set(old_opt) | set(new_opt)):
-        if old_opt.get(key) != new_opt.get(key):
-            keys.append(f"options.{key}")
-    for key in ("provider", "parent", "dependencies"):
-        if old.get(key) != new.get(key):
-            keys.append(key)
-    return keys
-
-
-def diff_plans(old: Mapping[str, Any], new: Mapping[str, Any]) -> PlanDiff:
-    """Added, removed and changed resources (by URN) with the keys that changed."""
-    old_by = {r["urn"]: r for r in old["resources"]}
-    new_by = {r["urn"]: r for r in new["resources"]}
-    result = PlanDiff(
-        added=sorted(set(new_by) - set(old_by)),
-        removed=sorted(set(old_by) - set(new_by)),
-    )
-    for urn in sorted(set(old_by) & set(new_by)):
-        keys = _changed_keys(old_by[urn], new_by[urn])
-        if keys:
-            result.changed[urn] = keys
-    return result
+__all__ = [
+    "PlanDiff",
+    "PlanFileError",
+    "diff_plans",
+    "endpoint_names",
+    "endpoint_service",
+    "load_plan_file",
+    "summary",
+]

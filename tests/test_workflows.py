@@ -7,6 +7,7 @@ on one stack never overlap."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -418,3 +419,105 @@ def test_state_backend_comes_from_settings_and_no_workflow_holds_a_passphrase(na
         assert "${{ vars.PULUMI_BACKEND_URL }}" in text
     # Every stack uses the awskms:// secrets provider (deploy/iam/README.md): no passphrase in CI.
     assert "PASSPHRASE" not in (WORKFLOWS / name).read_text()
+
+
+def _plan_diff_step() -> dict[str, Any]:
+    plan = jobs(load("pr.yml"))["plan"]
+    [step] = [s for s in steps(plan) if "python -m stacks diff" in str(s.get("run", ""))]
+    return step
+
+
+def test_pr_plan_diff_comment_is_the_markdown_diff_and_the_full_diff_an_artifact() -> None:
+    plan = jobs(load("pr.yml"))["plan"]
+    run = str(_plan_diff_step()["run"])
+    assert "--format markdown" in run and "--format json" in run
+    limit = re.search(r"--max-chars (\d+)", run)
+    assert limit and int(limit.group(1)) <= 65536  # GitHub's comment limit
+    assert 'report="plan-diff-$STACK.md"' in run and '> "$report"' in run
+    # The truncation line sends readers to the artifact uploaded below.
+    assert "--full-diff-at" in run and "plan-diff-$STACK\\` artifact" in run
+    [comment] = [
+        s
+        for s in steps(plan)
+        if action(s) == "marocchino/sticky-pull-request-comment"
+        and s["with"]["header"] == "plan-diff-${{ matrix.stack }}"
+    ]
+    assert comment["with"]["path"] == "plan-diff-${{ matrix.stack }}.md"
+    [artifact] = [
+        s
+        for s in steps(plan)
+        if action(s) == "actions/upload-artifact"
+        and s["with"]["name"] == "plan-diff-${{ matrix.stack }}"
+    ]
+    assert "plan-diff-${{ matrix.stack }}.txt" in artifact["with"]["path"]
+    assert "cancelled()" in str(artifact.get("if", ""))
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize(
+    ("base", "head"),
+    [
+        ("tests/golden/diff/old.json", "tests/golden/diff/new.json"),
+        ("tests/golden/plan-dev.json", "tests/golden/plan-prod.json"),  # a big diff
+    ],
+)
+def test_pr_plan_diff_step_writes_a_comment_that_fits(tmp_path: Path, base: str, head: str) -> None:
+    (tmp_path / "base-dev.json").write_bytes((ROOT / base).read_bytes())
+    (tmp_path / "plan-dev.json").write_bytes((ROOT / head).read_bytes())
+    summary = tmp_path / "summary.md"
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "STACK": "dev",
+        "BASE_AVAILABLE": "true",
+        "BASE_SHA": "a" * 40,
+        "HEAD_SHA": "b" * 40,
+        "RUN_URL": "https://github.com/o/r/actions/runs/1",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    done = subprocess.run(
+        ["bash", "-e", "-c", str(_plan_diff_step()["run"])],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "plan-diff-dev.md").read_text(encoding="utf-8")
+    assert report.startswith("### Offline plan diff: `dev` (aaaaaaa → bbbbbbb)")
+    assert "| Region | Added | Changed | of which replaced | Removed |" in report
+    assert len(report.encode()) <= 65000
+    if "Truncated" in report:
+        assert (
+            "`plan-diff-dev` artifact of [this workflow run](https://github.com/o/r/actions/runs/1)"
+            in report
+        )
+    assert summary.read_text(encoding="utf-8") == report
+    full = (tmp_path / "plan-diff-dev.txt").read_text(encoding="utf-8")
+    assert full.splitlines()[0].endswith("to remove")
+    assert json.loads((tmp_path / "plan-diff-dev.json").read_text())["equal"] is False
+
+
+@pytest.mark.subprocess
+def test_pr_plan_diff_step_fails_on_a_broken_plan(tmp_path: Path) -> None:
+    (tmp_path / "base-dev.json").write_text('{"format": "mlops-plan/1"}')
+    (tmp_path / "plan-dev.json").write_bytes((ROOT / "tests/golden/diff/new.json").read_bytes())
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "STACK": "dev",
+        "BASE_AVAILABLE": "true",
+        "BASE_SHA": "a" * 40,
+        "HEAD_SHA": "b" * 40,
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
+    done = subprocess.run(
+        ["bash", "-e", "-c", str(_plan_diff_step()["run"])],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
