@@ -120,10 +120,11 @@ def test_every_region_has_the_environment_and_every_jobs_definition(stack_plan: 
             if r["type"] == "aws:ec2/subnet:Subnet" and "private" in r["name"]
         }
         assert set(resources["subnets"]) == private
+        # The continuous-training loop's definitions are its own (tests/test_training.py).
         definitions = {
             d["inputs"]["name"]
             for d in stack_plan.in_region(region.name)
-            if d["type"] == DEFINITION
+            if d["type"] == DEFINITION and d["name"].startswith(f"{region.name}-jobs-")
         }
         assert definitions == {f"mlops-{cfg.environment}-{job.name}" for job in cfg.jobs.jobs}
 
@@ -216,13 +217,18 @@ def test_schedules_and_triggers_exist_only_in_the_primary(stack_plan: Plan) -> N
         if j.on_new_raw_data
     )
     for region in cfg.regions:
+        jobs = f"{region.name}-jobs-"  # the training loop's schedule and rule are its own
         schedules = sorted(
-            s["inputs"]["name"] for s in stack_plan.in_region(region.name) if s["type"] == SCHEDULE
+            s["inputs"]["name"]
+            for s in stack_plan.in_region(region.name)
+            if s["type"] == SCHEDULE and s["name"].startswith(jobs)
         )
         triggers = sorted(
             r["name"]
             for r in stack_plan.in_region(region.name)
-            if r["type"] == RULE and r["name"].endswith("-on-new-objects")
+            if r["type"] == RULE
+            and r["name"].startswith(jobs)
+            and r["name"].endswith("-on-new-objects")
         )
         primary = region.name == cfg.primary_region
         assert schedules == (scheduled if primary else [])
@@ -329,6 +335,10 @@ def test_job_roles_reach_only_their_configured_folders_in_their_region(stack_pla
             read = f"arn:aws:s3:::{lake_bucket(stack_plan, region.name, job.read_zone)}"
             write = f"arn:aws:s3:::{lake_bucket(stack_plan, region.name, job.write_zone)}"
             allowed = {read, write, f"{read}/{job.read_prefix}/*", f"{write}/{job.write_prefix}/*"}
+            if cfg.training.enabled and job.name in cfg.training.scoring_jobs:
+                # A scoring job reads the approved model from the registry's folder.
+                models = f"arn:aws:s3:::{lake_bucket(stack_plan, region.name, 'models')}"
+                allowed |= {models, f"{models}/registry/{cfg.training.model}/*"}
             s3 = {
                 r
                 for d in documents
@@ -344,7 +354,21 @@ def test_job_roles_reach_only_their_configured_folders_in_their_region(stack_pla
                 for s in statements(d)
                 for a in as_list(s["Action"])
             }
-            assert services == {"s3", "kms"}
+            scoring = cfg.training.enabled and job.name in cfg.training.scoring_jobs
+            assert services == ({"s3", "kms", "dynamodb"} if scoring else {"s3", "kms"})
+            for d in documents:
+                for st in statements(d):
+                    if any(a.startswith("dynamodb:") for a in as_list(st["Action"])):
+                        # Read the approved version from the registry table, nothing else.
+                        assert all(
+                            a in ("dynamodb:GetItem", "dynamodb:Query")
+                            for a in as_list(st["Action"])
+                        ), st
+                        assert all(
+                            r.endswith(f":table/mlops-{cfg.environment}-model-registry")
+                            or r.endswith(f":table/mlops-{cfg.environment}-model-registry/index/*")
+                            for r in as_list(st["Resource"])
+                        ), st
 
 
 def test_jobs_resources_cause_no_policy_violation(stack_plan: Plan) -> None:
@@ -492,6 +516,7 @@ def test_airflow_when_enabled_lives_in_the_primary_and_passes_the_checks(
 def test_without_the_key_there_are_no_jobs(project_with, stack_config) -> None:
     config = stack_config("dev")
     del config["mlops:jobs"]
+    config["mlops:training"] = {"enabled": False}  # its jobs are Batch jobs too
     plan = render_stack("test", project_dir=project_with(config))
     assert not [
         r
@@ -538,6 +563,7 @@ def test_defaults_without_the_key() -> None:
     config = load_stack_config(PROJECT_DIR, "dev")
     assert config.jobs.jobs and not config.jobs.airflow.enabled
     raw = {k: v for k, v in flat(yaml_config("dev")).items() if k != "mlops:jobs"}
+    raw["mlops:training"] = json.dumps({"enabled": False})  # it names dev's scoring job
     defaults = parse_raw_config(raw).jobs
     assert defaults.jobs == () and defaults.max_vcpus == 16
     assert not defaults.airflow.enabled and defaults.airflow.environment_class == "mw1.small"

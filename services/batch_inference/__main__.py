@@ -19,6 +19,10 @@ Parameters (each may also come from an environment variable)::
                                                               the run; must be the input bucket
     --trigger-key    BATCH_INFERENCE_TRIGGER_KEY    optional  key of the object that triggered the
                                                               run: read only this object (below)
+    --registry-table BATCH_INFERENCE_REGISTRY_TABLE optional  the model registry (DynamoDB): score with
+    --model-name     BATCH_INFERENCE_MODEL_NAME               the approved version of this model (both
+                                                              or neither; not with --model-key); see
+                                                              ``registry``
 
 Where the data lives: inputs are read from the data lake's ``curated`` zone; predictions and
 model artefacts live in the ``models`` zone (artefacts under e.g. ``artefacts/``, runs under
@@ -129,6 +133,8 @@ PARAMS: tuple[Param, ...] = (
         "trigger_bucket", "bucket of the object that triggered the run; default: the input bucket"
     ),
     Param("trigger_key", "key of the object that triggered the run: read only this object"),
+    Param("registry_table", "model registry table: score with the approved version of the model"),
+    Param("model_name", "the model's name in the registry (with --registry-table)"),
 )
 
 
@@ -265,10 +271,8 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
             values[param.name], problem = _parse_whole(
                 item.value, item.source, 0, job.MAX_SHARDS - 1
             )
-        elif param.name == "trigger_key":
-            problem = (
-                None  # an object key is taken as it is; checked against the input folder below
-            )
+        elif param.name in ("trigger_key", "registry_table", "model_name"):
+            problem = None  # a key or name taken as it is; pairs are checked below
         else:  # pragma: no cover - every parameter is handled above
             problem = None
         if problem:
@@ -279,6 +283,7 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
             f"{resolved['model_bucket'].source} is given but --model-key is not "
             f"(or set {ENV_PREFIX}MODEL_KEY): a model bucket without a key would be ignored"
         )
+    problems.extend(_registry_problems(values, resolved))
     problems.extend(_shard_problems(values, resolved))
     if not problems:
         problems.extend(_overlap_problems(values))
@@ -303,7 +308,28 @@ def build_run_args(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
         threshold=values["threshold"],
         shard=shard,
         trigger_key=values["trigger_key"],
+        registry_table=values["registry_table"],
+        model_name=values["model_name"],
     )
+
+
+def _registry_problems(values: Mapping[str, Any], resolved: Mapping[str, Resolved]) -> list[str]:
+    """The registry table and the model name come together, and never with a model key."""
+    table, name = values["registry_table"], values["model_name"]
+    if (table is None) != (name is None):
+        given, missing = (
+            ("registry_table", "model_name") if name is None else ("model_name", "registry_table")
+        )
+        flag = f"--{missing.replace('_', '-')}"
+        return [
+            f"{resolved[given].source} is given but {flag} is not (or set {ENV_PREFIX}{missing.upper()})"
+        ]
+    if table is not None and values["model_key"] is not None:
+        return [
+            f"Only one of [{resolved['model_key'].source}] and [{resolved['registry_table'].source}] "
+            "can be given: a fixed model artefact, or the registry's approved version"
+        ]
+    return []
 
 
 def _parse_threshold(value: str, source: str) -> tuple[float | None, str | None]:
@@ -415,6 +441,16 @@ def make_s3_client() -> Any:
     )
 
 
+def make_dynamodb_client() -> Any:
+    """A DynamoDB client (the model registry) from the standard AWS environment."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})
+    )
+
+
 def main(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -422,6 +458,7 @@ def main(
     stderr: TextIO | None = None,
     s3: Any = None,
     now: Callable[[], datetime] = job.utc_now,
+    dynamodb: Any = None,
 ) -> int:
     """Run the job with ``argv`` and ``environ``; return the process exit code."""
     environ = os.environ if environ is None else environ
@@ -444,7 +481,10 @@ def main(
     run_log = log.bind(run_id=args.run_id)
     try:
         client = make_s3_client() if s3 is None else s3
-        job.run(args, client, run_log, now, aws_batch_context(environ))
+        registry = None
+        if args.registry_table is not None:
+            registry = make_dynamodb_client() if dynamodb is None else dynamodb
+        job.run(args, client, run_log, now, aws_batch_context(environ), dynamodb=registry)
     except job.JobError as exc:
         run_log.error("run_failed", error=exc.kind, message=str(exc), exit_code=exc.exit_code)
         if isinstance(exc, job.UsageError):

@@ -12,7 +12,8 @@ objects under the run's own folder ``s3://<output-bucket>/<output-prefix>/run_id
   timestamps, every input key with its record count, the archived objects skipped
   (``input.skipped``), the triggering key (``input.trigger``, null for a listing run), the
   output keys and record count, and the model that produced the predictions (with the
-  artefact's ETag/VersionId).
+  artefact's ETag/VersionId, and its registry ``version`` when it is the registry's
+  approved version: see ``registry``; each prediction line then carries ``model_version``).
   A run is complete exactly when its ``_SUCCESS`` exists; consumers read nothing else.
 
 Input record schema (one JSON object per line, UTF-8, ``\\n``-separated; blank lines skipped)::
@@ -176,6 +177,11 @@ class RunArgs:
     """Default: the run lists the input folder and reads every input object in it. When
     given (a run submitted for one new object), it reads only this key of the input bucket
     (under the input folder) and lists nothing."""
+    registry_table: str | None = None
+    """Default: no registry (the model is ``model_key`` or the built-in baseline). When given
+    (with ``model_name``), the run scores with the approved version of ``model_name``."""
+    model_name: str | None = None
+    """The model's name in the registry (only with ``registry_table``)."""
 
     @property
     def input_folder(self) -> str:
@@ -334,6 +340,7 @@ def run(
     log: JsonLog,
     now: Callable[[], datetime] = utc_now,
     aws_batch: Mapping[str, str] | None = None,
+    dynamodb: Any = None,
 ) -> RunResult:
     """Execute one run end to end; raises a ``JobError`` subclass on failure.
 
@@ -343,11 +350,11 @@ def run(
     last. A sharded run goes through :func:`run_shard`.
     """
     if args.shard is not None:
-        return run_shard(args, s3, log, now, aws_batch)
+        return run_shard(args, s3, log, now, aws_batch, dynamodb)
     started_at = now()
     log.info("run_started", **_run_started_fields(args))
     prepare_run_folder(args, s3, log)
-    model = load_model(args, s3)
+    model = load_model(args, s3, dynamodb, log)
     check_threshold(args.threshold, model)
     log.info("model_loaded", model=model.describe())
 
@@ -381,6 +388,8 @@ def _run_started_fields(args: RunArgs) -> dict[str, Any]:
         "output": s3_uri(args.output_bucket, args.run_folder),
         "model": s3_uri(args.model_bucket, args.model_key)
         if args.model_key
+        else f"{args.model_name} (approved version, registry {args.registry_table})"
+        if args.registry_table
         else BASELINE_MODEL_NAME,
         "threshold": args.threshold,
     }
@@ -434,6 +443,7 @@ def run_shard(
     log: JsonLog,
     now: Callable[[], datetime] = utc_now,
     aws_batch: Mapping[str, str] | None = None,
+    dynamodb: Any = None,
 ) -> RunResult:
     """Execute one shard of a run: score this shard's input objects, publish
     ``part-<i>.jsonl`` and ``_shard-<i>.json``, then complete the run if every shard has."""
@@ -444,7 +454,7 @@ def run_shard(
     scored = Scored(inputs=(), skipped=())
     manifest: Mapping[str, Any] = {}
     if not prepare_shard(args, s3, log):
-        model = load_model(args, s3)
+        model = load_model(args, s3, dynamodb, log)
         check_threshold(args.threshold, model)
         log.info("model_loaded", model=model.describe())
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY_BYTES, mode="w+b") as staged:

@@ -94,7 +94,10 @@ class LinearModel:
     intercept: float = 0.0
     link: str = "identity"
     source: Mapping[str, Any] = field(default_factory=dict)
-    """Where the model came from (``uri``, ``etag``, ``version_id``), for the manifest."""
+    """Where the model came from (``uri``, ``etag``, ``version_id``, ``registry``), for the
+    manifest."""
+    version: int | None = None
+    """The registry version this model is (None: an artefact given by key)."""
 
     def predict(self, features: Mapping[str, float]) -> float:
         """Score one record; every coefficient's feature must be present."""
@@ -116,6 +119,7 @@ class LinearModel:
             "link": self.link,
             "intercept": self.intercept,
             "coefficients": dict(self.coefficients),
+            **({"version": self.version} if self.version is not None else {}),
             **({"source": dict(self.source)} if self.source else {}),
         }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +22,7 @@ from services.batch_inference.inputs import (
 )
 from services.batch_inference.logs import JsonLog
 from services.batch_inference.models import MeanBaseline, Model, parse_model_artefact, parse_record
+from services.batch_inference.registry import approved_version
 from services.batch_inference.storage import describe_error, error_code, s3_uri, storage_failure
 
 if TYPE_CHECKING:
@@ -30,16 +31,41 @@ if TYPE_CHECKING:
 _READ_CHUNK_BYTES = 1 << 20
 
 
-def load_model(args: RunArgs, s3: Any) -> Model:
-    """The run's model: the artefact at ``model_bucket/model_key``, or the built-in baseline.
+def load_model(args: RunArgs, s3: Any, dynamodb: Any = None, log: JsonLog | None = None) -> Model:
+    """The run's model: the artefact at ``model_bucket/model_key``, the registry's approved
+    version (``registry_table``), or the built-in baseline.
 
     A missing artefact or bucket is a ``DataError`` naming its ``s3://`` URI.
     """
+    if args.registry_table is not None and args.model_name is not None:
+        approved = approved_version(dynamodb, args.registry_table, args.model_name)
+        if approved is None:
+            if log is not None:
+                log.warning(
+                    "no_approved_model",
+                    message=f"model {args.model_name!r} has no approved version in "
+                    f"{args.registry_table}; scoring with the built-in {MeanBaseline().name!r}",
+                )
+            return MeanBaseline()
+        registry = {
+            "table": args.registry_table,
+            "model": approved.model,
+            "version": approved.version,
+        }
+        return _load_artefact(s3, approved.bucket, approved.key, approved.key, registry)
     if args.model_key is None:
         return MeanBaseline()
-    uri = s3_uri(args.model_bucket, args.model_key)
+    return _load_artefact(s3, args.model_bucket, args.model_key, args.model_key, None)
+
+
+def _load_artefact(
+    s3: Any, bucket: str, key: str, default_name: str, registry: dict[str, Any] | None
+) -> Model:
+    """Read and parse one model artefact; ``registry`` (table, model, version) when it is a
+    registry version."""
+    uri = s3_uri(bucket, key)
     try:
-        response = s3.get_object(Bucket=args.model_bucket, Key=args.model_key)
+        response = s3.get_object(Bucket=bucket, Key=key)
         body = response["Body"].read()
     except ClientError as exc:
         code = error_code(exc)
@@ -47,7 +73,7 @@ def load_model(args: RunArgs, s3: Any) -> Model:
             raise DataError(f"model artefact {uri} does not exist (--model-key)") from None
         if code == "NoSuchBucket":
             raise DataError(
-                f"model artefact {uri}: bucket {args.model_bucket!r} does not exist (--model-bucket)"
+                f"model artefact {uri}: bucket {bucket!r} does not exist (--model-bucket)"
             ) from None
         raise StorageError(f"reading model artefact {uri} failed: {describe_error(exc)}") from None
     except BotoCoreError as exc:
@@ -56,8 +82,10 @@ def load_model(args: RunArgs, s3: Any) -> Model:
         "uri": uri,
         "etag": str(response.get("ETag", "")).strip('"'),
         **({"version_id": response["VersionId"]} if response.get("VersionId") else {}),
+        **({"registry": registry} if registry else {}),
     }
-    return parse_model_artefact(body, uri, default_name=args.model_key, source=source)
+    model = parse_model_artefact(body, uri, default_name=default_name, source=source)
+    return replace(model, version=registry["version"]) if registry else model
 
 
 def iter_lines(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -143,7 +171,11 @@ def score_object(
                     f"{where}: duplicate id {record.id!r} (first seen at {seen[identity]})"
                 )
             seen[identity] = where
-            sink.write(_prediction_line(record.id, prediction, args.threshold))
+            sink.write(
+                _prediction_line(
+                    record.id, prediction, args.threshold, getattr(model, "version", None)
+                )
+            )
             count += 1
     except (ClientError, BotoCoreError) as exc:
         raise storage_failure(f"reading {uri}", exc, args.input_bucket, "--input-bucket") from None
@@ -195,8 +227,12 @@ def score_objects(s3: Any, args: RunArgs, model: Model, staged: IO[bytes], log: 
     return scored
 
 
-def _prediction_line(record_id: str | int, prediction: float, threshold: float | None) -> bytes:
+def _prediction_line(
+    record_id: str | int, prediction: float, threshold: float | None, version: int | None = None
+) -> bytes:
     row: dict[str, Any] = {"id": record_id, "prediction": prediction}
     if threshold is not None:
         row["label"] = 1 if prediction >= threshold else 0
+    if version is not None:
+        row["model_version"] = version
     return (json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")

@@ -14,6 +14,12 @@ Routes
                    ``horizon`` whole number of steps, 1..365. Default: 7
                    A bad, repeated or unknown parameter -> 400
                    ``{"error": ..., "parameter": name}``.
+    GET /model     200 the model version served (continuous training: see ``serving``);
+                   503 while no version is approved; 404 when model serving is off.
+    GET /predict   200 ``{"prediction": p, "model": name, "version": n}`` for the features
+                   given as query parameters (``?age=42&income=3100``: exactly the model's
+                   features, finite numbers; else 400 naming the parameter); 503 / 404 as
+                   ``/model``.
     Anything else: 404 (unknown path) or 405 (method other than GET/HEAD), JSON too.
 
 Configuration (environment variables, read once at import; a problem raises
@@ -25,6 +31,9 @@ Configuration (environment variables, read once at import; a problem raises
                              series below.
     FORECAST_DEFAULT_SERIES  optional: the series used when the query names none.
                              Default: the first series of the catalogue.
+    MODEL_REGISTRY_TABLE, MODEL_NAME, MODEL_REFRESH_SECONDS
+                             optional: serve the registry's approved version of a model,
+                             reloaded within MODEL_REFRESH_SECONDS of an approval (``serving``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .forecasting import forecast
+from .serving import ApprovedModel, LoadedModel, load_serving_config
 
 MIN_HORIZON = 1
 MAX_HORIZON = 365
@@ -349,14 +359,16 @@ def forecast_document(series: Series, horizon: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- WSGI
 
 
-def create_app(catalogue: Catalogue) -> WsgiApp:
-    """Return the WSGI application serving ``catalogue``."""
+def create_app(catalogue: Catalogue, model: ApprovedModel | None = None) -> WsgiApp:
+    """Return the WSGI application serving ``catalogue`` (and ``model`` when given)."""
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "") or "/"
         try:
-            status, body, extra = _route(method, path, environ.get("QUERY_STRING", ""), catalogue)
+            status, body, extra = _route(
+                method, path, environ.get("QUERY_STRING", ""), catalogue, model
+            )
         except Exception:  # noqa: BLE001 - answer JSON, log the traceback
             logger.exception("unhandled error for %s %s", method, path)
             status, body, extra = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}, []
@@ -375,16 +387,18 @@ def create_app(catalogue: Catalogue) -> WsgiApp:
 
 
 def _route(
-    method: str, path: str, query: str, catalogue: Catalogue
+    method: str, path: str, query: str, catalogue: Catalogue, model: ApprovedModel | None = None
 ) -> tuple[HTTPStatus, dict[str, Any], list[tuple[str, str]]]:
     """Dispatch one request; return status, JSON body and extra headers."""
-    if path not in ("/health", "/forecast"):
+    if path not in ("/health", "/forecast", "/model", "/predict"):
         return HTTPStatus.NOT_FOUND, {"error": "not found", "path": path}, []
     if method not in ("GET", "HEAD"):
         body = {"error": f"method {method} not allowed", "allowed": ["GET", "HEAD"]}
         return HTTPStatus.METHOD_NOT_ALLOWED, body, [("Allow", "GET, HEAD")]
     if path == "/health":
         return HTTPStatus.OK, {"status": "ok"}, []
+    if path in ("/model", "/predict"):
+        return _model_route(path, query, model)
     try:
         series, horizon = parse_forecast_query(query, catalogue)
     except BadParameter as exc:
@@ -392,4 +406,66 @@ def _route(
     return HTTPStatus.OK, forecast_document(series, horizon), []
 
 
-application = create_app(load_catalogue(os.environ))
+def _model_route(
+    path: str, query: str, model: ApprovedModel | None
+) -> tuple[HTTPStatus, dict[str, Any], list[tuple[str, str]]]:
+    """``/model`` and ``/predict``: the approved version of the configured model."""
+    if model is None:
+        return HTTPStatus.NOT_FOUND, {"error": "model serving is not configured"}, []
+    current = model.current()
+    if current is None:
+        body = {"error": f"model {model.config.model!r} has no approved version yet"}
+        return (
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            body,
+            [("Retry-After", str(model.config.refresh_seconds))],
+        )
+    about = {"model": model.config.model, "name": current.name, "version": current.version}
+    if path == "/model":
+        features = sorted(current.coefficients)
+        return (
+            HTTPStatus.OK,
+            {**about, "features": features, "refresh_seconds": model.config.refresh_seconds},
+            [],
+        )
+    try:
+        features = parse_features(query, current)
+    except BadParameter as exc:
+        return HTTPStatus.BAD_REQUEST, {"error": str(exc), "parameter": exc.parameter}, []
+    return HTTPStatus.OK, {"prediction": current.predict(features), **about}, []
+
+
+def parse_features(query: str, model: LoadedModel) -> dict[str, float]:
+    """The model's features from a query string; ``BadParameter`` naming the first problem."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=_MAX_QUERY_FIELDS)
+    except ValueError:
+        raise BadParameter(
+            "query", f"too many query parameters (at most {_MAX_QUERY_FIELDS})"
+        ) from None
+    given: dict[str, float] = {}
+    for name, raw in pairs:
+        if name not in model.coefficients:
+            known = ", ".join(sorted(model.coefficients))
+            raise BadParameter(name, f"unknown feature {name!r} (the model uses: {known})")
+        if name in given:
+            raise BadParameter(name, f"feature {name!r} is given more than once")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise BadParameter(name, f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise BadParameter(name, f"{name} must be a finite number, got {raw!r}")
+        given[name] = value
+    missing = sorted(set(model.coefficients) - set(given))
+    if missing:
+        raise BadParameter(missing[0], f"feature(s) missing: {', '.join(missing)}")
+    return given
+
+
+def _serving_from_environment(environ: Mapping[str, str]) -> ApprovedModel | None:
+    config = load_serving_config(environ)
+    return ApprovedModel(config) if config is not None else None
+
+
+application = create_app(load_catalogue(os.environ), _serving_from_environment(os.environ))

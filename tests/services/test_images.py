@@ -34,7 +34,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = PROJECT_ROOT / "tests" / "golden"
 STACKS = ("dev", "prod")
 #: The build contexts of the images the stacks build; each has its own Dockerfile.
-CONTEXTS = ("services/forecast", "services/batch_inference")
+CONTEXTS = ("services/forecast", "services/batch_inference", "services/training")
 WRITABLE_PATH = "/tmp"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 JOB_DEFINITION = "aws:batch/jobDefinition:JobDefinition"
