@@ -8,6 +8,7 @@ an AZ or a tier never renumbers (and so never replaces) an existing subnet.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -64,6 +65,14 @@ def plan_subnets(vpc_cidr: str, az_count: int, tiers: Sequence[str]) -> dict[str
     return plan
 
 
+_AZ_ID_RE = re.compile(r"^[a-z]{3,6}\d+-az\d+$")
+
+
+def is_availability_zone_id(zone: str) -> bool:
+    """``zone`` is an AZ ID (``euw1-az1``), not an AZ name (``eu-west-1a``)."""
+    return bool(_AZ_ID_RE.match(zone))
+
+
 @dataclass(frozen=True)
 class NetworkArgs:
     """Arguments of :class:`Network`."""
@@ -71,7 +80,9 @@ class NetworkArgs:
     cidr: str
     """The VPC's IPv4 CIDR block."""
     availability_zones: Sequence[str]
-    """AZ names, one public and one private subnet in each (order is stable identity)."""
+    """AZ names (``eu-west-1a``) or AZ IDs (``euw1-az1``), one public and one private subnet
+    in each (order is stable identity). Pinned by the caller: the component never looks AZs
+    up, so rendering it needs no regional API."""
     key: KeyInput
     """The region key, or the ARN of an existing KMS key (its key policy must let CloudWatch
     Logs in this region use it, as the region key's ``logs`` use does); encrypts the
@@ -200,7 +211,11 @@ class Network(pulumi.ComponentResource):
                     f"{self._name}-{tier}-{i}",
                     vpc_id=self.vpc.id,
                     cidr_block=cidr,
-                    availability_zone=az,
+                    # An AZ ID (euw1-az1) names the same zone in every account; a name
+                    # (eu-west-1a) is the account's own mapping (AZ IDs, https://docs.aws.
+                    # amazon.com/global-infrastructure/latest/regions/az-ids.html).
+                    availability_zone=None if is_availability_zone_id(az) else az,
+                    availability_zone_id=az if is_availability_zone_id(az) else None,
                     map_public_ip_on_launch=False,
                     tags=self._tags(f"{tier}-{i}", tier=tier),
                     opts=self._child,

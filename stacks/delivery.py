@@ -421,6 +421,10 @@ class OperationRequest:
     project_dir: Path
     yes: bool = False
     """destroy only: skip the confirmation question (required when not interactive)."""
+    targets: tuple[str, ...] = ()
+    """preview/up/refresh: only these URNs and their dependents (``--region``, computed by
+    :mod:`stacks.region_targets`); empty: the whole stack. A targeted ``up`` first previews
+    and refuses to delete or replace protected resources."""
 
 
 def _err(message: str) -> None:
@@ -546,7 +550,12 @@ def run_operation(
         print(f"{request.operation} {request.stack}: backend {backend.url}", flush=True)
         stack = selector(request.stack, request.project_dir, {"PULUMI_BACKEND_URL": backend.url})
         method = getattr(stack, request.operation)
-        result = method(on_output=print, on_error=streamed.append_and_print)
+        scope: dict[str, Any] = (
+            {"target": list(request.targets), "target_dependents": True} if request.targets else {}
+        )
+        if request.targets and request.operation == "up":
+            _refuse_protected_deletions(stack, request, scope)
+        result = method(on_output=print, on_error=streamed.append_and_print, **scope)
     except DeliveryError as exc:
         _err(str(exc))
         return exc.exit_code
@@ -581,6 +590,30 @@ def run_operation(
     return EXIT_OK
 
 
+def _refuse_protected_deletions(stack: Any, request: OperationRequest, scope: Any) -> None:
+    """Preview the targeted update; a DeliveryError when it would delete or replace a
+    protected resource (the engine would stop half-way through)."""
+    from stacks.region_targets import protected_deletion_message, protected_deletions
+
+    events: list[Any] = []
+    stack.preview(on_output=print, on_event=events.append, **scope)
+    urns = protected_deletions(events)
+    if urns:
+        raise DeliveryError(protected_deletion_message(request.stack, urns), EXIT_FAILED)
+
+
+def _region_targets(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--region`` as target URNs from the offline plan (empty without ``--region``)."""
+    regions = list(getattr(args, "region", None) or [])
+    if not regions:
+        return ()
+    from stacks.offline import render_stack
+    from stacks.region_targets import region_target_urns
+
+    plan = render_stack(args.stack, _project_dir(args))
+    return tuple(region_target_urns(plan.to_dict(), regions))
+
+
 def operation_command(operation: Operation) -> Callable[[argparse.Namespace], int]:
     """The argparse handler ``(args) -> exit code`` for one Automation API operation."""
 
@@ -591,11 +624,20 @@ def operation_command(operation: Operation) -> Callable[[argparse.Namespace], in
         if problem:
             _err(f"--project-dir {problem}")
             return EXIT_USAGE
+        from stacks.config import ConfigError, StackFileError
+        from stacks.region_targets import RegionTargetError
+
+        try:
+            targets = _region_targets(args)
+        except (RegionTargetError, ConfigError, StackFileError) as exc:
+            _err(str(exc))
+            return EXIT_USAGE
         request = OperationRequest(
             operation=operation,
             stack=args.stack,
             project_dir=_project_dir(args),
             yes=bool(getattr(args, "yes", False)),
+            targets=targets,
         )
         code = run_operation(request)
         if operation == "destroy" and code == EXIT_OK:
@@ -672,6 +714,14 @@ def add_commands(subparsers: Any) -> None:
             operation, help=_OPERATION_HELP[operation], description=_OPERATION_HELP[operation]
         )
         _add_common(sub)
+        if operation != "destroy":
+            sub.add_argument(
+                "--region",
+                action="append",
+                metavar="REGION",
+                help="only this region's component tree and what depends on it (repeatable); "
+                "the other regions' APIs are not needed",
+            )
         if operation == "destroy":
             sub.add_argument(
                 "--yes",

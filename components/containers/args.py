@@ -135,9 +135,10 @@ class ContainerServiceArgs:
     """Default: a deployment may run twice the desired count while it replaces tasks."""
     enable_execute_command: bool = False
     """Default: no ECS Exec into the containers."""
-    certificate_arn: str | None = None
+    certificate_arn: pulumi.Input[str] | None = None
     """Default: none: one plain HTTP listener on port 80 (a recorded exception). When given,
-    an HTTPS listener on 443 with ``ssl_policy`` and port 80 redirecting to it."""
+    an HTTPS listener on 443 with ``ssl_policy`` and port 80 redirecting to it. An Output
+    (a certificate validation's ARN) makes the listener wait for it."""
     ssl_policy: str = DEFAULT_SSL_POLICY
     """Default: ELBSecurityPolicy-TLS13-1-2-2021-06. Must be a TLS 1.3 policy."""
     idle_timeout: int = 60
@@ -372,7 +373,7 @@ class ContainerServiceArgs:
 
     def _load_balancer_problems(self) -> list[str]:
         out: list[str] = []
-        if self.certificate_arn is not None:
+        if isinstance(self.certificate_arn, str):
             problem = certificate_arn_problem(self.certificate_arn)
             if problem:
                 out.append(f"certificate_arn: {problem}")

@@ -25,6 +25,27 @@ from stacks.config.builds import ContainerBuildConfig, build_path_problems
 KEY = f"{NAMESPACE}:containers"
 
 
+class WafConfig(ConfigModel):
+    """The WAFv2 web ACL on the service's internet-facing load balancer (components/entry)."""
+
+    enabled: bool | None = Field(
+        default=None, description="Attach the WAF. Default: on in production, off elsewhere."
+    )
+    rate_limit: int = Field(
+        default=2000,
+        description="Requests per client IP in 5 minutes before it is blocked (at least 10).",
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: int) -> int:
+        from components.entry.waf import MIN_RATE_LIMIT
+
+        if value < MIN_RATE_LIMIT:
+            raise ValueError(f"{value} is below WAF's minimum rate limit {MIN_RATE_LIMIT}")
+        return value
+
+
 class ContainersConfig(ConfigModel):
     """The web service of every region: ECS Fargate tasks behind a load balancer."""
 
@@ -51,6 +72,10 @@ class ContainersConfig(ConfigModel):
     )
     image_uri: str | None = Field(
         default=None, description="A prebuilt image. Default: build the image (see build)."
+    )
+    waf: WafConfig = Field(
+        default_factory=WafConfig,
+        description="WAF on the load balancer. Default: on in production, off elsewhere.",
     )
     build: ContainerBuildConfig | None = Field(
         default=None,
@@ -207,7 +232,20 @@ def containers_cross_checks(data: Mapping[str, Any]) -> list[str]:
         + _certificate_problems(web, data.get("regions"))
         + _secret_problems(web)
         + _deployment_problems(web)
+        + _waf_problems(web, is_production(data))
     )
+
+
+def _waf_problems(web: Mapping[str, Any], production: bool) -> list[str]:
+    """Production keeps the WAF on every internet-facing load balancer."""
+    waf = web.get("waf")
+    if production and web.get("enabled") is not False and isinstance(waf, dict):
+        if waf.get("enabled") is False:
+            return [
+                f"{KEY}.waf.enabled: production serves the web service behind a WAF; remove "
+                "the key or set it to true"
+            ]
+    return []
 
 
 def _size_problems(web: Mapping[str, Any]) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from components.checks import duplicates
 from components.network import NAT_STRATEGIES
@@ -19,18 +19,30 @@ from stacks.config.errors import did_you_mean
 MAX_AZ_COUNT = 6
 
 _ENDPOINT_RE = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
+#: An AZ ID (``euw1-az1``): "the first three letters of the Region code, followed by the
+#: number at the end of the Region code, followed by -az, followed by a number" ("AWS
+#: Availability Zones", https://docs.aws.amazon.com/global-infrastructure/latest/regions/
+#: aws-availability-zones.html). Longer region codes take more letters (``apse1``), so the
+#: prefix is checked as: the region's first part, the initial of its second part, ..., its
+#: number (``euw1`` is eu-west-1, never eu-central-1).
+_AZ_ID_RE = re.compile(r"^([a-z]{3,6})(\d+)-az(\d+)$")
 
 
 @lru_cache(maxsize=1)
 def aws_region_names() -> frozenset[str]:
-    """Every region name botocore's endpoint data knows, across all partitions."""
-    import botocore.session
+    """Every region name botocore's endpoint data knows, across all partitions (the regions
+    with an EC2 endpoint). Read with botocore's loader and endpoint resolver, as a session's
+    ``get_available_regions`` does, without building a session, which would also load the
+    whole EC2 service model to learn that its endpoint prefix is ``ec2`` (issue 15)."""
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
 
-    session = botocore.session.get_session()
-    names: set[str] = set()
-    for partition in session.get_available_partitions():
-        names.update(session.get_available_regions("ec2", partition_name=partition))
-    return frozenset(names)
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
+    return frozenset(
+        name
+        for partition in resolver.get_available_partitions()
+        for name in resolver.get_available_endpoints("ec2", partition)
+    )
 
 
 class RegionConfig(ConfigModel):
@@ -38,6 +50,11 @@ class RegionConfig(ConfigModel):
 
     name: str = Field(description="AWS region name, e.g. eu-west-1.")
     cidr: str = Field(description="The region's VPC CIDR, /16 to /22, private range.")
+    availability_zones: tuple[str, ...] = Field(
+        description="The region's AZs, pinned: names (eu-west-1a) or AZ IDs (euw1-az1), as "
+        "many as network.azCount (`python -m stacks azs <stack>` prints them); the program "
+        "never looks them up."
+    )
 
     @field_validator("name")
     @classmethod
@@ -45,6 +62,15 @@ class RegionConfig(ConfigModel):
         if value not in aws_region_names():
             hint = did_you_mean(value, sorted(aws_region_names()))
             raise ValueError(f"{value!r} is not an AWS region name{hint}")
+        return value
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _zones_of_region(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        region = info.data.get("name")
+        problems = availability_zone_problems(value, region if isinstance(region, str) else None)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("cidr")
@@ -117,16 +143,71 @@ class NetworkConfig(ConfigModel):
         return value
 
 
+def availability_zone_problems(zones: tuple[str, ...], region: str | None) -> list[str]:
+    """Why ``zones`` cannot be the pinned AZs of ``region`` (empty when they can).
+
+    botocore ships no AZ list (its endpoint data stops at regions), so each entry is checked
+    against the formats AWS documents: an AZ name is its Region code followed by a letter
+    (``eu-west-1a``) and an AZ ID is the short region code, ``-az`` and a number
+    (:data:`_AZ_ID_RE`). Names and IDs are not mixed within a region.
+    """
+    problems: list[str] = []
+    ids = [z for z in zones if _AZ_ID_RE.match(z)]
+    if ids and len(ids) != len(zones):
+        problems.append(f"{list(zones)} mixes AZ names and AZ IDs; use one kind per region")
+    for i, zone in enumerate(zones):
+        if region is None:
+            continue
+        match = _AZ_ID_RE.match(zone)
+        if match:
+            letters, number = match.group(1), match.group(2)
+            parts = region.split("-")
+            if not (
+                letters.startswith(parts[0])
+                and len(letters) > len(parts[0])
+                and letters[len(parts[0])] == parts[1][:1]
+                and parts[-1] == number
+            ):
+                problems.append(f"[{i}] {zone!r} is not an AZ ID of {region}")
+        elif not re.fullmatch(re.escape(region) + r"[a-z]", zone):
+            problems.append(
+                f"[{i}] {zone!r} is not an availability zone of {region} (write "
+                f"{region}a, {region}b, ... or AZ IDs)"
+            )
+    dupes = duplicates(zones)
+    if dupes:
+        problems.append(f"{dupes} listed more than once")
+    return problems
+
+
 def network_cross_checks(data: Mapping[str, Any]) -> list[str]:
     """Regions listed once each, with address ranges that do not overlap (so they can be
-    peered); production spreads over at least 2 AZs."""
+    peered), each pinning exactly ``network.azCount`` AZs; production spreads over at least
+    2 AZs."""
     problems = _region_problems(data.get("regions"))
     count = az_count(data)
+    problems += _zone_count_problems(data.get("regions"), count)
     if is_production(data) and isinstance(count, int) and 1 <= count < 2:
         problems.append(
             f"{NAMESPACE}:network.azCount: {count} AZ in production; "
             "use at least 2 for high availability"
         )
+    return problems
+
+
+def _zone_count_problems(regions: Any, count: Any) -> list[str]:
+    """Each region lists as many AZs as ``network.azCount`` (a different count would leave
+    subnets without a zone or zones without subnets)."""
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_AZ_COUNT:
+        return []  # mlops:network.azCount reports its own problem
+    problems: list[str] = []
+    for i, item in enumerate(regions if isinstance(regions, list) else []):
+        zones = item.get("availabilityZones") if isinstance(item, dict) else None
+        if isinstance(zones, list) and len(zones) != count:
+            problems.append(
+                f"{NAMESPACE}:regions[{i}].availabilityZones: {len(zones)} AZ(s) listed but "
+                f"{NAMESPACE}:network.azCount is {count}; list exactly {count}"
+            )
     return problems
 
 

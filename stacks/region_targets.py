@@ -1,0 +1,107 @@
+"""Region-scoped engine commands: ``python -m stacks preview|up|refresh <stack> --region R``.
+
+The targets are computed from the offline plan (the same program, the same URNs the engine
+sees): the region's provider, its ``RegionalPlatform`` component and everything under it,
+and every resource elsewhere that depends on one of those (transitively), with their parent
+components. Pulumi's ``--target`` then touches only those; everything else is read from the
+state as it is, so another region's API is never called and may be down.
+
+``up`` also refuses to run when its preview would delete (or replace) a protected resource:
+the engine would stop half-way through the update; the message says what to do instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+REGIONAL_TYPE = "mlops:stacks:RegionalPlatform"
+PROVIDER_PREFIX = "pulumi:providers:"
+#: Engine step operations that remove the old resource.
+DELETING_OPS = frozenset({"delete", "replace", "delete-replaced", "discard"})
+
+
+class RegionTargetError(ValueError):
+    """A ``--region`` that the stack does not have (the message names the known ones)."""
+
+
+def _parent_chain(urn: str, parents: Mapping[str, str | None]) -> list[str]:
+    chain: list[str] = []
+    current = parents.get(urn)
+    while current:
+        chain.append(current)
+        current = parents.get(current)
+    return chain
+
+
+def region_target_urns(plan: Mapping[str, Any], regions: Sequence[str]) -> list[str]:
+    """Every URN a region-scoped operation on ``regions`` targets (sorted)."""
+    resources: list[Mapping[str, Any]] = list(plan.get("resources", []))
+    components = {
+        r["name"]: r["urn"] for r in resources if r["type"] == REGIONAL_TYPE and not r["custom"]
+    }
+    unknown = [r for r in regions if r not in components]
+    if unknown:
+        raise RegionTargetError(
+            f"--region {', '.join(unknown)}: not a region of this stack (its regions: "
+            f"{', '.join(sorted(components))})"
+        )
+    parents = {r["urn"]: r.get("parent") for r in resources}
+    roots = {components[r] for r in regions}
+    targets = {
+        r["urn"] for r in resources if roots & ({r["urn"]} | set(_parent_chain(r["urn"], parents)))
+    }
+    # The regions' providers (a new region's provider must be created first).
+    for r in resources:
+        if r["type"].startswith(PROVIDER_PREFIX) and r.get("inputs", {}).get("region") in regions:
+            targets.add(r["urn"])
+    # Dependents elsewhere (a trail logging this region's buckets, replication into them),
+    # until nothing new depends on the targets, with their parent components.
+    changed = True
+    while changed:
+        changed = False
+        for r in resources:
+            if r["urn"] in targets:
+                continue
+            if targets & set(r.get("dependencies", [])):
+                targets.add(r["urn"])
+                # Parent components (not the stack's root resource, which is no resource).
+                targets.update(p for p in _parent_chain(r["urn"], parents) if p in parents)
+                changed = True
+    return sorted(targets)
+
+
+def _field(value: Any, name: str) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def protected_deletions(events: Iterable[Any]) -> list[str]:
+    """The URNs a preview's engine events would delete or replace while protected."""
+    found: list[str] = []
+    for event in events:
+        pre = _field(event, "resource_pre_event")
+        metadata = _field(pre, "metadata") if pre is not None else None
+        if metadata is None:
+            continue
+        op = str(getattr(_field(metadata, "op"), "value", _field(metadata, "op")))
+        old = _field(metadata, "old")
+        if op in DELETING_OPS and old is not None and _field(old, "protect"):
+            urn = _field(metadata, "urn")
+            if urn not in found:
+                found.append(urn)
+    return found
+
+
+def protected_deletion_message(stack: str, urns: Sequence[str]) -> str:
+    """Why ``up`` refuses, and what to do instead."""
+    listed = "\n".join(f"  - {u}" for u in urns)
+    return (
+        f"up {stack}: refused: the update would delete or replace {len(urns)} protected "
+        f"resource(s):\n{listed}\n"
+        "Protected resources (stateful, prod) are never deleted by an update. If this comes "
+        "from reordering mlops:regions (moving the primary), keep the order and switch the "
+        "active region instead; if the resource must really go, move its data first, then "
+        "`pulumi state unprotect <urn>` in a reviewed change and run up again."
+    )
