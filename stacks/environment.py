@@ -6,7 +6,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
-from stacks.config import NAMESPACE, PlatformConfig
+from stacks import entry as global_entry
+from stacks.config import PlatformConfig
 from stacks.regional import RegionalPlatform, RegionalPlatformArgs, default_tags
 
 ROLE_TYPE = "aws:iam/role:Role"
@@ -49,20 +50,16 @@ class Environment:
                 allowed_account_ids=list(cfg.allowed_account_ids) or None,
             )
             self.providers[region.name] = provider
-            zones = aws.get_availability_zones(
-                state="available", opts=pulumi.InvokeOptions(provider=provider)
-            ).names
-            if len(zones) < cfg.network.az_count:
-                raise pulumi.RunError(
-                    f"{NAMESPACE}:network.azCount: {cfg.network.az_count} AZs requested but "
-                    f"{region.name} has only {len(zones)} available"
-                )
+            # AZs are pinned in config (mlops:regions[i].availabilityZones), never looked up:
+            # a lookup needs the region's API, so an outage there would block operating the
+            # others, and an AZ leaving "available" would silently move every subnet.
             self.regions[region.name] = RegionalPlatform(
                 region.name,
                 RegionalPlatformArgs(
                     config=cfg,
                     region=region,
-                    availability_zones=sorted(zones)[: cfg.network.az_count],
+                    availability_zones=list(region.availability_zones),
+                    entry_validation_record=self._entry_validation_record(),
                 ),
                 opts=pulumi.ResourceOptions(
                     providers={"aws": provider},
@@ -95,6 +92,7 @@ class Environment:
                     for platform in self.regions.values()
                     for arn in platform.data_lake.bucket_arns().values()
                 ],
+                deploy_role_arns=list(cfg.iam.deploy_role_arns),
                 force_destroy=cfg.ephemeral,
                 protect=cfg.protect_stateful,
             ),
@@ -102,6 +100,12 @@ class Environment:
         )
         primary.add_widgets(audit.widgets)
         return audit
+
+    def _entry_validation_record(self) -> pulumi.Resource | None:
+        """The primary's shared ACM validation record (built first), for the others."""
+        primary = self.regions.get(self.config.primary_region)
+        certificate = primary.entry_certificate if primary is not None else None
+        return certificate.validation_record if certificate is not None else None
 
     def _transformations(self) -> list[pulumi.ResourceTransformation]:
         """Applied to every resource of a region (children inherit them)."""
@@ -120,6 +124,10 @@ class Environment:
             "regions", {name: platform.outputs() for name, platform in self.regions.items()}
         )
         pulumi.export("audit", {"region": self.config.primary_region, **self.audit.outputs()})
+        pulumi.export(
+            "entry",
+            global_entry.outputs(self.config, {name: p.entry for name, p in self.regions.items()}),
+        )
 
 
 def build(cfg: PlatformConfig) -> Environment:

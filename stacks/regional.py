@@ -38,6 +38,7 @@ from components.monitoring import (
     AlertTopicArgs,
     Dashboard,
     DashboardArgs,
+    ExistingAlertTopic,
     Widget,
     network_widgets,
 )
@@ -50,6 +51,9 @@ from components.serverless import (
     Table,
     TableArgs,
 )
+from components.training import ContinuousTraining
+from stacks import entry as global_entry
+from stacks import training as continuous
 from stacks.config import PROJECT_ROOT, ContainersConfig, PlatformConfig, PoolConfig, RegionConfig
 
 
@@ -78,6 +82,9 @@ class RegionalPlatformArgs:
     """This region's entry of ``mlops:regions``."""
     availability_zones: Sequence[str]
     """The AZs to use, already cut to ``network.azCount``."""
+    entry_validation_record: pulumi.Resource | None = None
+    """The primary's ACM validation record (``mlops:dns``), which this region's certificate
+    validation waits for; none in the primary (it creates the record)."""
 
     @property
     def is_primary(self) -> bool:
@@ -130,12 +137,20 @@ class RegionalPlatform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # --- alerting -------------------------------------------------------------------
-        self.alerts = AlertTopic(
-            f"{name}-alerts",
-            AlertTopicArgs(key=self.key, emails=list(cfg.alerts.emails)),
-            opts=pulumi.ResourceOptions(parent=self),
+        # --- alerting: a persistent topic (mlops:alerts.topicArns) or one of this stack ---
+        persistent = cfg.alerts.topic_arn(self.region)
+        self.alerts: AlertTopic | ExistingAlertTopic = (
+            ExistingAlertTopic(persistent, field_name=f"mlops:alerts.topicArns.{self.region}")
+            if persistent is not None
+            else AlertTopic(
+                f"{name}-alerts",
+                AlertTopicArgs(key=self.key, emails=list(cfg.alerts.emails)),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         )
+        rebuild_warning = cfg.alerts.rebuild_warning(self.region, cfg.ephemeral)
+        if rebuild_warning:
+            pulumi.log.warn(rebuild_warning, resource=self)
         self.add_widgets(self.alerts.widgets)
         self.add_widgets(
             lambda: network_widgets(
@@ -160,8 +175,18 @@ class RegionalPlatform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # --- continuous training: the model registry (the loop follows the jobs) ---------
+        self.model_registry = continuous.model_registry(name, cfg, self.key, parent=self)
         # --- containers: the web service behind a load balancer -------------------------
         self.service: ContainerService | None = None
+        # --- global entry (mlops:dns): the certificate the HTTPS listener waits for -----
+        self.entry_certificate = global_entry.certificate(
+            name,
+            cfg,
+            is_primary=args.is_primary,
+            primary_validation_record=args.entry_validation_record,
+            parent=self,
+        )
         if cfg.containers is not None and cfg.containers.enabled:
             self.service = ContainerService(
                 f"{name}-web",
@@ -173,6 +198,11 @@ class RegionalPlatform(pulumi.ComponentResource):
                     self.alerts,
                     self.network,
                     access_log_bucket=self.data_lake.log_bucket_name,
+                    certificate_arn=(
+                        self.entry_certificate.certificate_arn
+                        if self.entry_certificate is not None
+                        else None
+                    ),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -182,6 +212,11 @@ class RegionalPlatform(pulumi.ComponentResource):
                     self.service.log_bucket.arn, self.service.access_log_prefix
                 )
             self.add_widgets(self.service.widgets)
+        # --- global entry: health check, its alarm and this region's record -------------
+        self.entry = global_entry.regional_entry(name, cfg, self.region, self.service, parent=self)
+        self.firewall = global_entry.firewall(name, cfg, self.service, self.key, parent=self)
+        if self.firewall is not None:
+            self.add_widgets(self.firewall.widgets)
         # --- compute: instance pools, in the primary region only ------------------------
         # A pool's shared file system (homes, notebooks) lives in one region, and users need
         # one entry point; a stand-by pool elsewhere would cost money doing nothing. The
@@ -229,6 +264,24 @@ class RegionalPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.add_widgets(self.jobs.widgets)
+        # --- continuous training: drift check -> alarm -> training -> registry -> serving
+        self.training: ContinuousTraining | None = None
+        if self.model_registry is not None:
+            self.training = continuous.continuous_training(
+                name,
+                cfg,
+                registry=self.model_registry,
+                lake=self.data_lake,
+                jobs=self.jobs,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.subnet_ids["private"],
+                is_primary=args.is_primary,
+                parent=self,
+            )
+            continuous.grant_serving(
+                cfg, self.training, self.jobs, self.service.task_role if self.service else None
+            )
+            self.add_widgets(self.training.widgets)
 
         self.register_outputs(
             {"vpc_id": self.network.vpc_id, "subnet_ids": self.network.subnet_ids}
@@ -282,6 +335,7 @@ class RegionalPlatform(pulumi.ComponentResource):
             ),
             # --- jobs
             "jobs": self.jobs.outputs() or None,
+            "training": self.training.outputs() if self.training is not None else None,
             # --- serverless
             "ingest": (
                 {
@@ -303,9 +357,10 @@ def container_service_args(
     web: ContainersConfig,
     region: str,
     key: RegionKey,
-    alerts: AlertTopic,
+    alerts: AlertTopic | ExistingAlertTopic,
     network: Network,
     access_log_bucket: pulumi.Input[str] | None = None,
+    certificate_arn: pulumi.Input[str] | None = None,
 ) -> ContainerServiceArgs:
     """The region's web service from ``mlops:containers``: sizes and counts from config,
     protection and destroyability from the environment, the certificate of this region."""
@@ -327,7 +382,7 @@ def container_service_args(
         cpu=web.cpu,
         memory=web.memory,
         cpu_architecture=web.cpu_architecture,
-        environment=dict(web.environment),
+        environment={**continuous.web_service_environment(cfg), **dict(web.environment)},
         secrets=dict(web.secrets),
         desired_count=web.desired_count,
         autoscaling=AutoscalingArgs(
@@ -335,7 +390,8 @@ def container_service_args(
         ),
         deployment_minimum_healthy_percent=web.deployment_minimum_healthy_percent,
         deployment_maximum_percent=web.deployment_maximum_percent,
-        certificate_arn=web.certificate_arns.get(region),
+        # mlops:dns's validated certificate, else mlops:containers.certificateArns.
+        certificate_arn=certificate_arn or web.certificate_arns.get(region),
         deletion_protection=cfg.protect_stateful,
         access_log_bucket=access_log_bucket,
         log_retention_days=cfg.log_retention_days,
@@ -343,6 +399,8 @@ def container_service_args(
         force_delete=cfg.ephemeral,
         protect=cfg.protect_stateful,
         family=f"mlops-{cfg.environment}-web",
+        # Named in advance: its Container Insights log group is created before it.
+        cluster_name=f"mlops-{cfg.environment}-web",
     )
 
 
@@ -353,7 +411,7 @@ def instance_pool_args(
     cfg: PlatformConfig,
     pool: PoolConfig,
     key: RegionKey,
-    alerts: AlertTopic,
+    alerts: AlertTopic | ExistingAlertTopic,
     network: Network,
     region: str,
 ) -> InstancePoolArgs:
@@ -397,7 +455,11 @@ def instance_pool_args(
         volume_size_gb=pool.volume_size_gb,
         key_name=pool.key_name,
         schedule=schedule,
-        shared_file_system=SharedFileSystem() if pool.efs else None,
+        shared_file_system=(
+            SharedFileSystem(automatic_backups=pool.shared_drive_backups(cfg.ephemeral))
+            if pool.efs
+            else None
+        ),
         load_balancer=balancer,
         log_retention_days=cfg.log_retention_days,
         protect=cfg.protect_stateful,
@@ -422,7 +484,7 @@ def ingest_source_dir() -> str:
 def ingest_service_args(
     cfg: PlatformConfig,
     key: RegionKey,
-    alerts: AlertTopic,
+    alerts: AlertTopic | ExistingAlertTopic,
     network: Network,
     lake: DataLake,
     table: Table,
@@ -483,7 +545,7 @@ def ingest_service_args(
 def jobs_args(
     cfg: PlatformConfig,
     key: RegionKey,
-    alerts: AlertTopic,
+    alerts: AlertTopic | ExistingAlertTopic,
     network: Network,
     lake: DataLake,
     is_primary: bool,
@@ -503,7 +565,10 @@ def jobs_args(
             memory_mib=job.memory_mib,
             timeout_seconds=job.timeout_seconds,
             parameters=dict(job.parameters),
-            environment_variables=dict(job.environment),
+            environment_variables={
+                **continuous.scoring_job_environment(cfg, job.name),
+                **dict(job.environment),
+            },
             attempts=job.retries + 1,
             read=LakeAccess(job.read_zone, job.read_prefix) if job.read_zone else None,
             write=LakeAccess(job.write_zone, job.write_prefix) if job.write_zone else None,

@@ -12,9 +12,11 @@ builds them (the components' published ``*_problem(s)`` functions, tables and li
 - :mod:`stacks.config.alerts`, :mod:`stacks.config.iam`: ``mlops:alerts``, ``mlops:iam``
 - :mod:`stacks.config.data_lake`: ``mlops:dataLake``
 - :mod:`stacks.config.containers`: ``mlops:containers`` (the web service)
+- :mod:`stacks.config.dns`: ``mlops:dns`` (the web service's global HTTPS entry)
 - :mod:`stacks.config.compute`: ``mlops:compute`` (instance pools)
 - :mod:`stacks.config.ingest`: ``mlops:ingest`` (the ingest Lambda)
 - :mod:`stacks.config.jobs`: ``mlops:jobs`` (batch jobs, Airflow)
+- :mod:`stacks.config.training`: ``mlops:training`` (continuous training)
 - :mod:`stacks.config.builds`: image builds from this repository (containers and jobs)
 - :mod:`stacks.config.stack`: :class:`PlatformConfig`, the environment-wide keys and the
   order of the cross-key checks
@@ -36,6 +38,7 @@ from stacks.config.compute import (
 )
 from stacks.config.containers import ContainersConfig
 from stacks.config.data_lake import DataLakeConfig, LakeTransitionConfig
+from stacks.config.dns import DnsConfig, HealthCheckConfig
 from stacks.config.errors import ConfigError, StackFileError
 from stacks.config.iam import IamConfig
 from stacks.config.ingest import IngestAlarmsConfig, IngestConfig
@@ -56,6 +59,13 @@ from stacks.config.loader import (
 )
 from stacks.config.network import MAX_AZ_COUNT, NetworkConfig, RegionConfig, aws_region_names
 from stacks.config.stack import CLOUDWATCH_RETENTION_DAYS, PlatformConfig
+from stacks.config.training import (
+    DriftConfig,
+    DriftScheduleConfig,
+    PromotionConfig,
+    TrainingConfig,
+    TrainingJobSizeConfig,
+)
 
 __all__ = [
     # constants
@@ -77,6 +87,8 @@ __all__ = [
     "LakeTransitionConfig",
     "ContainersConfig",
     "ContainerBuildConfig",
+    "DnsConfig",
+    "HealthCheckConfig",
     "ComputeConfig",
     "PoolConfig",
     "PoolScheduleConfig",
@@ -89,6 +101,11 @@ __all__ = [
     "JobScheduleConfig",
     "JobBuildConfig",
     "AirflowConfig",
+    "TrainingConfig",
+    "PromotionConfig",
+    "DriftConfig",
+    "DriftScheduleConfig",
+    "TrainingJobSizeConfig",
     # reading and validating
     "aws_region_names",
     "available_stacks",

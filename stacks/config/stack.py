@@ -11,15 +11,17 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from components.monitoring import LOG_RETENTION_DAYS
-from stacks.config.alerts import AlertsConfig
+from stacks.config.alerts import AlertsConfig, alerts_cross_checks
 from stacks.config.base import NAMESPACE, PRODUCTION_ENVIRONMENTS, ConfigModel, is_production
 from stacks.config.compute import ComputeConfig, compute_cross_checks
 from stacks.config.containers import ContainersConfig, containers_cross_checks
 from stacks.config.data_lake import DataLakeConfig, data_lake_cross_checks
-from stacks.config.iam import IamConfig
+from stacks.config.dns import DnsConfig, dns_cross_checks
+from stacks.config.iam import IamConfig, iam_cross_checks
 from stacks.config.ingest import IngestConfig, ingest_cross_checks
 from stacks.config.jobs import JobsConfig, jobs_cross_checks
 from stacks.config.network import NetworkConfig, RegionConfig, network_cross_checks
+from stacks.config.training import TrainingConfig, training_cross_checks
 
 #: Retention values CloudWatch Logs accepts: the components' one table.
 CLOUDWATCH_RETENTION_DAYS = LOG_RETENTION_DAYS
@@ -55,6 +57,10 @@ class PlatformConfig(ConfigModel):
     containers: ContainersConfig | None = Field(
         default=None, description="The web service of every region. Default: none."
     )
+    dns: DnsConfig | None = Field(
+        default=None,
+        description="The web service's global HTTPS entry (Route 53). Default: none.",
+    )
     compute: ComputeConfig = Field(
         default_factory=ComputeConfig,
         description="Instance pools (primary region). Default: switched off.",
@@ -66,6 +72,10 @@ class PlatformConfig(ConfigModel):
     jobs: JobsConfig = Field(
         default_factory=JobsConfig,
         description="Batch jobs and optional managed Airflow. Default: none.",
+    )
+    training: TrainingConfig = Field(
+        default_factory=TrainingConfig,
+        description="Continuous training: drift check, retraining, registry. Default: on.",
     )
 
     @field_validator("environment")
@@ -154,9 +164,13 @@ CROSS_CHECKS: tuple[Callable[[Mapping[str, Any]], list[str]], ...] = (
     network_cross_checks,
     data_lake_cross_checks,
     containers_cross_checks,
+    dns_cross_checks,
     compute_cross_checks,
     ingest_cross_checks,
     jobs_cross_checks,
+    training_cross_checks,
+    alerts_cross_checks,
+    iam_cross_checks,
 )
 
 
