@@ -45,6 +45,8 @@ class EntryCertificateArgs:
 
 def _value(option: Any, snake: str) -> Any:
     """A field of a domain validation option (an output type, or a plain mapping)."""
+    if hasattr(type(option), snake):  # the provider's output type: its property getter
+        return getattr(option, snake)
     if isinstance(option, Mapping):
         camel = "".join(p if i == 0 else p.title() for i, p in enumerate(snake.split("_")))
         return option.get(snake, option.get(camel))

@@ -221,7 +221,14 @@ class RecordingMocks(pulumi_mocks.Mocks):
             if isinstance(region, str):
                 self.provider_regions[urn] = region
             return _digest(urn, size=32), inputs
-        region = self.region_of_provider(args.provider) or "us-east-1"
+        # pulumi-aws v7 lets a resource name its own region (``region`` input), which then
+        # wins over its provider's (Pulumi registry, "AWS enhanced region support").
+        own_region = inputs.get("region") if args.typ.startswith("aws:") else None
+        region = (
+            own_region
+            if isinstance(own_region, str) and own_region
+            else self.region_of_provider(args.provider) or "us-east-1"
+        )
         name = physical_name(args.typ, args.name, urn, inputs)
         if args.typ in _ID_IS_NAME:
             ident = name
@@ -298,6 +305,24 @@ def _add_type_attributes(
     elif typ == "aws:batch/jobDefinition:JobDefinition":
         state["revision"] = 1
         state["arnPrefix"] = state["arn"].rsplit(":", 1)[0]
+    elif typ == "aws:acm/certificate:Certificate":
+        # DNS validation: one CNAME per domain name, the same in every region of the account
+        # (ACM user guide, "DNS validation": the CNAME validation token works for any
+        # Region), so the record is derived from the account and domain, never the region.
+        domains = [state.get("domainName"), *(state.get("subjectAlternativeNames") or [])]
+        state["domainValidationOptions"] = [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_{_digest(account, domain, size=32)}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": (
+                    f"_{_digest(domain, account, size=32)}.{_digest(domain, size=10)}"
+                    ".acm-validations.aws."
+                ),
+            }
+            for domain in dict.fromkeys(d for d in domains if isinstance(d, str))
+        ]
+        state["status"] = "PENDING_VALIDATION"
     elif typ == "aws:dynamodb/table:Table":
         state["streamArn"] = f"{state['arn']}/stream/1970-01-01T00:00:00.000"
     elif typ == "aws:iam/serviceLinkedRole:ServiceLinkedRole":
