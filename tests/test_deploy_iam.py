@@ -78,6 +78,7 @@ ACCEPTED_RESOURCE_POLICY_FINDINGS = {
 
 #: Pulumi module of a resource type -> the IAM service prefix that manages it.
 SERVICE_OF_MODULE = {
+    "aws:acm": "acm",
     "aws:appautoscaling": "application-autoscaling",
     "aws:autoscaling": "autoscaling",
     "aws:batch": "batch",
@@ -94,10 +95,12 @@ SERVICE_OF_MODULE = {
     "aws:lambda": "lambda",
     "aws:lb": "elasticloadbalancing",
     "aws:mwaa": "airflow",
+    "aws:route53": "route53",
     "aws:s3": "s3",
     "aws:scheduler": "scheduler",
     "aws:sns": "sns",
     "aws:sqs": "sqs",
+    "aws:wafv2": "wafv2",
 }
 #: aws:cloudwatch holds three services; by resource name.
 CLOUDWATCH_SERVICE = {

@@ -243,16 +243,21 @@ def recorded_plan(stack: str) -> list[dict[str, Any]]:
     )
 
 
-def built_context(resources: list[dict[str, Any]], image: str) -> str:
-    """The build context of the image a definition runs (matched by its repository URL)."""
-    builds = {
-        r["inputs"]["repositoryUrl"]: r["inputs"] for r in resources if r["type"] == IMAGE_BUILD
-    }
+def built_context(resources: list[dict[str, Any]], image: str, depends_on: list[str]) -> str:
+    """The build context of the image a definition runs: the build it depends on that pushes
+    to the image's repository (several images may share one repository)."""
     repository = image.split("@", 1)[0]  # a built image is run by digest: <repository>@sha256:...
-    assert repository in builds, (
+    builds = [
+        r["inputs"]
+        for r in resources
+        if r["type"] == IMAGE_BUILD
+        and r["urn"] in depends_on
+        and r["inputs"]["repositoryUrl"] == repository
+    ]
+    assert len(builds) == 1, (
         f"{image} is not built by the stack; its /tmp cannot be checked here"
     )
-    inputs = builds[repository]
+    (inputs,) = builds
     assert inputs.get("dockerfile") in (None, f"{inputs['context']}/Dockerfile")
     return str(inputs["context"])
 
@@ -264,6 +269,7 @@ class Runner:
     name: str
     container: dict[str, Any]
     volumes: list[dict[str, Any]]
+    dependencies: list[str]
 
 
 def runners(resources: list[dict[str, Any]]) -> list[Runner]:
@@ -277,11 +283,19 @@ def runners(resources: list[dict[str, Any]]) -> list[Runner]:
                         f"{resource['name']}/{container['name']}",
                         container,
                         inputs.get("volumes", []),
+                        resource.get("dependencies", []),
                     )
                 )
         elif resource["type"] == JOB_DEFINITION:
             properties = json.loads(inputs["containerProperties"])
-            found.append(Runner(resource["name"], properties, properties.get("volumes", [])))
+            found.append(
+                Runner(
+                    resource["name"],
+                    properties,
+                    properties.get("volumes", []),
+                    resource.get("dependencies", []),
+                )
+            )
     return found
 
 
@@ -293,7 +307,7 @@ def test_every_task_and_job_mounts_a_bind_volume_exactly_where_its_image_declare
     checked: dict[str, list[str]] = {}
     for runner in runners(resources):
         container = runner.container
-        context = built_context(resources, container["image"])
+        context = built_context(resources, container["image"], runner.dependencies)
         instructions = dockerfile(context)
         declared = {p for i in instructions if i.keyword == "VOLUME" for p in volume_paths(i.args)}
         volumes = {v["name"]: v for v in runner.volumes}
