@@ -733,9 +733,9 @@ def test_an_ephemeral_file_system_with_backups_disabled_is_a_recorded_exemption(
     stack = set_props("home-backup", backupPolicy={"status": "DISABLED"})(compliant_stack())
     result = check(stack)
     assert not [v for v in result.violations if v.rule == "efs-backup-policy"]
-    assert [
-        e.exception for e in result.exemptions if e.violation.rule == "efs-backup-policy"
-    ] == ["ephemeral-file-system-without-backups"]
+    assert [e.exception for e in result.exemptions if e.violation.rule == "efs-backup-policy"] == [
+        "ephemeral-file-system-without-backups"
+    ]
 
 
 def test_compliant_stack_has_no_violations_only_the_recorded_exemptions() -> None:

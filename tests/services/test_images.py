@@ -254,9 +254,7 @@ def built_context(resources: list[dict[str, Any]], image: str, depends_on: list[
         and r["urn"] in depends_on
         and r["inputs"]["repositoryUrl"] == repository
     ]
-    assert len(builds) == 1, (
-        f"{image} is not built by the stack; its /tmp cannot be checked here"
-    )
+    assert len(builds) == 1, f"{image} is not built by the stack; its /tmp cannot be checked here"
     (inputs,) = builds
     assert inputs.get("dockerfile") in (None, f"{inputs['context']}/Dockerfile")
     return str(inputs["context"])
