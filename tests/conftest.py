@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -13,13 +15,72 @@ import yaml
 
 from stacks.offline import PROJECT_DIR, Plan, render_stack
 
+try:  # the workers' shared renders take a file lock (POSIX)
+    import fcntl
+except ImportError:  # pragma: no cover (Windows: every worker renders for itself)
+    fcntl = None  # type: ignore[assignment]
+
 STACKS = ("dev", "prod")
 
 
 @pytest.fixture(scope="session")
-def plans() -> dict[str, Plan]:
-    """dev and prod, rendered once per test session from the real stack files."""
-    return {name: render_stack(name) for name in STACKS}
+def plans(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Plan]:
+    """dev and prod, rendered once per test session from the real stack files.
+
+    Under pytest-xdist the workers share the renders instead of each rendering both: each
+    worker starts with a different stack, renders it unless another worker already has, and
+    reads the rest from the session's shared temp folder (one lock per stack; the file is
+    named after the stack file's contents and the program's code, so a stack file edited
+    during the session is rendered again).
+    """
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None or fcntl is None:
+        rendered = {name: render_stack(name) for name in STACKS}
+    else:
+        shared = tmp_path_factory.getbasetemp().parent
+        index = int(str(workerinput.get("workerid", "gw0")).lstrip("gw") or 0)
+        order = STACKS[index % len(STACKS) :] + STACKS[: index % len(STACKS)]
+        rendered = {name: _shared_render(name, shared) for name in order}
+    # What is alive now (the SDK modules, the plans) lives for the whole session: moved out of
+    # the collector's reach, later collections no longer scan it again and again.
+    gc.collect()
+    gc.freeze()
+    return {name: rendered[name] for name in STACKS}
+
+
+def render_key(stack: str, project_dir: Path = PROJECT_DIR) -> str:
+    """What a stack's plan depends on: its stack file, ``Pulumi.yaml`` and the program's code
+    (components, stacks, the main program, the services it packages), hashed."""
+    digest = hashlib.sha256(stack.encode())
+    files = [project_dir / "Pulumi.yaml", project_dir / f"Pulumi.{stack}.yaml"]
+    files.append(project_dir / "__main__.py")
+    for folder in ("components", "stacks", "services"):
+        files += sorted(
+            p
+            for p in (project_dir / folder).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        )
+    for path in files:
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _shared_render(stack: str, folder: Path) -> Plan:
+    """``stack`` rendered once for every worker of the session (see :func:`plans`)."""
+    assert fcntl is not None
+    path = folder / f"plan-{stack}-{render_key(stack)[:16]}.json"
+    with open(folder / f"plan-{stack}.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            return Plan.from_json(path.read_text(encoding="utf-8"))
+        plan = render_stack(stack)
+        partial = path.with_suffix(".partial")
+        partial.write_text(plan.to_json(), encoding="utf-8")
+        partial.replace(path)
+        return plan
 
 
 @pytest.fixture(scope="session")

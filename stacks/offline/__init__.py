@@ -5,6 +5,9 @@
   (:func:`render_program`, :func:`render_components`, :class:`Plan`, :class:`PlanError`).
 - :mod:`stacks.offline.stack`: this platform's stack files through the real program
   (:func:`render_stack`), what ``python -m stacks plan`` runs.
+- :mod:`stacks.offline.speedups`: what a render skips offline (garbage collection, stack
+  capture, a thread per monitor call) without changing the plan; ``MLOPS_OFFLINE_SPEEDUPS=0``
+  turns it off.
 """
 
 from stacks.offline.engine import (

@@ -30,7 +30,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from google.protobuf import json_format
@@ -38,11 +38,18 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from stacks.offline.mocks import MOCK_ACCOUNT_ID, PROVIDER_TYPE_PREFIX, PlanError, RecordingMocks
+from stacks.offline.speedups import (
+    InlineExecutor,
+    collector_paused,
+    serialize_now,
+    speedups_enabled,
+    stack_capture_skipped,
+)
 
 PLAN_FORMAT = "mlops-plan/1"
 
@@ -122,12 +129,20 @@ def _real_urn(stack: str, project: str, parent: str, type_: str, name: str) -> s
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A mock monitor that keeps every registration request."""
+    """A mock monitor that keeps every registration request.
 
-    def __init__(self, mocks: RecordingMocks, project_dir: Path | None) -> None:
+    ``inline``: the monitor is called on the render's own thread (the render loop's executor
+    is :class:`~stacks.offline.speedups.InlineExecutor`), so it must never wait for the event
+    loop; answers are serialised with :func:`~stacks.offline.speedups.serialize_now`.
+    """
+
+    def __init__(
+        self, mocks: RecordingMocks, project_dir: Path | None, *, inline: bool = False
+    ) -> None:
         super().__init__(mocks)
         self.recording_mocks = mocks
         self.project_dir = project_dir
+        self.inline = inline
         self.recorded: dict[str, Recorded] = {}
         self.disabled_default_providers: set[str] = set()
 
@@ -163,9 +178,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             resource_id=request.importId,
             custom=request.custom or False,
         )
-        # RPCs run on worker threads: the URN is passed along, never shared state.
+        # RPCs may run on worker threads: the URN is passed along, never shared state.
         id_, state = self.recording_mocks.new_resource_at(urn, resource_args)
-        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
+        obj_proto = serialize_now(state, inline=self.inline)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         response = resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
         raw_inputs = json_format.MessageToDict(request.object) if request.object else {}
@@ -190,7 +205,48 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def Invoke(self, request):  # noqa: N802 (gRPC name)
-        return super().Invoke(request)
+        """``MockMonitor.Invoke``, serialising its answer with :func:`serialize_now`."""
+        if not self.inline:
+            return super().Invoke(request)
+        args = rpc.deserialize_properties(request.args)
+        if request.tok == "pulumi:pulumi:getResource":
+            registered = self.resources.get(args["urn"])
+            if registered is None:
+                raise Exception(f"unknown resource {args['urn']}")
+            found = serialize_now(registered._asdict(), inline=True)
+            return resource_pb2.ResourceInvokeResponse(failures=None, **{"return": found})
+        answer = self.mocks.call(
+            pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider)
+        )
+        ret, failures = (answer, None) if isinstance(answer, dict) else answer
+        checks = [
+            provider_pb2.CheckFailure(property=prop, reason=reason)
+            for prop, reason in (failures or [])
+        ]
+        return resource_pb2.ResourceInvokeResponse(
+            failures=checks or None, **{"return": serialize_now(ret, inline=True)}
+        )
+
+    def ReadResource(self, request):  # noqa: N802 (gRPC name)
+        """``MockMonitor.ReadResource``, serialising its answer with :func:`serialize_now`."""
+        if not self.inline:
+            return super().ReadResource(request)
+        state = rpc.deserialize_properties(request.properties)
+        id_, state = self.mocks.new_resource(
+            pulumi_mocks.MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=state,
+                provider=request.provider,
+                resource_id=request.id,
+            )
+        )
+        props = serialize_now(state, inline=True)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        # As MockMonitor.ReadResource stores it (a read resource's id is the one given).
+        registration = pulumi_mocks.MockMonitor.ResourceRegistration(urn, cast(str, id_), state)
+        self.resources[urn] = registration
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=props)
 
 
 # Counting ---------------------------------------------------------------------------------
@@ -268,6 +324,14 @@ class Plan:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """A plan read back from :meth:`to_json` (whose ``to_json`` gives the same text)."""
+        doc = json.loads(text)
+        if doc.get("format") != PLAN_FORMAT:
+            raise ValueError(f"not a plan of format {PLAN_FORMAT}: {doc.get('format')!r}")
+        return cls(doc["project"], doc["stack"], doc["resources"], doc.get("outputs", {}))
+
     def counts(self) -> ResourceCounts:
         """What the plan holds, counted as the summary and ``check`` count it."""
         return count_resources(self.resources)
@@ -304,22 +368,38 @@ def render_program(
     secret_keys: list[str] | None = None,
     project_dir: Path | None = None,
     account_id: str = MOCK_ACCOUNT_ID,
+    speedups: bool | None = None,
 ) -> Plan:
     """Run ``program`` under the mock runtime with ``config`` and return the recorded plan.
 
-    Runs in a fresh context so that renders do not share runtime state.
+    Runs in a fresh context so that renders do not share runtime state. ``speedups`` (default:
+    on unless ``MLOPS_OFFLINE_SPEEDUPS=0``) skips what only a real deployment needs (see
+    :mod:`stacks.offline.speedups`); the plan is the same either way.
     """
+    fast = speedups_enabled(speedups)
     return contextvars.copy_context().run(
-        _in_fresh_loop, program, project, stack, config, secret_keys or [], project_dir, account_id
+        _in_fresh_loop,
+        fast,
+        program,
+        project,
+        stack,
+        config,
+        secret_keys or [],
+        project_dir,
+        account_id,
     )
 
 
-def _in_fresh_loop(*args: Any) -> Plan:
+def _in_fresh_loop(fast: bool, *args: Any) -> Plan:
     """Run one render on its own event loop, so a failed render leaves nothing behind."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _render(*args)
+        if not fast:
+            return _render(*args, inline=False)
+        loop.set_default_executor(InlineExecutor())
+        with collector_paused(), stack_capture_skipped():
+            return _render(*args, inline=True)
     finally:
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
         for task in pending:
@@ -342,10 +422,12 @@ def disabled_default_providers(config: Mapping[str, Any]) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _render(program, project, stack, config, secret_keys, project_dir, account_id) -> Plan:
+def _render(
+    program, project, stack, config, secret_keys, project_dir, account_id, *, inline: bool
+) -> Plan:
     pulumi_settings.ROOT.set(None)
     mocks = RecordingMocks(account_id=account_id)
-    monitor = RecordingMonitor(mocks, project_dir)
+    monitor = RecordingMonitor(mocks, project_dir, inline=inline)
     monitor.disabled_default_providers = set(disabled_default_providers(config))
     pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     # Outputs still pending from an earlier (failed) render belong to a closed loop.
@@ -430,6 +512,7 @@ def render_components(
     project: str = "components",
     account_id: str = MOCK_ACCOUNT_ID,
     project_dir: Path | None = None,
+    speedups: bool | None = None,
 ) -> Plan:
     """Render components under the mock runtime, the way a regional component hosts them.
 
@@ -452,6 +535,7 @@ def render_components(
         config={"pulumi:disable-default-providers": '["aws"]'},
         project_dir=project_dir if project_dir is not None else Path.cwd(),
         account_id=account_id,
+        speedups=speedups,
     )
 
 
@@ -473,6 +557,7 @@ def render_project(
     *,
     stack: str = "test",
     account_id: str = MOCK_ACCOUNT_ID,
+    speedups: bool | None = None,
 ) -> Plan:
     """Render a Pulumi (Python) project directory offline: its ``__main__.py`` with the config
     of ``stack_file`` (a stack file in ``project_dir``, e.g. ``Pulumi.dev.yaml``).
@@ -511,4 +596,5 @@ def render_project(
         config=config,
         project_dir=project_dir,
         account_id=account_id,
+        speedups=speedups,
     )

@@ -22,8 +22,12 @@ def project_name(project_dir: Path = PROJECT_DIR) -> str:
     return read_name(project_dir)
 
 
-def render_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
+def render_stack(
+    stack: str, project_dir: Path = PROJECT_DIR, *, speedups: bool | None = None
+) -> Plan:
     """Render ``Pulumi.<stack>.yaml`` through the real program.
+
+    ``speedups``: see :func:`~stacks.offline.engine.render_program` (the plan is the same).
 
     Raises ``StackFileError`` / ``ConfigError`` for bad input before anything is registered,
     and :class:`~stacks.offline.engine.PlanError` when the program fails offline.
@@ -46,4 +50,5 @@ def render_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Plan:
         secret_keys=secret_keys,
         project_dir=project_dir,
         account_id=cfg.allowed_account_ids[0] if cfg.allowed_account_ids else MOCK_ACCOUNT_ID,
+        speedups=speedups,
     )

@@ -1,0 +1,261 @@
+"""The offline engine's speedups (stacks/offline/speedups.py, issue 15) and the benchmark's
+helpers: the speedups change how fast a plan renders, never what it holds.
+
+Nothing here times anything: the figures are in benchmarks/ and the README.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib.util
+import json
+import os
+import runpy
+import subprocess
+import sys
+import threading
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from stacks.config import load_stack_file, parse_raw_config
+from stacks.offline import PROJECT_DIR, Plan, RecordingMocks, render_program, render_stack
+from stacks.offline import engine as offline_engine
+from stacks.offline.speedups import SPEEDUPS_ENV
+
+BENCHMARKS = PROJECT_DIR / "benchmarks"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_speedups_leave_the_plan_byte_identical(stack: str, plans) -> None:
+    """Both real stacks, rendered with the speedups (the session's plans) and without them
+    (Pulumi's mock runtime as it comes): the same JSON, byte for byte."""
+    fast = plans[stack].to_json()
+    slow = render_stack(stack, speedups=False).to_json()
+    assert _sha256(fast) == _sha256(slow), f"{stack}: the speedups changed the plan"
+    assert fast == slow
+
+
+def _two_buckets(opts: pulumi.ResourceOptions) -> None:
+    first = aws.s3.Bucket("first", opts=opts)
+    aws.s3.Bucket(
+        "second",
+        tags={"peer": first.bucket},
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[first])),
+    )
+
+
+class _ThreadRecordingMocks(RecordingMocks):
+    threads: list[str] = []
+
+    def new_resource_at(self, urn, args):
+        type(self).threads.append(threading.current_thread().name)
+        return super().new_resource_at(urn, args)
+
+
+@pytest.fixture
+def thread_recording_mocks(monkeypatch: pytest.MonkeyPatch) -> type[_ThreadRecordingMocks]:
+    _ThreadRecordingMocks.threads = []
+    monkeypatch.setattr(offline_engine, "RecordingMocks", _ThreadRecordingMocks)
+    return _ThreadRecordingMocks
+
+
+def test_mocks_answer_on_the_rendering_thread(thread_recording_mocks) -> None:
+    """A render registers on the caller's thread: no worker thread (with an event loop of its
+    own) per registration, and mocks need not be thread-safe."""
+    plan = offline_engine.render_components(_two_buckets)
+    assert len(plan.resources) == 3
+    assert set(thread_recording_mocks.threads) == {threading.current_thread().name}
+
+
+def test_without_speedups_registrations_hop_to_worker_threads(thread_recording_mocks) -> None:
+    """The switch really switches: the mock runtime's own way, a worker thread per call."""
+    plan = offline_engine.render_components(_two_buckets, speedups=False)
+    assert len(plan.resources) == 3
+    assert threading.current_thread().name not in thread_recording_mocks.threads
+
+
+def test_environment_variable_turns_the_speedups_off(thread_recording_mocks, monkeypatch) -> None:
+    monkeypatch.setenv(SPEEDUPS_ENV, "0")
+    offline_engine.render_components(_two_buckets)
+    assert threading.current_thread().name not in thread_recording_mocks.threads
+
+
+def test_no_garbage_collection_and_no_stack_capture_during_a_render(monkeypatch) -> None:
+    """The collector does not run while a program builds its (growing) heap, Pulumi does not
+    walk the Python stack for each resource, and both are back afterwards."""
+    collections: list[int] = []
+    walks: list[int] = []
+    seen: dict[str, object] = {}
+
+    def count_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    extract_stack = traceback.extract_stack
+
+    def counting_extract_stack(*args, **kwargs):
+        walks.append(1)
+        return extract_stack(*args, **kwargs)
+
+    monkeypatch.setattr(traceback, "extract_stack", counting_extract_stack)
+
+    def program() -> None:
+        before = len(collections)
+        for i in range(20):
+            aws.Provider(f"p{i}", region="eu-west-1")
+            # Far more container allocations than the collector's first threshold (700).
+            seen.setdefault("garbage", [[object()] for _ in range(5000)])
+        seen["enabled"] = gc.isenabled()
+        seen["collections"] = len(collections) - before
+
+    gc.enable()
+    gc.callbacks.append(count_collection)
+    try:
+        render_program(program, project="p", stack="s", config={})
+    finally:
+        gc.callbacks.remove(count_collection)
+    assert seen["enabled"] is False and seen["collections"] == 0
+    assert walks == []
+    assert gc.isenabled()
+    # Both are back for a render without the speedups.
+    render_program(program, project="p", stack="s", config={}, speedups=False)
+    assert seen["enabled"] is True and walks
+
+
+def test_a_disabled_collector_stays_disabled() -> None:
+    gc.disable()
+    try:
+        render_program(lambda: None, project="p", stack="s", config={})
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_plan_round_trips_through_its_json(dev_plan: Plan) -> None:
+    assert Plan.from_json(dev_plan.to_json()).to_json() == dev_plan.to_json()
+    with pytest.raises(ValueError, match="not a plan"):
+        Plan.from_json(json.dumps({"format": "other"}))
+
+
+@pytest.mark.subprocess
+def test_plan_command_output_is_complete_and_skips_interpreter_teardown(tmp_path, dev_plan) -> None:
+    """``python -m stacks plan``: summary and file complete (flushed before the process ends),
+    the file identical to the in-process render, and no interpreter teardown (an exit
+    handler that teardown would run does not run)."""
+    out = tmp_path / "dev.json"
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('TEARDOWN', file=sys.stderr))\n"
+        f"sys.argv = ['stacks', 'plan', 'dev', '--out', {str(out)!r}]\n"
+        "from stacks.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != SPEEDUPS_ENV}
+    env["PYTHONPATH"] = str(PROJECT_DIR)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Stack dev of mlops-platform: ")
+    assert result.stdout.rstrip().endswith(f"Plan written to {out}")
+    assert out.read_text(encoding="utf-8") == dev_plan.to_json()
+    assert "TEARDOWN" not in result.stderr
+
+
+# Region names -----------------------------------------------------------------------------
+
+
+def test_region_names_need_no_botocore_session(monkeypatch) -> None:
+    """Validating ``mlops:regions`` reads botocore's endpoint data, not a whole session."""
+    import botocore.session
+
+    from stacks.config import network
+
+    session = botocore.session.get_session()
+    expected = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    }
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("a botocore session was built to list region names")
+
+    monkeypatch.setattr(botocore.session, "get_session", no_session)
+    monkeypatch.setattr(botocore.session.Session, "__init__", no_session)
+    network.aws_region_names.cache_clear()
+    try:
+        assert network.aws_region_names() == expected
+    finally:
+        network.aws_region_names.cache_clear()
+
+
+# The benchmark's helpers ------------------------------------------------------------------
+
+
+def _benchmark_module(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_flat_baseline_registers_exactly_the_plans_resources(dev_plan, tmp_path) -> None:
+    """The benchmark's baseline is only a fair comparison if it registers the same graph:
+    generated from dev's plan, it records the same resources (types, names, inputs,
+    parents, providers, dependencies, options), byte for byte."""
+    flat = _benchmark_module("flat_program")
+    program = tmp_path / "flat_dev.py"
+    program.write_text(flat.generate(json.loads(dev_plan.to_json())), encoding="utf-8")
+    namespace = runpy.run_path(str(program), run_name="flat_dev")
+    replay = render_program(
+        namespace["program"],
+        project=dev_plan.project,
+        stack=dev_plan.stack,
+        config={"pulumi:disable-default-providers": '["aws"]'},
+        project_dir=PROJECT_DIR,
+    )
+    assert json.dumps(replay.resources, sort_keys=True) == json.dumps(
+        dev_plan.resources, sort_keys=True
+    )
+
+
+def test_region_variants_are_valid_stack_files(tmp_path) -> None:
+    """The benchmark's 16-region stack: prod's stack file, 16 distinct regions of botocore's
+    commercial partition, prod's first regions first, and a config the program accepts."""
+    speed = _benchmark_module("plan_speed")
+    project = speed.region_variant(tmp_path / "r16", 16)
+    flat, _ = load_stack_file(project, "bench")
+    cfg = parse_raw_config(flat)
+    names = [r.name for r in cfg.regions]
+    prod = parse_raw_config(load_stack_file(PROJECT_DIR, "prod")[0])
+    assert len(set(names)) == 16
+    assert names[: len(prod.regions)] == [r.name for r in prod.regions]
+    assert set(names) <= set(speed.aws_partition_regions())
+
+
+def test_benchmark_is_documented() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    assert "python benchmarks/plan_speed.py" in readme
+    assert Path(BENCHMARKS / "plan_speed.py").is_file()
