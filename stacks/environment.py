@@ -59,11 +59,20 @@ class Environment:
                     config=cfg,
                     region=region,
                     availability_zones=list(region.availability_zones),
-                    entry_validation_record=self._entry_validation_record(),
                 ),
                 opts=pulumi.ResourceOptions(
                     providers={"aws": provider},
                     transformations=self._transformations(),
+                ),
+            )
+        # Every region's key exists before any region builds the rest: replicas and
+        # replication in one region are encrypted with another region's key.
+        keys = {name: platform.key for name, platform in self.regions.items()}
+        for platform in self.regions.values():
+            platform.build(
+                keys,
+                entry_validation_record=(
+                    None if platform.is_primary else self._entry_validation_record()
                 ),
             )
         # --- data lake replication: primary zone buckets -> their twins in regions[1] ---

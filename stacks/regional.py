@@ -7,7 +7,7 @@ region's provider. The first region is the primary and holds the global pieces.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -82,9 +82,6 @@ class RegionalPlatformArgs:
     """This region's entry of ``mlops:regions``."""
     availability_zones: Sequence[str]
     """The AZs to use, already cut to ``network.azCount``."""
-    entry_validation_record: pulumi.Resource | None = None
-    """The primary's ACM validation record (``mlops:dns``), which this region's certificate
-    validation waits for; none in the primary (it creates the record)."""
 
     @property
     def is_primary(self) -> bool:
@@ -124,6 +121,25 @@ class RegionalPlatform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self._args = args
+
+    def build(
+        self,
+        region_keys: Mapping[str, RegionKey],
+        entry_validation_record: pulumi.Resource | None = None,
+    ) -> None:
+        """Create everything but the key, once every region's key exists.
+
+        The environment creates every region's platform (and so its key) first, then builds
+        each: what one region creates may need another region's key (replicas of the global
+        tables, EFS replication, the lake's replication both ways). ``region_keys``: every
+        region's key by region name; ``entry_validation_record``: the primary's ACM
+        validation record (``mlops:dns``), none in the primary (it creates the record).
+        """
+        args = self._args
+        cfg = args.config
+        name = self._name
+        self.region_keys = dict(region_keys)
         self.network = Network(
             f"{name}-network",
             NetworkArgs(
@@ -184,7 +200,7 @@ class RegionalPlatform(pulumi.ComponentResource):
             name,
             cfg,
             is_primary=args.is_primary,
-            primary_validation_record=args.entry_validation_record,
+            primary_validation_record=entry_validation_record,
             parent=self,
         )
         if cfg.containers is not None and cfg.containers.enabled:

@@ -17,6 +17,7 @@ builds them (the components' published ``*_problem(s)`` functions, tables and li
 - :mod:`stacks.config.ingest`: ``mlops:ingest`` (the ingest Lambda)
 - :mod:`stacks.config.jobs`: ``mlops:jobs`` (batch jobs, Airflow)
 - :mod:`stacks.config.training`: ``mlops:training`` (continuous training)
+- :mod:`stacks.config.resilience`: ``mlops:resilience`` (active region, replication, standby)
 - :mod:`stacks.config.builds`: image builds from this repository (containers and jobs)
 - :mod:`stacks.config.stack`: :class:`PlatformConfig`, the environment-wide keys and the
   order of the cross-key checks
@@ -58,6 +59,7 @@ from stacks.config.loader import (
     stack_file_path,
 )
 from stacks.config.network import MAX_AZ_COUNT, NetworkConfig, RegionConfig, aws_region_names
+from stacks.config.resilience import LakeReplicationConfig, ResilienceConfig
 from stacks.config.stack import CLOUDWATCH_RETENTION_DAYS, PlatformConfig
 from stacks.config.training import (
     DriftConfig,
@@ -106,6 +108,8 @@ __all__ = [
     "DriftConfig",
     "DriftScheduleConfig",
     "TrainingJobSizeConfig",
+    "ResilienceConfig",
+    "LakeReplicationConfig",
     # reading and validating
     "aws_region_names",
     "available_stacks",

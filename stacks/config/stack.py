@@ -21,6 +21,7 @@ from stacks.config.iam import IamConfig, iam_cross_checks
 from stacks.config.ingest import IngestConfig, ingest_cross_checks
 from stacks.config.jobs import JobsConfig, jobs_cross_checks
 from stacks.config.network import NetworkConfig, RegionConfig, network_cross_checks
+from stacks.config.resilience import ResilienceConfig, resilience_cross_checks
 from stacks.config.training import TrainingConfig, training_cross_checks
 
 #: Retention values CloudWatch Logs accepts: the components' one table.
@@ -76,6 +77,10 @@ class PlatformConfig(ConfigModel):
     training: TrainingConfig = Field(
         default_factory=TrainingConfig,
         description="Continuous training: drift check, retraining, registry. Default: on.",
+    )
+    resilience: ResilienceConfig = Field(
+        default_factory=ResilienceConfig,
+        description="Active region, lake replication both ways, standby pools.",
     )
 
     @field_validator("environment")
@@ -137,6 +142,16 @@ class PlatformConfig(ConfigModel):
         return self.regions[0].name
 
     @property
+    def active_region(self) -> str:
+        """The region whose schedules and triggers are enabled at first deploy."""
+        return self.resilience.active(tuple(r.name for r in self.regions))
+
+    @property
+    def secondary_region(self) -> str:
+        """The standby: the second region (lake replication partner, standby pools)."""
+        return self.regions[1].name
+
+    @property
     def is_production(self) -> bool:
         return self.environment in PRODUCTION_ENVIRONMENTS
 
@@ -169,6 +184,7 @@ CROSS_CHECKS: tuple[Callable[[Mapping[str, Any]], list[str]], ...] = (
     ingest_cross_checks,
     jobs_cross_checks,
     training_cross_checks,
+    resilience_cross_checks,
     alerts_cross_checks,
     iam_cross_checks,
 )

@@ -1,0 +1,145 @@
+"""``mlops:resilience``: what losing a region may cost, and how the standby takes over.
+
+- ``activeRegion``: the region whose schedules and raw-data triggers run when the stack is
+  first deployed (default: the first of ``mlops:regions``). After that, the active region is
+  runtime state owned by ``python -m stacks failover``/``failback`` (an SSM parameter per
+  region and the schedules' and rules' own state), so switching never needs a ``pulumi up``
+  of the failed region.
+- ``lakeReplication``: the data lake's replication in both directions between the primary
+  and the secondary region (S3 Replication Time Control, replication metrics, delete
+  markers, alarm thresholds).
+- ``standbyPools``: instance pools in the secondary region at zero capacity, mounting the
+  replica of the shared drive (EFS replication), ready for ``failover`` to scale up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from stacks.config.base import NAMESPACE, ConfigModel, is_production, section
+
+KEY = f"{NAMESPACE}:resilience"
+
+#: S3 Replication Time Control replicates 99.99% of objects within 15 minutes; 15 is the only
+#: value S3 accepts for ReplicationTime.Time.Minutes and for the metrics' EventThreshold
+#: (S3 API reference, "ReplicationTimeValue": "Valid value: 15").
+RTC_MINUTES = 15
+
+
+class LakeReplicationConfig(ConfigModel):
+    """Replication of every lake zone between the primary and the secondary region, both ways."""
+
+    time_control: bool | None = Field(
+        default=None,
+        description=(
+            "S3 Replication Time Control (99.99% of objects within 15 minutes, billed per GB). "
+            "Default: on in production, off otherwise."
+        ),
+    )
+    metrics: bool | None = Field(
+        default=None,
+        description=(
+            "S3 replication metrics (latency, pending bytes/operations, failed operations) and "
+            "their alarms. Required by timeControl. Default: on when timeControl is on or in "
+            "production."
+        ),
+    )
+    delete_markers: bool = Field(
+        default=True,
+        description=(
+            "Replicate delete markers (a plain DELETE hides the object in both regions). "
+            "Deletes of a specific version are never replicated (S3's rule), so a version "
+            "deleted in one region stays in the other."
+        ),
+    )
+    replica_modifications: bool = Field(
+        default=True,
+        description=(
+            "Replica modification sync: metadata changes (tags, ACLs, object lock) made to a "
+            "replica flow back, so both directions stay alike."
+        ),
+    )
+    latency_alarm_minutes: int = Field(
+        default=RTC_MINUTES,
+        description=(
+            "Alarm when the replication latency of a zone exceeds this many minutes "
+            "(needs metrics)."
+        ),
+    )
+
+    @field_validator("latency_alarm_minutes")
+    @classmethod
+    def _minutes(cls, value: int) -> int:
+        if not 1 <= value <= 24 * 60:
+            raise ValueError(f"{value} minutes; give 1 to 1440")
+        return value
+
+    def rtc(self, production: bool) -> bool:
+        """Whether S3 Replication Time Control is on."""
+        return production if self.time_control is None else self.time_control
+
+    def metrics_on(self, production: bool) -> bool:
+        """Whether replication metrics (and their alarms) are on."""
+        if self.metrics is not None:
+            return self.metrics
+        return self.rtc(production) or production
+
+
+class ResilienceConfig(ConfigModel):
+    """How the stack survives the loss of a region."""
+
+    active_region: str | None = Field(
+        default=None,
+        description=(
+            "The region whose schedules and raw-data triggers are enabled at first deploy; "
+            "afterwards `python -m stacks failover` switches it. Default: the first region."
+        ),
+    )
+    lake_replication: LakeReplicationConfig = Field(
+        default_factory=LakeReplicationConfig,
+        description="The lake's replication between the primary and the secondary, both ways.",
+    )
+    standby_pools: bool = Field(
+        default=True,
+        description=(
+            "Instance pools (mlops:compute) also in the secondary region at zero capacity, with "
+            "the shared drive replicated there (EFS replication), for failover to scale up."
+        ),
+    )
+
+    def active(self, regions: tuple[str, ...]) -> str:
+        """The initially active region (``activeRegion`` or the first region)."""
+        return self.active_region or regions[0]
+
+
+def resilience_cross_checks(data: Mapping[str, Any]) -> list[str]:
+    """``activeRegion`` is one of ``mlops:regions``; timeControl needs metrics (S3 refuses a
+    rule with ReplicationTime but without Metrics: S3 API reference "ReplicationTime": "Must
+    be specified together with a Metrics block")."""
+    config = section(data, "resilience")
+    if config is None:
+        return []
+    problems: list[str] = []
+    active = config.get("activeRegion")
+    regions = data.get("regions")
+    names = (
+        [r.get("name") for r in regions if isinstance(r, dict)] if isinstance(regions, list) else []
+    )
+    if isinstance(active, str) and names and active not in names:
+        problems.append(
+            f"{KEY}.activeRegion: {active!r} is not one of {NAMESPACE}:regions ({names}); name "
+            "one of them (the first is the default)"
+        )
+    lake = config.get("lakeReplication")
+    if isinstance(lake, dict):
+        rtc = lake.get("timeControl")
+        rtc_on = rtc if isinstance(rtc, bool) else is_production(data)
+        if rtc_on and lake.get("metrics") is False:
+            problems.append(
+                f"{KEY}.lakeReplication.metrics: false, but timeControl is on; S3 Replication "
+                "Time Control needs replication metrics: turn metrics on or timeControl off"
+            )
+    return problems
