@@ -55,6 +55,7 @@ from components.training import ContinuousTraining
 from stacks import entry as global_entry
 from stacks import training as continuous
 from stacks.config import PROJECT_ROOT, ContainersConfig, PlatformConfig, PoolConfig, RegionConfig
+from stacks.standby import StandbyInventory
 
 
 def default_tags(cfg: PlatformConfig, region: str, stack: str) -> dict[str, str]:
@@ -140,6 +141,9 @@ class RegionalPlatform(pulumi.ComponentResource):
         cfg = args.config
         name = self._name
         self.region_keys = dict(region_keys)
+        # --- warm standby: what failover switches in this region (stacks/standby.py); each
+        # capability adds its entries, and the SSM parameters are written last.
+        self.standby = StandbyInventory(cfg.environment, self.region)
         self.network = Network(
             f"{name}-network",
             NetworkArgs(
