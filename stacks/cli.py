@@ -71,6 +71,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     entry = _entry_note(plan.to_dict())
     if entry:
         print(f"\n{entry}")
+    objectives = _recovery_note(plan.to_dict())
+    if objectives:
+        print(f"\n{objectives}")
     concurrency = _concurrency_notes(plan.to_dict())
     if concurrency:
         print("\n" + "\n".join(concurrency))
@@ -101,6 +104,14 @@ def _entry_note(plan: dict[str, Any]) -> str | None:
         f"{entry['worstCaseFailoverSeconds']} s (health-check interval x failure threshold + "
         "60 s alias TTL), no human step."
     )
+
+
+def _recovery_note(plan: dict[str, Any]) -> str | None:
+    """What losing the active region costs, per capability (the ``recovery`` output)."""
+    from stacks.recovery import format_table
+
+    output = plan.get("outputs", {}).get("recovery")
+    return format_table(output) if isinstance(output, dict) else None
 
 
 def _concurrency_notes(plan: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
 from stacks import entry as global_entry
+from stacks import recovery
 from stacks.config import PlatformConfig
 from stacks.regional import RegionalPlatform, RegionalPlatformArgs, default_tags
 
@@ -136,6 +137,16 @@ class Environment:
         pulumi.export(
             "entry",
             global_entry.outputs(self.config, {name: p.entry for name, p in self.regions.items()}),
+        )
+        pulumi.export(
+            "recovery",
+            recovery.as_output(
+                self.config,
+                recovery.objectives(
+                    self.config,
+                    self.config.dns.failover_seconds if self.config.dns is not None else None,
+                ),
+            ),
         )
 
 

@@ -43,6 +43,9 @@ def test_plan_prints_a_summary_per_region_and_writes_json(dev_plan_file: Path, d
     assert "== eu-west-1 (primary):" in result.stdout
     assert "== eu-central-1:" in result.stdout
     assert "NAT gateways:    1" in result.stdout
+    # What losing the active region costs, per capability (stacks/recovery.py).
+    assert "Recovery objectives (losing eu-west-1; standby eu-central-1):" in result.stdout
+    assert "  data lake objects: RPO " in result.stdout
     assert json.loads(dev_plan_file.read_text()) == json.loads(dev_plan.to_json())
 
 
