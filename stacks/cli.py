@@ -9,8 +9,9 @@ Offline commands (no credentials, no Pulumi CLI):
   timeline <stack>            critical path of `up` (or --destroy) with sourced durations
 
 ``models list|approve|reject <stack>`` (:mod:`stacks.models`) reads and decides model
-versions in the stack's registry with boto3. Commands that talk to a real Pulumi backend
-(preview, up, destroy, refresh) live in
+versions in the stack's registry with boto3; ``failover <stack> --to REGION`` and
+``failback <stack>`` (:mod:`stacks.failover`) switch the active region with boto3.
+Commands that talk to a real Pulumi backend (preview, up, destroy, refresh) live in
 :mod:`stacks.delivery`, the leftover sweep in :mod:`stacks.sweep`. ``plan`` says when the
 stack's ``mlops:allowedAccountIds`` is still the placeholder those commands refuse, and how
 much Lambda concurrency each region reserves (the account quota that needs).
@@ -170,7 +171,26 @@ def check_plan(plan: Any) -> Any:
 def cmd_check(args: argparse.Namespace) -> int:
     from policies.check import format_report
 
-    result = check_plan(_render(args))
+    if args.plan:
+        # The plan `plan --out` already wrote (the PR check renders once, not per command).
+        from stacks import plan_diff
+        from stacks.offline.engine import Plan
+
+        try:
+            data = plan_diff.load_plan_file(Path(args.plan))
+        except plan_diff.PlanFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if data["stack"] != args.stack:
+            print(
+                f"error: {args.plan} is a plan of stack {data['stack']!r}, not {args.stack!r}",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        plan = Plan(data["project"], data["stack"], data["resources"], data.get("outputs", {}))
+    else:
+        plan = _render(args)
+    result = check_plan(plan)
     print(format_report(result), end="")
     return EXIT_FAILED if result.exit_code else EXIT_OK
 
@@ -224,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(func=cmd_diff)
 
     check = with_stack(sub.add_parser("check", help="run the policy rules over the offline plan"))
+    check.add_argument(
+        "--plan", help="check this plan file (from plan --out) instead of rendering the stack"
+    )
     check.set_defaults(func=cmd_check)
 
     from stacks.cost.cli import add_cost_command
@@ -239,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     from stacks.azs import add_azs_command
 
     add_azs_command(sub)
+
+    from stacks.failover import add_failover_commands
+
+    add_failover_commands(sub)
 
     from stacks import delivery
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -50,3 +51,32 @@ def test_check_command_exits_zero_on_the_real_stacks(stack: str) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_reads_a_plan_file_instead_of_rendering_again(
+    dev_plan: Plan, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The PR check renders once (`plan --out`) and checks that file: same report, same exit;
+    a weakened file fails; a file of another stack or no plan at all is bad input (2)."""
+    from stacks.cli import check_plan, main
+
+    good = tmp_path / "plan-dev.json"
+    good.write_text(dev_plan.to_json(), encoding="utf-8")
+    assert main(["check", "dev", "--plan", str(good)]) == 0
+    assert capsys.readouterr().out == format_report(check_plan(dev_plan))
+
+    doc = copy.deepcopy(dev_plan.to_dict())
+    for r in doc["resources"]:
+        if r["type"] == "aws:kms/key:Key":
+            r["inputs"]["enableKeyRotation"] = False
+    weak = tmp_path / "weak.json"
+    weak.write_text(Plan.from_json(json.dumps(doc)).to_json(), encoding="utf-8")
+    assert main(["check", "dev", "--plan", str(weak)]) == 1
+    assert "kms-key-rotation" in capsys.readouterr().out
+
+    assert main(["check", "prod", "--plan", str(good)]) == 2
+    assert "is a plan of stack 'dev', not 'prod'" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    other.write_text('{"not": "a plan"}', encoding="utf-8")
+    assert main(["check", "dev", "--plan", str(other)]) == 2
+    assert "is not a plan file" in capsys.readouterr().err
