@@ -127,6 +127,32 @@ class ServiceRoleArgs:
     """Default: no extra tags beyond ``Name``."""
 
 
+#: IAM role names have at most 64 characters (CreateRole ``RoleName``, "Length Constraints:
+#: Maximum length of 64", https://docs.aws.amazon.com/IAM/latest/APIReference/
+#: API_CreateRole.html).
+ROLE_NAME_MAX_LENGTH = 64
+#: Pulumi auto-names a resource ``<logical name>-<7 random hex>`` and fails when that exceeds
+#: the type's maximum ("name '...' plus 7 random chars is longer than maximum length",
+#: pulumi/pulumi sdk/go/common/resource/resource_id.go ``NewUniqueHex``): 8 characters.
+AUTONAME_SUFFIX_LENGTH = 8
+
+
+def service_role_name(name: str) -> str:
+    """The logical (and physical name prefix) of the role of ``ServiceRole(name, ...)``."""
+    return f"{name}-role"
+
+
+def role_name_problem(name: str) -> str | None:
+    """None when ``ServiceRole(name, ...)`` gets a role name IAM accepts; else why not."""
+    length = len(service_role_name(name)) + AUTONAME_SUFFIX_LENGTH
+    if length <= ROLE_NAME_MAX_LENGTH:
+        return None
+    return (
+        f"its IAM role would be named '{service_role_name(name)}-<7 random characters>' "
+        f"({length} characters); IAM allows {ROLE_NAME_MAX_LENGTH}"
+    )
+
+
 class ServiceRole(pulumi.ComponentResource):
     """An IAM role for one AWS service, with scoped grants added by the owning components."""
 
@@ -154,6 +180,9 @@ class ServiceRole(pulumi.ComponentResource):
             )
         if not 3600 <= args.max_session_duration <= 43200:
             problems.append("max_session_duration: must be 3600..43200 seconds")
+        name_problem = role_name_problem(name)
+        if name_problem:
+            problems.append(f"name: {name_problem}")
         raise_problems(f"ServiceRole {name!r}", problems)
         super().__init__("mlops:iam:ServiceRole", name, None, opts)
         self._name = name
@@ -173,7 +202,7 @@ class ServiceRole(pulumi.ComponentResource):
         if condition:
             trust["Condition"] = condition
         self.role = aws.iam.Role(
-            f"{name}-role",
+            service_role_name(name),
             description=args.description,
             assume_role_policy=pulumi.Output.json_dumps(
                 {"Version": "2012-10-17", "Statement": [trust]}

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.checks import raise_problems
+from components.endpoints import interface_endpoint_problems
 from components.kms import KeyInput, as_key, key_input_problem
 from components.monitoring import LOG_RETENTION_DAYS
 
@@ -111,6 +112,10 @@ class NetworkArgs:
             problems.append(key_problem)
         if self.nat not in NAT_STRATEGIES:
             problems.append(f"nat: {self.nat!r} is not one of {list(NAT_STRATEGIES)}")
+        problems += [
+            f"interface_endpoints: {problem}"
+            for problem in interface_endpoint_problems(self.interface_endpoints)
+        ]
         if len(set(self.availability_zones)) != len(self.availability_zones):
             problems.append(f"availability_zones: duplicates in {list(self.availability_zones)}")
         if not self.availability_zones:

@@ -11,9 +11,11 @@ problem is reported before anything is registered.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pulumi
 
@@ -52,14 +54,31 @@ _IMAGE_ID_RE = re.compile(r"ami-[0-9a-f]{8,17}|resolve:ssm:/[A-Za-z0-9_.\-/]{1,1
 _ROOT_DEVICE_RE = re.compile(r"/dev/(xvd|sd|nvme)[a-z0-9]{1,6}")
 
 
+@lru_cache(maxsize=1)
+def ec2_instance_types() -> frozenset[str]:
+    """Every instance type name EC2 knows: the ``InstanceType`` enum of the EC2 service model
+    botocore ships (``botocore/data/ec2/<version>/service-2.json.gz``), loaded once, when a
+    name is first checked."""
+    from botocore.loaders import create_loader
+
+    model = create_loader().load_service_model("ec2", "service-2")
+    return frozenset(model["shapes"]["InstanceType"]["enum"])
+
+
 def instance_type_problem(value: object) -> str | None:
-    """Why ``value`` is not an EC2 instance type name (``t3.large``, ``g5.xlarge``), or None."""
-    if isinstance(value, str) and INSTANCE_TYPE_RE.fullmatch(value):
+    """Why ``value`` is not an EC2 instance type name (``t3.large``, ``g5.xlarge``), or None.
+    Names are checked against botocore's EC2 model, with the closest name as a hint."""
+    if not (isinstance(value, str) and INSTANCE_TYPE_RE.fullmatch(value)):
+        return (
+            f"{value!r} is not an EC2 instance type name: write the family, a dot and the size "
+            "in lowercase, such as 't3.large' or 'g5.xlarge'"
+        )
+    known = ec2_instance_types()
+    if value in known:
         return None
-    return (
-        f"{value!r} is not an EC2 instance type name: write the family, a dot and the size "
-        "in lowercase, such as 't3.large' or 'g5.xlarge'"
-    )
+    close = difflib.get_close_matches(value, sorted(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{value!r} is not an EC2 instance type (botocore's EC2 model){hint}"
 
 
 def is_gpu_instance_type(instance_type: str) -> bool:
@@ -154,6 +173,14 @@ class InstancePoolArgs:
     ``stop_cron`` and back at ``start_cron``; the group's desired capacity and minimum size
     then belong to the schedule and are ignored by later deployments."""
 
+    standby: bool = False
+    """Default: an active pool, at its sizes. When true, a warm standby (in the standby
+    region): the group is created at zero (min 0, desired 0, max ``max_size``) with no
+    scheduled actions, and its min and desired capacity belong to ``python -m stacks
+    failover``/``failback`` from then on (ignored by later deployments); ``min_size`` and
+    ``desired_capacity`` are the sizes failover scales it to. Its shared drive is usually the
+    active pool's replica (``shared_file_system.replica_file_system_id``)."""
+
     shared_file_system: SharedFileSystem | None = None
     """Default: no shared file system. When given, an EFS file system every instance mounts."""
 
@@ -202,6 +229,13 @@ class InstancePoolArgs:
         """Every problem with these arguments, each naming its field."""
         found = self._instance_problems() + self._size_problems() + self._network_problems()
         found += self._dependency_problems()
+        if not isinstance(self.standby, bool):
+            found.append(f"standby: {self.standby!r} must be true or false")
+        elif self.standby and self.schedule is not None:
+            found.append(
+                "Only one of [standby] and [schedule] can be given: a schedule's start action "
+                "would scale the standby up every day"
+            )
         if self.schedule is not None:
             if isinstance(self.schedule, PoolSchedule):
                 found += self.schedule.problems("schedule")

@@ -17,7 +17,6 @@ import pulumi
 from components.containers.deployment import cluster_name_problem
 from components.containers.validators import (
     _CONTAINER_NAME_RE,
-    _ENV_NAME_RE,
     _NAME_RE,
     _TAG_RE,
     CONTAINER_INSIGHTS,
@@ -30,7 +29,9 @@ from components.containers.validators import (
     fargate_size_problem,
     health_check_path_problem,
     image_uri_problem,
+    load_balancer_az_problem,
     secret_arn_problem,
+    secret_name_problem,
 )
 from components.kms import KeyInput
 from components.monitoring import TopicInput
@@ -246,10 +247,9 @@ class ContainerServiceArgs:
                 out.append(f"{key}: must be at least 1")
         if not 0 < self.cpu_alarm_percent <= 100:
             out.append(f"cpu_alarm_percent: {self.cpu_alarm_percent} is outside (0, 100]")
-        if len(list(self.public_subnet_ids)) < 2:
-            out.append(
-                "public_subnet_ids: an application load balancer needs subnets in at least two AZs"
-            )
+        az_problem = load_balancer_az_problem(len(list(self.public_subnet_ids)))
+        if az_problem:
+            out.append(f"public_subnet_ids: {az_problem}")
         if not list(self.private_subnet_ids):
             out.append("private_subnet_ids: at least one subnet is needed for the tasks")
         return out
@@ -294,10 +294,9 @@ class ContainerServiceArgs:
             if problem:
                 out.append(f"environment: {problem}")
         for env_name, arn in self.secrets.items():
-            if not _ENV_NAME_RE.match(env_name):
-                out.append(f"secrets: {env_name!r} is not an environment variable name")
-            if env_name in self.environment or env_name == "PORT":
-                out.append(f"secrets: {env_name!r} is also set in environment")
+            name_problem = secret_name_problem(env_name, self.environment)
+            if name_problem:
+                out.append(f"secrets: {name_problem}")
             problem = secret_arn_problem(arn)
             if problem:
                 out.append(f"secrets: {env_name}: {problem}")

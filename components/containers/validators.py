@@ -129,6 +129,35 @@ def secret_arn_problem(arn: Any) -> str | None:
     )
 
 
+#: An application load balancer needs subnets in at least two AZs (CreateLoadBalancer,
+#: ``Subnets``: "[Application Load Balancers] You must specify subnets from at least two
+#: Availability Zones", https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/
+#: API_CreateLoadBalancer.html).
+MIN_LOAD_BALANCER_AZS = 2
+
+#: Environment variables the service sets itself: the container port.
+PLATFORM_ENVIRONMENT = ("PORT",)
+
+
+def load_balancer_az_problem(az_count: int) -> str | None:
+    """None when the service's load balancer can use public subnets of ``az_count`` AZs."""
+    if az_count >= MIN_LOAD_BALANCER_AZS:
+        return None
+    return f"an application load balancer needs subnets in at least two AZs, not {az_count}"
+
+
+def secret_name_problem(name: str, environment: Mapping[str, Any]) -> str | None:
+    """None when ``name`` may be injected as a secret next to the plain ``environment``;
+    else why not (a variable is set once: secrets, environment or the platform's)."""
+    if not _ENV_NAME_RE.match(name):
+        return f"{name!r} is not an environment variable name"
+    if name in PLATFORM_ENVIRONMENT:
+        return f"{name} is set by the platform (the container port); do not set it"
+    if name in environment:
+        return f"{name!r} is also set in environment"
+    return None
+
+
 def environment_name_problem(name: str) -> str | None:
     """None when ``name`` may be a plain (non-secret) environment variable; else why not."""
     if not _ENV_NAME_RE.match(name):

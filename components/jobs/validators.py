@@ -227,6 +227,18 @@ _ECR_IMAGE_RE = re.compile(
 )
 
 
+#: A job parameter name: what ``Ref::`` can name (letters, digits, ``_``), at most 128
+#: characters (the rule of ``BatchJobArgs``).
+PARAMETER_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
+
+
+def parameter_name_problem(name: object) -> str | None:
+    """None when ``name`` can be a job parameter (and so appear as ``Ref::name``)."""
+    if isinstance(name, str) and PARAMETER_NAME_RE.match(name):
+        return None
+    return f"{name!r} must be 1-128 letters, digits and '_' (what Ref:: can name)"
+
+
 def command_parameters(command: Sequence[str]) -> list[str]:
     """The parameter names a command references as ``Ref::name``, in order, once each."""
     names: list[str] = []

@@ -138,12 +138,23 @@ class LambdaVpcPlacement:
                 f"{len(self.subnet_ids)} subnet(s); give the AZ of each subnet"
             )
         zones = sorted(set(self.availability_zones))
-        if len(zones) < 2:
-            out.append(
-                f"vpc.subnet_ids: subnets span {len(zones)} AZ(s) {zones}; a function in a VPC "
-                "needs private subnets in at least 2 AZs"
-            )
+        problem = vpc_az_count_problem(len(zones))
+        if problem:
+            out.append(f"vpc.subnet_ids: subnets span {len(zones)} AZ(s) {zones}; {problem}")
         return out
+
+
+#: A function in a VPC runs in private subnets of at least this many AZs (the security
+#: baseline's "Lambda in a VPC -> subnets in >= 2 AZs", FSBP Lambda.5).
+MIN_VPC_AZS = 2
+
+
+def vpc_az_count_problem(az_count: int) -> str | None:
+    """None when a function may run in the private subnets of ``az_count`` AZs; else why not
+    (shared with the stack configuration, which reports it under the AZ count)."""
+    if az_count >= MIN_VPC_AZS:
+        return None
+    return f"a function in a VPC needs private subnets in at least {MIN_VPC_AZS} AZs"
 
 
 @dataclass(frozen=True)

@@ -230,10 +230,16 @@ def containers_cross_checks(data: Mapping[str, Any]) -> list[str]:
         + _count_problems(web, is_production(data))
         + _image_problems(web)
         + _certificate_problems(web, data.get("regions"))
-        + _secret_problems(web)
+        + _secret_problems(web, _training_on(data))
         + _deployment_problems(web)
         + _waf_problems(web, is_production(data))
     )
+
+
+def _training_on(data: Mapping[str, Any]) -> bool:
+    """Continuous training is on (its default) and so sets the serving variables."""
+    training = section(data, "training")
+    return training is None or training.get("enabled", True) is not False
 
 
 def _waf_problems(web: Mapping[str, Any], production: bool) -> list[str]:
@@ -323,16 +329,31 @@ def _certificate_problems(web: Mapping[str, Any], regions: Any) -> list[str]:
     return problems
 
 
-def _secret_problems(web: Mapping[str, Any]) -> list[str]:
-    """A variable is either plain environment or a secret, not both."""
+def _secret_problems(web: Mapping[str, Any], training_on: bool = True) -> list[str]:
+    """A variable is either plain environment or a secret, not both, and not one the platform
+    sets (the container port; the model serving variables while training is on)."""
+    from components.containers.validators import PLATFORM_ENVIRONMENT
+    from components.training.documents import serving_environment
+
     env, secrets = web.get("environment"), web.get("secrets")
-    if not (isinstance(env, dict) and isinstance(secrets, dict)):
+    if not isinstance(secrets, dict):
         return []
-    return [
-        f"{KEY}.secrets.{name}: {name!r} is also set in {KEY}.environment; give it once"
-        for name in secrets
-        if name in env
-    ]
+    platform = set(PLATFORM_ENVIRONMENT)
+    if training_on:
+        platform |= set(serving_environment("table", "model", 60))
+    problems = []
+    for name in secrets:
+        if name in platform:
+            problems.append(
+                f"{KEY}.secrets.{name}: {name} is set by the platform"
+                + (" (the container port)" if name in PLATFORM_ENVIRONMENT else " (model serving)")
+                + "; use another name"
+            )
+        elif isinstance(env, dict) and name in env:
+            problems.append(
+                f"{KEY}.secrets.{name}: {name!r} is also set in {KEY}.environment; give it once"
+            )
+    return problems
 
 
 def _deployment_problems(web: Mapping[str, Any]) -> list[str]:

@@ -406,6 +406,7 @@ def _job_parameter_problems(at: str, job: Mapping[str, Any]) -> list[str]:
     """Parameters the command uses and the platform does not set; the schedule's form and
     overrides."""
     from components.jobs import PLATFORM_PARAMETERS, command_parameters
+    from components.jobs.validators import parameter_name_problem
 
     command = job.get("command")
     if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
@@ -414,7 +415,9 @@ def _job_parameter_problems(at: str, job: Mapping[str, Any]) -> list[str]:
     problems = []
     parameters = job.get("parameters")
     for name in parameters if isinstance(parameters, dict) else {}:
-        if name in PLATFORM_PARAMETERS:
+        if parameter_name_problem(name):
+            problems.append(f"{at}.parameters.{name}: {parameter_name_problem(name)}")
+        elif name in PLATFORM_PARAMETERS:
             problems.append(
                 f"{at}.parameters.{name}: set by the platform (from readZone/readPrefix, "
                 "writeZone/writePrefix, arraySize or the event trigger); remove it here"
@@ -423,7 +426,59 @@ def _job_parameter_problems(at: str, job: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{at}.parameters.{name}: the command has no Ref::{name}; it would be ignored"
             )
+    problems += _unresolved_reference_problems(at, job, referenced)
     return problems + _job_schedule_problems(at, job.get("schedule"), referenced)
+
+
+def platform_parameters_of(job: Mapping[str, Any]) -> list[str]:
+    """The parameters the platform gives this job's runs (components/jobs: the lake's
+    buckets and folders of readZone/readPrefix and writeZone/writePrefix, ``array_size`` of an
+    array job, ``trigger_bucket``/``trigger_key`` of the runs a new raw object submits)."""
+    from components.jobs import ARRAY_SIZE_PARAMETER, TRIGGER_PARAMETERS
+
+    given = []
+    for kind in ("read", "write"):
+        if job.get(f"{kind}Zone") is not None:
+            given.append(f"{kind}_bucket")
+            prefix = job.get(f"{kind}Prefix")
+            if isinstance(prefix, str) and prefix.strip("/"):
+                given.append(f"{kind}_prefix")
+    if job.get("arraySize") is not None:
+        given.append(ARRAY_SIZE_PARAMETER)
+    if job.get("onNewRawData") is True:
+        given += list(TRIGGER_PARAMETERS)
+    return given
+
+
+def _unresolved_reference_problems(
+    at: str, job: Mapping[str, Any], referenced: list[str]
+) -> list[str]:
+    """Every ``Ref::name`` of the command gets a value: a default in ``parameters`` or one the
+    platform gives. Batch substitutes only parameters it has (defaults of the definition or
+    the SubmitJob request's; "Parameter substitution", https://docs.aws.amazon.com/batch/
+    latest/userguide/example-use-parameters.html); the rest reach the container as the literal
+    text ``Ref::name``. The trigger's parameters exist only on runs a new raw object submits,
+    which the batch inference job handles (it treats ``Ref::trigger_key`` as absent), so they
+    need ``onNewRawData`` and nothing more."""
+    parameters = job.get("parameters")
+    defaults = set(parameters) if isinstance(parameters, dict) else set()
+    given = set(platform_parameters_of(job))
+    problems = []
+    for name in referenced:
+        if name in defaults or name in given:
+            continue
+        if name in ("trigger_bucket", "trigger_key"):
+            why = f"only runs submitted by a new raw object get it; set {at}.onNewRawData: true"
+        elif name in ("read_bucket", "read_prefix", "write_bucket", "write_prefix"):
+            kind = name.split("_")[0]
+            what = "Zone" if name.endswith("bucket") else "Prefix"
+            why = f"the platform sets it from {at}.{kind}{what}, which is not given"
+        elif name == "array_size":
+            why = f"the platform sets it from {at}.arraySize, which is not given"
+        else:
+            why = f"give a default in {at}.parameters"
+        problems.append(f"{at}.command: Ref::{name} has no value ({why})")
+    return problems
 
 
 def _job_schedule_problems(at: str, schedule: Any, referenced: list[str]) -> list[str]:

@@ -140,6 +140,17 @@ class NetworkConfig(ConfigModel):
         dupes = duplicates(value)
         if dupes:
             raise ValueError(f"{dupes} listed more than once")
+        # The names botocore's endpoint data knows, S3 and DynamoDB left to their gateway
+        # endpoints (components/endpoints.py); loaded only when endpoints are listed.
+        from components.endpoints import interface_endpoint_problem
+
+        problems = [
+            f"[{i}] {problem}"
+            for i, name in enumerate(value)
+            if (problem := interface_endpoint_problem(name))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
 

@@ -20,6 +20,7 @@ from stacks.config.dns import DnsConfig, dns_cross_checks
 from stacks.config.iam import IamConfig, iam_cross_checks
 from stacks.config.ingest import IngestConfig, ingest_cross_checks
 from stacks.config.jobs import JobsConfig, jobs_cross_checks
+from stacks.config.limits import limits_cross_checks
 from stacks.config.network import NetworkConfig, RegionConfig, network_cross_checks
 from stacks.config.resilience import ResilienceConfig, resilience_cross_checks
 from stacks.config.training import TrainingConfig, training_cross_checks
@@ -187,6 +188,7 @@ CROSS_CHECKS: tuple[Callable[[Mapping[str, Any]], list[str]], ...] = (
     resilience_cross_checks,
     alerts_cross_checks,
     iam_cross_checks,
+    limits_cross_checks,
 )
 
 
