@@ -121,6 +121,14 @@ SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
 Operation = Literal["preview", "up", "destroy", "refresh"]
 OPERATIONS: tuple[Operation, ...] = ("preview", "up", "destroy", "refresh")
 
+#: preview and up read the real state first (``--refresh``). What ``python -m stacks
+#: failover`` switches (the schedules' and rules' state, the active-region parameter, the
+#: standby pools' sizes) is ``ignore_changes`` in the program, and an update that touches
+#: another property of such a resource sends the value recorded in Pulumi's state, which
+#: would undo a failover, unless the state was refreshed first (Pulumi docs, "ignoreChanges";
+#: pulumi/pulumi-aws#2524). A refresh also makes previews show drift.
+REFRESHING: frozenset[Operation] = frozenset({"preview", "up"})
+
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
@@ -553,6 +561,8 @@ def run_operation(
         scope: dict[str, Any] = (
             {"target": list(request.targets), "target_dependents": True} if request.targets else {}
         )
+        if request.operation in REFRESHING:
+            scope["refresh"] = True
         if request.targets and request.operation == "up":
             _refuse_protected_deletions(stack, request, scope)
         result = method(on_output=print, on_error=streamed.append_and_print, **scope)

@@ -7,7 +7,7 @@ import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs
 from stacks import entry as global_entry
-from stacks import recovery
+from stacks import recovery, resilience
 from stacks.config import PlatformConfig
 from stacks.regional import RegionalPlatform, RegionalPlatformArgs, default_tags
 
@@ -75,10 +75,12 @@ class Environment:
                 entry_validation_record=(
                     None if platform.is_primary else self._entry_validation_record()
                 ),
+                primary=None if platform.is_primary else self.primary,
             )
-        # --- data lake replication: primary zone buckets -> their twins in regions[1] ---
-        secondary = self.regions[cfg.regions[1].name]
-        self.lake_replication = self.primary.data_lake.replicate_to(secondary.data_lake)
+        # --- data lake replication: the primary's zones <-> their twins in the secondary --
+        secondary = self.regions[cfg.secondary_region]
+        self.lake_replications = resilience.replicate_lakes(cfg, self.primary, secondary)
+        self.lake_replication = self.lake_replications[self.primary.region]
         # --- audit: one multi-region trail, in the primary region (its provider) ----------
         self.audit = self._build_audit()
         # --- dashboards: keep this block last, so every capability's widgets are in -------

@@ -14,6 +14,7 @@ import pulumi
 
 from components.buckets import Transition
 from components.compute import (
+    DriveReplication,
     InstancePool,
     InstancePoolArgs,
     PoolLoadBalancer,
@@ -31,6 +32,7 @@ from components.jobs import (
     JobSpec,
     LakeAccess,
     ObjectTriggerArgs,
+    TriggerState,
 )
 from components.kms import RegionKey, RegionKeyArgs
 from components.monitoring import (
@@ -51,8 +53,9 @@ from components.serverless import (
     Table,
     TableArgs,
 )
-from components.training import ContinuousTraining
+from components.training import ContinuousTraining, ModelRegistry
 from stacks import entry as global_entry
+from stacks import resilience, standby
 from stacks import training as continuous
 from stacks.config import PROJECT_ROOT, ContainersConfig, PlatformConfig, PoolConfig, RegionConfig
 from stacks.standby import StandbyInventory
@@ -128,6 +131,7 @@ class RegionalPlatform(pulumi.ComponentResource):
         self,
         region_keys: Mapping[str, RegionKey],
         entry_validation_record: pulumi.Resource | None = None,
+        primary: RegionalPlatform | None = None,
     ) -> None:
         """Create everything but the key, once every region's key exists.
 
@@ -135,7 +139,9 @@ class RegionalPlatform(pulumi.ComponentResource):
         each: what one region creates may need another region's key (replicas of the global
         tables, EFS replication, the lake's replication both ways). ``region_keys``: every
         region's key by region name; ``entry_validation_record``: the primary's ACM
-        validation record (``mlops:dns``), none in the primary (it creates the record).
+        validation record (``mlops:dns``), none in the primary (it creates the record);
+        ``primary``: the primary region's platform, already built (None in the primary):
+        the global tables are its tables, and this region uses their local replicas.
         """
         args = self._args
         cfg = args.config
@@ -195,8 +201,24 @@ class RegionalPlatform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.standby.add_buckets(self.data_lake.bucket_names())
         # --- continuous training: the model registry (the loop follows the jobs) ---------
-        self.model_registry = continuous.model_registry(name, cfg, self.key, parent=self)
+        # One global table in the primary, a replica in every other region (resilience.py).
+        replica_keys, registry_of = (
+            resilience.global_table_replicas(
+                self.region,
+                self.region_keys,
+                primary.model_registry if primary is not None else None,
+                args.is_primary,
+            )
+            if cfg.training.enabled
+            else ({}, None)
+        )
+        self.model_registry: ModelRegistry | None = continuous.model_registry(
+            name, cfg, self.key, parent=self, replica_keys=replica_keys, replica_of=registry_of
+        )
+        if self.model_registry is not None:
+            self.standby.add_table(self.model_registry.name)
         # --- containers: the web service behind a load balancer -------------------------
         self.service: ContainerService | None = None
         # --- global entry (mlops:dns): the certificate the HTTPS listener waits for -----
@@ -237,23 +259,17 @@ class RegionalPlatform(pulumi.ComponentResource):
         self.firewall = global_entry.firewall(name, cfg, self.service, self.key, parent=self)
         if self.firewall is not None:
             self.add_widgets(self.firewall.widgets)
-        # --- compute: instance pools, in the primary region only ------------------------
-        # A pool's shared file system (homes, notebooks) lives in one region, and users need
-        # one entry point; a stand-by pool elsewhere would cost money doing nothing. The
-        # pools follow the primary region: listing another region first moves them there.
+        # --- compute: instance pools in the primary, warm standbys in the secondary -------
         self.pools: dict[str, InstancePool] = {}
-        if cfg.compute.enabled and args.is_primary:
-            for pool in cfg.compute.pools:
-                self.pools[pool.name] = InstancePool(
-                    f"{name}-pool-{pool.name}",
-                    instance_pool_args(cfg, pool, self.key, self.alerts, self.network, self.region),
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-                self.add_widgets(self.pools[pool.name].widgets)
+        if cfg.compute.enabled:
+            self._compute(primary)
         # --- serverless: the ingest Lambda, raw zone (upstream) -> records table ----------
         self.table: Table | None = None
         self.ingest: LambdaService | None = None
         if cfg.ingest.enabled:
+            records_keys, records_of = resilience.global_table_replicas(
+                self.region, self.region_keys, primary.table if primary else None, args.is_primary
+            )
             self.table = Table(
                 f"{name}-records",
                 TableArgs(
@@ -261,9 +277,12 @@ class RegionalPlatform(pulumi.ComponentResource):
                     hash_key="id",
                     deletion_protection=cfg.protect_stateful,
                     protect=cfg.protect_stateful,
+                    replica_keys=records_keys,
+                    replica_of=records_of,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            self.standby.add_table(self.table.name)
             self.ingest = LambdaService(
                 f"{name}-ingest",
                 ingest_service_args(
@@ -275,15 +294,26 @@ class RegionalPlatform(pulumi.ComponentResource):
         # --- jobs: batch jobs and their runs (AWS Batch on Fargate) ----------------------
         # Definitions, queue, roles and FAILED alerts exist in every region: they cost
         # nothing while idle, and a standby region can take runs (submitted by hand) at once,
-        # on its replica of the lake. Schedules, object triggers and Airflow exist only in
-        # the primary region, so no run is started twice (replication would also re-trigger
-        # the standby's raw zone); listing another region first moves them there.
+        # on its replica of the lake. Schedules and object triggers exist in every region too
+        # but are ENABLED only in the active region (mlops:resilience.activeRegion at first
+        # deploy, then `python -m stacks failover`), so no run is started twice (replication
+        # would also re-trigger the standby's raw zone). Airflow stays in the primary.
+        is_active = self.region == cfg.active_region
         self.jobs = Jobs(
             f"{name}-jobs",
-            jobs_args(cfg, self.key, self.alerts, self.network, self.data_lake, args.is_primary),
+            jobs_args(
+                cfg,
+                self.key,
+                self.alerts,
+                self.network,
+                self.data_lake,
+                args.is_primary,
+                is_active=is_active,
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.add_widgets(self.jobs.widgets)
+        standby.record_jobs(self.standby, self.jobs)
         # --- continuous training: drift check -> alarm -> training -> registry -> serving
         self.training: ContinuousTraining | None = None
         if self.model_registry is not None:
@@ -295,17 +325,71 @@ class RegionalPlatform(pulumi.ComponentResource):
                 jobs=self.jobs,
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=self.network.subnet_ids["private"],
-                is_primary=args.is_primary,
+                is_active=is_active,
                 parent=self,
             )
             continuous.grant_serving(
                 cfg, self.training, self.jobs, self.service.task_role if self.service else None
             )
             self.add_widgets(self.training.widgets)
+        standby.record_training(self.standby, self.training)
 
+        # --- warm standby: keep last, once every capability has added its entries -------
+        self.failover_parameters = standby.failover_parameters(
+            name, self.standby, cfg.active_region, parent=self
+        )
         self.register_outputs(
             {"vpc_id": self.network.vpc_id, "subnet_ids": self.network.subnet_ids}
         )
+
+    # --- compute --------------------------------------------------------------------------
+    def _compute(self, primary: RegionalPlatform | None) -> None:
+        """The pools of ``mlops:compute``: active in the primary region; with
+        ``mlops:resilience.standbyPools``, also in the secondary as warm standbys at zero
+        capacity (min and desired 0, no schedule actions) mounting the replica of the primary
+        pool's drive (EFS replication, encrypted with the secondary's key). Users have one
+        entry point at a time; ``python -m stacks failover`` scales the standby to the sizes
+        recorded in the standby inventory. Other regions run no pool."""
+        cfg = self._args.config
+        standbys = cfg.resilience.standby_pools
+        is_standby = standbys and self.region == cfg.secondary_region and not self.is_primary
+        if not (self.is_primary or is_standby):
+            return
+        for pool in cfg.compute.pools:
+            replication = replica = None
+            if pool.efs and standbys and self.is_primary:
+                replication = DriveReplication(
+                    region=cfg.secondary_region,
+                    key_arn=self.region_keys[cfg.secondary_region].arn,
+                )
+            if pool.efs and is_standby:
+                replica = _replica_of(primary, pool.name, self.region)
+            built = InstancePool(
+                f"{self._name}-pool-{pool.name}",
+                instance_pool_args(
+                    cfg,
+                    pool,
+                    self.key,
+                    self.alerts,
+                    self.network,
+                    self.region,
+                    standby=is_standby,
+                    replication=replication,
+                    replica_file_system_id=replica,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.pools[pool.name] = built
+            self.add_widgets(built.widgets)
+            # The sizes failover scales to: the configured ones, in both regions.
+            self.standby.add_pool(
+                pool.name,
+                built.group.name,
+                min_size=pool.min_size,
+                max_size=pool.max_size,
+                desired_capacity=pool.desired_capacity,
+                standby=is_standby,
+            )
 
     # --- dashboard ----------------------------------------------------------------------
     def add_widgets(self, source: Callable[[], Sequence[Widget]]) -> None:
@@ -434,11 +518,18 @@ def instance_pool_args(
     alerts: AlertTopic | ExistingAlertTopic,
     network: Network,
     region: str,
+    *,
+    standby: bool = False,
+    replication: DriveReplication | None = None,
+    replica_file_system_id: pulumi.Input[str] | None = None,
 ) -> InstancePoolArgs:
     """A pool from ``mlops:compute.pools[i]``: private subnets of every AZ, the region's key and
-    alert topic, retention and protection from the environment."""
+    alert topic, retention and protection from the environment. ``standby``: the warm
+    standby of the pool (zero capacity, no schedule: its start action would scale it up);
+    ``replication``: the drive's replica elsewhere; ``replica_file_system_id``: the standby
+    mounts that replica instead of a drive of its own."""
     schedule = None
-    if pool.schedule is not None:
+    if pool.schedule is not None and not standby:
         hours = pool.schedule.office_hours
         schedule = (
             PoolSchedule.office_hours(pool.schedule.timezone, hours.start, hours.stop, hours.days)
@@ -475,8 +566,13 @@ def instance_pool_args(
         volume_size_gb=pool.volume_size_gb,
         key_name=pool.key_name,
         schedule=schedule,
+        standby=standby,
         shared_file_system=(
-            SharedFileSystem(automatic_backups=pool.shared_drive_backups(cfg.ephemeral))
+            SharedFileSystem(
+                automatic_backups=pool.shared_drive_backups(cfg.ephemeral),
+                replication=replication,
+                replica_file_system_id=replica_file_system_id,
+            )
             if pool.efs
             else None
         ),
@@ -486,6 +582,17 @@ def instance_pool_args(
         tags={"pool": pool.name},
         launched_tags=default_tags(cfg, region, pulumi.get_stack()),
     )
+
+
+def _replica_of(primary: RegionalPlatform | None, pool: str, region: str) -> pulumi.Output[str]:
+    """The replica of the primary region's pool ``pool``'s drive (the primary builds first)."""
+    found = primary.pools.get(pool) if primary is not None else None
+    if found is None or found.replica_file_system_id is None:
+        raise RuntimeError(
+            f"{region}: the standby of pool {pool!r} mounts the replica of the primary "
+            "region's pool drive; build the primary first and pass it as primary"
+        )
+    return found.replica_file_system_id
 
 
 # --- serverless ---------------------------------------------------------------------------
@@ -569,8 +676,11 @@ def jobs_args(
     network: Network,
     lake: DataLake,
     is_primary: bool,
+    *,
+    is_active: bool = True,
 ) -> JobsArgs:
-    """The region's :class:`JobsArgs` from ``mlops:jobs``: schedules, object triggers and
+    """The region's :class:`JobsArgs` from ``mlops:jobs``: schedules and object triggers in
+    every region, ENABLED only when ``is_active`` and switched at run time by ``failover``;
     Airflow only when ``is_primary``."""
     config = cfg.jobs
     specs = [
@@ -624,7 +734,13 @@ def jobs_args(
         lake=lake,
         jobs=specs,
         max_vcpus=config.max_vcpus,
-        triggers_enabled=is_primary,
+        triggers=TriggerState(active=is_active, switchable=True),
+        # Airflow only in the primary: an MWAA environment costs money around the clock,
+        # busy or not ("there is no automatic way to stop an MWAA environment when not in
+        # use", only deleting it stops the cost: AWS Compute Blog, "Automating stopping and
+        # starting Amazon MWAA environments to reduce cost"), so a standby copy would double
+        # that cost; after a failover, runs are submitted by the switched schedules (or by
+        # hand). Listing another region first moves it there.
         airflow=(
             AirflowSpec(
                 environment_class=airflow.environment_class, max_workers=airflow.max_workers

@@ -12,133 +12,37 @@ The program writes, in every region, two SSM parameters:
   with ``mlops:resilience.activeRegion`` and then ignores its value, which belongs to
   ``failover``/``failback`` from then on (as do the switchable schedules' and rules' states).
 
-The document's shape is defined once here (:class:`Inventory`, :func:`parse_inventory`) and
-used by both sides; its version changes whenever the shape does.
+The document's shape is defined once, in :mod:`stacks.standby_document` (:class:`Inventory`,
+:func:`parse_inventory`, standard library only), and used by both sides; its version changes
+whenever the shape does.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pulumi
+import pulumi_aws as aws
 
-INVENTORY_VERSION = 1
-INVENTORY_PARAMETER = "/mlops/{environment}/failover/inventory"
-ACTIVE_REGION_PARAMETER = "/mlops/{environment}/failover/active-region"
+if TYPE_CHECKING:
+    from components.jobs import BatchJob, Jobs
+    from components.training import ContinuousTraining
 
-
-def inventory_parameter(environment: str) -> str:
-    return INVENTORY_PARAMETER.format(environment=environment)
-
-
-def active_region_parameter(environment: str) -> str:
-    return ACTIVE_REGION_PARAMETER.format(environment=environment)
-
-
-class InventoryError(ValueError):
-    """An inventory document that is not what this version of the program writes."""
-
-
-@dataclass(frozen=True)
-class ScheduleRef:
-    """An EventBridge Scheduler schedule enabled only in the active region."""
-
-    group: str
-    name: str
-    capability: str
-
-
-@dataclass(frozen=True)
-class RuleRef:
-    """An EventBridge rule (raw-data trigger) enabled only in the active region."""
-
-    name: str
-    capability: str
-    event_bus_name: str = "default"
-
-
-@dataclass(frozen=True)
-class PoolRef:
-    """An instance pool's Auto Scaling group and the sizes it runs at when active."""
-
-    pool: str
-    auto_scaling_group_name: str
-    min_size: int
-    max_size: int
-    desired_capacity: int
-    standby: bool
-    """True in the standby region: the group is at zero until failover scales it."""
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """The parsed inventory of one region."""
-
-    environment: str
-    region: str
-    schedules: tuple[ScheduleRef, ...] = ()
-    rules: tuple[RuleRef, ...] = ()
-    pools: tuple[PoolRef, ...] = ()
-    tables: tuple[str, ...] = ()
-    buckets: Mapping[str, str] = field(default_factory=dict)
-
-
-def _items(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = doc.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise InventoryError(f"{key!r} is not a list of objects")
-    return value
-
-
-def parse_inventory(text: str) -> Inventory:
-    """Parse an inventory document (:class:`InventoryError` when it is not one)."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InventoryError(f"not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise InventoryError("not a JSON object")
-    if doc.get("version") != INVENTORY_VERSION:
-        raise InventoryError(
-            f"version {doc.get('version')!r}; this program reads version {INVENTORY_VERSION} "
-            "(deploy the stack with this version of the program first)"
-        )
-    try:
-        buckets = doc.get("buckets", {})
-        if not isinstance(buckets, dict):
-            raise InventoryError("'buckets' is not an object")
-        return Inventory(
-            environment=str(doc["environment"]),
-            region=str(doc["region"]),
-            schedules=tuple(
-                ScheduleRef(str(s["group"]), str(s["name"]), str(s["capability"]))
-                for s in _items(doc, "schedules")
-            ),
-            rules=tuple(
-                RuleRef(str(r["name"]), str(r["capability"]), str(r.get("eventBusName", "default")))
-                for r in _items(doc, "rules")
-            ),
-            pools=tuple(
-                PoolRef(
-                    pool=str(p["pool"]),
-                    auto_scaling_group_name=str(p["autoScalingGroupName"]),
-                    min_size=int(p["minSize"]),
-                    max_size=int(p["maxSize"]),
-                    desired_capacity=int(p["desiredCapacity"]),
-                    standby=bool(p["standby"]),
-                )
-                for p in _items(doc, "pools")
-            ),
-            tables=tuple(str(t["name"]) for t in _items(doc, "tables")),
-            buckets={str(k): str(v) for k, v in buckets.items()},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, InventoryError):
-            raise
-        raise InventoryError(f"missing or malformed entry: {exc}") from None
+from stacks.standby_document import (  # noqa: F401  (re-exported: the contract)
+    ACTIVE_REGION_PARAMETER,
+    INVENTORY_PARAMETER,
+    INVENTORY_VERSION,
+    Inventory,
+    InventoryError,
+    PoolRef,
+    RuleRef,
+    ScheduleRef,
+    active_region_parameter,
+    inventory_parameter,
+    parse_inventory,
+)
 
 
 class StandbyInventory:
@@ -152,15 +56,27 @@ class StandbyInventory:
         self._pools: list[dict[str, Any]] = []
         self._tables: list[dict[str, pulumi.Input[str]]] = []
         self._buckets: dict[str, pulumi.Input[str]] = {}
+        #: Set by :func:`failover_parameters`: an entry added later would be missing from
+        #: the deployed document, so adding one then is an error.
+        self.written = False
+
+    def _open(self) -> None:
+        if self.written:
+            raise RuntimeError(
+                f"the failover inventory of {self.region} is already written (its SSM parameter "
+                "is created at the end of RegionalPlatform.build()); add entries before that"
+            )
 
     def add_schedule(
         self, group: pulumi.Input[str], name: pulumi.Input[str], capability: str
     ) -> None:
+        self._open()
         self._schedules.append({"group": group, "name": name, "capability": capability})
 
     def add_rule(
         self, name: pulumi.Input[str], capability: str, event_bus_name: str = "default"
     ) -> None:
+        self._open()
         self._rules.append({"name": name, "capability": capability, "eventBusName": event_bus_name})
 
     def add_pool(
@@ -173,6 +89,7 @@ class StandbyInventory:
         desired_capacity: int,
         standby: bool,
     ) -> None:
+        self._open()
         self._pools.append(
             {
                 "pool": pool,
@@ -185,9 +102,11 @@ class StandbyInventory:
         )
 
     def add_table(self, name: pulumi.Input[str]) -> None:
+        self._open()
         self._tables.append({"name": name})
 
     def add_buckets(self, buckets: Mapping[str, pulumi.Input[str]]) -> None:
+        self._open()
         self._buckets.update(buckets)
 
     @property
@@ -210,3 +129,130 @@ class StandbyInventory:
             },
             sort_keys=True,
         )
+
+
+# Recording what the capabilities built --------------------------------------------------------
+
+
+def record_job(inventory: StandbyInventory, job: BatchJob, capability: str) -> None:
+    """Add ``job``'s switchable schedule and object trigger (if any) to ``inventory``.
+
+    Names are the deployed ones (outputs): the schedule's group is auto-named, and so is the
+    trigger's rule. A schedule paused in config is not switchable and is left out, so a
+    failover never enables it.
+    """
+    schedule = job.switchable_schedule
+    if schedule is not None:
+        inventory.add_schedule(schedule.group_name, schedule.name, capability)
+    rule = job.switchable_rule
+    if rule is not None:
+        inventory.add_rule(rule.name, capability)
+
+
+def record_jobs(inventory: StandbyInventory, jobs: Jobs) -> None:
+    """Every job of ``mlops:jobs`` (capability ``jobs:<job>``)."""
+    for name, job in jobs.jobs.items():
+        record_job(inventory, job, f"jobs:{name}")
+
+
+def record_training(inventory: StandbyInventory, training: ContinuousTraining | None) -> None:
+    """The drift check's schedule and new-curated-data trigger (capability ``training:drift``).
+
+    The retraining rule (drift alarm -> training run) is not switchable: it stays enabled in
+    every region and fires only on its own region's drift alarm.
+    """
+    if training is not None:
+        record_job(inventory, training.drift_job, "training:drift")
+
+
+# The SSM parameters ---------------------------------------------------------------------------
+
+#: Largest value of a standard and of an advanced parameter: "Maximum size of a parameter
+#: value: 4 KB / 8 KB" (Systems Manager User Guide, "Managing parameter tiers",
+#: https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html).
+#: The document is ASCII JSON, so its length in characters is its size in bytes.
+STANDARD_TIER_MAX_BYTES = 4096
+ADVANCED_TIER_MAX_BYTES = 8192
+
+
+def parameter_tier(document: str, region: str = "") -> str:
+    """``Standard`` (free) when ``document`` fits 4 KB, ``Advanced`` up to 8 KB.
+
+    The tier is chosen here rather than with ``Intelligent-Tiering``: AWS documents that
+    Intelligent-Tiering creates a standard parameter unless the request needs advanced
+    (User Guide, "Specifying a default parameter tier",
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-default-tier.html), but
+    the provider suppresses every diff on a tier given as Intelligent-Tiering
+    (terraform-provider-aws ``internal/service/ssm/parameter.go``, ``DiffSuppressFunc``; see
+    also pulumi/pulumi-aws#5595 and aws/aws-sdk-net#3157, where a value over 4096 characters
+    was refused), so the plan could neither show nor test which tier a region gets.
+    """
+    size = len(document.encode("utf-8"))
+    if size <= STANDARD_TIER_MAX_BYTES:
+        return "Standard"
+    if size <= ADVANCED_TIER_MAX_BYTES:
+        return "Advanced"
+    raise ValueError(
+        f"the failover inventory of {region or 'a region'} is {size} bytes; a Parameter Store "
+        f"value holds at most {ADVANCED_TIER_MAX_BYTES} (advanced tier): fewer schedules, "
+        "triggers or pools per region, or split the inventory"
+    )
+
+
+@dataclass(frozen=True)
+class FailoverParameters:
+    """One region's two SSM parameters (see the module docstring)."""
+
+    inventory: aws.ssm.Parameter
+    active_region: aws.ssm.Parameter
+
+
+def failover_parameters(
+    name: str,
+    inventory: StandbyInventory,
+    active_region: str,
+    parent: pulumi.Resource,
+) -> FailoverParameters:
+    """Write ``inventory`` and the initially active region as SSM parameters of the region
+    ``parent`` deploys to (call last: the inventory takes no entries afterwards).
+
+    Both are ``String`` parameters (nothing in them is secret) given as ``insecure_value``
+    so that previews and the offline plan show them; tags come from the provider's default
+    tags, like every resource of the region.
+    """
+    environment = inventory.environment
+    document = inventory.document()
+    inventory.written = True
+    region = inventory.region
+    inventory_param = aws.ssm.Parameter(
+        f"{name}-failover-inventory",
+        name=inventory_parameter(environment),
+        type="String",
+        insecure_value=document,
+        tier=document.apply(lambda text: parameter_tier(text, region)),
+        description=(
+            f"mlops {environment} {region}: what `python -m stacks failover` switches in this "
+            "region (managed by Pulumi; rewritten by every deployment)"
+        ),
+        tags={"Name": f"{name}-failover-inventory"},
+        # A tier change from Advanced back to Standard replaces the parameter (the provider
+        # forces a new one: AWS refuses the downgrade), and the replacement has the same
+        # name: delete the old one first, or the create would find the name taken.
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+    )
+    active = aws.ssm.Parameter(
+        f"{name}-failover-active-region",
+        name=active_region_parameter(environment),
+        type="String",
+        tier="Standard",
+        insecure_value=active_region,
+        description=(
+            f"mlops {environment}: the active region as {region} knows it (set at creation "
+            "from mlops:resilience.activeRegion, then by `python -m stacks failover`/`failback`)"
+        ),
+        tags={"Name": f"{name}-failover-active-region"},
+        # Runtime state: failover/failback write it. A `pulumi up` must not set it back to
+        # the configured region (that would contradict the schedules' real states).
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["insecureValue"]),
+    )
+    return FailoverParameters(inventory=inventory_param, active_region=active)

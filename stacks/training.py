@@ -2,9 +2,10 @@
 components/training with the region's lake, Batch environment, scoring jobs and web service).
 
 Every region gets the registry table, both jobs and their roles (a standby region can train
-or check by hand, on its replica of the lake); the drift schedule, the new-data trigger, the
-alarms and the retraining rule exist only in the primary region, like every other schedule,
-so nothing runs twice. The scoring jobs named in ``scoringJobs`` and the web service read the
+or check by hand, on its replica of the lake), the alarms and the retraining rule (it fires
+only on its own region's drift alarm); the drift schedule and the new-data trigger exist in
+every region too but are ENABLED only in the active region, like every other schedule, so
+nothing runs twice (``python -m stacks failover`` switches them). The scoring jobs named in ``scoringJobs`` and the web service read the
 approved version: their environments name the registry and the model
 (:func:`scoring_job_environment`, :func:`web_service_environment`) and their roles get the
 serving grants (:func:`grant_serving`).
@@ -18,7 +19,14 @@ import pulumi
 
 from components.data_lake import DataLake
 from components.iam import ServiceRole
-from components.jobs import BatchEnvironment, BatchEnvironmentArgs, JobBuild, Jobs, JobScheduleArgs
+from components.jobs import (
+    BatchEnvironment,
+    BatchEnvironmentArgs,
+    JobBuild,
+    Jobs,
+    JobScheduleArgs,
+    TriggerState,
+)
 from components.kms import KeyInput
 from components.training import (
     ContinuousTraining,
@@ -41,9 +49,17 @@ def name_prefix(cfg: PlatformConfig) -> str:
 
 
 def model_registry(
-    name: str, cfg: PlatformConfig, key: KeyInput, parent: pulumi.Resource
+    name: str,
+    cfg: PlatformConfig,
+    key: KeyInput,
+    parent: pulumi.Resource,
+    *,
+    replica_keys: Mapping[str, KeyInput] | None = None,
+    replica_of: ModelRegistry | None = None,
 ) -> ModelRegistry | None:
-    """The region's registry table (None when training is off)."""
+    """The region's registry (None when training is off): one global table, created in the
+    primary with a replica per ``replica_keys`` region; elsewhere ``replica_of`` (the
+    primary's registry) and this region's replica (stacks/resilience.py)."""
     if not cfg.training.enabled:
         return None
     return ModelRegistry(
@@ -53,6 +69,8 @@ def model_registry(
             key=key,
             deletion_protection=cfg.protect_stateful,
             protect=cfg.protect_stateful,
+            replica_keys=dict(replica_keys or {}),
+            replica_of=replica_of,
         ),
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -85,7 +103,7 @@ def continuous_training(
     jobs: Jobs,
     vpc_id: pulumi.Input[str],
     private_subnet_ids: Sequence[pulumi.Input[str]],
-    is_primary: bool,
+    is_active: bool,
     parent: pulumi.Resource,
 ) -> ContinuousTraining:
     """The loop on the region's Batch environment (its own environment when ``mlops:jobs``
@@ -143,7 +161,7 @@ def continuous_training(
             drift_on_new_data=drift.on_new_data,
             train_size=_size(training.train_job),
             drift_size=_size(training.drift_job),
-            triggers_enabled=is_primary,
+            triggers=TriggerState(active=is_active, switchable=True),
             force_delete=cfg.ephemeral,
             protect=cfg.protect_stateful,
         ),

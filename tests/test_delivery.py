@@ -85,6 +85,7 @@ class FakeStack:
 
     calls: list[str] = field(default_factory=list)
     error: Exception | None = None
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def _run(self, operation: str, on_output: Any, on_error: Any) -> Any:
         self.calls.append(operation)
@@ -95,16 +96,20 @@ class FakeStack:
             return SimpleNamespace(change_summary={OpType.CREATE: 3, OpType.SAME: 1})
         return SimpleNamespace(summary=SimpleNamespace(resource_changes={"same": 2, "delete": 1}))
 
-    def preview(self, *, on_output: Any, on_error: Any) -> Any:
+    def preview(self, *, on_output: Any, on_error: Any, **options: Any) -> Any:
+        self.options["preview"] = options
         return self._run("preview", on_output, on_error)
 
-    def up(self, *, on_output: Any, on_error: Any) -> Any:
+    def up(self, *, on_output: Any, on_error: Any, **options: Any) -> Any:
+        self.options["up"] = options
         return self._run("up", on_output, on_error)
 
-    def destroy(self, *, on_output: Any, on_error: Any) -> Any:
+    def destroy(self, *, on_output: Any, on_error: Any, **options: Any) -> Any:
+        self.options["destroy"] = options
         return self._run("destroy", on_output, on_error)
 
-    def refresh(self, *, on_output: Any, on_error: Any) -> Any:
+    def refresh(self, *, on_output: Any, on_error: Any, **options: Any) -> Any:
+        self.options["refresh"] = options
         return self._run("refresh", on_output, on_error)
 
 
@@ -641,3 +646,15 @@ def test_the_sweep_is_still_importable_from_delivery() -> None:
     assert delivery.DEFAULT_MAX_ATTEMPTS == sweep.DEFAULT_MAX_ATTEMPTS
     with pytest.raises(AttributeError):
         delivery.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("operation", "refreshes"), [("preview", True), ("up", True), ("refresh", False)]
+)
+def test_preview_and_up_refresh_first_so_a_failover_is_not_undone(
+    fake_auto: SimpleNamespace, project: Path, operation: str, refreshes: bool
+) -> None:
+    """failover's switches are ignore_changes in the program; without a refresh an update
+    would send the state Pulumi recorded before the failover."""
+    assert run(OperationRequest(operation, "dev", project)) == EXIT_OK  # type: ignore[arg-type]
+    assert fake_auto.stack.options[operation].get("refresh", False) is refreshes

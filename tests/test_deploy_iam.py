@@ -100,6 +100,7 @@ SERVICE_OF_MODULE = {
     "aws:scheduler": "scheduler",
     "aws:sns": "sns",
     "aws:sqs": "sqs",
+    "aws:ssm": "ssm",
     "aws:wafv2": "wafv2",
 }
 #: aws:cloudwatch holds three services; by resource name.

@@ -42,6 +42,7 @@ from components.jobs import (
     JobSpec,
     LakeAccess,
     ObjectTriggerArgs,
+    TriggerState,
     command_parameters,
     cron_problem,
     ecr_repository,
@@ -956,16 +957,20 @@ def test_every_jobs_resource_uses_the_regions_provider(plan: Plan) -> None:
 # --- variations ---------------------------------------------------------------------------------
 
 
-def test_without_airflow_and_triggers_only_definitions_roles_and_the_alert_exist() -> None:
-    plan = render_jobs([full_job()], triggers_enabled=False)
+def test_inactive_triggers_exist_disabled_with_their_roles_and_dead_letters() -> None:
+    """A region that is not the active one: the schedule and the object trigger exist (a
+    failover only flips their state), DISABLED, and the state is left to the failover."""
+    plan = render_jobs([full_job()], triggers=TriggerState(active=False, switchable=True))
     assert plan.of_type(MWAA) == []
-    assert plan.of_type(SCHEDULE) == [] and plan.of_type(QUEUE) == []
-    assert [r["name"] for r in plan.of_type(RULE)] == [f"{REGION}-jobs-batch-run-failed"]
-    assert len(plan.of_type(JOB_DEFINITION)) == 1
-    assert not any(
-        r["name"].startswith((f"{REGION}-jobs-churn-scheduler", f"{REGION}-jobs-churn-events"))
-        for r in plan.of_type(ROLE)
-    )
+    [schedule] = plan.of_type(SCHEDULE)
+    rule = one(plan, RULE, f"{REGION}-jobs-churn-on-new-objects")
+    for switched in (schedule, rule):
+        assert switched["inputs"]["state"] == "DISABLED"
+        assert switched["options"]["ignoreChanges"] == ["state"]
+    assert len(plan.of_type(QUEUE)) == 1
+    assert {f"{REGION}-jobs-churn-scheduler-role", f"{REGION}-jobs-churn-events-role"} <= {
+        r["name"] for r in plan.of_type(ROLE)
+    }
 
 
 def test_a_job_without_lake_access_or_ecr_image_gets_no_grant_for_them() -> None:

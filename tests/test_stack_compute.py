@@ -48,8 +48,10 @@ def config_of(plan: Plan) -> PlatformConfig:
 
 
 def pool_resources(plan: Plan, typ: str) -> list[dict[str, Any]]:
-    """Resources of ``typ`` that belong to an instance pool."""
-    return [r for r in plan.of_type(typ) if f"{POOL}$" in r["urn"]]
+    """Resources of ``typ`` that belong to an active instance pool (the primary region's; the
+    secondary's warm standbys are tests/test_standby_pools.py's)."""
+    active = f"{plan.outputs['primaryRegion']}-pool-"
+    return [r for r in plan.of_type(typ) if f"{POOL}$" in r["urn"] and r["name"].startswith(active)]
 
 
 def one(plan: Plan, typ: str) -> dict[str, Any]:
@@ -67,8 +69,8 @@ def flat(config: dict[str, Any]) -> dict[str, str]:
 
 def test_pools_run_in_the_primary_region_only_under_its_component(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
-    pools = stack_plan.of_type(POOL)
     primary = cfg.primary_region
+    pools = [p for p in stack_plan.of_type(POOL) if p["name"].startswith(f"{primary}-")]
 
     assert [p["name"] for p in pools] == [
         f"{primary}-pool-{pool.name}" for pool in cfg.compute.pools
@@ -76,8 +78,15 @@ def test_pools_run_in_the_primary_region_only_under_its_component(stack_plan: Pl
     regional = stack_plan.find("mlops:stacks:RegionalPlatform", primary)
     assert all(p["parent"] == regional["urn"] for p in pools)
     owned = [r for r in stack_plan.resources if f"{POOL}$" in r["urn"] and r["custom"]]
+    owned = [r for r in owned if r["name"].startswith(f"{primary}-")]
     assert owned and {r["region"] for r in owned} == {primary}
-    for region in cfg.regions[1:]:
+    # The secondary runs warm standbys only (tests/test_standby_pools.py); others nothing.
+    standbys = stack_plan.outputs["regions"][cfg.secondary_region]["instancePools"]
+    if cfg.resilience.standby_pools:
+        assert standbys and all(out["standby"] for out in standbys.values())
+    else:
+        assert standbys == {}
+    for region in cfg.regions[2:]:
         assert stack_plan.outputs["regions"][region.name]["instancePools"] == {}
 
 
@@ -206,13 +215,20 @@ def test_primary_dashboard_shows_the_pools(stack_plan: Plan) -> None:
             for w in widgets
             if str(w["properties"].get("title", "")).startswith("Pool ")
         ]
-        if dashboard["region"] != cfg.primary_region:
+        region = dashboard["region"]
+        with_pools = [cfg.primary_region]
+        if cfg.resilience.standby_pools:
+            with_pools.append(cfg.secondary_region)
+        if region not in with_pools:
             assert pools == []
             continue
+        # The secondary's dashboard shows its standby (idle until a failover).
         assert [w["title"] for w in pools] == [
-            f"Pool {cfg.primary_region}-pool-datascience: instances",
-            f"Pool {cfg.primary_region}-pool-datascience: CPU, memory, fullest disk (%)",
+            f"Pool {region}-pool-datascience: instances",
+            f"Pool {region}-pool-datascience: CPU, memory, fullest disk (%)",
         ]
+        if region != cfg.primary_region:
+            continue
         usage = pools[1]["metrics"]
         assert [m[1] for m in usage] == [
             "cpu_usage_active",

@@ -251,39 +251,52 @@ def test_other_buckets_logging_into_the_lake_are_accepted(stack_plan: Plan) -> N
 # Replication ------------------------------------------------------------------------------------
 
 
-def test_every_primary_zone_bucket_replicates_to_its_secondary_twin(stack_plan: Plan) -> None:
+def test_every_zone_bucket_replicates_to_its_twin_both_ways(stack_plan: Plan) -> None:
+    """Primary -> secondary and back (what the standby writes after a failover returns to the
+    primary); each configuration in its source region, with its source's provider."""
     cfg = config_of(stack_plan)
     primary, secondary = cfg.regions[0].name, cfg.regions[1].name
     providers = {
         p["inputs"]["region"]: p["urn"] for p in stack_plan.of_type("pulumi:providers:aws")
     }
     configs = stack_plan.of_type(REPLICATION)
-    assert len(configs) == len(cfg.data_lake.zones)
-    for zone in cfg.data_lake.zones:
-        source, twin = (
-            lake_bucket(stack_plan, primary, zone),
-            lake_bucket(stack_plan, secondary, zone),
-        )
-        (config,) = [c for c in configs if c["inputs"]["bucket"] == source["id"]]
-        assert config["region"] == primary and config["provider"] == providers[primary]
-        (rule,) = config["inputs"]["rules"]
-        assert rule["status"] == "Enabled"
-        assert rule["destination"]["bucket"] == arn(twin)
-        assert rule["destination"]["encryptionConfiguration"] == {
-            "replicaKmsKeyId": region_key_arn(stack_plan, secondary)
-        }
-        assert rule["sourceSelectionCriteria"] == {"sseKmsEncryptedObjects": {"status": "Enabled"}}
-        assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
-        for bucket in (source, twin):
-            (versioning,) = children(stack_plan, bucket, "aws:s3/bucketVersioning:BucketVersioning")
-            assert versioning["urn"] in config["dependencies"]
+    assert len(configs) == 2 * len(cfg.data_lake.zones)
+    lake = cfg.resilience.lake_replication
+    for source_region, twin_region in ((primary, secondary), (secondary, primary)):
+        for zone in cfg.data_lake.zones:
+            source, twin = (
+                lake_bucket(stack_plan, source_region, zone),
+                lake_bucket(stack_plan, twin_region, zone),
+            )
+            (config,) = [c for c in configs if c["inputs"]["bucket"] == source["id"]]
+            assert config["region"] == source_region
+            assert config["provider"] == providers[source_region]
+            (rule,) = config["inputs"]["rules"]
+            assert rule["status"] == "Enabled"
+            assert rule["destination"]["bucket"] == arn(twin)
+            assert rule["destination"]["encryptionConfiguration"] == {
+                "replicaKmsKeyId": region_key_arn(stack_plan, twin_region)
+            }
+            assert rule["sourceSelectionCriteria"] == {
+                "sseKmsEncryptedObjects": {"status": "Enabled"},
+                "replicaModifications": {"status": "Enabled"},
+            }
+            expected = "Enabled" if lake.delete_markers else "Disabled"
+            assert rule["deleteMarkerReplication"] == {"status": expected}
+            for bucket in (source, twin):
+                (versioning,) = children(
+                    stack_plan, bucket, "aws:s3/bucketVersioning:BucketVersioning"
+                )
+                assert versioning["urn"] in config["dependencies"]
 
 
 def test_replication_roles_reach_only_their_zone_pair(stack_plan: Plan) -> None:
     cfg = config_of(stack_plan)
-    primary, secondary = cfg.regions[0].name, cfg.regions[1].name
+    first, second = cfg.regions[0].name, cfg.regions[1].name
     for config in stack_plan.of_type(REPLICATION):
         zone = config["name"].rsplit("-", 1)[-1]
+        # Both ways: "primary" is this configuration's source region, "secondary" its twin's.
+        primary, secondary = (first, second) if config["region"] == first else (second, first)
         source, twin = (
             lake_bucket(stack_plan, primary, zone),
             lake_bucket(stack_plan, secondary, zone),

@@ -2,7 +2,8 @@
 
 Every region gets the Fargate environment, the queue, every job's definition and roles and
 the FAILED-run alert (a standby region can take runs by hand, on its replica of the lake);
-schedules and raw-data triggers exist only in the primary region, so no run starts twice.
+schedules and raw-data triggers exist in every region, enabled only in the active region, so
+no run starts twice.
 dev: one small scheduled job. prod: a scheduled job, an event-driven job and an array job;
 no managed Airflow in either (an MWAA environment is rendered and checked separately).
 """
@@ -208,31 +209,42 @@ def test_the_web_service_keeps_its_own_repository_and_image(stack_plan: Plan) ->
         assert len([r for r in stack_plan.in_region(region.name) if r["type"] == REPOSITORY]) == 2
 
 
-def test_schedules_and_triggers_exist_only_in_the_primary(stack_plan: Plan) -> None:
+def test_schedules_and_triggers_exist_everywhere_enabled_only_in_the_active_region(
+    stack_plan: Plan,
+) -> None:
+    """Every region has every schedule and raw-data trigger (tests/test_standby_triggers.py
+    holds their runtime-switchable state); only the active region's are ENABLED."""
     cfg = config_of(stack_plan)
     scheduled = sorted(f"mlops-{cfg.environment}-{j.name}" for j in cfg.jobs.jobs if j.schedule)
-    triggered = sorted(
-        f"{cfg.primary_region}-jobs-{j.name}-on-new-objects"
-        for j in cfg.jobs.jobs
-        if j.on_new_raw_data
-    )
     for region in cfg.regions:
         jobs = f"{region.name}-jobs-"  # the training loop's schedule and rule are its own
-        schedules = sorted(
-            s["inputs"]["name"]
+        triggered = sorted(
+            f"{jobs}{j.name}-on-new-objects" for j in cfg.jobs.jobs if j.on_new_raw_data
+        )
+        schedules = [
+            s
             for s in stack_plan.in_region(region.name)
             if s["type"] == SCHEDULE and s["name"].startswith(jobs)
-        )
-        triggers = sorted(
-            r["name"]
+        ]
+        triggers = [
+            r
             for r in stack_plan.in_region(region.name)
             if r["type"] == RULE
             and r["name"].startswith(jobs)
             and r["name"].endswith("-on-new-objects")
-        )
-        primary = region.name == cfg.primary_region
-        assert schedules == (scheduled if primary else [])
-        assert triggers == (triggered if primary else [])
+        ]
+        assert sorted(s["inputs"]["name"] for s in schedules) == scheduled
+        assert sorted(r["name"] for r in triggers) == triggered
+        active = region.name == cfg.active_region
+        for job in cfg.jobs.jobs:
+            [schedule] = [s for s in schedules if s["name"] == f"{jobs}{job.name}-schedule"] or [
+                None
+            ]
+            if job.schedule is not None and schedule is not None:
+                on = job.schedule.enabled and active
+                assert schedule["inputs"]["state"] == ("ENABLED" if on else "DISABLED")
+        for trigger in triggers:
+            assert trigger["inputs"]["state"] == ("ENABLED" if active else "DISABLED")
 
 
 def test_schedules_encrypt_their_payload_with_the_region_key(stack_plan: Plan) -> None:

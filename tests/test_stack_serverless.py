@@ -1,9 +1,10 @@
 """The ingest Lambda and records table in both real stack files, and ``mlops:ingest`` errors.
 
 Every region runs one ingest function under its regional component and provider, reading
-that region's raw zone (under the configured prefix) and writing that region's table: dev
-small, outside the VPC and destroyable; prod in the private subnets of every AZ, with reserved
-concurrency, tracing and a protected table. Bad ``mlops:ingest`` values are reported by key.
+that region's raw zone (under the configured prefix) and writing that region's replica of the
+one global records table (created in the primary region): dev small, outside the VPC and
+destroyable; prod in the private subnets of every AZ, with reserved concurrency, tracing and
+a protected table. Bad ``mlops:ingest`` values are reported by key.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def under(plan: Plan, component: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in plan.resources if inside(r["urn"])]
 
 
+def records_table(plan: Plan) -> dict[str, Any]:
+    """The one records table: a global table in the primary region (replicas elsewhere)."""
+    primary = config_of(plan).primary_region
+    return one_in(plan, primary, TABLE, "records-table")
+
+
 def raw_bucket(plan: Plan, region: str) -> str:
     return next(
         r["id"]
@@ -78,7 +85,9 @@ def as_list(value: Any) -> list[Any]:
 # Both stacks --------------------------------------------------------------------------------------
 
 
-def test_one_function_and_table_per_region_under_its_regional_component(stack_plan: Plan) -> None:
+def test_one_function_and_table_component_per_region_under_its_regional_component(
+    stack_plan: Plan,
+) -> None:
     cfg = config_of(stack_plan)
     regional = {r["name"]: r["urn"] for r in stack_plan.of_type("mlops:stacks:RegionalPlatform")}
     services = stack_plan.of_type(SERVICE)
@@ -100,7 +109,7 @@ def test_each_function_reads_its_regions_raw_zone_and_writes_its_regions_table(
     for region in cfg.regions:
         name = region.name
         fn = one_in(stack_plan, name, FUNCTION, "ingest-function")["inputs"]
-        table = one_in(stack_plan, name, TABLE, "records-table")
+        table = records_table(stack_plan)  # this region's replica: same name, its own ARN
         raw = raw_bucket(stack_plan, name)
         assert fn["name"] == f"mlops-{cfg.environment}-ingest"
         assert fn["handler"] == "handler.handler"
@@ -206,7 +215,7 @@ def test_outputs_name_the_function_and_the_table(stack_plan: Plan) -> None:
     for region in cfg.regions:
         out = stack_plan.outputs["regions"][region.name]["ingest"]
         assert out["functionName"] == f"mlops-{cfg.environment}-ingest"
-        assert out["tableName"] == one_in(stack_plan, region.name, TABLE, "records-table")["id"]
+        assert out["tableName"] == records_table(stack_plan)["id"]
         assert out["deadLetterQueueUrl"].startswith(
             f"https://sqs.{region.name}.amazonaws.com/{ACCOUNT}/"
         )
@@ -251,10 +260,13 @@ def test_prod_runs_in_every_private_subnet_with_reserved_concurrency_and_protect
         assert cfg.ingest.reserved_concurrency is not None
         assert fn["reservedConcurrentExecutions"] == cfg.ingest.reserved_concurrency >= 1
         assert fn["tracingConfig"] == {"mode": "Active"}
-        table = one_in(prod_plan, region.name, TABLE, "records-table")
-        assert table["inputs"]["deletionProtectionEnabled"] is True
-        assert table["options"]["protect"] and table["options"]["retainOnDelete"]
-        assert table["inputs"]["pointInTimeRecovery"] == {"enabled": True}
+    table = records_table(prod_plan)
+    assert table["inputs"]["deletionProtectionEnabled"] is True
+    assert table["options"]["protect"] and table["options"]["retainOnDelete"]
+    assert table["inputs"]["pointInTimeRecovery"] == {"enabled": True}
+    for replica in table["inputs"]["replicas"]:
+        assert replica["deletionProtectionEnabled"] is True
+        assert replica["pointInTimeRecovery"] is True
 
 
 def test_switched_off_ingest_is_not_built(project_with, stack_config) -> None:

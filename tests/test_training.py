@@ -1,8 +1,8 @@
 """Continuous training in both real stack files (components/training, stacks/training.py).
 
 Every region: the registry table (fixed name, baseline), the train and drift job definitions
-and their roles; the primary only: the drift schedule and new-data trigger, the drift and
-held-candidate alarms, and the rule from the drift alarm to the training job. Each role reads
+and their roles, the drift schedule and new-data trigger (ENABLED only in the active region),
+the drift and held-candidate alarms, and the rule from the drift alarm to the training job. Each role reads
 and writes exactly its folders, the registry and the namespace. The scoring jobs named in
 ``scoringJobs`` and the web service read the approved version.
 """
@@ -85,19 +85,28 @@ def table_arn(cfg: PlatformConfig, region: str) -> str:
 # --------------------------------------------------------------------------- what exists where
 
 
-def test_every_region_has_the_registry_and_the_jobs_the_primary_the_loop(stack_plan: Plan) -> None:
+def test_every_region_has_the_registry_the_jobs_and_the_loop(stack_plan: Plan) -> None:
+    """The loop exists everywhere; only the active region's drift schedule and new-data
+    trigger are ENABLED (tests/test_standby_triggers.py holds the switching)."""
     cfg = config_of(stack_plan)
     env = cfg.environment
     for region in cfg.regions:
-        primary = region.name == cfg.primary_region
-        table = named(stack_plan, region.name, TABLE, "model-registry-table")["inputs"]
+        active = region.name == cfg.active_region
+        # One global table in the primary; this region's copy is a replica of it.
+        table = named(stack_plan, cfg.primary_region, TABLE, "model-registry-table")["inputs"]
         key = named(stack_plan, region.name, "aws:kms/key:Key", "kms-key")
         assert table["name"] == f"mlops-{env}-model-registry"
         assert (table["hashKey"], table["rangeKey"]) == ("model", "version")
         assert table["billingMode"] == "PAY_PER_REQUEST"
         assert table["pointInTimeRecovery"]["enabled"] is True
-        assert table["serverSideEncryption"]["kmsKeyArn"].endswith(key["id"])
         assert table["deletionProtectionEnabled"] is cfg.is_production
+        if region.name == cfg.primary_region:
+            assert table["serverSideEncryption"]["kmsKeyArn"].endswith(key["id"])
+        else:
+            (replica,) = [r for r in table["replicas"] if r["regionName"] == region.name]
+            assert replica["kmsKeyArn"].endswith(key["id"])
+            assert replica["pointInTimeRecovery"] is True
+            assert replica["deletionProtectionEnabled"] is cfg.is_production
         definitions = {
             d["inputs"]["name"]
             for d in stack_plan.in_region(region.name)
@@ -112,7 +121,10 @@ def test_every_region_has_the_registry_and_the_jobs_the_primary_the_loop(stack_p
             maybe(stack_plan, region.name, RULE, "training-retrain"),
             maybe(stack_plan, region.name, TARGET, "training-retrain-submit"),
         ]
-        assert [len(found) for found in loop] == [1 if primary else 0] * len(loop), region.name
+        assert [len(found) for found in loop] == [1] * len(loop), region.name
+        for switched in loop[:2]:
+            assert switched[0]["inputs"]["state"] == ("ENABLED" if active else "DISABLED")
+        assert loop[4][0]["inputs"].get("state", "ENABLED") == "ENABLED"  # retraining
 
 
 def test_the_drift_check_runs_daily_and_on_new_curated_data(stack_plan: Plan) -> None:

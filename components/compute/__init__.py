@@ -15,7 +15,8 @@ One module per part; everything public is importable from ``components.compute``
   stack configuration shares), :class:`PoolSchedule` and the scheduled actions that stop a
   pool in the evening and start it in the morning;
 - :mod:`components.compute.shared_drive`: :class:`SharedFileSystem`, the EFS drive every
-  instance of a pool mounts (:class:`SharedDrive`), and its policy;
+  instance of a pool mounts (:class:`SharedDrive`), its policy, and :class:`DriveReplication`,
+  its read-only replica in the standby region (what a warm standby pool mounts);
 - :mod:`components.compute.pool_load_balancer`: :class:`PoolLoadBalancer`, the network load
   balancer in front of a pool (:class:`PoolEntryPoint`);
 - :mod:`components.compute.pool_args`: :class:`InstancePoolArgs` and the checks made before a
@@ -114,6 +115,7 @@ from components.compute.scripts import (
 )
 from components.compute.shared_drive import (
     NFS_PORT,
+    DriveReplication,
     SharedDrive,
     SharedFileSystem,
     file_system_policy,
@@ -148,6 +150,7 @@ __all__ = [
     "DIMENSION_INSTANCE_ID",
     "DIMENSION_INSTANCE_TYPE",
     "DISK_IGNORED_FILE_SYSTEM_TYPES",
+    "DriveReplication",
     "EBS_KEY_GRANT_OPERATIONS",
     "EFS_MOUNT_ATTEMPTS",
     "EFS_MOUNT_SCRIPT",

@@ -12,6 +12,12 @@ given, and the checks made before anything is registered, are in
 Office-hours stops scale the group to zero, which *terminates* the instances: every start in
 the morning is a new instance's first boot (first-boot work, then every-boot work). What must
 survive the night belongs on the shared file system (or in S3).
+
+A *standby* pool (``InstancePoolArgs.standby``, the warm standby in the standby region) is the
+same pool at zero capacity: same launch template and startup scripts, the group at min 0 /
+desired 0 / max ``max_size``, no scheduled actions, and its capacity left to ``python -m
+stacks failover`` (ignored by later deployments). Its shared drive is the replica of the
+active pool's (:mod:`components.compute.shared_drive`).
 """
 
 from __future__ import annotations
@@ -124,6 +130,8 @@ class InstancePool(pulumi.ComponentResource):
         self.launch_template = self._launch_template()
         self._entry_point()
         self._autoscaling_role()
+        self.standby = args.standby
+        """True for a warm standby: the group runs at zero until failover scales it."""
         self.group = self._group(args)
         self.group_name = self.group.name
         self.schedules = self._schedules()
@@ -133,7 +141,7 @@ class InstancePool(pulumi.ComponentResource):
                 "group_name": self.group.name,
                 "launch_template_id": self.launch_template.id,
                 "role_arn": self.role.arn,
-                "file_system_id": self.file_system.id if self.file_system else None,
+                "file_system_id": self.file_system_id,
                 "load_balancer_dns_name": self.load_balancer.dns_name
                 if self.load_balancer
                 else None,
@@ -260,6 +268,12 @@ class InstancePool(pulumi.ComponentResource):
         its NFS egress joins the instances' egress rules, which the group waits for."""
         self.shared_drive: SharedDrive | None = None
         self.file_system: aws.efs.FileSystem | None = None
+        """The pool's own file system (none for a standby, which mounts a replica)."""
+        self.file_system_id: pulumi.Output[str] | None = None
+        """The id of the file system the instances mount: the pool's own, or the replica."""
+        self.replication: aws.efs.ReplicationConfiguration | None = None
+        self.replica_file_system_id: pulumi.Output[str] | None = None
+        """With ``shared_file_system.replication``: the replica's id, for the standby pool."""
         self.backup_policy: aws.efs.BackupPolicy | None = None
         self.access_point: aws.efs.AccessPoint | None = None
         self.file_system_security_group: aws.ec2.SecurityGroup | None = None
@@ -280,9 +294,18 @@ class InstancePool(pulumi.ComponentResource):
             protect=args.protect,
             tags=self._tags,
             parent=self,
+            file_system_arn_prefix=pulumi.Output.format(
+                "arn:{0}:elasticfilesystem:{1}:{2}:file-system/",
+                self._partition,
+                self._region,
+                self._account,
+            ),
         )
         self.shared_drive = drive
         self.file_system, self.backup_policy = drive.file_system, drive.backup_policy
+        self.file_system_id = drive.file_system_id
+        self.replication = drive.replication
+        self.replica_file_system_id = drive.replica_file_system_id
         self.file_system_security_group = drive.security_group
         self.file_system_ingress = drive.ingress
         self.egress_rules.append(drive.egress_rule)
@@ -295,7 +318,7 @@ class InstancePool(pulumi.ComponentResource):
         name, args = self._name, self._args
         self.user_data = pulumi.Output.all(
             self.log_group.name,
-            self.file_system.id if self.file_system is not None else None,
+            self.file_system_id,
             self.access_point.id if self.access_point is not None else None,
             self._region,
         ).apply(lambda v: pool_startup(args, v[0], v[1], v[2], v[3]).render_base64())
@@ -409,14 +432,19 @@ class InstancePool(pulumi.ComponentResource):
             )
         behind_load_balancer = bool(self.target_groups)
         # docs/design.md, decision 8: the stop schedule sets the desired capacity and the minimum size
-        # to zero; a later deployment must not start the instances again.
-        ignore = ["desiredCapacity", "minSize"] if args.schedule is not None else []
+        # to zero; a later deployment must not start the instances again. A standby is created
+        # at zero and then belongs to `failover`/`failback`, which set min and desired (max stays
+        # the configured one): a `pulumi up` after a failover must not scale the running
+        # standby back to zero, nor one after failback start it.
+        scheduled = args.schedule is not None
+        ignore = ["desiredCapacity", "minSize"] if scheduled or args.standby else []
+        min_size, desired = (0, 0) if args.standby else (args.min_size, args.desired_capacity)
         return aws.autoscaling.Group(
             f"{self._name}-asg",
             vpc_zone_identifiers=list(args.subnet_ids),
-            min_size=args.min_size,
+            min_size=min_size,
             max_size=args.max_size,
-            desired_capacity=args.desired_capacity,
+            desired_capacity=desired,
             capacity_rebalance=args.spot,
             health_check_type="ELB" if behind_load_balancer else "EC2",
             health_check_grace_period=args.health_check_grace_period_seconds,
@@ -498,9 +526,11 @@ class InstancePool(pulumi.ComponentResource):
 
     def _schedules(self) -> list[aws.autoscaling.Schedule]:
         """With a schedule, scale to the configured size at ``start_cron`` and to zero at
-        ``stop_cron``; without one, nothing (the pool runs around the clock)."""
+        ``stop_cron``; without one, nothing (the pool runs around the clock). A standby never
+        has any: its start action would scale it up every morning, running (and billing) the
+        standby region's instances while the active region serves the users."""
         args = self._args
-        if args.schedule is None:
+        if args.schedule is None or args.standby:
             return []
         return scheduled_actions(
             self._name,
@@ -545,7 +575,9 @@ class InstancePool(pulumi.ComponentResource):
             "instanceRoleArn": self.role.arn,
             "securityGroupId": self.security_group.id,
             "logGroupName": self.log_group.name,
-            "fileSystemId": self.file_system.id if self.file_system is not None else None,
+            "fileSystemId": self.file_system_id,
+            "replicaFileSystemId": self.replica_file_system_id,
+            "standby": self.standby,
             "accessPointId": self.access_point.id if self.access_point is not None else None,
             "loadBalancerDnsName": (
                 self.load_balancer.dns_name if self.load_balancer is not None else None

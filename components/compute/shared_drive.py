@@ -1,9 +1,48 @@
 """The shared network drive of an instance pool: an EFS file system every instance mounts.
 
-Owns :class:`SharedFileSystem` (what a pool asks for), :func:`file_system_policy` (the file
-system's resource policy) and :class:`SharedDrive`, which registers the file system, its
-backup policy, security group, mount targets, access point and policy as children of the pool
-and grants the pool's instance role access through the access point.
+Owns :class:`SharedFileSystem` (what a pool asks for), :class:`DriveReplication` (a read-only
+copy in another region), :func:`file_system_policy` (the file system's resource policy) and
+:class:`SharedDrive`, which registers the file system, its backup policy, replication,
+security group, mount targets, access point and policy as children of the pool and grants the
+pool's instance role access through the access point.
+
+A warm standby pool (in the standby region) does not own a file system: it mounts the replica
+that EFS replication keeps of the active pool's drive (``SharedFileSystem.replica_file_system_id``),
+adding mount targets, an access point and the same policies to it. What AWS documents of
+replicas, and what this module relies on:
+
+- EFS creates the replica (``destination`` of the replication configuration, in the other
+  region, encrypted with the KMS key given there) read-only; it stays read-only while the
+  replication configuration exists, and writes to it fail. Deleting the replication
+  configuration makes it writeable (several minutes); this can be done from the source or the
+  destination region, and when the other region cannot be reached, with deletion mode
+  ``LOCAL_CONFIGURATION_ONLY`` from the reachable one (EFS user guide, "Deleting replication
+  configurations", https://docs.aws.amazon.com/efs/latest/ug/delete-replications.html; EFS API
+  reference, DeleteReplicationConfiguration ``DeletionMode``).
+- RPO: "most changes are replicated within a minute, with an overall Recovery Point Objective
+  (RPO) of 15 minutes for most file systems"; longer with more than 100 million files or files
+  over 100 GB that change very often (AWS News Blog, "New - Replication for Amazon Elastic
+  File System (EFS)", 2022; EFS user guide, "Amazon EFS replication", Performance). Changes
+  are not transferred point-in-time consistently; the ``TimeSinceLastSync`` metric and the
+  replication's ``LastReplicatedTimestamp`` say up to when the replica is complete (EFS user
+  guide, "Viewing replication details").
+- EFS creates no mount targets for a replica; mount targets must be created to mount it (EFS
+  user guide, "Configuring replication to new EFS file system",
+  https://docs.aws.amazon.com/efs/latest/ug/create-replication.html).
+- The replica gets default settings (lifecycle management off; automatic backups on only for
+  One Zone replicas), which may be changed after creation (same page). The backup policy is
+  therefore set explicitly on the replica, as on the source; the lifecycle policy is a
+  property of the file system resource, which EFS (not this program) owns, so the replica
+  keeps every file in Standard storage until its lifecycle is set by hand after a failover.
+- Deleting the replication configuration does not delete the replica file system
+  (pulumi-aws ``aws.efs.ReplicationConfiguration`` docs): a destroyed stack leaves it behind.
+- Failback: either discard what the standby wrote (re-create the original replication, the
+  replica as destination) or keep it by replicating the replica back to the original file
+  system ("replication to an existing file system", which needs the original's replication
+  overwrite protection disabled; it is re-enabled, and the file system writeable, when that
+  replication configuration is deleted) (EFS user guide, "Using the replica",
+  https://docs.aws.amazon.com/efs/latest/ug/replication-fail-over.html, and "File system
+  protection", https://docs.aws.amazon.com/efs/latest/ug/replication-overwrite.html).
 """
 
 from __future__ import annotations
@@ -24,6 +63,34 @@ NFS_PORT = 2049
 _EFS_ROOT_PATH_RE = re.compile(r"(/[A-Za-z0-9._\-]+)+")
 #: Days without access after which EFS may move files to Infrequent Access.
 _EFS_IA_DAYS = (1, 7, 14, 30, 60, 90, 180, 270, 365)
+
+
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+
+
+@dataclass(frozen=True)
+class DriveReplication:
+    """A read-only replica of a pool's file system in another region (EFS replication).
+
+    Created by EFS (Regional storage, the source's performance mode) and encrypted with
+    ``key_arn``, which must be a key in ``region``: EFS uses it on the deployer's behalf, as
+    for the source file system, so a key whose policy delegates to IAM (the region key's
+    account statement, :func:`components.kms.key_policy`) needs no EFS statement (EFS user
+    guide, "Amazon EFS key policies for AWS KMS": the permissions EFS uses, all in the
+    default key policy). The replication configuration lives in the source's region.
+    """
+
+    region: str
+    """The region of the replica, such as ``eu-central-1`` (not the pool's own)."""
+
+    key_arn: pulumi.Input[str]
+    """The KMS key (in ``region``) that encrypts the replica; it cannot be changed later."""
+
+    def problems(self, key: str) -> list[str]:
+        """Every problem, each prefixed with ``key``."""
+        if isinstance(self.region, str) and _REGION_RE.fullmatch(self.region):
+            return []
+        return [f"{key}.region: {self.region!r} is not an AWS region name such as 'eu-west-1'"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +129,26 @@ class SharedFileSystem:
     stack, until their lifecycle expires them, so every rebuilt file system would leave a
     month of backups behind (and their storage charge)."""
 
+    replication: DriveReplication | None = None
+    """Default: no copy elsewhere. When given, EFS replication keeps a read-only replica of the
+    file system in another region (see :class:`DriveReplication`), for a standby pool there."""
+
+    replica_file_system_id: pulumi.Input[str] | None = None
+    """Default: the pool creates and owns its file system. When given (a warm standby), the id
+    of the replica EFS replication keeps of the active pool's drive: the pool mounts it instead
+    and adds to it mount targets in its subnets, an access point, the TLS-only policy and an
+    explicit backup policy, never the file system itself (EFS owns it). Read-only until the
+    replication configuration is deleted (failover)."""
+
     def problems(self, key: str) -> list[str]:
         """Every problem, each prefixed with ``key``."""
         found = mount_path_problems(f"{key}.mount_path", self.mount_path)
+        if self.replication is not None and self.replica_file_system_id is not None:
+            found.append(
+                f"Only one of [{key}.replication] and [{key}.replica_file_system_id] can be given"
+            )
+        if self.replication is not None:
+            found += self.replication.problems(f"{key}.replication")
         root = self.root_directory
         if not (isinstance(root, str) and _EFS_ROOT_PATH_RE.fullmatch(root)) or any(
             part in (".", "..") for part in str(root).split("/")
@@ -141,6 +225,10 @@ class SharedDrive:
     ``egress_rule`` is the NFS rule added to the instances' security group.
     """
 
+    file_system_id: pulumi.Output[str]
+    """The id of the file system the pool mounts: its own, or the replica it was given."""
+    file_system_arn: pulumi.Output[str]
+
     def __init__(
         self,
         name: str,
@@ -154,18 +242,28 @@ class SharedDrive:
         protect: bool,
         tags: Callable[[str], dict[str, str]],
         parent: pulumi.Resource,
+        file_system_arn_prefix: pulumi.Input[str] | None = None,
     ) -> None:
         self._name, self._tags, self._parent = name, tags, parent
-        self._file_system(spec, key_arn, protect)
+        self.file_system: aws.efs.FileSystem | None = None
+        self.replication: aws.efs.ReplicationConfiguration | None = None
+        self.replica_file_system_id: pulumi.Output[str] | None = None
+        """The replica's id (``spec.replication``): what the standby pool mounts."""
+        if spec.replica_file_system_id is not None:
+            self._replica(spec, file_system_arn_prefix)
+        else:
+            self._file_system(spec, key_arn, protect)
+        self._backup_policy(spec)
         self._network(vpc_id, subnet_ids, instances_security_group)
         self._access(spec, role)
 
     def _file_system(
         self, spec: SharedFileSystem, key_arn: pulumi.Input[str], protect: bool
     ) -> None:
-        """The file system (encrypted, elastic throughput, tiered) and its backup policy.
+        """The file system (encrypted, elastic throughput, tiered) and, when asked for, its
+        replication; its backup policy follows (:meth:`_backup_policy`).
 
-        The policy is always explicit. EFS turns automatic backups on by itself only for file
+        The backup policy is always explicit. EFS turns automatic backups on by itself only for file
         systems created in the console or One Zone ones (EFS API Reference, CreateFileSystem
         ``Backup``: default false, true with an ``AvailabilityZoneName``; EFS User Guide,
         "Backing up EFS file systems"), but a policy states the intent either way. Recovery
@@ -195,9 +293,55 @@ class SharedDrive:
                 parent=self._parent, protect=protect, retain_on_delete=protect
             ),
         )
+        self.file_system_id = self.file_system.id
+        self.file_system_arn = self.file_system.arn
+        if spec.replication is not None:
+            self._replication(spec.replication, protect)
+
+    def _replication(self, replication: DriveReplication, protect: bool) -> None:
+        """EFS replication of the file system to a new read-only replica in another region,
+        encrypted with that region's key (module docstring: what a replica is and how it
+        becomes writeable). Protected with the file system: deleting it is a failover (the
+        replica becomes writeable), never a side effect of a deployment."""
+        self.replication = aws.efs.ReplicationConfiguration(
+            f"{self._name}-efs-replication",
+            source_file_system_id=self.file_system_id,
+            destination=aws.efs.ReplicationConfigurationDestinationArgs(
+                region=replication.region, kms_key_id=replication.key_arn
+            ),
+            opts=pulumi.ResourceOptions(parent=self._parent, protect=protect),
+        )
+        self.replica_file_system_id = self.replication.destination.apply(
+            lambda destination: destination.file_system_id or ""
+        )
+
+    def _replica(
+        self, spec: SharedFileSystem, file_system_arn_prefix: pulumi.Input[str] | None
+    ) -> None:
+        """A standby's drive: the replica of the active pool's file system, by id. EFS created
+        it (and keeps it after the replication configuration goes), so the pool registers only
+        what it adds to it.
+
+        Mount targets on a replica are what AWS documents for mounting one; the access point,
+        the file system policy and the backup policy are settings that "can be changed after
+        creation" (EFS user guide, "Configuring replication to new EFS file system"). That an
+        access point can be created while the replica is read-only is not stated in so many
+        words: the access point's root directory already exists there (replicated from the
+        source, where the active pool's access point created it). Rehearse it in a drill."""
+        if file_system_arn_prefix is None:
+            raise ValueError("SharedDrive: a replica needs file_system_arn_prefix")
+        self.file_system_id = pulumi.Output.from_input(spec.replica_file_system_id).apply(str)
+        self.file_system_arn = pulumi.Output.concat(file_system_arn_prefix, self.file_system_id)
+
+    def _backup_policy(self, spec: SharedFileSystem) -> None:
+        """The backup policy, always explicit, on the pool's file system or on the replica: a
+        replica gets default settings (automatic backups on only for One Zone replicas) that
+        may be changed after its creation (EFS user guide, "Configuring replication to new EFS
+        file system"), so a standby's drive is backed up exactly as the active one is, and an
+        ephemeral stack's replica leaves no recovery points behind."""
         self.backup_policy = aws.efs.BackupPolicy(
-            f"{name}-efs-backup",
-            file_system_id=self.file_system.id,
+            f"{self._name}-efs-backup",
+            file_system_id=self.file_system_id,
             backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(
                 status="ENABLED" if spec.automatic_backups else "DISABLED"
             ),
@@ -243,7 +387,7 @@ class SharedDrive:
         self.mount_targets = [
             aws.efs.MountTarget(
                 f"{name}-efs-{index}",
-                file_system_id=self.file_system.id,
+                file_system_id=self.file_system_id,
                 subnet_id=subnet,
                 security_groups=[self.security_group.id],
                 opts=child,
@@ -257,7 +401,7 @@ class SharedDrive:
         name, child = self._name, pulumi.ResourceOptions(parent=self._parent)
         self.access_point = aws.efs.AccessPoint(
             f"{name}-efs-ap",
-            file_system_id=self.file_system.id,
+            file_system_id=self.file_system_id,
             posix_user=aws.efs.AccessPointPosixUserArgs(uid=spec.posix_uid, gid=spec.posix_gid),
             root_directory=aws.efs.AccessPointRootDirectoryArgs(
                 path=spec.root_directory,
@@ -272,8 +416,8 @@ class SharedDrive:
         )
         self.policy = aws.efs.FileSystemPolicy(
             f"{name}-efs-policy",
-            file_system_id=self.file_system.id,
-            policy=pulumi.Output.all(self.file_system.arn, self.access_point.arn, role.arn).apply(
+            file_system_id=self.file_system_id,
+            policy=pulumi.Output.all(self.file_system_arn, self.access_point.arn, role.arn).apply(
                 lambda v: json.dumps(file_system_policy(v[0], v[1], v[2]), sort_keys=True)
             ),
             opts=child,
@@ -284,7 +428,7 @@ class SharedDrive:
                 Statement(
                     sid="MountThroughAccessPoint",
                     actions=("elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"),
-                    resources=[self.file_system.arn],
+                    resources=[self.file_system_arn],
                     conditions={
                         "ArnEquals": {"elasticfilesystem:AccessPointArn": self.access_point.arn}
                     },

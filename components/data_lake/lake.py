@@ -32,7 +32,11 @@ import pulumi_aws as aws
 
 from components.buckets import SecureBucket, SecureBucketArgs, Transition
 from components.checks import raise_problems
-from components.data_lake.replication import LakeReplication, LakeReplicationArgs
+from components.data_lake.replication import (
+    LakeReplication,
+    LakeReplicationArgs,
+    ReplicationSettings,
+)
 from components.data_lake.rules import (
     DEFAULT_ZONES,
     camel,
@@ -411,16 +415,25 @@ class DataLake(pulumi.ComponentResource):
     # Replication ----------------------------------------------------------------------------
 
     def replicate_to(
-        self, other: DataLake, opts: pulumi.ResourceOptions | None = None
+        self,
+        other: DataLake,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        settings: ReplicationSettings | None = None,
     ) -> LakeReplication:
         """Replicate every zone bucket of this lake to its twin zone bucket in ``other``.
 
         The replication component is a child of this lake (so it uses this region's
-        provider, as the source buckets' replication configurations must).
+        provider, as the source buckets' replication configurations must). ``settings``:
+        time control, metrics and alarms, delete markers, replica modification sync
+        (default: delete markers only). Two lakes may replicate to each other (two calls):
+        replicas are never replicated again.
         """
         replication = LakeReplication(
             f"{self._name}-replication",
-            LakeReplicationArgs(source=self, destination=other),
+            LakeReplicationArgs(
+                source=self, destination=other, settings=settings or ReplicationSettings()
+            ),
             opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), opts),
         )
         return replication

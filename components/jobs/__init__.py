@@ -13,8 +13,9 @@ One module per part; this package names the public API:
   group, execution role and job role (only the data lake grants given); the container
   properties and retry strategy; the platform's parameters and limits.
 - :mod:`~components.jobs.runs`: what submits runs (EventBridge Scheduler schedules, new
-  objects in a data lake zone), their dead-letter queue and alarm, and the FAILED-run
-  alert's pattern and message.
+  objects in a data lake zone) and in which state (:class:`TriggerState`: enabled only in
+  the active region, switched at run time), their dead-letter queue and alarm, and the
+  FAILED-run alert's pattern and message.
 - :mod:`~components.jobs.airflow`: :class:`Airflow`, optional managed Airflow (MWAA) with
   its DAG bucket, log groups and a least-privilege execution role, only reachable from
   inside the VPC.
@@ -74,6 +75,7 @@ from components.jobs.runs import (
     SUBMIT_RETRY_ATTEMPTS,
     JobScheduleArgs,
     ObjectTriggerArgs,
+    TriggerState,
     dead_letter_queue_policy,
     failed_run_message,
     failed_run_pattern,
@@ -129,6 +131,7 @@ __all__ = [
     # runs
     "JobScheduleArgs",
     "ObjectTriggerArgs",
+    "TriggerState",
     "schedule_problems",
     "submit_job_input",
     "failed_run_pattern",

@@ -33,6 +33,7 @@ from components.jobs.runs import (
     ObjectTrigger,
     ObjectTriggerArgs,
     SubmittedJob,
+    TriggerState,
     dead_letter_queue,
     object_trigger,
     schedule_problems,
@@ -199,9 +200,12 @@ class BatchJobArgs:
     """Default: each run is one container. When 2..10000, each run (scheduled or triggered)
     is an array of that many children (``AWS_BATCH_JOB_ARRAY_INDEX`` 0..n-1); the definition
     gets the parameter ``array_size``."""
-    triggers_enabled: bool = True
-    """Default: the schedule and the event trigger are created. When false (standby
-    regions), only the definition and roles exist; runs are submitted by hand."""
+    triggers: TriggerState = TriggerState()
+    """Default: the schedule (unless ``schedule.enabled`` is false) and the event trigger are
+    ENABLED, and Pulumi keeps them so. ``TriggerState(active=False)``: both are created
+    DISABLED (a region that is not the active one); ``switchable=True``: their state is set
+    at creation only and then belongs to whatever switches the active region (see
+    :class:`~components.jobs.runs.TriggerState`)."""
     cpu_architecture: str = "X86_64"
     """Default: x86-64 tasks. ``ARM64`` for Graviton images."""
     image_repository_arn: pulumi.Input[str] | None = None
@@ -433,7 +437,8 @@ class BatchJob(pulumi.ComponentResource):
 
     def _submissions(self) -> None:
         """What submits runs (see :mod:`components.jobs.runs`): a dead-letter queue and its
-        alarm, then the schedule and/or the object trigger, unless triggers are disabled."""
+        alarm, then the schedule and/or the object trigger, in the state ``args.triggers``
+        gives."""
         args = self.args
         self.dead_letter_queue: aws.sqs.Queue | None = None
         self.dead_letter_alarm: aws.cloudwatch.MetricAlarm | None = None
@@ -443,7 +448,7 @@ class BatchJob(pulumi.ComponentResource):
         self.trigger_role: ServiceRole | None = None
         self.trigger_target: aws.cloudwatch.EventTarget | None = None
         self.dead_letter_policy: aws.sqs.QueuePolicy | None = None
-        if not args.triggers_enabled or (args.schedule is None and args.on_new_objects is None):
+        if args.schedule is None and args.on_new_objects is None:
             return
         submitted = SubmittedJob(
             name=self._name,
@@ -459,19 +464,33 @@ class BatchJob(pulumi.ComponentResource):
         self.dead_letter_queue, self.dead_letter_alarm = dead_letter_queue(submitted)
         if args.schedule is not None:
             self.scheduler_role, self.schedule = scheduled_runs(
-                submitted, args.schedule, self.dead_letter_queue
+                submitted, args.schedule, self.dead_letter_queue, args.triggers
             )
         if args.on_new_objects is not None:
             assert args.lake is not None
             bucket = args.lake.bucket(args.on_new_objects.zone)
             trigger: ObjectTrigger = object_trigger(
-                submitted, args.on_new_objects, bucket, self.dead_letter_queue
+                submitted, args.on_new_objects, bucket, self.dead_letter_queue, args.triggers
             )
             self.trigger_rule, self.trigger_role = trigger.rule, trigger.role
             self.dead_letter_policy, self.trigger_target = (
                 trigger.dead_letter_policy,
                 trigger.target,
             )
+
+    @property
+    def switchable_schedule(self) -> aws.scheduler.Schedule | None:
+        """The schedule when its state is runtime state (``triggers.switchable`` and not
+        paused by ``schedule.enabled``): what a failover enables or disables. None otherwise."""
+        args = self.args
+        if args.schedule is None or not args.schedule.enabled or not args.triggers.switchable:
+            return None
+        return self.schedule
+
+    @property
+    def switchable_rule(self) -> aws.cloudwatch.EventRule | None:
+        """The object trigger's rule when its state is runtime state (``triggers.switchable``)."""
+        return self.trigger_rule if self.args.triggers.switchable else None
 
     # Roles -----------------------------------------------------------------------------------
 

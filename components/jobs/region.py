@@ -27,7 +27,7 @@ from components.data_lake import DataLake
 from components.jobs.airflow import AIRFLOW_DAGS_LOG_PREFIX, Airflow, AirflowArgs
 from components.jobs.definitions import BatchJob, BatchJobArgs, LakeAccess
 from components.jobs.environment import BatchEnvironment, BatchEnvironmentArgs, JobBuild, job_images
-from components.jobs.runs import JobScheduleArgs, ObjectTriggerArgs
+from components.jobs.runs import JobScheduleArgs, ObjectTriggerArgs, TriggerState
 from components.jobs.validators import key_input_problems, topic_input_problems
 from components.kms import ExistingKey, KeyInput, RegionKey, as_key
 from components.monitoring import AlertTopic, ExistingAlertTopic, TopicInput, Widget, as_alert_topic
@@ -101,8 +101,10 @@ class JobsArgs:
     """Default: no jobs (and then no compute environment)."""
     max_vcpus: int = 16
     """Default: at most 16 vCPUs of runs at a time."""
-    triggers_enabled: bool = True
-    """Default: schedules and object triggers are created. False in standby regions."""
+    triggers: TriggerState = TriggerState()
+    """Default: every job's schedule and object trigger are ENABLED and stay so. In a
+    multi-region platform: ``active`` only in the active region (DISABLED elsewhere) and
+    ``switchable`` (the state then belongs to ``failover``); see :class:`TriggerState`."""
     airflow: AirflowSpec | None = None
     """Default: no managed Airflow."""
     log_retention_days: int = 30
@@ -251,7 +253,7 @@ class Jobs(pulumi.ComponentResource):
                     schedule=spec.schedule,
                     on_new_objects=spec.on_new_objects,
                     array_size=spec.array_size,
-                    triggers_enabled=args.triggers_enabled,
+                    triggers=args.triggers,
                 ),
                 opts=pulumi.ResourceOptions(parent=environment),
             )

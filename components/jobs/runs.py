@@ -8,6 +8,9 @@
   (``trigger_bucket``, ``trigger_key``), through its own equally narrow role.
 - Dead letters: runs that cannot be submitted after retries land in the job's encrypted
   dead-letter queue, which raises an alarm on the alert topic.
+- Trigger state (:class:`TriggerState`): a schedule and an object trigger exist in every
+  region of a multi-region platform, ENABLED only in the *active* one; when that state is
+  switched at run time (``python -m stacks failover``), Pulumi only sets it at creation.
 - Failure alerts: the event pattern and message of the environment's
   **Batch Job State Change -> FAILED** rule (the rule itself belongs to
   :class:`~components.jobs.environment.BatchEnvironment`).
@@ -46,6 +49,48 @@ SUBMIT_JOB_TARGET = "arn:{partition}:scheduler:::aws-sdk:batch:submitJob"
 
 
 # What submits runs: arguments --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    """Whether a job's schedule and object trigger submit runs in this region, and who owns
+    that state afterwards.
+
+    A schedule (EventBridge Scheduler) and a rule (EventBridge) each have a state, ENABLED or
+    DISABLED: a disabled schedule invokes nothing and a disabled rule matches no events
+    (Scheduler User Guide, "Changing the schedule state",
+    https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-state.html;
+    EventBridge API Reference, "DisableRule" and "Rule.State",
+    https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_DisableRule.html).
+    """
+
+    active: bool = True
+    """Default: ENABLED. False (a region that is not the active one): the schedule and the
+    object trigger exist, with their roles and dead-letter queue, but are DISABLED."""
+    switchable: bool = False
+    """Default: Pulumi holds the state to ``active`` on every update. True: the state is
+    only set at creation and then ignored (``ignore_changes=["state"]``): it is runtime
+    state that whatever switches the active region owns (``python -m stacks failover``), so
+    a ``pulumi up`` neither re-enables a failed region's schedules nor disables the new
+    active region's. A schedule paused by its own ``enabled: false`` is never switchable:
+    it stays DISABLED and managed."""
+
+    def state(self, enabled: bool = True) -> str:
+        """The state to create with: ENABLED when configured on (``enabled``) and active."""
+        return "ENABLED" if enabled and self.active else "DISABLED"
+
+    def ignore_changes(self, enabled: bool = True) -> list[str] | None:
+        """``["state"]`` for a switchable schedule or rule that config turns on.
+
+        ``ignore_changes`` makes Pulumi reuse the state recorded at the last deployment, not
+        the live one: an update that sends the whole resource (UpdateSchedule replaces every
+        field, https://docs.aws.amazon.com/scheduler/latest/APIReference/API_UpdateSchedule.html)
+        would send that recorded state unless the deployment refreshes first
+        (https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/ "Run pulumi refresh
+        (or pulumi up --refresh)"; pulumi/pulumi-aws#2524 shows it for exactly
+        ``aws.scheduler.Schedule`` ``state``). Deploy with a refresh.
+        """
+        return ["state"] if enabled and self.switchable else None
 
 
 @dataclass(frozen=True)
@@ -314,10 +359,13 @@ def dead_letter_statements(job: SubmittedJob, queue: aws.sqs.Queue) -> list[Stat
 
 
 def scheduled_runs(
-    job: SubmittedJob, schedule: JobScheduleArgs, dead_letters: aws.sqs.Queue
+    job: SubmittedJob,
+    schedule: JobScheduleArgs,
+    dead_letters: aws.sqs.Queue,
+    triggers: TriggerState = TriggerState(),
 ) -> tuple[ServiceRole, aws.scheduler.Schedule]:
     """The scheduler role (submit this job, deliver dead letters) and the schedule in the
-    environment's schedule group."""
+    environment's schedule group, in the state ``triggers`` gives (see :class:`TriggerState`)."""
     env, name = job.environment, job.name
     role = ServiceRole(
         f"{name}-scheduler",
@@ -356,7 +404,7 @@ def scheduled_runs(
         schedule_expression=schedule.expression,
         schedule_expression_timezone=schedule.timezone,
         flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
-        state="ENABLED" if schedule.enabled else "DISABLED",
+        state=triggers.state(schedule.enabled),
         kms_key_arn=env.key.arn,
         target=aws.scheduler.ScheduleTargetArgs(
             arn=env.partition.apply(lambda p: SUBMIT_JOB_TARGET.format(partition=p)),
@@ -370,7 +418,11 @@ def scheduled_runs(
                 arn=dead_letters.arn
             ),
         ),
-        opts=pulumi.ResourceOptions(parent=job.parent, depends_on=[role, grant]),
+        opts=pulumi.ResourceOptions(
+            parent=job.parent,
+            depends_on=[role, grant],
+            ignore_changes=triggers.ignore_changes(schedule.enabled),
+        ),
     )
     return role, runs
 
@@ -386,18 +438,25 @@ class ObjectTrigger:
 
 
 def object_trigger(
-    job: SubmittedJob, trigger: ObjectTriggerArgs, bucket: SecureBucket, dead_letters: aws.sqs.Queue
+    job: SubmittedJob,
+    trigger: ObjectTriggerArgs,
+    bucket: SecureBucket,
+    dead_letters: aws.sqs.Queue,
+    triggers: TriggerState = TriggerState(),
 ) -> ObjectTrigger:
-    """New objects in ``bucket`` (the trigger's zone) submit a run: the rule, its role (submit
-    this job only), the dead-letter queue's policy (only this rule delivers) and the Batch
-    target that passes the object as parameters."""
+    """New objects in ``bucket`` (the trigger's zone) submit a run: the rule (in the state
+    ``triggers`` gives), its role (submit this job only), the dead-letter queue's policy (only
+    this rule delivers) and the Batch target that passes the object as parameters."""
     env, name = job.environment, job.name
     rule = aws.cloudwatch.EventRule(
         f"{name}-on-new-objects",
         description=job.describe(f"a new object in the {trigger.zone} zone submits a run"),
         event_pattern=pulumi.Output.json_dumps(object_created_pattern(bucket.name, trigger.prefix)),
+        # ``state``, not the deprecated ``is_enabled`` (pulumi_aws: "is_enabled is deprecated.
+        # Use state instead."); ENABLED matches every event but CloudTrail management events.
+        state=triggers.state(),
         tags={"Name": f"{name}-on-new-objects", **job.tags},
-        opts=job.child,
+        opts=pulumi.ResourceOptions(parent=job.parent, ignore_changes=triggers.ignore_changes()),
     )
     role = ServiceRole(
         f"{name}-events",

@@ -1,13 +1,20 @@
-"""DynamoDB: :class:`Table`, a table that meets the baseline.
+"""DynamoDB: :class:`Table`, a table that meets the baseline, optionally a global table.
 
 On-demand billing, point-in-time recovery, SSE with the region's KMS key (or an existing
 key given by ARN), deletion protection and ``protect`` in production. Its grant methods give
 a role exactly the item actions it needs on this table, plus the KMS actions DynamoDB
 performs for it, only through DynamoDB (``kms:ViaService``).
+
+Global tables (version 2019.11.21; the AWS sources are cited at :func:`global_table_arguments`):
+the table of the primary region lists a replica per other region (``replica_keys``), each
+encrypted with that region's key, with point-in-time recovery and the table's deletion
+protection; every other region creates a :class:`Table` with ``replica_of`` set, which
+creates no table and grants on its region's replica (same name, that region's ARN and key).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +27,91 @@ from components.kms import ExistingKey, KeyInput, RegionKey, as_key, key_input_p
 from components.serverless.grants import purpose_label, via_service
 
 _ATTRIBUTE_TYPES = ("S", "N", "B")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+# Global tables (version 2019.11.21) ---------------------------------------------------------
+
+
+def replica_problems(replica_keys: Mapping[str, KeyInput], replica_of: object) -> list[str]:
+    """Problems with a table's global-table arguments (``replica_keys``, ``replica_of``)."""
+    out = []
+    if replica_keys and replica_of is not None:
+        out.append("Only one of [replica_keys] and [replica_of] can be given")
+    for region, key in replica_keys.items():
+        if not (isinstance(region, str) and _REGION_RE.match(region)):
+            out.append(f"replica_keys: {region!r} is not a region name (e.g. eu-central-1)")
+        problem = key_input_problem(key, f"replica_keys[{region!r}]")
+        if problem:
+            out.append(problem)
+    return out
+
+
+@dataclass(frozen=True)
+class GlobalTableArguments:
+    """The ``aws.dynamodb.Table`` arguments that make a table global (all None: not global)."""
+
+    stream_enabled: bool | None = None
+    stream_view_type: str | None = None
+    replicas: list[aws.dynamodb.TableReplicaArgs] | None = None
+
+
+def global_table_arguments(
+    replica_keys: Mapping[str, KeyInput], deletion_protection: bool
+) -> GlobalTableArguments:
+    """The ``aws.dynamodb.Table`` arguments that make it a global table (none without replicas).
+
+    - One replica per region, each encrypted with that region's customer managed key: "each
+      regional replica of your global table requires a regional customer managed key"
+      (https://aws.amazon.com/about-aws/whats-new/2020/11/encrypt-your-amazon-dynamodb-global-tables-by-using-your-own-encryption-keys/).
+    - Point-in-time recovery and deletion protection are settings of each replica table
+      (pulumi_aws ``TableReplicaArgs.point_in_time_recovery`` /
+      ``deletion_protection_enabled``, both off unless set), so every replica sets them.
+    - Tags are propagated to the replicas (``propagate_tags``; one direction only).
+    - Streams with new and old images: DynamoDB turns the stream on when a replica is added,
+      and a table that leaves ``stream_enabled`` unset then plans to turn it off on every
+      update, which a replicated table refuses
+      (https://github.com/hashicorp/terraform-provider-aws/issues/43625; the replica
+      requirements: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateGlobalTable.html,
+      "DynamoDB Streams enabled, with the stream containing both the new and the old images").
+    - Replicas can be added to a table that already holds items (version 2019.11.21):
+      DynamoDB copies them into the new replica
+      (https://aws.amazon.com/blogs/aws/new-convert-your-single-region-amazon-dynamodb-tables-to-global-tables/),
+      but not into a region that already has a table of the same name.
+    - Concurrent writes of one item in two regions: "last writer wins" reconciliation
+      (https://docs.amazonaws.cn/en_us/amazondynamodb/latest/developerguide/V2globaltables_HowItWorks.html).
+    """
+    if not replica_keys:
+        return GlobalTableArguments()
+    return GlobalTableArguments(
+        stream_enabled=True,
+        stream_view_type="NEW_AND_OLD_IMAGES",
+        replicas=[
+            aws.dynamodb.TableReplicaArgs(
+                region_name=region,
+                kms_key_arn=as_key(key, f"replica_keys[{region!r}]").arn,
+                point_in_time_recovery=True,
+                deletion_protection_enabled=deletion_protection,
+                propagate_tags=True,
+            )
+            for region, key in sorted(replica_keys.items())
+        ],
+    )
+
+
+def in_region(arn: str, region: str) -> str:
+    """``arn`` (``arn:<partition>:dynamodb:<region>:<account>:table/<name>``) in ``region``:
+    a global table's replicas share its name, each with its own region in the ARN."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6:
+        raise ValueError(f"{arn!r} is not an ARN")
+    parts[3] = region
+    return ":".join(parts)
+
+
+def replica_arn(primary_arn: pulumi.Input[str], key: RegionKey | ExistingKey) -> pulumi.Output[str]:
+    """The ARN of the replica in ``key``'s region of the global table ``primary_arn``."""
+    return pulumi.Output.all(primary_arn, key.context).apply(lambda v: in_region(v[0], v[1].region))
 
 
 @dataclass(frozen=True)
@@ -49,10 +141,18 @@ class TableArgs:
     table is retained in the account if removed from the program."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name``."""
+    replica_keys: Mapping[str, KeyInput] = field(default_factory=dict)
+    """Default: a table of this region only. Region name -> that region's key: the table
+    becomes a global table with a replica in each of those regions, encrypted with its key,
+    with point-in-time recovery, this table's deletion protection and tags."""
+    replica_of: Table | None = None
+    """Default: this region creates the table. When given, the global table of the primary
+    region (created with this region in its ``replica_keys``): no table is created here, and
+    the grants name this region's replica (same name, this region's ARN, ``key``)."""
 
     def problems(self) -> list[str]:
         """Every problem with these arguments, each naming its field."""
-        out = []
+        out = replica_problems(self.replica_keys, self.replica_of)
         for label, value in (
             ("hash_key", self.hash_key),
             ("range_key", self.range_key),
@@ -103,6 +203,14 @@ class Table(pulumi.ComponentResource):
                     name=args.range_key, type=args.range_key_type or "S"
                 )
             )
+        #: The table (None in a region that uses the primary's replica: ``replica_of``).
+        self.table: aws.dynamodb.Table | None = None
+        if args.replica_of is not None:
+            self.name: pulumi.Output[str] = args.replica_of.name
+            self.arn: pulumi.Output[str] = replica_arn(args.replica_of.arn, key)
+            self.register_outputs({"arn": self.arn, "name": self.name})
+            return
+        global_table = global_table_arguments(args.replica_keys, args.deletion_protection)
         self.table = aws.dynamodb.Table(
             f"{name}-table",
             billing_mode="PAY_PER_REQUEST",
@@ -120,6 +228,9 @@ class Table(pulumi.ComponentResource):
             ),
             deletion_protection_enabled=args.deletion_protection,
             tags={"Name": f"{name}-table", **args.tags},
+            stream_enabled=global_table.stream_enabled,
+            stream_view_type=global_table.stream_view_type,
+            replicas=global_table.replicas,
             opts=pulumi.ResourceOptions(
                 parent=self, protect=args.protect, retain_on_delete=args.protect
             ),

@@ -57,6 +57,7 @@ from components.jobs.runs import (
     JobScheduleArgs,
     ObjectTriggerArgs,
     SubmittedJob,
+    TriggerState,
     dead_letter_queue,
     dead_letter_queue_policy,
     submit_statement,
@@ -141,9 +142,12 @@ class ContinuousTrainingArgs:
     """Default: 1 vCPU, 2 GiB, one hour."""
     drift_size: JobSize = JobSize(0.5, 1024, 900)
     """Default: 0.5 vCPU, 1 GiB, 15 minutes."""
-    triggers_enabled: bool = True
-    """Default: the schedule, the new-data trigger, the alarms and the retraining rule exist.
-    False in standby regions: only the jobs and roles (runs by hand)."""
+    triggers: TriggerState = TriggerState()
+    """Default: the drift schedule and the new-data trigger are ENABLED and stay so. In a
+    multi-region platform: ``active`` only in the active region (DISABLED elsewhere) and
+    ``switchable`` (their state then belongs to ``failover``). The alarms and the retraining
+    rule exist and are enabled in every region: the rule fires only on its own region's
+    drift alarm, which only that region's drift runs feed."""
     cpu_architecture: str = "X86_64"
     """Default: x86-64 images and tasks."""
     force_delete: bool = False
@@ -221,9 +225,8 @@ class ContinuousTraining(pulumi.ComponentResource):
         self.retrain_role: ServiceRole | None = None
         self.retrain_target: aws.cloudwatch.EventTarget | None = None
         self.retrain_dead_letters: aws.sqs.Queue | None = None
-        if args.triggers_enabled:
-            self._alarms()
-            self._retraining()
+        self._alarms()
+        self._retraining()
         self.register_outputs(
             {
                 "train_definition": self.train_job.definition.arn,
@@ -333,7 +336,7 @@ class ContinuousTraining(pulumi.ComponentResource):
                 lake=lake,
                 schedule=schedule,
                 on_new_objects=trigger,
-                triggers_enabled=args.triggers_enabled,
+                triggers=args.triggers,
                 tags=self._tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -7,6 +7,19 @@ name** (``<name_prefix>-model-registry``): the jobs, the web service and
 every region is what a global table needs. Its items are described in
 ``services/training/registry.py`` (key ``model`` string + ``version`` number).
 
+One global table (version 2019.11.21; see
+:func:`components.serverless.table.global_table_arguments`): the primary region's registry
+lists a replica per other region (``replica_keys``), each with its region's key,
+point-in-time recovery and the deletion protection; the other regions' registries are
+created with ``replica_of`` and grant on their region's replica. Replication is
+asynchronous, last writer wins: a version number is taken with an atomic ``UpdateItem ...
+ADD`` on a counter item and registered with a conditional put, both atomic in one region
+only. Two regions taking numbers at the same time could both get the same one, and the
+later write would replace the other's version item.
+Training runs in the active region only (its schedule and trigger are switched by
+``failover``), so one region writes at a time; after a failover, the new region continues
+from the counter it has received (replication usually within a second).
+
 Grants are per use, each the item actions the user calls and the KMS actions DynamoDB
 performs for it, only through DynamoDB in the table's region (``kms:ViaService``):
 
@@ -30,6 +43,7 @@ from components.checks import present, raise_problems
 from components.iam import ServiceRole, Statement
 from components.kms import ExistingKey, KeyInput, RegionKey, as_key, key_input_problem
 from components.serverless.grants import via_service
+from components.serverless.table import global_table_arguments, replica_arn, replica_problems
 
 _TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
@@ -56,6 +70,14 @@ class ModelRegistryArgs:
     """Default: unprotected. When true, ``pulumi destroy`` refuses and the table is retained."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default: no extra tags beyond ``Name``."""
+    replica_keys: Mapping[str, KeyInput] = field(default_factory=dict)
+    """Default: a table of this region only. Region name -> that region's key: one global
+    table with a replica in each of those regions (that region's key, point-in-time
+    recovery, this registry's deletion protection, tags propagated)."""
+    replica_of: ModelRegistry | None = None
+    """Default: this region creates the table. When given, the primary region's registry
+    (with this region in its ``replica_keys``): no table here; grants name this region's
+    replica (same name, this region's ARN and ``key``)."""
 
 
 class ModelRegistry(pulumi.ComponentResource):
@@ -65,6 +87,12 @@ class ModelRegistry(pulumi.ComponentResource):
         self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         problems = present(key_input_problem(args.key, "key"))
+        problems += replica_problems(args.replica_keys, args.replica_of)
+        if args.replica_of is not None and args.replica_of.table_name != args.table_name:
+            problems.append(
+                f"table_name: {args.table_name!r} differs from the global table's "
+                f"{args.replica_of.table_name!r}; a replica has its global table's name"
+            )
         if not _TABLE_NAME_RE.match(args.table_name):
             problems.append(
                 f"table_name: {args.table_name!r} must be 3-255 letters, digits, '_', '-' or '.'"
@@ -73,6 +101,15 @@ class ModelRegistry(pulumi.ComponentResource):
         key = as_key(args.key, "key")
         super().__init__("mlops:training:ModelRegistry", name, None, opts)
         self.key: RegionKey | ExistingKey = key
+        self.table_name: str = args.table_name
+        #: The table (None in a region that uses the primary's replica: ``replica_of``).
+        self.table: aws.dynamodb.Table | None = None
+        if args.replica_of is not None:
+            self.name: pulumi.Output[str] = args.replica_of.name
+            self.arn: pulumi.Output[str] = replica_arn(args.replica_of.arn, key)
+            self.register_outputs({"arn": self.arn, "name": self.name})
+            return
+        global_table = global_table_arguments(args.replica_keys, args.deletion_protection)
         self.table = aws.dynamodb.Table(
             f"{name}-table",
             name=args.table_name,
@@ -89,11 +126,13 @@ class ModelRegistry(pulumi.ComponentResource):
             ),
             deletion_protection_enabled=args.deletion_protection,
             tags={"Name": f"{name}-table", **args.tags},
+            stream_enabled=global_table.stream_enabled,
+            stream_view_type=global_table.stream_view_type,
+            replicas=global_table.replicas,
             opts=pulumi.ResourceOptions(
                 parent=self, protect=args.protect, retain_on_delete=args.protect
             ),
         )
-        self.table_name = args.table_name
         self.arn = self.table.arn
         self.name = self.table.name
         self.register_outputs({"arn": self.table.arn, "name": self.table.name})

@@ -119,9 +119,7 @@ def resilience_cross_checks(data: Mapping[str, Any]) -> list[str]:
     """``activeRegion`` is one of ``mlops:regions``; timeControl needs metrics (S3 refuses a
     rule with ReplicationTime but without Metrics: S3 API reference "ReplicationTime": "Must
     be specified together with a Metrics block")."""
-    config = section(data, "resilience")
-    if config is None:
-        return []
+    config = section(data, "resilience") or {}
     problems: list[str] = []
     active = config.get("activeRegion")
     regions = data.get("regions")
@@ -142,4 +140,32 @@ def resilience_cross_checks(data: Mapping[str, Any]) -> list[str]:
                 f"{KEY}.lakeReplication.metrics: false, but timeControl is on; S3 Replication "
                 "Time Control needs replication metrics: turn metrics on or timeControl off"
             )
-    return problems
+    return problems + _rtc_region_problems(data, config, names)
+
+
+#: Where S3 Replication Time Control is not offered: "available in all commercial AWS Regions,
+#: including the AWS China (Beijing) Region and the AWS China (Ningxia) Region, but not in the
+#: AWS GovCloud (US) Regions" (Amazon S3 pricing, "Replication",
+#: https://aws.amazon.com/s3/pricing/).
+RTC_UNAVAILABLE_PREFIXES = ("us-gov-",)
+
+
+def _rtc_region_problems(
+    data: Mapping[str, Any], config: Mapping[str, Any], names: list[Any]
+) -> list[str]:
+    """timeControl (on by default in production) for a replication pair S3 has no RTC in."""
+    lake = config.get("lakeReplication")
+    lake = lake if isinstance(lake, dict) else {}
+    rtc = lake.get("timeControl")
+    if not (rtc if isinstance(rtc, bool) else is_production(data)):
+        return []
+    pair = [n for n in names[:2] if isinstance(n, str)]
+    without = [n for n in pair if n.startswith(RTC_UNAVAILABLE_PREFIXES)]
+    if not without:
+        return []
+    how = "true" if rtc is True else "on by default in production"
+    return [
+        f"{KEY}.lakeReplication.timeControl: {how}, but S3 Replication Time Control is not "
+        f"offered in {without} (AWS GovCloud (US) Regions); set timeControl: false "
+        "(replication still runs, without the 15-minute guarantee)"
+    ]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stacks.failover.clients import Clients, error_code, error_message, unreachable_reason
-from stacks.standby import (
+from stacks.standby_document import (
     Inventory,
     InventoryError,
     PoolRef,

@@ -299,6 +299,12 @@ def _add_type_attributes(
         state["defaultVersion"] = 1
     elif typ == "aws:efs/fileSystem:FileSystem":
         state["dnsName"] = f"{ident}.efs.{region}.amazonaws.com"
+    elif typ == "aws:efs/replicationConfiguration:ReplicationConfiguration":
+        # compute: EFS creates the replica in the destination region; its id is an output.
+        destination = dict(state.get("destination") or {})
+        destination.setdefault("fileSystemId", f"fs-{_digest(urn, 'replica')}")
+        destination.setdefault("status", "ENABLED")
+        state["destination"] = destination
     elif typ == "aws:ecs/taskDefinition:TaskDefinition":
         state["revision"] = 1
         state["arnWithoutRevision"] = state["arn"].rsplit(":", 1)[0]
