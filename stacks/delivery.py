@@ -121,13 +121,16 @@ SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
 Operation = Literal["preview", "up", "destroy", "refresh"]
 OPERATIONS: tuple[Operation, ...] = ("preview", "up", "destroy", "refresh")
 
-#: preview and up read the real state first (``--refresh``). What ``python -m stacks
-#: failover`` switches (the schedules' and rules' state, the active-region parameter, the
-#: standby pools' sizes) is ``ignore_changes`` in the program, and an update that touches
-#: another property of such a resource sends the value recorded in Pulumi's state, which
-#: would undo a failover, unless the state was refreshed first (Pulumi docs, "ignoreChanges";
-#: pulumi/pulumi-aws#2524). A refresh also makes previews show drift.
-REFRESHING: frozenset[Operation] = frozenset({"preview", "up"})
+#: ``up`` reads the real state first. What ``python -m stacks failover`` switches (the
+#: schedules' and rules' state, the active-region parameter, the standby pools' sizes) is
+#: ``ignore_changes`` in the program, and an update that touches another property of such a
+#: resource sends the value recorded in Pulumi's state, which would undo a failover, unless
+#: the state was refreshed first (Pulumi docs, "ignoreChanges"; pulumi/pulumi-aws#2524).
+#: A whole-stack ``up`` refreshes everything (``--refresh``); a region-scoped one refreshes
+#: only that region's own resources first (reading a resource calls its region's API, and
+#: the other region may be down). ``preview`` does not refresh: the PR preview role may read
+#: only the state, and ignored properties never show in a preview anyway.
+REFRESHING: frozenset[Operation] = frozenset({"up"})
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -433,6 +436,9 @@ class OperationRequest:
     """preview/up/refresh: only these URNs and their dependents (``--region``, computed by
     :mod:`stacks.region_targets`); empty: the whole stack. A targeted ``up`` first previews
     and refuses to delete or replace protected resources."""
+    refresh_targets: tuple[str, ...] = ()
+    """up with ``targets``: what to refresh first (the region's own resources, never another
+    region's: :func:`stacks.region_targets.region_own_urns`)."""
 
 
 def _err(message: str) -> None:
@@ -561,9 +567,18 @@ def run_operation(
         scope: dict[str, Any] = (
             {"target": list(request.targets), "target_dependents": True} if request.targets else {}
         )
-        if request.operation in REFRESHING:
+        if request.operation == "refresh" and request.refresh_targets:
+            # Reading calls each resource's region: the region's own resources only.
+            scope = {"target": list(request.refresh_targets)}
+        if request.operation in REFRESHING and not request.targets:
             scope["refresh"] = True
         if request.targets and request.operation == "up":
+            if request.refresh_targets:
+                stack.refresh(
+                    target=list(request.refresh_targets),
+                    on_output=print,
+                    on_error=streamed.append_and_print,
+                )
             _refuse_protected_deletions(stack, request, scope)
         result = method(on_output=print, on_error=streamed.append_and_print, **scope)
     except DeliveryError as exc:
@@ -612,16 +627,17 @@ def _refuse_protected_deletions(stack: Any, request: OperationRequest, scope: An
         raise DeliveryError(protected_deletion_message(request.stack, urns), EXIT_FAILED)
 
 
-def _region_targets(args: argparse.Namespace) -> tuple[str, ...]:
-    """``--region`` as target URNs from the offline plan (empty without ``--region``)."""
+def _region_targets(args: argparse.Namespace) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``--region`` as target URNs from the offline plan, and the region's own URNs (what a
+    targeted up refreshes first); both empty without ``--region``."""
     regions = list(getattr(args, "region", None) or [])
     if not regions:
-        return ()
+        return (), ()
     from stacks.offline import render_stack
-    from stacks.region_targets import region_target_urns
+    from stacks.region_targets import region_own_urns, region_target_urns
 
-    plan = render_stack(args.stack, _project_dir(args))
-    return tuple(region_target_urns(plan.to_dict(), regions))
+    plan = render_stack(args.stack, _project_dir(args)).to_dict()
+    return tuple(region_target_urns(plan, regions)), tuple(region_own_urns(plan, regions))
 
 
 def operation_command(operation: Operation) -> Callable[[argparse.Namespace], int]:
@@ -638,7 +654,7 @@ def operation_command(operation: Operation) -> Callable[[argparse.Namespace], in
         from stacks.region_targets import RegionTargetError
 
         try:
-            targets = _region_targets(args)
+            targets, own = _region_targets(args)
         except (RegionTargetError, ConfigError, StackFileError) as exc:
             _err(str(exc))
             return EXIT_USAGE
@@ -648,6 +664,7 @@ def operation_command(operation: Operation) -> Callable[[argparse.Namespace], in
             project_dir=_project_dir(args),
             yes=bool(getattr(args, "yes", False)),
             targets=targets,
+            refresh_targets=own,
         )
         code = run_operation(request)
         if operation == "destroy" and code == EXIT_OK:

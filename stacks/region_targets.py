@@ -34,6 +34,36 @@ def _parent_chain(urn: str, parents: Mapping[str, str | None]) -> list[str]:
     return chain
 
 
+def region_own_urns(plan: Mapping[str, Any], regions: Sequence[str]) -> list[str]:
+    """The URNs of ``regions`` themselves (sorted): the regions' providers, their
+    ``RegionalPlatform`` components and everything under them; no dependent elsewhere.
+
+    What a region-scoped ``up`` refreshes first: reading a resource calls its region's API,
+    so the dependents in other regions (which may be down) are left as the state has them."""
+    resources: list[Mapping[str, Any]] = list(plan.get("resources", []))
+    components = {
+        r["name"]: r["urn"] for r in resources if r["type"] == REGIONAL_TYPE and not r["custom"]
+    }
+    unknown = [r for r in regions if r not in components]
+    if unknown:
+        raise RegionTargetError(
+            f"--region {', '.join(unknown)}: not a region of this stack (its regions: "
+            f"{', '.join(sorted(components))})"
+        )
+    parents = {r["urn"]: r.get("parent") for r in resources}
+    roots = {components[r] for r in regions}
+    own = {
+        r["urn"]
+        for r in resources
+        if roots & ({r["urn"]} | set(_parent_chain(r["urn"], parents)))
+        and (not r.get("custom") or r.get("region") in regions)
+    }
+    for r in resources:
+        if r["type"].startswith(PROVIDER_PREFIX) and r.get("inputs", {}).get("region") in regions:
+            own.add(r["urn"])
+    return sorted(own)
+
+
 def region_target_urns(plan: Mapping[str, Any], regions: Sequence[str]) -> list[str]:
     """Every URN a region-scoped operation on ``regions`` targets (sorted)."""
     resources: list[Mapping[str, Any]] = list(plan.get("resources", []))

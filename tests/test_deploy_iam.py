@@ -442,6 +442,11 @@ def test_deploy_roles_pass_roles_only_to_the_services_the_plan_trusts(stack: str
                 assert set(as_list(trust["Principal"]["Service"])) <= passed, resource["urn"]
         if resource["type"] == "aws:iam/serviceLinkedRole:ServiceLinkedRole":
             assert resource["inputs"]["awsServiceName"] in linked
+        # DynamoDB creates AWSServiceRoleForDynamoDBReplication with the caller's permissions
+        # when the account's first global table gets a replica (DynamoDB developer guide,
+        # "DynamoDB global tables security", replication service-linked role).
+        if resource["type"] == "aws:dynamodb/table:Table" and resource["inputs"].get("replicas"):
+            assert "replication.dynamodb.amazonaws.com" in linked, resource["urn"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -17,6 +17,7 @@ from stacks.offline import Plan
 from stacks.region_targets import (
     RegionTargetError,
     protected_deletions,
+    region_own_urns,
     region_target_urns,
 )
 
@@ -118,8 +119,14 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _run(project: Path, stack: TargetedStack, operation: str) -> int:
-    request = OperationRequest(operation, "prod", project, targets=("urn:x", "urn:y"))  # type: ignore[arg-type]
+def _run(project: Path, stack: TargetedStack, operation: str, own: tuple[str, ...] = ()) -> int:
+    request = OperationRequest(
+        operation,  # type: ignore[arg-type]
+        "prod",
+        project,
+        targets=("urn:x", "urn:y"),
+        refresh_targets=own,
+    )
     return run_operation(
         request,
         environ={"PULUMI_CONFIG_PASSPHRASE": "correct horse"},
@@ -162,6 +169,7 @@ def test_cli_region_flag_computes_targets_from_the_offline_plan(monkeypatch) -> 
     (request,) = seen
     assert any(u.endswith("RegionalPlatform::eu-central-1") for u in request.targets)
     assert not any(u.endswith("::eu-west-1-network-vpc") for u in request.targets)
+    assert request.refresh_targets and set(request.refresh_targets) < set(request.targets)
     assert main(["up", "prod", "--region", "mars-1"]) == EXIT_USAGE
 
 
@@ -185,3 +193,38 @@ def test_reordering_the_regions_lists_the_primarys_protected_pieces_moving(
     # The validation record moves with the primary too (one owner, in the new primary).
     assert "eu-west-1-entry-cert-record" in deleted
     assert "eu-central-1-entry-cert-record" in created
+
+
+def test_a_region_scoped_refresh_never_reads_another_region(prod_plan: Plan) -> None:
+    """The global tables in the primary depend on the secondary's key, so a --region of the
+    secondary targets them; reading them would call the primary's API, which may be down."""
+    plan = prod_plan.to_dict()
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    targets = set(region_target_urns(plan, ["eu-central-1"]))
+    own = set(region_own_urns(plan, ["eu-central-1"]))
+    assert own < targets
+    elsewhere = {
+        u for u in targets if by_urn[u]["custom"] and by_urn[u]["region"] != "eu-central-1"
+    }
+    assert any(by_urn[u]["type"] == "aws:dynamodb/table:Table" for u in elsewhere)
+    assert not own & elsewhere
+    assert all(
+        by_urn[u]["region"] == "eu-central-1"
+        for u in own
+        if by_urn[u]["custom"] and not by_urn[u]["type"].startswith("pulumi:providers:")
+    )
+
+
+def test_a_targeted_up_refreshes_only_the_regions_own_resources_first(project: Path) -> None:
+    stack = TargetedStack()
+    assert _run(project, stack, "up", own=("urn:x",)) == EXIT_OK
+    assert stack.calls[0] == ("refresh", {"target": ["urn:x"]})
+    assert [name for name, _ in stack.calls] == ["refresh", "preview", "up"]
+    # ... and the up itself does not refresh again (that would read every target).
+    assert stack.calls[2] == ("up", {"target": ["urn:x", "urn:y"], "target_dependents": True})
+
+
+def test_a_targeted_refresh_reads_only_the_regions_own_resources(project: Path) -> None:
+    stack = TargetedStack()
+    assert _run(project, stack, "refresh", own=("urn:x",)) == EXIT_OK
+    assert stack.calls == [("refresh", {"target": ["urn:x"]})]
