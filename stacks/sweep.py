@@ -28,6 +28,7 @@ checked (the answer is incomplete; what could be listed is still printed).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,11 +100,28 @@ def retry_config(max_attempts: int, mode: str) -> Any:
     return Config(retries={"total_max_attempts": max_attempts, "mode": mode})
 
 
-def aws_client(service: str, region: str, config: Any) -> Any:
-    """A boto3 client of ``service`` in ``region`` (honours AWS_ENDPOINT_URL)."""
-    import boto3
+@functools.lru_cache(maxsize=1)
+def _shared_loader() -> Any:
+    """One botocore data loader for every client the sweep makes: a loader caches the
+    service models it has parsed, and a new session gets a new, empty loader, so each client
+    of each region would parse its service's JSON model again (most of a sweep's CPU time)."""
+    from botocore.loaders import create_loader
 
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    return create_loader()
+
+
+def aws_client(service: str, region: str, config: Any) -> Any:
+    """A boto3 client of ``service`` in ``region`` (honours AWS_ENDPOINT_URL).
+
+    A session per client (sessions are not shared between threads), sharing one loader."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _shared_loader())
+    return boto3.session.Session(botocore_session=core).client(
+        service, region_name=region, config=config
+    )
 
 
 def tagging_client(region: str, config: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,11 @@ except ImportError:  # pragma: no cover (Windows: every worker renders for itsel
     fcntl = None  # type: ignore[assignment]
 
 STACKS = ("dev", "prod")
+
+# moto's EC2 backend loads ~46,000 default AMIs (each with a snapshot and volume) for every
+# region of every test that touches EC2, which was most of the moto tests' time; no test uses
+# those AMIs. Set before any backend starts; subprocess moto servers inherit it.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture(scope="session")
