@@ -104,6 +104,21 @@ def objectives(cfg: PlatformConfig, worst_case_dns_seconds: int | None = None) -
                     rto=f"one command ({failover}) + instance launch, a few minutes",
                 )
             )
+            promoted = [d for d in drives if d in cfg.resilience.promoted_drives]
+            drives = [d for d in drives if d not in promoted]
+            if promoted:
+                # Failed over: the standby writes its promoted drive, nothing copies it.
+                out.append(
+                    Objective(
+                        capability=f"shared drive ({', '.join(promoted)})",
+                        copy=(
+                            f"none while promoted in {cfg.secondary_region} "
+                            "(mlops:resilience.promotedDrives; failback replicates it back)"
+                        ),
+                        rpo="the last EFS backup, if backups are on",
+                        rto="none: no other copy until failback replicates it back",
+                    )
+                )
             if drives:
                 out.append(
                     Objective(

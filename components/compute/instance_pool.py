@@ -17,7 +17,8 @@ A *standby* pool (``InstancePoolArgs.standby``, the warm standby in the standby 
 same pool at zero capacity: same launch template and startup scripts, the group at min 0 /
 desired 0 / max ``max_size``, no scheduled actions, and its capacity left to ``python -m
 stacks failover`` (ignored by later deployments). Its shared drive is the replica of the
-active pool's (:mod:`components.compute.shared_drive`).
+active pool's, and after a failover the same file system promoted to writable, mounted by the
+same id (:mod:`components.compute.shared_drive`).
 """
 
 from __future__ import annotations
@@ -273,7 +274,8 @@ class InstancePool(pulumi.ComponentResource):
         """The id of the file system the instances mount: the pool's own, or the replica."""
         self.replication: aws.efs.ReplicationConfiguration | None = None
         self.replica_file_system_id: pulumi.Output[str] | None = None
-        """With ``shared_file_system.replication``: the replica's id, for the standby pool."""
+        """With ``shared_file_system.replication``: the replica's id, for the standby pool
+        (None once the replica is promoted: the pool then declares no replication)."""
         self.backup_policy: aws.efs.BackupPolicy | None = None
         self.access_point: aws.efs.AccessPoint | None = None
         self.file_system_security_group: aws.ec2.SecurityGroup | None = None

@@ -43,6 +43,17 @@ replicas, and what this module relies on:
   replication configuration is deleted) (EFS user guide, "Using the replica",
   https://docs.aws.amazon.com/efs/latest/ug/replication-fail-over.html, and "File system
   protection", https://docs.aws.amazon.com/efs/latest/ug/replication-overwrite.html).
+
+After a failover the standby keeps mounting the promoted replica by id: the stack then gives
+the source pool no ``replication`` and the standby the promoted file system's id as
+``replica_file_system_id`` (``mlops:resilience.promotedDrives``). Declaring the replication
+again would make EFS create a new, empty, read-only replica with a new id (CreateReplication
+Configuration creates the destination; "Configuring replication to new EFS file system"), and
+every resource built on the id (mount targets, access point, policies) would be replaced onto
+it; and once the primary is itself a destination of the fail-back replication, EFS refuses it
+as a source ("A file system can be part of only one replication configuration", EFS user guide,
+"Configuring replication to an existing EFS file system",
+https://docs.aws.amazon.com/efs/latest/ug/replicate-existing-destination.html).
 """
 
 from __future__ import annotations
@@ -66,6 +77,22 @@ _EFS_IA_DAYS = (1, 7, 14, 30, 60, 90, 180, 270, 365)
 
 
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+
+#: An EFS file system id: the id form of botocore's EFS model ``FileSystemId`` pattern
+#: (``^(arn:aws[-a-z]*:elasticfilesystem:...:file-system/fs-[0-9a-f]{8,40}|fs-[0-9a-f]{8,40})$``,
+#: elasticfilesystem 2015-02-01 service-2.json; tests hold the two together). The ARN form is
+#: refused: the pool builds the ARN itself, and a replication's destination is an id.
+EFS_FILE_SYSTEM_ID_RE = re.compile(r"fs-[0-9a-f]{8,40}")
+
+
+def file_system_id_problem(value: object) -> str | None:
+    """Why ``value`` is not an EFS file system id such as ``fs-0123456789abcdef0``, or None."""
+    if isinstance(value, str) and EFS_FILE_SYSTEM_ID_RE.fullmatch(value):
+        return None
+    return (
+        f"{value!r} is not an EFS file system id such as 'fs-0123456789abcdef0' ('fs-' and 8 "
+        "to 40 lowercase hexadecimal digits; the id, not the ARN)"
+    )
 
 
 @dataclass(frozen=True)
@@ -138,7 +165,9 @@ class SharedFileSystem:
     of the replica EFS replication keeps of the active pool's drive: the pool mounts it instead
     and adds to it mount targets in its subnets, an access point, the TLS-only policy and an
     explicit backup policy, never the file system itself (EFS owns it). Read-only until the
-    replication configuration is deleted (failover)."""
+    replication configuration is deleted (failover); after that, the same id (a plain string
+    then, the source pool given no ``replication``) keeps every resource on the promoted drive
+    unchanged. A plain string must be an EFS file system id (:func:`file_system_id_problem`)."""
 
     def problems(self, key: str) -> list[str]:
         """Every problem, each prefixed with ``key``."""
@@ -149,6 +178,10 @@ class SharedFileSystem:
             )
         if self.replication is not None:
             found += self.replication.problems(f"{key}.replication")
+        if isinstance(self.replica_file_system_id, str):
+            problem = file_system_id_problem(self.replica_file_system_id)
+            if problem:
+                found.append(f"{key}.replica_file_system_id: {problem}")
         root = self.root_directory
         if not (isinstance(root, str) and _EFS_ROOT_PATH_RE.fullmatch(root)) or any(
             part in (".", "..") for part in str(root).split("/")

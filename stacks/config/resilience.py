@@ -10,16 +10,21 @@
   markers, alarm thresholds).
 - ``standbyPools``: instance pools in the secondary region at zero capacity, mounting the
   replica of the shared drive (EFS replication), ready for ``failover`` to scale up.
+- ``promotedDrives``: pool -> id of its replica once a failover made it writable (the runbook
+  sets it): the program stops declaring that pool's drive replication, so the next ``up``
+  neither recreates it (a new empty replica, and the standby's mount targets replaced onto
+  it) nor fails once the primary is the destination of the fail-back replication.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from stacks.config.base import NAMESPACE, ConfigModel, is_production, section
+from stacks.config.base import NAMESPACE, ConfigModel, checked, is_production, section
 
 KEY = f"{NAMESPACE}:resilience"
 
@@ -88,6 +93,26 @@ class LakeReplicationConfig(ConfigModel):
         return self.rtc(production) or production
 
 
+@lru_cache(maxsize=1)
+def efs_file_system_id_pattern() -> str:
+    """The ``FileSystemId`` pattern of botocore's EFS model (what the EFS API accepts)."""
+    from botocore.loaders import create_loader
+
+    model = create_loader().load_service_model("efs", "service-2")
+    return str(model["shapes"]["FileSystemId"]["pattern"])
+
+
+def _file_system_id(value: str) -> str:
+    """An EFS file system id (``fs-`` + hex): the component's check, which is the id form of
+    botocore's EFS ``FileSystemId`` pattern (:func:`efs_file_system_id_pattern`)."""
+    from components.compute.shared_drive import file_system_id_problem
+
+    return checked(file_system_id_problem(value), value)
+
+
+FileSystemId = Annotated[str, AfterValidator(_file_system_id)]
+
+
 class ResilienceConfig(ConfigModel):
     """How the stack survives the loss of a region."""
 
@@ -107,6 +132,32 @@ class ResilienceConfig(ConfigModel):
         description=(
             "Instance pools (mlops:compute) also in the secondary region at zero capacity, with "
             "the shared drive replicated there (EFS replication), for failover to scale up."
+        ),
+    )
+
+    # Failback order, from the EFS user guide: a promoted replica is replicated back into the
+    # original with "replication to an existing file system", which needs that file system's
+    # replication overwrite protection disabled and keeps it read-only while it is a
+    # destination (https://docs.aws.amazon.com/efs/latest/ug/replicate-existing-destination.html,
+    # https://docs.aws.amazon.com/efs/latest/ug/replication-overwrite.html); deleting that
+    # replication makes it writable again, protection re-enabled
+    # (https://docs.aws.amazon.com/efs/latest/ug/delete-replications.html); then the original
+    # replication is created anew (https://docs.aws.amazon.com/efs/latest/ug/replication-fail-over.html).
+    promoted_drives: dict[str, FileSystemId] = Field(
+        default_factory=dict,
+        description=(
+            "Pool name -> id (fs-...) of the replica of its shared drive that a failover made "
+            "writable (the EFS replication deleted). Set it before the next `pulumi up` after "
+            "a failover: the pool's drive replication is then no longer declared (else `up` "
+            "recreates it: a new empty read-only replica, and the standby's mount targets, "
+            "access point and policies replaced onto it) and the standby keeps mounting the "
+            "promoted drive, unchanged. Failback: (1) replicate the promoted drive back to "
+            "the primary's file system (replication to an existing file system; the primary's "
+            "replication overwrite protection off), (2) once synced, delete that replication "
+            "(the primary becomes writable), (3) `failback` (the standby pools go to zero), (4) "
+            "remove the entry and `up` (a new replication creates a new replica; the standby's "
+            "mount targets move to it), (5) delete the old promoted drive by hand. Needs standbyPools and a pool of "
+            "mlops:compute.pools with efs: true. Default: none."
         ),
     )
 
@@ -140,7 +191,55 @@ def resilience_cross_checks(data: Mapping[str, Any]) -> list[str]:
                 f"{KEY}.lakeReplication.metrics: false, but timeControl is on; S3 Replication "
                 "Time Control needs replication metrics: turn metrics on or timeControl off"
             )
-    return problems + _rtc_region_problems(data, config, names)
+    return problems + _rtc_region_problems(data, config, names) + _promoted_problems(data, config)
+
+
+def _promoted_problems(data: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Each ``promotedDrives`` entry names a pool of ``mlops:compute`` with a shared drive,
+    standby pools are on (the promoted drive is the standby's), and no file system is given
+    for two pools (EFS allows one mount target per AZ and file system: CreateMountTarget,
+    botocore's EFS model)."""
+    promoted = config.get("promotedDrives")
+    if not isinstance(promoted, dict) or not promoted:
+        return []  # absent, empty, or the wrong shape (reported at the key itself)
+    at = f"{KEY}.promotedDrives"
+    problems: list[str] = []
+    if config.get("standbyPools", True) is not True:
+        problems.append(
+            f"{at}: {KEY}.standbyPools is not true, so no standby pool mounts a promoted drive; "
+            "remove promotedDrives or turn standbyPools on"
+        )
+    compute = section(data, "compute") or {}
+    pools = compute.get("pools")
+    listed = pools if isinstance(pools, list) else []
+    efs = {p.get("name"): p.get("efs") is True for p in listed if isinstance(p, dict)}
+    enabled = compute.get("enabled") is True
+    seen: dict[Any, str] = {}
+    for pool, file_system in promoted.items():
+        if not enabled:
+            problems.append(
+                f"{at}.{pool}: {NAMESPACE}:compute.enabled is not true, so no pool runs; "
+                "remove the entry or enable compute"
+            )
+        elif pool not in efs:
+            names = sorted(str(n) for n in efs)
+            problems.append(
+                f"{at}.{pool}: {pool!r} is not a pool of {NAMESPACE}:compute.pools "
+                f"(pools: {names}); name the pool whose standby mounts the promoted drive"
+            )
+        elif not efs[pool]:
+            problems.append(
+                f"{at}.{pool}: pool {pool!r} has no shared drive ({NAMESPACE}:compute.pools "
+                "entry without efs: true); remove the entry"
+            )
+        if isinstance(file_system, str) and file_system in seen:
+            problems.append(
+                f"{at}.{pool}: {file_system!r} is already given for {at}.{seen[file_system]}; "
+                "each pool's standby mounts its own promoted drive"
+            )
+        elif isinstance(file_system, str):
+            seen[file_system] = str(pool)
+    return problems
 
 
 #: Where S3 Replication Time Control is not offered: "available in all commercial AWS Regions,
