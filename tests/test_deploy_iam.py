@@ -36,6 +36,7 @@ PLACEHOLDERS = {
     "<OWNER>/<REPO>": "example-owner/example-repo",
     "<STATE_BUCKET>": "example-pulumi-state",
     "<ADMIN_ROLE_ARN>": "arn:aws:iam::111122223333:role/platform-admin",
+    "<ENVIRONMENT>": "dev",
 }
 
 #: The GitHub OIDC subject each role trusts (docs.github.com, OpenID Connect reference,
@@ -500,3 +501,191 @@ def test_deploy_roles_never_touch_the_ci_roles_and_prod_keeps_its_data() -> None
     }
     assert prod["NeverDeleteProductionData"]["Effect"] == "Deny"
     assert "s3:DeleteBucket" in prod["NeverDeleteProductionData"]["Action"]
+
+
+# --- The failover operator: exactly what `python -m stacks failover|failback` calls -----------
+
+#: Findings accepted on failover.permissions.json, with the reason.
+ACCEPTED_FAILOVER_FINDINGS = {
+    ("PERMISSIONS_MANAGEMENT_ACTIONS", "iam:passrole"): "UpdateSchedule sends the schedule's "
+    "execution role again (Target.RoleArn); only the schedules' roles, only to "
+    "scheduler.amazonaws.com (iam:PassedToService)",
+}
+
+#: Every (service, operation) the failover code calls, kept by hand: a new call fails
+#: test_the_failover_calls_are_the_listed_ones until it is listed here and granted.
+FAILOVER_CALLS = {
+    ("autoscaling", "DescribeAutoScalingGroups"),
+    ("autoscaling", "UpdateAutoScalingGroup"),
+    ("dynamodb", "DescribeTable"),
+    ("events", "DescribeRule"),
+    ("events", "DisableRule"),
+    ("events", "EnableRule"),
+    ("s3", "HeadBucket"),
+    ("scheduler", "GetSchedule"),
+    ("scheduler", "UpdateSchedule"),
+    ("ssm", "DescribeParameters"),
+    ("ssm", "GetParameter"),
+    ("ssm", "PutParameter"),
+    ("sts", "GetCallerIdentity"),
+}
+#: Operations authorised by an IAM action of another name (S3 API Reference, HeadBucket: "you
+#: must have permissions to perform the s3:ListBucket action").
+IAM_ACTION_OF = {("s3", "HeadBucket"): "s3:ListBucket"}
+
+
+def _failover_calls() -> set[tuple[str, str]]:
+    """(service, operation) pairs stacks/failover/ names: the services its code asks clients
+    for (``_client("x")`` / ``clients("x", ...)``), and every attribute of those services'
+    botocore clients (calls and bound methods such as ``client.enable_rule``)."""
+    import ast
+
+    import botocore.session
+
+    trees = [
+        ast.parse(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "stacks" / "failover").glob("*.py"))
+    ]
+    services: set[str] = set()
+    attributes: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                attributes.add(node.attr)
+            if (
+                isinstance(node, ast.Call)
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and (
+                    (isinstance(node.func, ast.Name) and node.func.id == "clients")
+                    or (isinstance(node.func, ast.Attribute) and node.func.attr == "_client")
+                )
+            ):
+                services.add(node.args[0].value)
+    session = botocore.session.get_session()
+    found = set()
+    for service in services:
+        model = session.get_service_model(service)
+        for operation in model.operation_names:
+            snake = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+            if snake in attributes:
+                found.add((service, operation))
+    return found
+
+
+def _failover_document() -> dict[str, Any]:
+    return load("failover.permissions.json")
+
+
+def _granting(action: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in statements(_failover_document())
+        if s["Effect"] == "Allow"
+        and any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in as_list(s["Action"]))
+    ]
+
+
+def test_failover_permissions_pass_parliament() -> None:
+    problems = []
+    for finding in findings("failover.permissions.json"):
+        actions = {a.lower() for a in (finding.location or {}).get("actions", [])}
+        if actions and all((finding.issue, a) in ACCEPTED_FAILOVER_FINDINGS for a in actions):
+            continue
+        problems.append(f"{finding.issue} {finding.detail} {finding.location}")
+    assert problems == []
+
+
+def test_the_failover_calls_are_the_listed_ones() -> None:
+    assert _failover_calls() == FAILOVER_CALLS
+
+
+def test_every_failover_call_is_allowed_and_nothing_else() -> None:
+    needed = {IAM_ACTION_OF.get(call, f"{call[0]}:{call[1]}") for call in FAILOVER_CALLS}
+    for action in needed:
+        assert list(expand_action(action)), action  # a real action (parliament's AWS data)
+        assert _granting(action), action
+    # UpdateSchedule sends Target.RoleArn again (iam:PassRole) and re-encrypts the schedule
+    # with its customer managed key (EventBridge Scheduler User Guide, identity-based policy
+    # examples, UpdateSchedule with a customer managed key).
+    extra = {"iam:PassRole", "kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey"}
+    granted = {a for s in statements(_failover_document()) for a in as_list(s["Action"])}
+    assert granted == needed | extra
+
+
+def test_failover_permissions_name_the_stacks_regions() -> None:
+    regions: set[str] = set()
+    for stack in ("dev", "prod"):
+        config = delivery.stack_config(delivery.read_stack_document(ROOT, stack))
+        regions.update(delivery.stack_regions(config, f"Pulumi.{stack}.yaml"))
+    text = (IAM_DIR / "failover.permissions.json").read_text(encoding="utf-8")
+    named = set(re.findall(r"\b[a-z]{2}-[a-z]+-\d\b", text))
+    assert named == regions
+
+
+def _allowed_on(action: str, arn: str, environment: str) -> bool:
+    for statement in _granting(action):
+        for pattern in as_list(statement["Resource"]):
+            if fnmatch.fnmatchcase(arn, pattern.replace("<ENVIRONMENT>", environment)):
+                return True
+    return False
+
+
+def _deployed_name(resource: dict[str, Any], key: str = "name") -> str:
+    """The resource's name: given, or Pulumi's auto-name (logical name + random suffix)."""
+    given = resource["inputs"].get(key)
+    return str(given) if given else resource["urn"].rsplit("::", 1)[1] + "-1a2b3c4"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_failover_permissions_reach_the_resources_the_plans_create(stack: str) -> None:
+    plan = json.loads((GOLDEN / f"plan-{stack}.json").read_text(encoding="utf-8"))["resources"]
+    account = "<ACCOUNT_ID>"
+    checked = 0
+    for r in plan:
+        kind, inputs = r["type"], r["inputs"]
+        name = r["urn"].rsplit("::", 1)[1]
+        region = next((x for x in ("eu-west-1", "eu-central-1") if name.startswith(x)), "")
+        if not region:
+            continue  # global resources (provider, stack): no failover call reaches them
+        wanted: list[tuple[str, str]] = []
+        if kind == "aws:scheduler/schedule:Schedule":
+            arn = f"arn:aws:scheduler:{region}:{account}:schedule/{inputs['groupName']}/"
+            arn += inputs["name"]
+            wanted += [("scheduler:GetSchedule", arn), ("scheduler:UpdateSchedule", arn)]
+            wanted += [
+                ("iam:PassRole", inputs["target"]["roleArn"].replace("123456789012", account))
+            ]
+            wanted += [("kms:Decrypt", inputs["kmsKeyArn"].replace("123456789012", account))]
+        elif kind == "aws:ssm/parameter:Parameter" and "/failover/" in inputs["name"]:
+            arn = f"arn:aws:ssm:{region}:{account}:parameter{inputs['name']}"
+            wanted += [("ssm:GetParameter", arn)]
+            if inputs["name"].endswith("/active-region"):
+                wanted += [("ssm:PutParameter", arn)]
+        elif kind == "aws:autoscaling/group:Group":
+            arn = f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:0a1b:"
+            arn += f"autoScalingGroupName/{_deployed_name(r)}"
+            wanted += [("autoscaling:UpdateAutoScalingGroup", arn)]
+            tags = {t["key"]: t["value"] for t in inputs["tags"]}
+            [statement] = _granting("autoscaling:UpdateAutoScalingGroup")
+            condition = statement["Condition"]["StringEquals"]
+            assert condition["autoscaling:ResourceTag/environment"] == "<ENVIRONMENT>"
+            assert tags["environment"] == stack and tags["managed-by"] == "pulumi"
+        elif kind == "aws:dynamodb/table:Table":
+            for replica_region in ("eu-west-1", "eu-central-1"):
+                arn = f"arn:aws:dynamodb:{replica_region}:{account}:table/{_deployed_name(r)}"
+                wanted += [("dynamodb:DescribeTable", arn)]
+        elif kind == "aws:s3/bucket:Bucket" and "-lake-" in name:
+            wanted += [("s3:ListBucket", f"arn:aws:s3:::{_deployed_name(r, 'bucket')}")]
+        for action, arn in wanted:
+            assert _allowed_on(action, arn, stack), (action, arn)
+            checked += 1
+    assert checked >= 20
+    # Another environment's names are out of reach.
+    other = "prod" if stack == "dev" else "dev"
+    assert not _allowed_on(
+        "ssm:PutParameter",
+        f"arn:aws:ssm:eu-west-1:{account}:parameter/mlops/{other}/failover/active-region",
+        stack,
+    )

@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from stacks.cli import main
@@ -324,6 +325,11 @@ def test_failover_activates_the_standby_and_switches_the_old_region_off(
     assert f"disable rule {RULE}: changed (ENABLED -> DISABLED)" in lines_of(done.stdout, PRIMARY)
     assert f"{STANDBY} is the active region." in done.stdout
     assert "delete-replication-configuration" in done.stdout  # the shared drive stays manual
+    # The old region's pool keeps running: the note names the command with its real group.
+    assert (
+        f"`aws autoscaling update-auto-scaling-group --auto-scaling-group-name {ASG[PRIMARY]} "
+        f"--min-size 0 --desired-capacity 0 --region {PRIMARY}`" in done.stdout
+    )
     # The parameter stays Pulumi's: only its value changed.
     meta = client("ssm", PRIMARY).describe_parameters(
         ParameterFilters=[{"Key": "Name", "Values": [active_region_parameter(ENV)]}]
@@ -456,7 +462,7 @@ def test_failback_reactivates_the_primary_and_empties_the_standby_pool(
         f"scale pool to zero ds ({ASG[STANDBY]}): changed (min 1 max 3 desired 2 -> min 0 max 3 desired 0)"
         in lines_of(done.stdout, STANDBY)
     )
-    assert "replicate the standby's file system to it" in done.stdout
+    assert "EFS replication to an existing file system" in done.stdout
 
 
 def test_a_failed_target_step_leaves_the_old_region_active_and_exits_1(
@@ -597,3 +603,248 @@ def test_an_unknown_stack_exits_2(
     (project / "Pulumi.dev.yaml").unlink()
     code, _, err = main_in_process(project, capsys, "failback")
     assert code == 2 and "Pulumi.dev.yaml" in err
+
+
+# --stop-old-pools: the old region's pools scaled to zero as a step.
+
+
+def test_stop_old_pools_scales_the_old_regions_pools_to_zero(aws: str, project: Path) -> None:
+    done = run(project, aws, "failover", "--to", STANDBY, "--stop-old-pools")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(STANDBY) == is_active(STANDBY)
+    assert state(PRIMARY) == is_passive(STANDBY, pool=(0, ACTIVE_SIZES[1], 0))
+    assert (
+        f"scale pool to zero ds ({ASG[PRIMARY]}): changed (min 1 max 3 desired 2 -> min 0 max 3 "
+        "desired 0)" in lines_of(done.stdout, PRIMARY)
+    )
+    assert "update-auto-scaling-group" not in done.stdout  # nothing left to do by hand
+
+    again = run(project, aws, "failover", "--to", STANDBY, "--stop-old-pools")
+    assert again.returncode == 0
+    assert f"scale pool to zero ds ({ASG[PRIMARY]}): unchanged (min 0 max 3 desired 0)" in (
+        lines_of(again.stdout, PRIMARY)
+    )
+
+    back = run(project, aws, "failback")  # the primary's pool comes back at its sizes
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert state(PRIMARY) == is_active(PRIMARY)
+
+
+def test_stop_old_pools_with_the_old_region_unreachable_is_not_fatal(
+    aws: str, project: Path
+) -> None:
+    done = run(
+        project,
+        aws,
+        "failover",
+        "--to",
+        STANDBY,
+        "--stop-old-pools",
+        "--region-endpoint",
+        f"{PRIMARY}={closed_port_url()}",
+        "--timeout",
+        "1",
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(STANDBY) == is_active(STANDBY)
+    assert state(PRIMARY)["pool"] == ACTIVE_SIZES  # untouched: it was unreachable
+    assert f"{PRIMARY} could not be reached, so its instance pools may still run" in done.stdout
+
+
+# Credentials that are found but refused: STS GetCallerIdentity answers at the boundary.
+
+
+class _RefusingSts:
+    """Clients whose STS answers with ``error`` (moto accepts any keys, so it cannot)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+        from stacks.failover.clients import Clients
+
+        real = Clients.__call__
+        self.asked: list[str] = []
+
+        def call(clients: Clients, service: str, region: str) -> Any:
+            if service != "sts":
+                return real(clients, service, region)
+            self.asked.append(region)
+            sts = real(clients, service, region)
+            if isinstance(error, ClientErrorSpec):
+                stubber = Stubber(sts)
+                stubber.add_client_error(
+                    "get_caller_identity",
+                    service_error_code=error.code,
+                    service_message=error.message,
+                    http_status_code=403,
+                )
+                stubber.activate()
+                return sts
+
+            class Down:
+                def get_caller_identity(self) -> None:
+                    raise error
+
+            return Down()
+
+        monkeypatch.setattr(Clients, "__call__", call)
+
+
+class ClientErrorSpec(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code, self.message = code, message
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("ExpiredToken", "The security token included in the request is expired"),
+        ("InvalidClientTokenId", "The security token included in the request is invalid."),
+    ],
+)
+def test_refused_credentials_exit_3_and_change_nothing(
+    aws: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    code: str,
+    message: str,
+) -> None:
+    sts = _RefusingSts(monkeypatch, ClientErrorSpec(code, message))
+    before = {r: state(r) for r in REGIONS}
+
+    exit_code, out, err = main_in_process(project, capsys, "failover", "--to", STANDBY)
+
+    assert exit_code == 3 and out == "", out
+    assert sts.asked == [STANDBY]  # asked in the target region, through the same clients
+    assert f"the credentials were refused: {code}" in err
+    assert "nothing was read or changed" in err and err.count("error:") == 1
+    assert {r: state(r) for r in REGIONS} == before
+
+
+def test_an_unreachable_sts_is_not_a_credentials_problem(
+    aws: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    _RefusingSts(monkeypatch, EndpointConnectionError(endpoint_url="https://sts.example"))
+
+    exit_code, out, err = main_in_process(project, capsys, "failover", "--to", STANDBY)
+
+    assert exit_code == 0, out + err
+    assert f"note: STS in {STANDBY} could not check the credentials" in err
+    assert state(STANDBY) == is_active(STANDBY)
+
+
+def test_the_credentials_check_honours_the_region_endpoint(aws: str, project: Path) -> None:
+    # STS of the target goes to --region-endpoint like every other call: a closed port there
+    # is an unreachable target (exit 1), never a credentials problem (exit 3).
+    done = run(
+        project,
+        aws,
+        "failover",
+        "--to",
+        STANDBY,
+        "--region-endpoint",
+        f"{STANDBY}={closed_port_url()}",
+        "--timeout",
+        "1",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"note: STS in {STANDBY} could not check the credentials" in done.stderr
+
+
+# Global-table replicas in other regions: a warning naming DynamoDB's 20-hour limit.
+
+
+@pytest.mark.parametrize(
+    "status",
+    ["REGION_DISABLED", "INACCESSIBLE_ENCRYPTION_CREDENTIALS", "REPLICATION_NOT_AUTHORIZED"],
+)
+def test_a_troubled_replica_in_another_region_is_a_warning_naming_the_20_hour_limit(
+    aws: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    status: str,
+) -> None:
+    import datetime
+
+    from stacks.failover.clients import Clients
+
+    real = Clients.__call__
+    since = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC)
+
+    class GlobalTable:
+        """DescribeTable as DynamoDB answers for a global table (moto lists no Replicas)."""
+
+        def __init__(self, dynamodb: Any) -> None:
+            self.dynamodb = dynamodb
+
+        def describe_table(self, **kwargs: Any) -> dict[str, Any]:
+            answer = self.dynamodb.describe_table(**kwargs)
+            answer["Table"]["Replicas"] = [
+                {"RegionName": STANDBY, "ReplicaStatus": "ACTIVE"},
+                {
+                    "RegionName": PRIMARY,
+                    "ReplicaStatus": status,
+                    "ReplicaInaccessibleDateTime": since,
+                },
+            ]
+            return answer
+
+    def call(clients: Clients, service: str, region: str) -> Any:
+        found = real(clients, service, region)
+        return GlobalTable(found) if service == "dynamodb" else found
+
+    monkeypatch.setattr(Clients, "__call__", call)
+
+    exit_code, out, err = main_in_process(project, capsys, "failover", "--to", STANDBY)
+
+    assert exit_code == 0, out + err  # a warning, not a failed target step
+    assert state(STANDBY) == is_active(STANDBY)
+    [line] = [s for s in lines_of(out, STANDBY) if s.startswith("check table replica")]
+    assert line.startswith(
+        f"check table replica {TABLE}: warning (ACTIVE here; the replica in {PRIMARY} is "
+        f"{status} (inaccessible since 2026-01-02T03:04:00+00:00): if it stays so for more "
+        "than 20 hours, DynamoDB removes it from the global table"
+    ), line
+    assert f"- Table {TABLE} ({STANDBY}): ACTIVE here; the replica in {PRIMARY}" in out
+
+
+def test_a_replica_of_another_region_being_created_is_a_warning_without_the_limit(
+    aws: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from stacks.failover.clients import Clients
+
+    real = Clients.__call__
+
+    class Creating:
+        def __init__(self, dynamodb: Any) -> None:
+            self.dynamodb = dynamodb
+
+        def describe_table(self, **kwargs: Any) -> dict[str, Any]:
+            answer = self.dynamodb.describe_table(**kwargs)
+            answer["Table"]["Replicas"] = [{"RegionName": PRIMARY, "ReplicaStatus": "CREATING"}]
+            return answer
+
+    def call(clients: Clients, service: str, region: str) -> Any:
+        found = real(clients, service, region)
+        return Creating(found) if service == "dynamodb" else found
+
+    monkeypatch.setattr(Clients, "__call__", call)
+
+    exit_code, out, _ = main_in_process(project, capsys, "failover", "--to", STANDBY)
+
+    assert exit_code == 0
+    assert (
+        f"check table replica {TABLE}: warning (ACTIVE here; the replica in {PRIMARY} is "
+        "CREATING)" in lines_of(out, STANDBY)
+    )

@@ -11,6 +11,7 @@ from stacks.failover.clients import (
     DEFAULT_TIMEOUT_SECONDS,
     Clients,
     UsageError,
+    caller_problem,
     credentials_problem,
 )
 from stacks.failover.run import (
@@ -27,7 +28,7 @@ FAILOVER_HELP = (
     "lake buckets, scale its pools, enable its schedules and rules, write its active-region "
     "parameter; then disable the other regions' schedules and rules (an unreachable region "
     "is reported, not fatal). Idempotent. Exit 0 active, 1 a step failed, 2 bad input, 3 no "
-    "credentials"
+    "or refused credentials"
 )
 FAILBACK_HELP = (
     "make the configured active region (mlops:resilience.activeRegion, else the first) active "
@@ -62,6 +63,7 @@ def _switch(args: argparse.Namespace) -> tuple[Switch, Clients]:
         target=target,
         dry_run=args.dry_run,
         standby_to_zero=args.command == "failback",
+        stop_old_pools=bool(getattr(args, "stop_old_pools", False)),
         dns=cfg.dns is not None,
         airflow=cfg.jobs.airflow.enabled,
         primary=cfg.primary_region,
@@ -83,6 +85,19 @@ def cmd_switch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_NO_CREDENTIALS
+    refused, unasked = caller_problem(clients, switch.target)
+    if refused is not None:
+        print(
+            f"error: {args.command} {args.stack}: {refused}; nothing was read or changed",
+            file=sys.stderr,
+        )
+        return EXIT_NO_CREDENTIALS
+    if unasked is not None:
+        print(
+            f"note: STS in {switch.target} could not check the credentials ({unasked}); going "
+            "on: each step reports what the services answer",
+            file=sys.stderr,
+        )
     result = switch_regions(switch, clients)
     print(render_json(result) if args.json else render_text(result), end="", flush=True)
     return result.exit_code
@@ -105,6 +120,13 @@ def add_failover_commands(subparsers: Any) -> None:
         p.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
         if name == "failover":
             p.add_argument("--to", required=True, metavar="REGION", help="the region to activate")
+            p.add_argument(
+                "--stop-old-pools",
+                action="store_true",
+                help="also scale every instance pool of the other regions to zero (min and "
+                "desired 0), so users stop working, and writing to the shared drive, in the "
+                "old region; an unreachable region is reported, not fatal",
+            )
         p.add_argument("--dry-run", action="store_true", help="read only; print what would change")
         p.add_argument("--json", action="store_true", help="print the steps as JSON")
         p.add_argument(

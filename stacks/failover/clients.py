@@ -61,6 +61,60 @@ def credentials_problem() -> str | None:
     )
 
 
+#: Error codes with which AWS refuses the credentials themselves, not a permission: IAM API
+#: Reference, "Common Error Types"
+#: (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html: ExpiredTokenException
+#: "The security token included in the request has expired", IncompleteSignature,
+#: InvalidClientTokenId "The X.509 certificate or AWS access key ID provided does not exist in
+#: our records", MissingAuthenticationToken); STS's query protocol spells an expired session
+#: ExpiredToken ("An error occurred (ExpiredToken) when calling the GetCallerIdentity
+#: operation": aws/aws-cli#7870, prowler-cloud/prowler#789).
+CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "IncompleteSignature",
+        "InvalidClientTokenId",
+        "MissingAuthenticationToken",
+    }
+)
+
+
+def caller_problem(clients: Clients, region: str) -> tuple[str | None, str | None]:
+    """(why the credentials are refused, why STS could not be asked), at most one given.
+
+    Finding credentials (:func:`credentials_problem`) does not prove them valid: expired
+    session tokens and deleted keys are found all the same. STS GetCallerIdentity proves them
+    and needs no permission ("No permissions are required to perform this operation": STS
+    API Reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+    It is asked in the target region through :class:`Clients`, so ``--region-endpoint`` and
+    ``AWS_ENDPOINT_URL`` apply as to every other call. An STS that cannot be reached (or
+    answers otherwise) proves nothing either way: the command then goes on, and each step
+    reports what the region's services answer.
+    """
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        CredentialRetrievalError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    try:
+        clients("sts", region).get_caller_identity()
+    except ClientError as exc:
+        if error_code(exc) in CREDENTIAL_ERROR_CODES:
+            return f"the credentials were refused: {error_code(exc)}: {error_message(exc)}", None
+        return None, f"{error_code(exc)}: {error_message(exc)}"
+    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
+        return str(exc), None
+    except BotoCoreError as exc:
+        if type(exc).__name__ in ("TokenRetrievalError", "SSOTokenLoadError"):
+            return str(exc), None  # an expired AWS IAM Identity Center (SSO) login
+        return None, str(exc)
+    return None, None
+
+
 class Clients:
     """One cached boto3 client per (service, region)."""
 

@@ -9,7 +9,8 @@ old region then costs its timeout only after the target is active):
    every step above reached its state, write the active-region parameter there.
 2. Every other region, only once the target is active (a failed target step never leaves
    the stack with no active region): read its inventory; disable its schedules and rules;
-   failback also scales its standby pools to zero; write the active-region parameter.
+   failback also scales its standby pools to zero, failover with ``--stop-old-pools`` every
+   pool; write the active-region parameter.
    A region that cannot be reached is reported, not fatal: re-run the command after it
    comes back.
 
@@ -25,7 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacks.failover.clients import Clients
-from stacks.failover.steps import SKIPPED, UNREACHABLE, RegionRun, Step
+from stacks.failover.steps import (
+    CHANGED,
+    SKIPPED,
+    UNCHANGED,
+    UNREACHABLE,
+    WARNING,
+    RegionRun,
+    Step,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,6 +55,10 @@ class Switch:
     dry_run: bool = False
     standby_to_zero: bool = False
     """failback: scale the other regions' standby pools (inventory standby=true) to zero."""
+    stop_old_pools: bool = False
+    """failover --stop-old-pools: scale every pool of the other regions to zero, so users
+    stop writing to the old region's shared drive (whose writes the new region's replica
+    does not receive once it is made writable)."""
     dns: bool = False
     airflow: bool = False
     primary: str = ""
@@ -133,11 +146,52 @@ def _switch_off(run: RegionRun, switch: Switch) -> None:
         run.schedule(schedule, enabled=False)
     for rule in inventory.rules:
         run.rule(rule, enabled=False)
-    if switch.standby_to_zero:
-        for pool in inventory.pools:
-            if pool.standby:
-                run.pool(pool, zero=True)
+    for pool in inventory.pools:
+        if switch.stop_old_pools or (switch.standby_to_zero and pool.standby):
+            run.pool(pool, zero=True)
     run.active_region(switch.target)
+
+
+def _old_pools_note(result: Result) -> list[str]:
+    """failover: the other regions' pools keep running unless --stop-old-pools stopped them.
+
+    The command to stop one is UpdateAutoScalingGroup with MinSize and DesiredCapacity 0
+    (properties not given are not changed: EC2 Auto Scaling API Reference,
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html).
+    """
+    switch = result.switch
+    if switch.command != "failover":
+        return []
+    notes = []
+    for run in result.runs[1:]:
+        if run.inventory is None:
+            if run.down is not None:
+                notes.append(
+                    f"Old pools: {run.region} could not be reached, so its instance pools may "
+                    "still run (and users may still write to its shared drive): run the command "
+                    "again with --stop-old-pools when it answers."
+                )
+            continue
+        stopped = {
+            s.resource
+            for s in run.steps
+            if s.step == "scale pool to zero" and s.outcome in (CHANGED, UNCHANGED)
+        }
+        commands = [
+            f"`aws autoscaling update-auto-scaling-group --auto-scaling-group-name "
+            f"{p.auto_scaling_group_name} --min-size 0 --desired-capacity 0 --region "
+            f"{run.region}`"
+            for p in run.inventory.pools
+            if f"{p.pool} ({p.auto_scaling_group_name})" not in stopped
+        ]
+        if commands:
+            notes.append(
+                f"Old pools: the instance pools in {run.region} keep running, and users can "
+                f"keep writing to {run.region}'s shared drive (writes {switch.target} never "
+                f"sees). Scale them to zero with {' and '.join(commands)}, or run the command "
+                "again with --stop-old-pools."
+            )
+    return notes
 
 
 def manual_steps(result: Result) -> list[str]:
@@ -154,16 +208,25 @@ def manual_steps(result: Result) -> list[str]:
             f"delete-replication-configuration --source-file-system-id <SourceFileSystemId> "
             f"--region {target}` (add `--deletion-mode LOCAL_CONFIGURATION_ONLY` only when the "
             "source region cannot be reached). Writes made before the loss and not yet "
-            "replicated are lost to the replica."
+            "replicated are lost to the replica. Then, before the next `pulumi up`, set "
+            f"`mlops:resilience.promotedDrives.<pool>: <replica id>` in Pulumi.{switch.stack}.yaml "
+            "for each pool with a shared drive (the replica id is the Destinations[0]."
+            "FileSystemId the describe command shows; note it before deleting): otherwise the "
+            "`up` re-creates the replication, a new empty read-only replica, and moves the "
+            "standby's mount targets onto it."
         )
     if switch.command == "failback" and result.standby_pools:
         notes.append(
             "Shared drive: if the standby's replica was made writable during the failover, what "
             f"was written there is not in {target}'s drive. Before users return to {target}: "
-            f"disable the replication overwrite protection of {target}'s file system, replicate "
-            "the standby's file system to it (EFS replication to an existing file system), "
-            "delete that replication once it has caught up, then restore the "
-            f'{target} -> standby replication (README, "Failover and failback").'
+            f"(1) disable the replication overwrite protection of {target}'s file system and "
+            "replicate the promoted drive to it (EFS replication to an existing file system), "
+            "(2) delete that replication once it has caught up, (3) this failback (the "
+            "standby pools go to zero, so nothing mounts the promoted drive any more), (4) "
+            f"remove the `mlops:resilience.promotedDrives` entries from Pulumi.{switch.stack}.yaml "
+            f"and run `up` (a new {target} -> standby replication creates a new replica; the "
+            "standby's mount targets move to it), (5) delete the old promoted drive by hand "
+            '(README, "Failover and failback").'
         )
     notes.append(
         "Web entry: with mlops:dns, Route 53 health checks move the traffic by themselves; "
@@ -177,6 +240,12 @@ def manual_steps(result: Result) -> list[str]:
             f"Airflow (MWAA) runs only in the primary ({switch.primary}): its DAGs do not run in "
             f"{target}; they resume when {switch.primary} is back."
         )
+    notes += _old_pools_note(result)
+    notes += [
+        f"Table {s.resource} ({s.region}): {s.reason}."
+        for s in result.steps
+        if s.outcome == WARNING
+    ]
     for region in result.unreachable:
         if region == target:
             continue

@@ -35,6 +35,24 @@ WOULD_CHANGE = "would change"
 FAILED = "failed"
 UNREACHABLE = "unreachable"
 SKIPPED = "skipped"
+WARNING = "warning"
+"""The step reached its state, but something needs an operator's attention (exit code 0)."""
+
+#: Replica states DynamoDB ends after 20 hours by turning the replica into a single-Region
+#: table (replication to and from it stops): ReplicaStatus REGION_DISABLED and
+#: INACCESSIBLE_ENCRYPTION_CREDENTIALS ("If the ... remains inaccessible for more than 20
+#: hours, DynamoDB will remove this replica from the replication group": DynamoDB API
+#: Reference, ReplicaDescription,
+#: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ReplicaDescription.html)
+#: and REPLICATION_NOT_AUTHORIZED ("remains in the REPLICATION_NOT_AUTHORIZED state for more
+#: than 20 hours, the replica is irreversibly converted to a single-Region DynamoDB table":
+#: DynamoDB developer guide, "DynamoDB global tables security",
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/globaltables-security.html).
+REPLICA_STATES_WITH_A_20_HOUR_LIMIT = (
+    "REGION_DISABLED",
+    "INACCESSIBLE_ENCRYPTION_CREDENTIALS",
+    "REPLICATION_NOT_AUTHORIZED",
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +116,7 @@ class RegionRun:
             self.record(step, resource, FAILED, f"unexpected answer: {type(exc).__name__}: {exc}")
             return False
         self.record(step, resource, outcome, reason)
-        return outcome in (OK, CHANGED, UNCHANGED, WOULD_CHANGE)
+        return outcome in (OK, CHANGED, UNCHANGED, WOULD_CHANGE, WARNING)
 
     def _client(self, service: str) -> Any:
         return self.clients(service, self.region)
@@ -233,20 +251,31 @@ class RegionRun:
         """The table's replica in this region is ACTIVE (DescribeTable: TableStatus of the
         local replica; Replicas lists the global table's replicas with their ReplicaStatus:
         DynamoDB API Reference, TableDescription and ReplicaDescription,
-        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TableDescription.html)."""
+        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TableDescription.html).
+
+        A replica in ANOTHER region that is not ACTIVE does not stop this region from
+        serving, so it is a warning, not a failure; when its state is one DynamoDB ends after
+        20 hours (:data:`REPLICA_STATES_WITH_A_20_HOUR_LIMIT`) the warning says so, with the
+        time DynamoDB first saw it inaccessible (ReplicaInaccessibleDateTime) when given.
+        """
 
         def run() -> tuple[str, str]:
             table = self._client("dynamodb").describe_table(TableName=name)["Table"]
             status = table.get("TableStatus")
-            replicas = {
-                r.get("RegionName"): r.get("ReplicaStatus") for r in table.get("Replicas", [])
-            }
-            own = replicas.pop(self.region, None)
+            replicas = {r.get("RegionName") or "-": r for r in table.get("Replicas", [])}
+            own = (replicas.pop(self.region, None) or {}).get("ReplicaStatus")
             if status != "ACTIVE" or own not in (None, "ACTIVE"):
                 return FAILED, f"TableStatus {status}, replica status here {own or '-'}"
             if not replicas:
                 return OK, "ACTIVE (no replica in another region listed)"
-            others = ", ".join(f"{r} {s}" for r, s in sorted(replicas.items()))
+            trouble = [
+                _replica_warning(r, d)
+                for r, d in sorted(replicas.items())
+                if d.get("ReplicaStatus") != "ACTIVE"
+            ]
+            if trouble:
+                return WARNING, "ACTIVE here; " + "; ".join(trouble)
+            others = ", ".join(f"{r} ACTIVE" for r in sorted(replicas))
             return OK, f"ACTIVE; other replicas: {others}"
 
         self.attempt("check table replica", name, run)
@@ -296,6 +325,24 @@ class RegionRun:
             return self._change(before, value, lambda: client.put_parameter(**put))
 
         return self.attempt("write active region", name, run)
+
+
+def _replica_warning(region: str, replica: dict[str, Any]) -> str:
+    """Why another region's replica needs attention."""
+    state = replica.get("ReplicaStatus") or "-"
+    since = replica.get("ReplicaInaccessibleDateTime")
+    text = f"the replica in {region} is {state}"
+    if since is not None:
+        text += (
+            f" (inaccessible since {since.isoformat() if hasattr(since, 'isoformat') else since})"
+        )
+    if state in REPLICA_STATES_WITH_A_20_HOUR_LIMIT:
+        text += (
+            ": if it stays so for more than 20 hours, DynamoDB removes it from the global table "
+            "(it becomes a single-Region table and replication to and from it stops); fix its "
+            "region, key or permissions before then"
+        )
+    return text
 
 
 def _sizes(sizes: tuple[int, int, int]) -> str:
