@@ -51,8 +51,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_counts_separate_replacements_from_in_place_changes(diff: plan_diff.PlanDiff) -> None:
-    assert diff.counts() == {"added": 1, "changed": 13, "replaced": 3, "removed": 2}
-    assert diff.counts(W) == {"added": 0, "changed": 11, "replaced": 3, "removed": 2}
+    assert diff.counts() == {"added": 1, "changed": 13, "replaced": 4, "removed": 2}
+    assert diff.counts(W) == {"added": 0, "changed": 11, "replaced": 4, "removed": 2}
     assert diff.counts(C) == {"added": 1, "changed": 2, "replaced": 0, "removed": 0}
 
 
@@ -209,8 +209,10 @@ def test_replacements_are_marked_with_the_property_that_forces_them(
     batch = change(diff, f"{W}-jobs-batch-fargate")
     assert batch.action == model.UPDATE and batch.verdict is not None
     assert batch.verdict.kind == "may-replace"
+    # An ECR lifecycle policy has no update: a new policy replaces it (ForceNew).
     lifecycle = change(diff, f"{W}-web-repo-lifecycle")
-    assert lifecycle.verdict is not None and lifecycle.verdict.kind == "unknown"
+    assert lifecycle.action == model.REPLACE and lifecycle.verdict is not None
+    assert "lifecycle_policy.go" in lifecycle.verdict.source
 
 
 def test_protected_and_stateful_deletions_are_warned_about_first(

@@ -81,7 +81,7 @@ def test_markdown_puts_the_summary_table_and_warnings_before_the_details(
         out.index("<details"),
     )
     assert table < caution < details
-    assert "| eu-west-1 (primary) | 0 | 11 | 3 | 2 |" in out
+    assert "| eu-west-1 (primary) | 0 | 11 | 4 | 2 |" in out
     # A section with a warning is open; the others are collapsed.
     assert "<details open><summary><b>eu-west-1 (primary) · serverless</b>" in out
     assert "<details><summary><b>eu-west-1 (primary) · network</b>" in out
@@ -100,7 +100,7 @@ def test_json_shape_for_tools(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(run(["diff", OLD, NEW, "--format", "json"], capsys))
     assert doc["format"] == "mlops-plan-diff/1"
     assert (doc["oldStack"], doc["newStack"], doc["equal"]) == ("dev", "dev", False)
-    assert doc["counts"] == {"added": 1, "changed": 13, "removed": 2, "replaced": 3}
+    assert doc["counts"] == {"added": 1, "changed": 13, "removed": 2, "replaced": 4}
     assert [r["region"] for r in doc["regions"]] == ["eu-west-1", "eu-central-1"]
     assert doc["regions"][0]["primary"] is True
     assert len(doc["warnings"]) == 4 and {w["kind"] for w in doc["warnings"]} == {
@@ -220,3 +220,27 @@ def test_readme_documents_the_json_shape(capsys: pytest.CaptureFixture[str]) -> 
     keys = set(doc) | {k for r in doc["resources"] for k in r} | set(doc["warnings"][0])
     missing = sorted(k for k in keys if f'"{k}"' not in section)
     assert not missing, f"README's 'Reading a plan diff' does not show {missing}"
+
+
+def test_a_change_the_table_does_not_know_is_said_so_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A provider flag nobody has read (ECS forceNewDeployment) is never guessed: text,
+    markdown and JSON say the replacement is not known."""
+    doc = json.loads(Path(OLD).read_text(encoding="utf-8"))
+    new = copy.deepcopy(doc)
+    (service,) = [
+        r
+        for r in new["resources"]
+        if r["type"] == "aws:ecs/service:Service" and r["region"] == "eu-west-1"
+    ]
+    service["inputs"]["forceNewDeployment"] = True
+    old_file, new_file = tmp_path / "old.json", tmp_path / "new.json"
+    old_file.write_text(json.dumps(doc), encoding="utf-8")
+    new_file.write_text(json.dumps(new), encoding="utf-8")
+    text = run(["diff", str(old_file), str(new_file)], capsys)
+    assert "replacement not known for: forceNewDeployment" in text
+    markdown = run(["diff", str(old_file), str(new_file), "--format", "markdown"], capsys)
+    assert "replacement not known for" in markdown and "forceNewDeployment" in markdown
+    data = json.loads(run(["diff", str(old_file), str(new_file), "--format", "json"], capsys))
+    assert "unknown" in json.dumps(data)

@@ -19,6 +19,15 @@ TF: Final = "https://github.com/hashicorp/terraform-provider-aws/blob/main/inter
 ALWAYS_IN_PLACE: Final = frozenset({"tags"})
 ALWAYS_IN_PLACE_SOURCE: Final = TF + "ec2/vpc_.go (tags: tftags.TagsSchema(), no ForceNew)"
 
+#: The per-resource ``region`` every regional resource has since provider v6 (pulumi-aws v7): a
+#: change replaces the resource, except between unset and the provider's own Region, which the
+#: plan does not record (so a change from or to unset may replace).
+REGION: Final = "region"
+REGION_SOURCE: Final = (
+    "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/provider/sdkv2/"
+    "region.go (forceNewIfRegionChanges)"
+)
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -228,12 +237,14 @@ RULES: Final[dict[str, Rule]] = {
     "aws:autoscaling/group:Group": _rule(
         "name namePrefix",
         "capacityRebalance desiredCapacity enabledMetrics healthCheckGracePeriod "
-        "healthCheckType maxSize minSize mixedInstancesPolicy serviceLinkedRoleArn "
-        "vpcZoneIdentifiers",
-        "AWS: CloudFormation AWS::AutoScaling::AutoScalingGroup createOnlyProperties",
+        "healthCheckType instanceRefresh maxSize minSize mixedInstancesPolicy "
+        "serviceLinkedRoleArn vpcZoneIdentifiers",
+        "AWS: CloudFormation AWS::AutoScaling::AutoScalingGroup createOnlyProperties "
+        "(instanceRefresh: " + TF + "autoscaling/group.go, instance_refresh has no ForceNew)",
         cfn="AWS::AutoScaling::AutoScalingGroup",
         cfn_names=(
             "name=AutoScalingGroupName namePrefix=- enabledMetrics=MetricsCollection "
+            "instanceRefresh=- "
             "serviceLinkedRoleArn=ServiceLinkedRoleARN "
             "vpcZoneIdentifiers=VPCZoneIdentifier"
         ),
@@ -254,20 +265,22 @@ RULES: Final[dict[str, Rule]] = {
         cfn_names="name=ClusterName settings=ClusterSettings",
     ),
     "aws:ecs/service:Service": _rule(
-        "cluster iamRole name schedulingStrategy",
-        "availabilityZoneRebalancing deploymentCircuitBreaker deploymentMaximumPercent "
-        "deploymentMinimumHealthyPercent desiredCount enableEcsManagedTags "
-        "enableExecuteCommand healthCheckGracePeriodSeconds networkConfiguration "
-        "platformVersion propagateTags taskDefinition",
-        "AWS: CloudFormation AWS::ECS::Service createOnlyProperties",
+        "cluster iamRole launchType name schedulingStrategy",
+        "availabilityZoneRebalancing deploymentCircuitBreaker deploymentController "
+        "deploymentMaximumPercent deploymentMinimumHealthyPercent desiredCount "
+        "enableEcsManagedTags enableExecuteCommand healthCheckGracePeriodSeconds loadBalancers "
+        "networkConfiguration platformVersion propagateTags taskDefinition waitForSteadyState",
+        "AWS: CloudFormation AWS::ECS::Service createOnlyProperties; launch_type ForceNew, "
+        "deployment_controller and load_balancer without: " + TF + "ecs/service.go",
         cfn="AWS::ECS::Service",
         cfn_names=(
             "iamRole=Role name=ServiceName "
             "deploymentCircuitBreaker=DeploymentConfiguration "
             "deploymentMaximumPercent=DeploymentConfiguration "
             "deploymentMinimumHealthyPercent=DeploymentConfiguration"
-            " enableEcsManagedTags=EnableECSManagedTags"
+            " enableEcsManagedTags=EnableECSManagedTags waitForSteadyState=-"
         ),
+        cfn_differs="launchType",
     ),
     "aws:ecs/taskDefinition:TaskDefinition": _rule(
         "containerDefinitions cpu ephemeralStorage executionRoleArn family "
@@ -288,12 +301,15 @@ RULES: Final[dict[str, Rule]] = {
         may_replace="computeResources",
     ),
     "aws:batch/jobDefinition:JobDefinition": _rule(
-        "name",
+        "name retryStrategy.evaluateOnExits",
         "containerProperties deregisterOnNewRevision ecsProperties eksProperties "
-        "nodeProperties parameters platformCapabilities propagateTags",
-        TF + "batch/job_definition.go (ForceNew on name; other changes register a new revision)",
+        "nodeProperties parameters platformCapabilities propagateTags retryStrategy timeout "
+        "type",
+        TF + "batch/job_definition.go (ForceNew on name and retry_strategy.evaluate_on_exit; "
+        "other changes register a new revision)",
         cfn="AWS::Batch::JobDefinition",
         cfn_names="name=JobDefinitionName deregisterOnNewRevision=-",
+        cfn_differs="retryStrategy.evaluateOnExits",
     ),
     "aws:batch/jobQueue:JobQueue": _rule(
         "name",
@@ -391,42 +407,61 @@ RULES: Final[dict[str, Rule]] = {
         None,
         TF + "s3/bucket_ownership_controls.go (ForceNew)",
     ),
-    # The other bucket configurations: what they configure is replaced by the service's Put*
-    # call on the same bucket (e.g. PutBucketLifecycleConfiguration "replaces an existing
-    # lifecycle configuration"); which bucket they belong to is not in the table.
+    # The other bucket configurations: which bucket they belong to is ForceNew (RequiresReplace);
+    # what they configure is replaced by the service's Put* call on the same bucket (e.g.
+    # PutBucketLifecycleConfiguration "replaces an existing lifecycle configuration").
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _rule(
-        "", "rules", "AWS: PutBucketLifecycleConfiguration replaces the configuration"
+        "bucket expectedBucketOwner",
+        "rules",
+        TF + "s3/bucket_lifecycle_configuration.go (RequiresReplace on bucket, "
+        "expected_bucket_owner; rules update with PutBucketLifecycleConfiguration)",
     ),
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
-        _rule("", "rules", "AWS: PutBucketEncryption replaces the configuration")
+        _rule(
+            "bucket expectedBucketOwner",
+            "rules",
+            TF + "s3/bucket_server_side_encryption_configuration.go (ForceNew on bucket, "
+            "expected_bucket_owner; rules update with PutBucketEncryption)",
+        )
     ),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _rule(
-        "",
+        "bucket",
         "blockPublicAcls blockPublicPolicy ignorePublicAcls restrictPublicBuckets",
-        "AWS: PutPublicAccessBlock replaces the configuration",
+        TF + "s3/bucket_public_access_block.go (ForceNew on bucket; the rest updates with "
+        "PutPublicAccessBlock)",
     ),
     "aws:s3/bucketLogging:BucketLogging": _rule(
-        "", "targetBucket targetPrefix", "AWS: PutBucketLogging replaces the configuration"
+        "bucket expectedBucketOwner",
+        "targetBucket targetPrefix",
+        TF + "s3/bucket_logging.go (ForceNew on bucket, expected_bucket_owner; the rest "
+        "updates with PutBucketLogging)",
     ),
     "aws:s3/bucketReplicationConfig:BucketReplicationConfig": _rule(
-        "", "role rules", "AWS: PutBucketReplication replaces the configuration"
+        "bucket",
+        "role rules",
+        TF + "s3/bucket_replication_configuration.go (ForceNew on bucket; role and rules "
+        "update with PutBucketReplication)",
     ),
     "aws:s3/bucketNotification:BucketNotification": _rule(
-        "",
+        "bucket",
         "eventbridge lambdaFunctions queues topics",
-        "AWS: PutBucketNotificationConfiguration replaces the configuration",
+        TF + "s3/bucket_notification.go (ForceNew on bucket; the rest updates with "
+        "PutBucketNotificationConfiguration)",
     ),
     "aws:dynamodb/table:Table": _rule(
         "hashKey name rangeKey",
-        "billingMode deletionProtectionEnabled pointInTimeRecovery serverSideEncryption",
+        "attributes billingMode deletionProtectionEnabled pointInTimeRecovery replicas "
+        "serverSideEncryption streamEnabled streamViewType",
         "AWS: CloudFormation AWS::DynamoDB::Table createOnlyProperties; UpdateTable takes no "
         "key schema "
-        "(https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html)",
+        "(https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html); "
+        "attributes, replicas, streams: " + TF + "dynamodb/table.go (no ForceNew)",
         cfn="AWS::DynamoDB::Table",
         cfn_names=(
             "name=TableName hashKey=KeySchema rangeKey=KeySchema "
             "pointInTimeRecovery=PointInTimeRecoverySpecification "
-            "serverSideEncryption=SSESpecification"
+            "serverSideEncryption=SSESpecification attributes=AttributeDefinitions "
+            "replicas=- streamEnabled=StreamSpecification streamViewType=StreamSpecification"
         ),
         cfn_differs="hashKey rangeKey",
     ),
@@ -526,18 +561,20 @@ RULES: Final[dict[str, Rule]] = {
         ),
     ),
     "aws:sns/topicPolicy:TopicPolicy": _rule(
-        "",
+        "arn",
         "policy",
-        "AWS: CloudFormation AWS::SNS::TopicPolicy (the policy document updates in place)",
+        TF + "sns/topic_policy.go (ForceNew on arn; the policy document updates in place)",
         cfn="AWS::SNS::TopicPolicy",
-        cfn_names="policy=PolicyDocument",
+        cfn_names="policy=PolicyDocument arn=Topics",
+        cfn_differs="arn",
     ),
     "aws:sqs/queuePolicy:QueuePolicy": _rule(
-        "",
+        "queueUrl",
         "policy",
-        "AWS: CloudFormation AWS::SQS::QueuePolicy (the policy document updates in place)",
+        TF + "sqs/queue_policy.go (ForceNew on queue_url; the policy document updates in place)",
         cfn="AWS::SQS::QueuePolicy",
-        cfn_names="policy=PolicyDocument",
+        cfn_names="policy=PolicyDocument queueUrl=Queues",
+        cfn_differs="queueUrl",
     ),
     "aws:cloudtrail/trail:Trail": _rule(
         "name",
@@ -604,5 +641,108 @@ RULES: Final[dict[str, Rule]] = {
         "AWS: CloudFormation AWS::Scheduler::ScheduleGroup createOnlyProperties",
         cfn="AWS::Scheduler::ScheduleGroup",
         cfn_names="namePrefix=-",
+    ),
+    # Entries whose whole top-level schema was read (``in_place`` None): only the listed
+    # properties replace; the rest update in place.
+    "aws:acm/certificate:Certificate": _rule(
+        "certificateAuthorityArn domainName keyAlgorithm subjectAlternativeNames "
+        "validationMethod validationOptions",
+        None,
+        TF + "acm/certificate.go (ForceNew)",
+        cfn="AWS::CertificateManager::Certificate",
+        cfn_names="validationOptions=DomainValidationOptions",
+        cfn_differs="validationMethod",
+    ),
+    "aws:acm/certificateValidation:CertificateValidation": _rule(
+        "certificateArn validationRecordFqdns",
+        None,
+        TF + "acm/certificate_validation.go (ForceNew; no update)",
+    ),
+    "aws:cloudwatch/eventTarget:EventTarget": _rule(
+        "eventBusName rule targetId",
+        None,
+        TF + "events/target.go (ForceNew; the rest updates with PutTargets)",
+    ),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _rule(
+        "vpcId",
+        None,
+        TF + "ec2/vpc_default_security_group.go (ForceNew on vpc_id; rules update in place)",
+    ),
+    "aws:ec2/internetGateway:InternetGateway": _rule(
+        "",
+        None,
+        TF + "ec2/vpc_internet_gateway.go (no ForceNew: a vpc_id change detaches and attaches)",
+    ),
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": _rule(
+        "policy repository",
+        None,
+        TF + "ecr/lifecycle_policy.go (ForceNew; the resource has no update)",
+    ),
+    "aws:efs/backupPolicy:BackupPolicy": _rule(
+        "fileSystemId",
+        None,
+        TF + "efs/backup_policy.go (ForceNew on file_system_id; backup_policy updates with "
+        "PutBackupPolicy)",
+    ),
+    "aws:efs/fileSystemPolicy:FileSystemPolicy": _rule(
+        "fileSystemId",
+        None,
+        TF + "efs/file_system_policy.go (ForceNew on file_system_id; the policy updates with "
+        "PutFileSystemPolicy)",
+    ),
+    "aws:efs/replicationConfiguration:ReplicationConfiguration": _rule(
+        "destination sourceFileSystemId",
+        None,
+        TF + "efs/replication_configuration.go (ForceNew; the resource has no update)",
+    ),
+    "aws:kms/grant:Grant": _rule(
+        "constraints grantCreationTokens granteePrincipal keyId name operations "
+        "retireOnDelete retiringPrincipal",
+        None,
+        TF + "kms/grant.go (ForceNew; the resource has no update)",
+    ),
+    "aws:route53/healthCheck:HealthCheck": _rule(
+        "measureLatency referenceName requestInterval routingControlArn type",
+        None,
+        TF + "route53/health_check.go (ForceNew; the rest updates with UpdateHealthCheck)",
+    ),
+    "aws:route53/record:Record": _rule(
+        "name zoneId",
+        None,
+        TF + "route53/record.go (ForceNew on name, zone_id; a type or set_identifier change is "
+        "a DELETE and CREATE in one change batch, not a replacement)",
+        cfn="AWS::Route53::RecordSet",
+        cfn_names="zoneId=HostedZoneId",
+        cfn_differs="name",
+    ),
+    "aws:ssm/parameter:Parameter": _rule(
+        "dataType name",
+        None,
+        TF + "ssm/parameter.go (ForceNew; tier by CustomizeDiff when it goes from Advanced to "
+        "Standard)",
+        may_replace="tier",
+        cfn="AWS::SSM::Parameter",
+        cfn_differs="dataType",
+    ),
+    "aws:wafv2/webAcl:WebAcl": _rule(
+        "name scope",
+        None,
+        TF + "wafv2/web_acl.go (ForceNew; the rest updates with UpdateWebACL)",
+        cfn="AWS::WAFv2::WebACL",
+    ),
+    "aws:wafv2/webAclAssociation:WebAclAssociation": _rule(
+        "resourceArn webAclArn",
+        None,
+        TF + "wafv2/web_acl_association.go (ForceNew; the resource has no update)",
+        cfn="AWS::WAFv2::WebACLAssociation",
+        cfn_names="webAclArn=WebACLArn",
+    ),
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _rule(
+        "logDestinationConfigs resourceArn",
+        None,
+        TF + "wafv2/web_acl_logging_configuration.go (ForceNew; logging_filter and "
+        "redacted_fields update with PutLoggingConfiguration)",
+        cfn="AWS::WAFv2::LoggingConfiguration",
+        cfn_differs="logDestinationConfigs",
     ),
 }

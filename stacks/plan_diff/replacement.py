@@ -12,13 +12,14 @@ Each entry lists, in Pulumi's property names:
   was checked, so every property not in the two lists above updates in place.
 
 A changed property that is in none of the lists is reported as "replacement not known", never
-guessed. Sources: the Terraform provider source file the entry was read from (``TF``), and
-AWS's own immutability data, the CloudFormation resource schemas' ``createOnlyProperties``
-("can only be set at creation; changing them replaces the resource"), which
-``tests/test_plan_diff_replacement.py`` checks every entry against where a CloudFormation type
-exists (the schemas ship with cfn-lint, which the test dependencies install). Where the two
-disagree the entry says so (``cfn_differs``) and the provider's behaviour wins, because the
-provider is what runs.
+guessed. A change to an AWS resource's per-resource ``region`` (every regional resource has one
+since provider v6) replaces it whatever the entry says (``REGION_SOURCE``). Sources: the
+Terraform provider source file the entry was read from (``TF``), and AWS's own immutability
+data, the CloudFormation resource schemas' ``createOnlyProperties`` ("can only be set at
+creation; changing them replaces the resource"), which ``tests/test_plan_diff_replacement.py``
+checks every entry against where a CloudFormation type exists (the schemas ship with cfn-lint,
+which the test dependencies install). Where the two disagree the entry says so (``cfn_differs``)
+and the provider's behaviour wins, because the provider is what runs.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stacks.plan_diff.replace_table import ALWAYS_IN_PLACE, ALWAYS_IN_PLACE_SOURCE, RULES, TF, Rule
+from stacks.plan_diff.replace_table import (
+    ALWAYS_IN_PLACE,
+    ALWAYS_IN_PLACE_SOURCE,
+    REGION,
+    REGION_SOURCE,
+    RULES,
+    TF,
+    Rule,
+)
 from stacks.plan_diff.values import ABSENT, ValueChange, split_path
 
-__all__ = ["RULES", "TF", "Rule", "Verdict", "verdict"]
+__all__ = ["REGION", "RULES", "TF", "Rule", "Verdict", "known", "verdict"]
 
 
 # Verdicts ------------------------------------------------------------------------------------
@@ -56,6 +65,11 @@ def _matches(path: str, candidates: Iterable[str]) -> bool:
     return any(keys[: len(c.split("."))] == c.split(".") for c in candidates)
 
 
+def _regional(type_: str, path: str) -> bool:
+    """A change to the per-resource Region of an AWS resource (not a provider's ``region``)."""
+    return type_.startswith("aws:") and _matches(path, (REGION,))
+
+
 def verdict(
     type_: str,
     changes: list[ValueChange],
@@ -64,6 +78,17 @@ def verdict(
 ) -> Verdict:
     """Replace, may replace, in place, or not known, for ``changes`` to a ``type_`` resource."""
     changes = [c for c in changes if not _matches(c.path, ALWAYS_IN_PLACE)]
+    moved = [c for c in changes if _regional(type_, c.path)]
+    if moved:
+        # Between two Regions: replaced. From or to unset: replaced unless the other side is
+        # the provider's Region, which the plan does not say.
+        if all(c.old is not ABSENT and c.new is not ABSENT for c in moved):
+            return Verdict(REPLACE, (REGION,), REGION_SOURCE)
+        others = [c for c in changes if not _regional(type_, c.path)]
+        rest = verdict(type_, others, old_inputs, new_inputs)
+        if rest.kind == REPLACE:
+            return rest
+        return Verdict(MAY_REPLACE, (REGION,), REGION_SOURCE)
     if not changes:
         return Verdict(IN_PLACE, (), ALWAYS_IN_PLACE_SOURCE)
     rule = RULES.get(type_)
@@ -87,3 +112,16 @@ def verdict(
             paths = tuple(sorted({c.top for c in unknown}))
             return Verdict(UNKNOWN, paths, "not in the table's entry for " + type_)
     return Verdict(IN_PLACE, (), rule.source)
+
+
+def known(type_: str, prop: str) -> bool:
+    """Whether the table says what a change to the top-level input ``prop`` of a ``type_``
+    resource does (anything else is reported as "replacement not known")."""
+    if prop in ALWAYS_IN_PLACE or (prop == REGION and type_.startswith("aws:")):
+        return True
+    rule = RULES.get(type_)
+    if rule is None:
+        return False
+    return rule.in_place is None or any(
+        prop in group for group in (rule.replace, rule.may_replace, rule.in_place)
+    )
