@@ -34,6 +34,36 @@ def _parent_chain(urn: str, parents: Mapping[str, str | None]) -> list[str]:
     return chain
 
 
+def _region_tree(
+    resources: Sequence[Mapping[str, Any]], regions: Sequence[str], *, own_region_only: bool
+) -> set[str]:
+    """The regions' ``RegionalPlatform`` components, everything under them (with
+    ``own_region_only``, only resources whose region is one of ``regions``: a child may be
+    created in another region, such as us-east-1 health alarms) and the regions' providers (a
+    new region's provider must be created first). RegionTargetError for an unknown region."""
+    components = {
+        r["name"]: r["urn"] for r in resources if r["type"] == REGIONAL_TYPE and not r["custom"]
+    }
+    unknown = [r for r in regions if r not in components]
+    if unknown:
+        raise RegionTargetError(
+            f"--region {', '.join(unknown)}: not a region of this stack (its regions: "
+            f"{', '.join(sorted(components))})"
+        )
+    parents = {r["urn"]: r.get("parent") for r in resources}
+    roots = {components[r] for r in regions}
+    tree = {
+        r["urn"]
+        for r in resources
+        if roots & ({r["urn"]} | set(_parent_chain(r["urn"], parents)))
+        and (not own_region_only or not r.get("custom") or r.get("region") in regions)
+    }
+    for r in resources:
+        if r["type"].startswith(PROVIDER_PREFIX) and r.get("inputs", {}).get("region") in regions:
+            tree.add(r["urn"])
+    return tree
+
+
 def region_own_urns(plan: Mapping[str, Any], regions: Sequence[str]) -> list[str]:
     """The URNs of ``regions`` themselves (sorted): the regions' providers, their
     ``RegionalPlatform`` components and everything under them; no dependent elsewhere.
@@ -41,50 +71,14 @@ def region_own_urns(plan: Mapping[str, Any], regions: Sequence[str]) -> list[str
     What a region-scoped ``up`` refreshes first: reading a resource calls its region's API,
     so the dependents in other regions (which may be down) are left as the state has them."""
     resources: list[Mapping[str, Any]] = list(plan.get("resources", []))
-    components = {
-        r["name"]: r["urn"] for r in resources if r["type"] == REGIONAL_TYPE and not r["custom"]
-    }
-    unknown = [r for r in regions if r not in components]
-    if unknown:
-        raise RegionTargetError(
-            f"--region {', '.join(unknown)}: not a region of this stack (its regions: "
-            f"{', '.join(sorted(components))})"
-        )
-    parents = {r["urn"]: r.get("parent") for r in resources}
-    roots = {components[r] for r in regions}
-    own = {
-        r["urn"]
-        for r in resources
-        if roots & ({r["urn"]} | set(_parent_chain(r["urn"], parents)))
-        and (not r.get("custom") or r.get("region") in regions)
-    }
-    for r in resources:
-        if r["type"].startswith(PROVIDER_PREFIX) and r.get("inputs", {}).get("region") in regions:
-            own.add(r["urn"])
-    return sorted(own)
+    return sorted(_region_tree(resources, regions, own_region_only=True))
 
 
 def region_target_urns(plan: Mapping[str, Any], regions: Sequence[str]) -> list[str]:
     """Every URN a region-scoped operation on ``regions`` targets (sorted)."""
     resources: list[Mapping[str, Any]] = list(plan.get("resources", []))
-    components = {
-        r["name"]: r["urn"] for r in resources if r["type"] == REGIONAL_TYPE and not r["custom"]
-    }
-    unknown = [r for r in regions if r not in components]
-    if unknown:
-        raise RegionTargetError(
-            f"--region {', '.join(unknown)}: not a region of this stack (its regions: "
-            f"{', '.join(sorted(components))})"
-        )
     parents = {r["urn"]: r.get("parent") for r in resources}
-    roots = {components[r] for r in regions}
-    targets = {
-        r["urn"] for r in resources if roots & ({r["urn"]} | set(_parent_chain(r["urn"], parents)))
-    }
-    # The regions' providers (a new region's provider must be created first).
-    for r in resources:
-        if r["type"].startswith(PROVIDER_PREFIX) and r.get("inputs", {}).get("region") in regions:
-            targets.add(r["urn"])
+    targets = _region_tree(resources, regions, own_region_only=False)
     # Dependents elsewhere (a trail logging this region's buckets, replication into them),
     # until nothing new depends on the targets, with their parent components.
     changed = True
