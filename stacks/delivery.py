@@ -520,8 +520,12 @@ def run_operation(
     interactive: bool | None = None,
     ask: Callable[[str], str] = input,
     selector: Callable[[str, Path, Mapping[str, str]], Any] = select_stack,
+    replica_client: Callable[[str], Any] | None = None,
 ) -> int:
     """Run one operation and return the exit code; every expected problem is one clear message.
+
+    ``replica_client``: EFS clients by region for deleting the shared drives' replicas after a
+    destroy (default: boto3's).
 
     Order: read the stack file, apply the destroy guard and the account-ids guard, check the
     CLI, choose the backend
@@ -580,7 +584,11 @@ def run_operation(
                     on_error=streamed.append_and_print,
                 )
             _refuse_protected_deletions(stack, request, scope)
+        replicas = _drive_replicas(stack) if request.operation == "destroy" else []
         result = method(on_output=print, on_error=streamed.append_and_print, **scope)
+        if replicas:
+            print(_summary_line(request.operation, request.stack, result), flush=True)
+            return _delete_drive_replicas(request.stack, replicas, replica_client)
     except DeliveryError as exc:
         _err(str(exc))
         return exc.exit_code
@@ -613,6 +621,32 @@ def run_operation(
         return EXIT_FAILED
     print(_summary_line(request.operation, request.stack, result), flush=True)
     return EXIT_OK
+
+
+def _drive_replicas(stack: Any) -> list[Any]:
+    """The shared drives' EFS replicas the stack outputs name (before a destroy: Pulumi does
+    not manage them, so destroy deletes them afterwards; stacks/efs_replicas.py)."""
+    from stacks.efs_replicas import replicas_in_outputs
+
+    outputs = {name: getattr(value, "value", value) for name, value in stack.outputs().items()}
+    return replicas_in_outputs(outputs)
+
+
+def _delete_drive_replicas(
+    stack_name: str, replicas: list[Any], client: Callable[[str], Any] | None
+) -> int:
+    """After a destroy: delete the replicas EFS created for the standby pools' drives."""
+    from stacks.efs_replicas import delete_replicas, efs_client_factory
+
+    print(
+        f"destroy {stack_name}: deleting the EFS replica(s) of the shared drives, which EFS "
+        "created and Pulumi does not manage:",
+        flush=True,
+    )
+    problems = delete_replicas(replicas, client or efs_client_factory())
+    for problem in problems:
+        _err(f"destroy {stack_name}: {problem}")
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def _refuse_protected_deletions(stack: Any, request: OperationRequest, scope: Any) -> None:

@@ -86,6 +86,7 @@ class FakeStack:
     calls: list[str] = field(default_factory=list)
     error: Exception | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stack_outputs: dict[str, Any] = field(default_factory=dict)
 
     def _run(self, operation: str, on_output: Any, on_error: Any) -> Any:
         self.calls.append(operation)
@@ -103,6 +104,9 @@ class FakeStack:
     def up(self, *, on_output: Any, on_error: Any, **options: Any) -> Any:
         self.options["up"] = options
         return self._run("up", on_output, on_error)
+
+    def outputs(self) -> dict[str, Any]:
+        return {name: SimpleNamespace(value=value) for name, value in self.stack_outputs.items()}
 
     def destroy(self, *, on_output: Any, on_error: Any, **options: Any) -> Any:
         self.options["destroy"] = options

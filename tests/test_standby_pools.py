@@ -206,16 +206,9 @@ def test_a_replica_region_must_be_a_region_name() -> None:
 
 
 @pytest.fixture
-def standby_plan(prod_plan: Plan) -> Plan:
-    """prod: dev has no standby pools (a nightly destroy would leave the drive's replica)."""
-    return prod_plan
-
-
-def test_dev_has_no_standby_pool_and_no_replica_to_leave_behind(dev_plan: Plan) -> None:
-    cfg = config_of(dev_plan)
-    assert not cfg.resilience.standby_pools
-    assert dev_plan.of_type(REPLICATION) == []
-    assert in_region(dev_plan, ASG, cfg.secondary_region) == []
+def standby_plan(stack_plan: Plan) -> Plan:
+    """Both stacks run standby pools (dev's destroy deletes the replica EFS made)."""
+    return stack_plan
 
 
 def test_the_secondary_runs_a_standby_of_every_pool_at_zero(standby_plan: Plan) -> None:
