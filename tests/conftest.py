@@ -5,16 +5,21 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import logging
 import os
+import pickle
 import shutil
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+import stacks.offline
 from stacks.offline import PROJECT_DIR, Plan, render_stack
+from stacks.offline import engine as offline_engine
 
 try:  # the workers' shared renders take a file lock (POSIX)
     import fcntl
@@ -29,10 +34,60 @@ STACKS = ("dev", "prod")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
+@dataclass
+class RenderNotes:
+    """What the session's render of a real stack said besides its plan.
+
+    ``warnings``: the messages logged at WARNING or above while it rendered (what
+    ``pulumi.log.warn`` prints under the mock runtime); ``invokes``: every invoke the program
+    made, as ``[token, region]`` (region None when the invoke named none). Tests that used to
+    render a real stack again only to watch these read them here instead.
+    """
+
+    warnings: list[str] = field(default_factory=list)
+    invokes: list[list[str | None]] = field(default_factory=list)
+
+
+class _ObservedMocks(offline_engine.RecordingMocks):
+    """The offline mocks, noting each invoke (token and region) before answering it."""
+
+    seen: list[list[str | None]] = []
+
+    def call(self, args: Any) -> Any:
+        region = self.region_of_provider(args.provider) or args.args.get("region")
+        _ObservedMocks.seen.append([args.token, region])
+        return super().call(args)
+
+
+class _WarningsKept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _observed_render(stack: str) -> tuple[Plan, RenderNotes]:
+    """``render_stack(stack)``, with its warnings and invokes noted (the plan is the same:
+    tests/test_stacks.py compares it with a plain render)."""
+    kept = _WarningsKept()
+    _ObservedMocks.seen = []
+    root = logging.getLogger()
+    root.addHandler(kept)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(offline_engine, "RecordingMocks", _ObservedMocks)
+            plan = render_stack(stack)
+    finally:
+        root.removeHandler(kept)
+    return plan, RenderNotes(kept.messages, list(_ObservedMocks.seen))
+
+
 @pytest.fixture(scope="session")
-def plans(
+def _session_renders(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Plan]:
+) -> dict[str, tuple[Plan, RenderNotes]]:
     """dev and prod, rendered once per test session from the real stack files.
 
     Under pytest-xdist the workers share the renders instead of each rendering both: each
@@ -43,7 +98,7 @@ def plans(
     """
     workerinput = getattr(request.config, "workerinput", None)
     if workerinput is None or fcntl is None:
-        rendered = {name: render_stack(name) for name in STACKS}
+        rendered = {name: _observed_render(name) for name in STACKS}
     else:
         shared = tmp_path_factory.getbasetemp().parent
         index = int(str(workerinput.get("workerid", "gw0")).lstrip("gw") or 0)
@@ -54,6 +109,51 @@ def plans(
     gc.collect()
     gc.freeze()
     return {name: rendered[name] for name in STACKS}
+
+
+@pytest.fixture(scope="session")
+def plans(_session_renders: dict[str, tuple[Plan, RenderNotes]]) -> dict[str, Plan]:
+    """dev and prod, rendered once per test session from the real stack files (shared by
+    the xdist workers: see ``_session_renders``)."""
+    return {name: plan for name, (plan, _) in _session_renders.items()}
+
+
+@pytest.fixture(scope="session")
+def render_notes(
+    _session_renders: dict[str, tuple[Plan, RenderNotes]],
+) -> dict[str, RenderNotes]:
+    """What the session's renders of dev and prod logged and invoked (:class:`RenderNotes`)."""
+    return {name: notes for name, (_, notes) in _session_renders.items()}
+
+
+@pytest.fixture
+def shared_render(monkeypatch: pytest.MonkeyPatch, plans: dict[str, Plan]) -> None:
+    """Commands called in-process (``stacks.cli.main([...])``) read the session's render of a
+    real stack instead of rendering it again (5-12 s each).
+
+    Every command that renders (plan, check, cost, timeline, preview/up --region) imports
+    ``stacks.offline.render_stack`` when it runs; that name is replaced for the test. Only the
+    real stack files answer from the session (stack dev or prod, this repository's project
+    dir, no ``speedups`` argument): anything else (a throwaway project, an unknown stack)
+    renders for real. Each call gets its own copy, so a command that changes its plan cannot
+    change the other tests' plan. What the command does with the plan (summaries, notes,
+    reports, files, exit codes) runs as it would in its own process.
+    """
+    real = stacks.offline.render_stack
+
+    def render(
+        stack: str, project_dir: Path = PROJECT_DIR, *, speedups: bool | None = None
+    ) -> Plan:
+        if (
+            stack in plans
+            and speedups is None
+            and Path(project_dir).resolve() == PROJECT_DIR.resolve()
+        ):
+            copied: Plan = pickle.loads(pickle.dumps(plans[stack]))
+            return copied
+        return real(stack, project_dir, speedups=speedups)
+
+    monkeypatch.setattr(stacks.offline, "render_stack", render)
 
 
 def render_key(stack: str, project_dir: Path = PROJECT_DIR) -> str:
@@ -74,19 +174,23 @@ def render_key(stack: str, project_dir: Path = PROJECT_DIR) -> str:
     return digest.hexdigest()
 
 
-def _shared_render(stack: str, folder: Path) -> Plan:
-    """``stack`` rendered once for every worker of the session (see :func:`plans`)."""
+def _shared_render(stack: str, folder: Path) -> tuple[Plan, RenderNotes]:
+    """``stack`` rendered once for every worker of the session (see ``_session_renders``);
+    its notes are kept beside the plan."""
     assert fcntl is not None
     path = folder / f"plan-{stack}-{render_key(stack)[:16]}.json"
+    notes_path = path.with_suffix(".notes.json")
     with open(folder / f"plan-{stack}.lock", "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.is_file():
-            return Plan.from_json(path.read_text(encoding="utf-8"))
-        plan = render_stack(stack)
-        partial = path.with_suffix(".partial")
-        partial.write_text(plan.to_json(), encoding="utf-8")
-        partial.replace(path)
-        return plan
+        if path.is_file() and notes_path.is_file():
+            notes = RenderNotes(**json.loads(notes_path.read_text(encoding="utf-8")))
+            return Plan.from_json(path.read_text(encoding="utf-8")), notes
+        plan, notes = _observed_render(stack)
+        for target, text in ((notes_path, json.dumps(asdict(notes))), (path, plan.to_json())):
+            partial = target.with_suffix(".partial")
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(target)
+        return plan, notes
 
 
 @pytest.fixture(scope="session")

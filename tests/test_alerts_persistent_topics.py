@@ -5,7 +5,6 @@ the warning an ephemeral stack with its own subscriptions gets."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -99,14 +98,18 @@ def test_a_typo_in_the_alerts_section_is_refused(stack_config) -> None:
     assert problem == "mlops:alerts.topicArn: unknown key; did you mean mlops:alerts.topicArns?"
 
 
-@pytest.mark.subprocess
-def test_a_bad_topic_fails_the_plan_with_exit_2_and_no_traceback(project_with, stack_config):
+def test_a_bad_topic_fails_the_plan_with_exit_2_and_no_traceback(
+    project_with, stack_config, capsys
+):
+    # In-process: the exit code and message of a config error as a process are
+    # tests/test_cli.py's (test_invalid_config_lists_every_problem_without_traceback).
+    from stacks.cli import main
+
     config = stack_config("dev")
     config["mlops:alerts"] = {"topicArns": {"eu-west-1": arn("eu-central-1")}}
-    result = run_cli("plan", "test", "--project-dir", str(project_with(config)))
-    assert result.returncode == 2, result.stderr
-    assert "mlops:alerts.topicArns.eu-west-1: the topic is in eu-central-1" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert main(["plan", "test", "--project-dir", str(project_with(config))]) == 2
+    err = capsys.readouterr().err
+    assert "mlops:alerts.topicArns.eu-west-1: the topic is in eu-central-1" in err
 
 
 # The rendered dev stack ----------------------------------------------------------------
@@ -170,36 +173,25 @@ def test_a_region_without_a_persistent_topic_gets_its_own(project_with, stack_co
 # The warning of an ephemeral stack that subscribes addresses itself ---------------------
 
 
-def test_an_ephemeral_stack_with_its_own_subscriptions_is_warned(
-    project_with, stack_config, caplog
-) -> None:
+@pytest.mark.subprocess
+def test_an_ephemeral_stack_with_its_own_subscriptions_is_warned(project_with, stack_config):
+    """The warning as the user of the offline plan sees it: on the process's stderr (the
+    mock engine logs ``pulumi.log.warn`` at WARNING; Python prints it there)."""
     config = stack_config("dev")
     config["mlops:alerts"] = {"emails": ["ops@example.com"]}
-    with caplog.at_level(logging.WARNING):
-        render_stack("test", project_with(config))
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    result = run_cli("plan", "test", "--project-dir", str(project_with(config)))
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
     for region in ("eu-west-1", "eu-central-1"):
         (warning,) = [w for w in warnings if w.startswith(f"mlops:alerts: {region}:")]
         assert "must be confirmed again after every rebuild" in warning
         assert f"mlops:alerts.topicArns.{region}" in warning
 
 
-def test_persistent_topics_and_protected_stacks_are_not_warned(plans, caplog) -> None:
-    with caplog.at_level(logging.WARNING):
-        for stack in plans:
-            render_stack(stack)
-    assert not [r for r in caplog.records if "mlops:alerts" in r.getMessage()]
-
-
-@pytest.mark.subprocess
-def test_the_offline_plan_prints_the_warning(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    config["mlops:alerts"] = {"emails": ["ops@example.com"]}
-    result = run_cli("plan", "test", "--project-dir", str(project_with(config)))
-    assert result.returncode == 0, result.stderr
-    assert "mlops:alerts: eu-west-1: this ephemeral stack creates its own alert topic" in (
-        result.stdout + result.stderr
-    )
+def test_persistent_topics_and_protected_stacks_are_not_warned(render_notes) -> None:
+    # What the session's renders of dev and prod logged (conftest ``render_notes``).
+    for stack, notes in render_notes.items():
+        assert not [w for w in notes.warnings if "mlops:alerts" in w], stack
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,10 @@
-"""``python -m stacks``: plan, diff and bad input, as a user runs them (real subprocesses)."""
+"""``python -m stacks``: plan, diff and bad input, as a user runs them.
+
+The process boundary (exit codes, stdout/stderr, no traceback, the plan command's exit
+without teardown) is checked on real subprocesses, once per kind of outcome; the rest calls
+``stacks.cli.main`` in-process, the real stacks read from the session's render
+(``shared_render`` in conftest.py) instead of rendering them again.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,6 @@ from pathlib import Path
 import pytest
 
 from stacks.offline import PROJECT_DIR
-
-pytestmark = pytest.mark.subprocess
 
 
 def run(*args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
@@ -30,40 +34,65 @@ def run(*args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture(scope="module")
-def dev_plan_file(tmp_path_factory) -> Path:
+def dev_plan_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`plan dev --out FILE` as a user runs it: the one real render of this module."""
     out = tmp_path_factory.mktemp("plans") / "dev.json"
     result = run("plan", "dev", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    return out
+    return result, out
 
 
-def test_plan_prints_a_summary_per_region_and_writes_json(dev_plan_file: Path, dev_plan) -> None:
-    result = run("plan", "dev")
-    assert result.returncode == 0
+@pytest.fixture
+def dev_plan_file(dev_plan_run: tuple[subprocess.CompletedProcess[str], Path]) -> Path:
+    return dev_plan_run[1]
+
+
+def main_run(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m stacks ARGS`` called in-process, its exit code and output captured."""
+    from stacks.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["stacks", *args], code, out, err)
+
+
+@pytest.mark.subprocess
+def test_plan_prints_a_summary_per_region_and_writes_json(dev_plan_run, dev_plan) -> None:
+    result, dev_plan_file = dev_plan_run
+    assert result.returncode == 0 and result.stderr == ""
     assert "== eu-west-1 (primary):" in result.stdout
     assert "== eu-central-1:" in result.stdout
     assert "NAT gateways:    1" in result.stdout
     # What losing the active region costs, per capability (stacks/recovery.py).
     assert "Recovery objectives (losing eu-west-1; standby eu-central-1):" in result.stdout
     assert "  data lake objects: RPO " in result.stdout
+    assert result.stdout.rstrip().endswith(f"Plan written to {dev_plan_file}")
     assert json.loads(dev_plan_file.read_text()) == json.loads(dev_plan.to_json())
 
 
-def test_plan_prod_renders_both_regions() -> None:
-    result = run("plan", "prod")
+def test_plan_prod_renders_both_regions(shared_render, capsys) -> None:
+    result = main_run(capsys, "plan", "prod")
     assert result.returncode == 0, result.stderr
     assert "== eu-west-1 (primary):" in result.stdout and "== eu-central-1:" in result.stdout
     assert "NAT gateways:    3" in result.stdout
 
 
-def test_plan_json_is_byte_identical_across_runs(dev_plan_file: Path, tmp_path: Path) -> None:
+@pytest.mark.subprocess
+def test_plan_json_is_byte_identical_across_runs(
+    dev_plan_file: Path, tmp_path: Path, shared_render, capsys
+) -> None:
+    # Two renders in two processes: the subprocess's and the session's (conftest.py).
     again = tmp_path / "again.json"
-    assert run("plan", "dev", "--out", str(again)).returncode == 0
+    assert main_run(capsys, "plan", "dev", "--out", str(again)).returncode == 0
     assert again.read_bytes() == dev_plan_file.read_bytes()
 
 
-def test_diff_equal_and_different(dev_plan_file: Path, tmp_path: Path) -> None:
-    same = run("diff", str(dev_plan_file), str(dev_plan_file))
+@pytest.mark.subprocess
+def test_diff_equal_and_different(dev_plan_file: Path, tmp_path: Path, capsys) -> None:
+    same = main_run(capsys, "diff", str(dev_plan_file), str(dev_plan_file))
     assert same.returncode == 0 and same.stdout == "No differences.\n"
 
     doc = json.loads(dev_plan_file.read_text())
@@ -75,7 +104,7 @@ def test_diff_equal_and_different(dev_plan_file: Path, tmp_path: Path) -> None:
     doc["resources"].append(added)
     new = tmp_path / "new.json"
     new.write_text(json.dumps(doc))
-    result = run("diff", str(dev_plan_file), str(new))
+    result = run("diff", str(dev_plan_file), str(new))  # exit 1 from a real process
     assert result.returncode == 1
     assert result.stdout.splitlines()[0] == "1 to add, 1 to change, 1 to remove"
     assert f"+ {added['urn']}" in result.stdout
@@ -86,16 +115,27 @@ def test_diff_equal_and_different(dev_plan_file: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content", ["not json", '{"format": "other"}', '{"format": "mlops-plan/1", "resources": [1]}']
 )
-def test_diff_bad_input_exits_2(dev_plan_file: Path, tmp_path: Path, content: str) -> None:
+@pytest.mark.subprocess
+def test_diff_bad_input_exits_2(dev_plan_file: Path, tmp_path: Path, content: str, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    result = run("diff", str(dev_plan_file), str(bad))
+    result = main_run(capsys, "diff", str(dev_plan_file), str(bad))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
-    missing = run("diff", str(dev_plan_file), str(tmp_path / "missing.json"))
+    missing = main_run(capsys, "diff", str(dev_plan_file), str(tmp_path / "missing.json"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
+@pytest.mark.subprocess
+def test_diff_bad_input_exits_2_from_a_real_process(dev_plan_file: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    result = run("diff", str(dev_plan_file), str(bad))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
+
+
+@pytest.mark.subprocess
 def test_unknown_stack() -> None:
     result = run("plan", "staging")
     assert result.returncode == 2
@@ -103,13 +143,14 @@ def test_unknown_stack() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_invalid_yaml(project_with) -> None:
+def test_invalid_yaml(project_with, capsys) -> None:
     root = project_with(raw="config:\n  mlops:regions: [\n")
-    result = run("plan", "test", "--project-dir", str(root))
+    result = main_run(capsys, "plan", "test", "--project-dir", str(root))
     assert result.returncode == 2 and "not valid YAML" in result.stderr
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.subprocess
 def test_invalid_config_lists_every_problem_without_traceback(project_with, stack_config) -> None:
     config = stack_config("prod")
     config["mlops:ephemeral"] = True
@@ -125,37 +166,42 @@ def test_invalid_config_lists_every_problem_without_traceback(project_with, stac
     assert not (root / "plan.json").exists()
 
 
-def test_unreadable_stack_file(project_with) -> None:
+def test_unreadable_stack_file(project_with, capsys) -> None:
     root = project_with(raw="")
     (root / "Pulumi.test.yaml").write_bytes(b"\xff\xfe\x00bad")
-    result = run("plan", "test", "--project-dir", str(root))
+    result = main_run(capsys, "plan", "test", "--project-dir", str(root))
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-def test_plan_says_when_the_account_ids_are_the_placeholder(project_with, stack_config) -> None:
+def test_plan_says_when_the_account_ids_are_the_placeholder(
+    stack_config, shared_render, capsys, tmp_path: Path
+) -> None:
     from stacks.delivery import PLACEHOLDER_ACCOUNT_ID
 
-    config = stack_config("dev")
-    config["mlops:allowedAccountIds"] = [PLACEHOLDER_ACCOUNT_ID]
-    root = project_with(config)
-    result = run("plan", "test", "--project-dir", str(root), "--out", str(root / "plan.json"))
+    # Both stack files ship with the placeholder (README, "Accounts"), so `plan dev` is the
+    # case; the session's render of dev answers it.
+    assert stack_config("dev")["mlops:allowedAccountIds"] == [PLACEHOLDER_ACCOUNT_ID]
+    out = tmp_path / "plan.json"
+    result = main_run(capsys, "plan", "dev", "--out", str(out))
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stdout.splitlines() if line.startswith("Note:")]
     assert notes == [
-        f"Note: mlops:allowedAccountIds in Pulumi.test.yaml is the placeholder {PLACEHOLDER_ACCOUNT_ID}: the offline "
+        f"Note: mlops:allowedAccountIds in Pulumi.dev.yaml is the placeholder {PLACEHOLDER_ACCOUNT_ID}: the offline "
         "plan works with that, but preview, up, refresh and destroy refuse to run until it lists the real account id(s)."
     ]
-    assert (root / "plan.json").is_file()
+    assert out.is_file()
 
 
-def test_plan_says_nothing_once_the_account_ids_are_real(project_with, stack_config) -> None:
+def test_plan_says_nothing_once_the_account_ids_are_real(
+    project_with, stack_config, capsys
+) -> None:
     from stacks.delivery import PLACEHOLDER_ACCOUNT_ID
 
     # Every account id in the file is real: the allowed list and the ARNs that name accounts.
     text = json.dumps(stack_config("dev")).replace(PLACEHOLDER_ACCOUNT_ID, "210987654321")
     config = json.loads(text)
     assert config["mlops:allowedAccountIds"] == ["210987654321"]
-    result = run("plan", "test", "--project-dir", str(project_with(config)))
+    result = main_run(capsys, "plan", "test", "--project-dir", str(project_with(config)))
     assert result.returncode == 0, result.stderr
     assert "Note:" not in result.stdout
 
@@ -163,7 +209,9 @@ def test_plan_says_nothing_once_the_account_ids_are_real(project_with, stack_con
 # Stack files as the Pulumi CLI reads them; --project-dir; the CLI's own errors ----------------
 
 
-def test_a_key_written_twice_stops_the_plan_with_one_message(project_with, stack_config) -> None:
+def test_a_key_written_twice_stops_the_plan_with_one_message(
+    project_with, stack_config, capsys
+) -> None:
     import yaml
 
     root = project_with(raw=yaml.safe_dump({"config": stack_config("dev")}))
@@ -173,7 +221,7 @@ def test_a_key_written_twice_stops_the_plan_with_one_message(project_with, stack
     )
     last = len(text.splitlines()) + 1
     (root / "Pulumi.test.yaml").write_text(text + "  mlops:logRetentionDays: 30\n")
-    result = run("plan", "test", "--project-dir", str(root))
+    result = main_run(capsys, "plan", "test", "--project-dir", str(root))
     assert result.returncode == 2
     assert result.stderr == (
         f"error: Pulumi.test.yaml line {last}: key 'mlops:logRetentionDays' is already defined "
@@ -181,6 +229,7 @@ def test_a_key_written_twice_stops_the_plan_with_one_message(project_with, stack
     )
 
 
+@pytest.mark.subprocess
 def test_a_namespace_typo_is_reported_with_the_key_meant(project_with, stack_config) -> None:
     config = stack_config("dev")
     config["mlop:tags"] = {"team": "data"}
@@ -193,15 +242,15 @@ def test_a_namespace_typo_is_reported_with_the_key_meant(project_with, stack_con
 
 
 @pytest.mark.parametrize("command", ["plan", "check"])
-def test_project_dir_that_is_not_a_project(tmp_path: Path, command: str) -> None:
+def test_project_dir_that_is_not_a_project(tmp_path: Path, command: str, capsys) -> None:
     missing = tmp_path / "missing"
-    result = run(command, "dev", "--project-dir", str(missing))
+    result = main_run(capsys, command, "dev", "--project-dir", str(missing))
     assert (result.returncode, result.stderr) == (
         2,
         f"error: --project-dir {missing}: no such folder\n",
     )
     (tmp_path / "Pulumi.dev.yaml").write_text((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
-    result = run(command, "dev", "--project-dir", str(tmp_path))
+    result = main_run(capsys, command, "dev", "--project-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr == (
         f"error: --project-dir {tmp_path} has no Pulumi.yaml: give the Pulumi project's root "
@@ -220,6 +269,7 @@ exit 255
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("version", "code", "message"),
     [

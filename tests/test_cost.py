@@ -392,12 +392,25 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.subprocess
+def main_run(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m stacks ARGS`` called in-process, its exit code and output captured."""
+    from stacks.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["stacks", *args], code, out, err)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_cost_command_on_the_real_stacks(stack: str, tmp_path: Path) -> None:
+def test_cost_command_on_the_real_stacks(
+    stack: str, tmp_path: Path, shared_render, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The commands in-process, the stack from the session's render (conftest
+    ``shared_render``); the command as a process is the bad-input test below."""
     plan_file = tmp_path / "plan.json"
-    assert run("plan", stack, "--out", str(plan_file)).returncode == 0
-    result = run("cost", stack, "--plan", str(plan_file), "--format", "json")
+    assert main_run(capsys, "plan", stack, "--out", str(plan_file)).returncode == 0
+    result = main_run(capsys, "cost", stack, "--plan", str(plan_file), "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     regions = {row["region"] for row in report["by_region_capability"]}
@@ -410,9 +423,18 @@ def test_cost_command_on_the_real_stacks(stack: str, tmp_path: Path) -> None:
         {i["urn"] for i in report["items"] if i["monthly_usd"] is None}
     )
     assert (report["night_saving"] is None) == (stack == "prod")
-    text = run("cost", stack, "--plan", str(plan_file))
+    text = main_run(capsys, "cost", stack, "--plan", str(plan_file))
     assert text.returncode == 0 and "Priced:" in text.stdout
-    same = run("cost", "--diff", str(plan_file), str(plan_file), "--format", "markdown")
+    # Rendering the stack (no --plan) prices the same plan (the night saving is from now).
+    rendered = main_run(capsys, "cost", stack, "--format", "json")
+    assert rendered.returncode == 0
+    again = json.loads(rendered.stdout)
+    assert {k: v for k, v in again.items() if k != "night_saving"} == {
+        k: v for k, v in report.items() if k != "night_saving"
+    }
+    same = main_run(
+        capsys, "cost", "--diff", str(plan_file), str(plan_file), "--format", "markdown"
+    )
     assert same.returncode == 0 and "No resource changes" in same.stdout
 
 

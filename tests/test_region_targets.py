@@ -160,7 +160,8 @@ def test_a_targeted_up_that_would_delete_a_protected_resource_is_refused(
     assert "switch the active region instead" in err
 
 
-def test_cli_region_flag_computes_targets_from_the_offline_plan(monkeypatch) -> None:
+def test_cli_region_flag_computes_targets_from_the_offline_plan(monkeypatch, shared_render) -> None:
+    # The offline plan is the session's render of prod (conftest ``shared_render``).
     seen: list[OperationRequest] = []
     monkeypatch.setattr(delivery, "run_operation", lambda request: seen.append(request) or 0)
     from stacks.cli import main

@@ -14,9 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pulumi
@@ -228,30 +225,22 @@ def test_notes_sum_each_region_and_put_the_primary_first() -> None:
     assert reserved_concurrency_notes([]) == []
 
 
-def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "PULUMI_ACCESS_TOKEN"):
-        env.pop(var, None)
-    return subprocess.run(
-        [sys.executable, "-m", "stacks", "plan", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=300,
-    )
+def run_plan(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``python -m stacks plan ARGS`` in-process: (exit code, stdout)."""
+    from stacks.cli import main
+
+    capsys.readouterr()
+    code = main(["plan", *args])
+    return code, capsys.readouterr().out
 
 
-@pytest.mark.subprocess
-def test_plan_prints_the_quota_each_region_needs(project_with, stack_config) -> None:
+def test_plan_prints_the_quota_each_region_needs(project_with, stack_config, capsys) -> None:
     config = stack_config("prod")
     config["mlops:ingest"]["reservedConcurrency"] = 35
     root = project_with(config)
-    result = run_plan("test", "--project-dir", str(root))
-    assert result.returncode == 0, result.stderr
-    notes = [
-        line for line in result.stdout.splitlines() if line.startswith("Note:") and "Lambda" in line
-    ]
+    code, stdout = run_plan(capsys, "test", "--project-dir", str(root))
+    assert code == 0
+    notes = [line for line in stdout.splitlines() if line.startswith("Note:") and "Lambda" in line]
     regions = [r["name"] for r in config["mlops:regions"]]
     assert len(notes) == len(regions) >= 2
     for note, region in zip(notes, regions, strict=True):
@@ -261,12 +250,12 @@ def test_plan_prints_the_quota_each_region_needs(project_with, stack_config) -> 
         assert f"concurrent executions quota in {region} must be at least 135" in note
 
 
-@pytest.mark.subprocess
 def test_plan_says_nothing_about_concurrency_without_a_reservation(
-    project_with, stack_config
+    dev_plan: Plan, shared_render, capsys
 ) -> None:
-    config = stack_config("prod")
-    del config["mlops:ingest"]["reservedConcurrency"]
-    result = run_plan("test", "--project-dir", str(project_with(config)))
-    assert result.returncode == 0, result.stderr
-    assert "Lambda" not in result.stdout and "quota" not in result.stdout
+    # dev reserves no concurrency: its plan (the session's render) is the case.
+    reserved = [f["inputs"].get("reservedConcurrentExecutions") for f in dev_plan.of_type(FUNCTION)]
+    assert not [r for r in reserved if isinstance(r, int) and r > 0]
+    code, stdout = run_plan(capsys, "dev")
+    assert code == 0
+    assert "Lambda" not in stdout and "quota" not in stdout

@@ -173,13 +173,31 @@ def test_real_plans_give_a_connected_critical_path(stack: str) -> None:
             assert t.total >= load_durations().rules["lambda_vpc_delete"]["seconds"]
 
 
-@pytest.mark.subprocess
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_timeline_command_on_the_real_stacks(stack: str, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+def test_timeline_command_on_the_real_stacks(
+    stack: str, tmp_path: Path, shared_render, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process, the stack from the session's render (conftest ``shared_render``)."""
+    from stacks.cli import main
+
     svg = tmp_path / "gantt.svg"
+    assert main(["timeline", stack, "--destroy", "--svg", str(svg)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "critical path" in out and "Resources that dominate" in out
+    assert out.rstrip().endswith(f"Gantt chart written to {svg}")
+    ET.fromstring(svg.read_text())
+
+
+@pytest.mark.subprocess
+def test_timeline_command_as_a_process(dev_plan, tmp_path: Path) -> None:
+    """The command as a user runs it (exit code, stdout only), on a plan file so that the
+    process does not render the stack again."""
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(dev_plan.to_json(), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     result = subprocess.run(
-        [sys.executable, "-m", "stacks", "timeline", stack, "--destroy", "--svg", str(svg)],
+        [sys.executable, "-m", "stacks", "timeline", "--plan", str(plan_file), "--destroy"],
         cwd=PROJECT_DIR,
         env=env,
         text=True,
@@ -187,5 +205,4 @@ def test_timeline_command_on_the_real_stacks(stack: str, tmp_path: Path) -> None
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "critical path" in result.stdout and "Resources that dominate" in result.stdout
-    ET.fromstring(svg.read_text())
+    assert result.stderr == "" and "critical path" in result.stdout
