@@ -99,6 +99,51 @@ def global_table_arguments(
     )
 
 
+def encrypted_table(
+    resource_name: str,
+    *,
+    key: KeyInput,
+    hash_key: str,
+    attributes: Sequence[aws.dynamodb.TableAttributeArgs],
+    replica_keys: Mapping[str, KeyInput],
+    deletion_protection: bool,
+    tags: Mapping[str, str],
+    protect: bool,
+    parent: pulumi.Resource,
+    range_key: str | None = None,
+    ttl_attribute: str | None = None,
+    table_name: str | None = None,
+) -> aws.dynamodb.Table:
+    """The platform's one way to make a DynamoDB table: on demand, encrypted with ``key``,
+    point-in-time recovery on, protected and retained when ``protect``, and global (a
+    replica per ``replica_keys`` region, :func:`global_table_arguments`) when given
+    replica keys. Used by :class:`Table` and the model registry."""
+    global_table = global_table_arguments(replica_keys, deletion_protection)
+    return aws.dynamodb.Table(
+        resource_name,
+        name=table_name,
+        billing_mode="PAY_PER_REQUEST",
+        hash_key=hash_key,
+        range_key=range_key,
+        attributes=list(attributes),
+        point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+        server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
+            enabled=True, kms_key_arn=as_key(key, "key").arn
+        ),
+        ttl=(
+            aws.dynamodb.TableTtlArgs(attribute_name=ttl_attribute, enabled=True)
+            if ttl_attribute
+            else None
+        ),
+        deletion_protection_enabled=deletion_protection,
+        tags=dict(tags),
+        stream_enabled=global_table.stream_enabled,
+        stream_view_type=global_table.stream_view_type,
+        replicas=global_table.replicas,
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect),
+    )
+
+
 def in_region(arn: str, region: str) -> str:
     """``arn`` (``arn:<partition>:dynamodb:<region>:<account>:table/<name>``) in ``region``:
     a global table's replicas share its name, each with its own region in the ARN."""
@@ -210,30 +255,18 @@ class Table(pulumi.ComponentResource):
             self.arn: pulumi.Output[str] = replica_arn(args.replica_of.arn, key)
             self.register_outputs({"arn": self.arn, "name": self.name})
             return
-        global_table = global_table_arguments(args.replica_keys, args.deletion_protection)
-        self.table = aws.dynamodb.Table(
+        self.table = encrypted_table(
             f"{name}-table",
-            billing_mode="PAY_PER_REQUEST",
+            key=key,
             hash_key=args.hash_key,
             range_key=args.range_key,
             attributes=attributes,
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
-                enabled=True, kms_key_arn=key.arn
-            ),
-            ttl=(
-                aws.dynamodb.TableTtlArgs(attribute_name=args.ttl_attribute, enabled=True)
-                if args.ttl_attribute
-                else None
-            ),
-            deletion_protection_enabled=args.deletion_protection,
+            ttl_attribute=args.ttl_attribute,
+            replica_keys=args.replica_keys,
+            deletion_protection=args.deletion_protection,
             tags={"Name": f"{name}-table", **args.tags},
-            stream_enabled=global_table.stream_enabled,
-            stream_view_type=global_table.stream_view_type,
-            replicas=global_table.replicas,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, retain_on_delete=args.protect
-            ),
+            protect=args.protect,
+            parent=self,
         )
         self.arn = self.table.arn
         self.name = self.table.name

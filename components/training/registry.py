@@ -43,7 +43,7 @@ from components.checks import present, raise_problems
 from components.iam import ServiceRole, Statement
 from components.kms import ExistingKey, KeyInput, RegionKey, as_key, key_input_problem
 from components.serverless.grants import via_service
-from components.serverless.table import global_table_arguments, replica_arn, replica_problems
+from components.serverless.table import encrypted_table, replica_arn, replica_problems
 
 _TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
@@ -109,29 +109,21 @@ class ModelRegistry(pulumi.ComponentResource):
             self.arn: pulumi.Output[str] = replica_arn(args.replica_of.arn, key)
             self.register_outputs({"arn": self.arn, "name": self.name})
             return
-        global_table = global_table_arguments(args.replica_keys, args.deletion_protection)
-        self.table = aws.dynamodb.Table(
+        self.table = encrypted_table(
             f"{name}-table",
-            name=args.table_name,
-            billing_mode="PAY_PER_REQUEST",
+            table_name=args.table_name,
+            key=key,
             hash_key="model",
             range_key="version",
             attributes=[
                 aws.dynamodb.TableAttributeArgs(name="model", type="S"),
                 aws.dynamodb.TableAttributeArgs(name="version", type="N"),
             ],
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
-                enabled=True, kms_key_arn=key.arn
-            ),
-            deletion_protection_enabled=args.deletion_protection,
+            replica_keys=args.replica_keys,
+            deletion_protection=args.deletion_protection,
             tags={"Name": f"{name}-table", **args.tags},
-            stream_enabled=global_table.stream_enabled,
-            stream_view_type=global_table.stream_view_type,
-            replicas=global_table.replicas,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, retain_on_delete=args.protect
-            ),
+            protect=args.protect,
+            parent=self,
         )
         self.arn = self.table.arn
         self.name = self.table.name

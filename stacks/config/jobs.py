@@ -55,20 +55,16 @@ def _fargate_min_memory_mib() -> int:
     return min(min(sizes) for sizes in FARGATE_MEMORY_MIB.values())
 
 
-class JobScheduleConfig(ConfigModel):
-    """When a job runs on its own: exactly one of ``cron`` and ``rate``, and per-run overrides."""
+class ScheduleConfig(ConfigModel):
+    """When something runs on its own: a cron or a rate in a time zone, paused or not. The
+    one schedule model of the config (jobs' schedules, the training drift check); the rules
+    are the jobs component's (cron_problem, rate_problem, timezone_problem)."""
 
     cron: str | None = Field(
         default=None, description="EventBridge cron, 6 fields, e.g. '0 2 * * ? *' (02:00 daily)."
     )
     rate: str | None = Field(default=None, description="A rate, e.g. '1 day' or '6 hours'.")
     timezone: str = Field(default="UTC", description="IANA time zone of the cron fields.")
-    parameters: dict[str, str] = Field(
-        default_factory=dict, description="Values of the command's Ref:: parameters for these runs."
-    )
-    environment: dict[str, str] = Field(
-        default_factory=dict, description="Environment variables added or changed for these runs."
-    )
     enabled: bool = Field(default=True, description="false: the schedule exists but is paused.")
 
     @field_validator("cron")
@@ -92,15 +88,26 @@ class JobScheduleConfig(ConfigModel):
 
         return checked(timezone_problem(value), value)
 
-    @field_validator("environment")
-    @classmethod
-    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
-        return _environment(value)
-
     @property
     def expression(self) -> str:
         """The schedule expression: ``cron(...)`` or ``rate(...)``."""
         return f"cron({self.cron})" if self.cron is not None else f"rate({self.rate})"
+
+
+class JobScheduleConfig(ScheduleConfig):
+    """When a job runs on its own: exactly one of ``cron`` and ``rate``, and per-run overrides."""
+
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Values of the command's Ref:: parameters for these runs."
+    )
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables added or changed for these runs."
+    )
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        return _environment(value)
 
 
 class JobBuildConfig(ContainerBuildConfig):

@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from stacks.config.base import NAMESPACE, ConfigModel, checked, count, field_default, section
+from stacks.config.base import NAMESPACE, ConfigModel, count, field_default, section
 from stacks.config.data_lake import lake_zones
+from stacks.config.jobs import ScheduleConfig
 
 KEY = f"{NAMESPACE}:training"
 
@@ -42,44 +43,14 @@ class PromotionConfig(ConfigModel):
         return value
 
 
-class DriftScheduleConfig(ConfigModel):
+class DriftScheduleConfig(ScheduleConfig):
     """When the drift check runs on its own: exactly one of ``cron`` and ``rate``."""
-
-    cron: str | None = Field(default=None, description="EventBridge cron, 6 fields.")
-    rate: str | None = Field(default=None, description="A rate, e.g. '1 day'.")
-    timezone: str = Field(default="UTC", description="IANA time zone of the cron fields.")
-    enabled: bool = Field(default=True, description="false: the schedule exists but is paused.")
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        from components.jobs import cron_problem
-
-        return value if value is None else checked(cron_problem(value), value)
-
-    @field_validator("rate")
-    @classmethod
-    def _rate(cls, value: str | None) -> str | None:
-        from components.jobs import rate_problem
-
-        return value if value is None else checked(rate_problem(value), value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        from components.jobs import timezone_problem
-
-        return checked(timezone_problem(value), value)
 
     @model_validator(mode="after")
     def _one_of(self) -> DriftScheduleConfig:
         if (self.cron is None) == (self.rate is None):
             raise ValueError("give exactly one of cron (e.g. '0 6 * * ? *') and rate ('1 day')")
         return self
-
-    @property
-    def expression(self) -> str:
-        return f"cron({self.cron})" if self.cron is not None else f"rate({self.rate})"
 
 
 class DriftConfig(ConfigModel):
