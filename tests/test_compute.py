@@ -11,7 +11,6 @@ import email
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from parliament import analyze_policy_string
+from pool_render import TYPES, render  # tests/pool_render.py
 
 from components.compute import (
     DEFAULT_GPU_IMAGE_ID,
@@ -48,7 +48,7 @@ from components.compute import (
 from components.iam import Statement
 from components.kms import RegionKey, RegionKeyArgs
 from components.monitoring import AlertTopic, AlertTopicArgs
-from components.network import Network, NetworkArgs
+from components.network import Network
 from policies.rules import RESOURCE_STAR_ALLOWED
 from stacks.offline import Plan, render_components
 
@@ -68,46 +68,9 @@ CLOUD_INIT = shutil.which("cloud-init")
 needs_cloud_init = pytest.mark.skipif(
     CLOUD_INIT is None, reason="the cloud-init executable is not installed (CI installs it)"
 )
-TYPES = ["t3.large", "t3a.large"]
 OFFICE = PoolSchedule.office_hours("Europe/Rome")
 FIRST = Script("install-tools", "dnf install -y git")
 EVERY = Script("report", "echo booted")
-
-
-def render(
-    extra: Callable[[InstancePool, Network, Any], None] | None = None, **fields: Any
-) -> Plan:
-    """One pool (in a 2-AZ network with the region key and alert topic) with ``fields``."""
-
-    def build(opts: pulumi.ResourceOptions) -> None:
-        key = RegionKey("k", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
-        alerts = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
-        network = Network(
-            "n",
-            NetworkArgs(
-                cidr="10.0.0.0/16",
-                availability_zones=["eu-west-1a", "eu-west-1b"],
-                key=key,
-                nat="single",
-            ),
-            opts=opts,
-        )
-        values: dict[str, Any] = {
-            "vpc_id": network.vpc_id,
-            "subnet_ids": network.subnet_ids["private"],
-            "availability_zones": network.availability_zones,
-            "key": key,
-            "alerts": alerts,
-            "instance_types": TYPES,
-            **fields,
-        }
-        if callable(values.get("load_balancer")):
-            values["load_balancer"] = values["load_balancer"](network)
-        pool = InstancePool("pool", InstancePoolArgs(**values), opts=opts)
-        if extra is not None:
-            extra(pool, network, key)
-
-    return render_components(build)
 
 
 def public_balancer(network: Network) -> PoolLoadBalancer:

@@ -20,18 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 import yaml
+from pool_render import render  # tests/pool_render.py
 
-from components.compute import InstancePool, InstancePoolArgs, SharedFileSystem
-from components.kms import RegionKey, RegionKeyArgs
-from components.monitoring import AlertTopic, AlertTopicArgs
-from components.network import Network, NetworkArgs
+from components.compute import SharedFileSystem
 from stacks.config import ConfigError, parse_raw_config
 from stacks.failover.run import Result, Switch, manual_steps
 from stacks.failover.steps import RegionRun
-from stacks.offline import PROJECT_DIR, Plan, render_components, render_stack
+from stacks.offline import PROJECT_DIR, Plan, render_stack
 from stacks.plan_diff.model import diff_plans
 from stacks.standby_document import Inventory, PoolRef
 
@@ -225,32 +222,8 @@ def test_a_bad_promoted_drive_exits_2_without_a_traceback(
 
 
 def render_pool(spec: SharedFileSystem) -> Plan:
-    def build(opts: pulumi.ResourceOptions) -> None:
-        key = RegionKey("k", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
-        alerts = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
-        network = Network(
-            "n",
-            NetworkArgs(
-                cidr="10.0.0.0/16",
-                availability_zones=["eu-west-1a", "eu-west-1b"],
-                key=key,
-                nat="single",
-            ),
-            opts=opts,
-        )
-        args = InstancePoolArgs(
-            vpc_id=network.vpc_id,
-            subnet_ids=network.subnet_ids["private"],
-            availability_zones=network.availability_zones,
-            key=key,
-            alerts=alerts,
-            instance_types=["t3.large", "t3a.large"],
-            standby=True,
-            shared_file_system=spec,
-        )
-        InstancePool("pool", args, opts=opts)
-
-    return render_components(build)
+    """A standby pool mounting ``spec`` (tests/pool_render.py)."""
+    return render(standby=True, shared_file_system=spec)
 
 
 @pytest.mark.parametrize("value", ["fs-XYZ", "arn:aws:elasticfilesystem:eu-west-1:1:fs-0a"])

@@ -15,21 +15,16 @@ import email
 import json
 from typing import Any
 
-import pulumi
 import pytest
+from pool_render import render  # tests/pool_render.py
 
 from components.compute import (
     DriveReplication,
-    InstancePool,
-    InstancePoolArgs,
     PoolSchedule,
     SharedFileSystem,
 )
-from components.kms import RegionKey, RegionKeyArgs
-from components.monitoring import AlertTopic, AlertTopicArgs
-from components.network import Network, NetworkArgs
 from stacks.config import PlatformConfig, load_stack_config, parse_raw_config
-from stacks.offline import PROJECT_DIR, Plan, render_components, render_stack
+from stacks.offline import PROJECT_DIR, Plan, render_stack
 from stacks.standby import parse_inventory
 
 POOL = "mlops:compute:InstancePool"
@@ -50,36 +45,6 @@ SECONDARY_KEY = f"arn:aws:kms:eu-central-1:{ACCOUNT}:key/11111111-2222-3333-4444
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def render(**fields: Any) -> Plan:
-    """One pool in a 2-AZ eu-west-1 network with the region key and alert topic."""
-
-    def build(opts: pulumi.ResourceOptions) -> None:
-        key = RegionKey("k", RegionKeyArgs(alias="t", services=("logs", "alarms")), opts=opts)
-        alerts = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
-        network = Network(
-            "n",
-            NetworkArgs(
-                cidr="10.0.0.0/16",
-                availability_zones=["eu-west-1a", "eu-west-1b"],
-                key=key,
-                nat="single",
-            ),
-            opts=opts,
-        )
-        values: dict[str, Any] = {
-            "vpc_id": network.vpc_id,
-            "subnet_ids": network.subnet_ids["private"],
-            "availability_zones": network.availability_zones,
-            "key": key,
-            "alerts": alerts,
-            "instance_types": ["t3.large", "t3a.large"],
-            **fields,
-        }
-        InstancePool("pool", InstancePoolArgs(**values), opts=opts)
-
-    return render_components(build)
 
 
 def only(resources: list[dict[str, Any]]) -> dict[str, Any]:
