@@ -2,12 +2,20 @@
 
 Generated from a plan JSON (``python -m stacks plan prod --out plan.json``), it registers the
 same resources (same types, names, inputs, parents, providers, dependencies and options) in
-one straight line of generic ``pulumi.CustomResource`` / ``ComponentResource`` calls, under
-the same mock runtime (:func:`stacks.offline.render_program`), after importing the same
-``pulumi_aws`` modules. What the real program takes beyond it is the cost of the components
-and the config: ``plan_speed.py`` reports the ratio.
+one straight line, under the same mock runtime (:func:`stacks.offline.render_program`).
 
-    python benchmarks/flat_program.py generate plan.json flat_prod.py
+Each cloud resource is created through the same SDK class the real program uses
+(``pulumi_aws.ec2.Vpc(name, opts=..., cidr_block=...)``), with the recorded inputs as its
+arguments: a typed resource declares every property of its type (the unset inputs and the
+outputs as ``None``) and the SDK makes an Output for each and converts the inputs through the
+type's metadata, which is the SDK's cost of registering that resource, not the components'.
+Providers and component resources are registered generically (``ProviderResource``,
+``ComponentResource``: the components are what the baseline leaves out). What the real
+program takes beyond it is the cost of the components and the config: ``plan_speed.py``
+reports the ratio. ``--generic`` registers the cloud resources as plain ``CustomResource``
+calls instead (only the recorded inputs: a lower floor than the SDK's classes pay).
+
+    python benchmarks/flat_program.py generate plan.json flat_prod.py [--generic]
     python flat_prod.py            # renders it, prints one line, exits as `plan` does
 
 Only the standard library and the project itself.
@@ -35,16 +43,30 @@ import sys
 
 sys.path.insert(0, {project_dir!r})
 
-from pulumi import ComponentResource, CustomResource, ProviderResource, ResourceOptions
+from pulumi import (
+    AssetArchive,
+    ComponentResource,
+    CustomResource,
+    FileArchive,
+    FileAsset,
+    ProviderResource,
+    RemoteArchive,
+    RemoteAsset,
+    ResourceOptions,
+    StringAsset,
+)
+
+PROJECT_DIR = {project_dir!r}
 
 from stacks.offline import render_program
 
 CLASSES = {classes!r}
+SDK = {{}}
 
 
 def program() -> None:
     for module, name in CLASSES:
-        getattr(importlib.import_module(module), name)
+        SDK[module, name] = getattr(importlib.import_module(module), name)
 '''
 
 _FOOTER = """
@@ -127,8 +149,54 @@ def _options(r: Mapping[str, Any], names: Mapping[str, str]) -> str:
     return f"ResourceOptions({', '.join(opts)})"
 
 
-def generate(plan: Mapping[str, Any]) -> str:
-    """The flat program's source for ``plan`` (a plan JSON document)."""
+def python_arguments(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``inputs`` (engine names, as recorded) as keyword arguments of ``typ``'s SDK class
+    (``cidrBlock`` -> ``cidr_block``), from the class's own property metadata; None when the
+    type has no SDK class here or an input is not one of its properties."""
+    import importlib
+
+    (module, name) = sdk_classes([typ])[0]
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    python_names = {
+        getattr(prop.fget, "_pulumi_name", attr): attr
+        for attr, prop in vars(cls).items()
+        if isinstance(prop, property)
+    }
+    if not set(inputs) <= set(python_names):
+        return None
+    return {python_names[key]: value for key, value in inputs.items()}
+
+
+def expression(value: Any) -> str:
+    """``value`` as Python source, with the plan's asset and archive records
+    (``{"kind": "archive", "assets": {...}}``) as the SDK's asset objects again (a typed
+    property accepts nothing else); relative paths are the project's."""
+    if isinstance(value, dict):
+        kind = value.get("kind")
+        if kind == "asset" and "path" in value:
+            return f"FileAsset(os.path.join(PROJECT_DIR, {value['path']!r}))"
+        if kind == "asset" and "text" in value:
+            return f"StringAsset({value['text']!r})"
+        if kind == "asset" and "uri" in value:
+            return f"RemoteAsset({value['uri']!r})"
+        if kind == "archive" and "assets" in value:
+            return f"AssetArchive({expression(value['assets'])})"
+        if kind == "archive" and "path" in value:
+            return f"FileArchive(os.path.join(PROJECT_DIR, {value['path']!r}))"
+        if kind == "archive" and "uri" in value:
+            return f"RemoteArchive({value['uri']!r})"
+        return "{" + ", ".join(f"{k!r}: {expression(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(expression(v) for v in value) + "]"
+    return repr(value)
+
+
+def generate(plan: Mapping[str, Any], *, typed: bool = True) -> str:
+    """The flat program's source for ``plan`` (a plan JSON document): cloud resources through
+    their SDK classes (``typed``) or as generic ``CustomResource`` calls."""
     resources = ordered([r for r in plan["resources"] if r["type"] != STACK_TYPE])
     names: dict[str, str] = {}
     lines: list[str] = []
@@ -136,9 +204,13 @@ def generate(plan: Mapping[str, Any]) -> str:
         var = f"r{i}"
         opts = _options(r, names)
         inputs = repr(r["inputs"])
+        arguments = python_arguments(r["type"], r["inputs"]) if typed and r["custom"] else None
         if r["type"].startswith(PROVIDER_PREFIX):
             package = r["type"][len(PROVIDER_PREFIX) :]
             call = f"ProviderResource({package!r}, {r['name']!r}, {inputs}, {opts})"
+        elif arguments is not None:
+            sdk = sdk_classes([r["type"]])[0]
+            call = f"SDK[{sdk!r}]({r['name']!r}, opts={opts}, **{expression(arguments)})"
         elif r["custom"]:
             call = f"CustomResource({r['type']!r}, {r['name']!r}, {inputs}, {opts})"
         else:
@@ -162,11 +234,13 @@ def generate(plan: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    generic = "--generic" in argv
+    argv = [a for a in argv if a != "--generic"]
     if len(argv) != 3 or argv[0] != "generate":
-        print("usage: flat_program.py generate PLAN.json OUT.py", file=sys.stderr)
+        print("usage: flat_program.py generate PLAN.json OUT.py [--generic]", file=sys.stderr)
         return 2
     plan = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    Path(argv[2]).write_text(generate(plan), encoding="utf-8")
+    Path(argv[2]).write_text(generate(plan, typed=not generic), encoding="utf-8")
     return 0
 
 

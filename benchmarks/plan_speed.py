@@ -1,5 +1,7 @@
 """How fast the offline plan is: ``plan dev``, ``plan prod``, prod's layout over 2/4/8/16
-regions, and prod against the flat baseline (:mod:`flat_program`). Issue 15's figures.
+regions, and prod against the flat baseline (:mod:`flat_program`: the same resources through
+the SDK's classes without the components; and the generic variant, plain ``CustomResource``
+calls, a lower floor). Issue 15's figures.
 
     python benchmarks/plan_speed.py                      # medians of 5, everything
     python benchmarks/plan_speed.py --repeat 3 --regions 2,16 --compare-off
@@ -188,12 +190,14 @@ def report(cases: list[Case], flat: str | None) -> list[str]:
                 f"wall x{_ratio(sixteen.wall, two.wall):.2f}, cpu x{_ratio(sixteen.cpu, two.cpu):.2f}, "
                 f"memory x{_ratio(sixteen.rss_mb, two.rss_mb):.2f}"
             )
-        prod, base = by_name.get(f"plan prod{suffix}"), by_name.get(flat or "")
-        if prod and base and not suffix:
-            lines.append(
-                f"plan prod vs flat baseline: wall x{_ratio(prod.wall, base.wall):.2f}, "
-                f"cpu x{_ratio(prod.cpu, base.cpu):.2f}"
-            )
+        prod = by_name.get(f"plan prod{suffix}")
+        for base_name in (flat, "flat generic (prod)"):
+            base = by_name.get(base_name or "")
+            if prod and base and not suffix:
+                lines.append(
+                    f"plan prod vs {base.name}: wall x{_ratio(prod.wall, base.wall):.2f}, "
+                    f"cpu x{_ratio(prod.cpu, base.cpu):.2f}"
+                )
     return lines
 
 
@@ -232,10 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-            program = work / "flat_prod.py"
-            program.write_text(generate(json.loads(out.read_text())), encoding="utf-8")
+            for typed, name in ((True, "flat baseline (prod)"), (False, "flat generic (prod)")):
+                program = work / f"flat_prod_{'typed' if typed else 'generic'}.py"
+                program.write_text(
+                    generate(json.loads(out.read_text()), typed=typed), encoding="utf-8"
+                )
+                cases.append(Case(name, [python, str(program)]))
             flat = "flat baseline (prod)"
-            cases.append(Case(flat, [python, str(program)]))
         if args.compare_off:
             cases += [
                 Case(f"{c.name} (speedups off)", c.argv, {SPEEDUPS_ENV: "0"}) for c in list(cases)
