@@ -34,6 +34,33 @@ STACKS = ("dev", "prod")
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
+def _allowed_actions_once() -> None:
+    """parliament's community auditors each ask a policy for its allowed actions again
+    (``Policy.get_allowed_actions``: every action the policy names, matched against every
+    statement's resources), four times per analysis and most of its time on a large policy
+    (8 s for a deploy role's). The answer depends only on the policy's statements, which an
+    analysis does not change, so each policy computes it once; the findings are the same
+    (tests/test_deploy_iam.py compares them with and without this)."""
+    from parliament.policy import Policy
+
+    compute = Policy.get_allowed_actions
+    if getattr(compute, "computed_once", False):
+        return
+
+    def get_allowed_actions(self: Any, raise_exceptions: bool = True) -> Any:
+        cache = self.__dict__.setdefault("_allowed_actions_cache", {})
+        if raise_exceptions not in cache:
+            cache[raise_exceptions] = compute(self, raise_exceptions)
+        return list(cache[raise_exceptions])
+
+    get_allowed_actions.computed_once = True  # type: ignore[attr-defined]
+    get_allowed_actions.uncached = compute  # type: ignore[attr-defined]
+    Policy.get_allowed_actions = get_allowed_actions  # type: ignore[method-assign]
+
+
+_allowed_actions_once()
+
+
 @dataclass
 class RenderNotes:
     """What the session's render of a real stack said besides its plan.

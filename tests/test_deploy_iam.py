@@ -689,3 +689,20 @@ def test_failover_permissions_reach_the_resources_the_plans_create(stack: str) -
         f"arn:aws:ssm:eu-west-1:{account}:parameter/mlops/{other}/failover/active-region",
         stack,
     )
+
+
+def test_the_suites_allowed_actions_cache_changes_no_finding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tests/conftest.py makes parliament compute a policy's allowed actions once per
+    analysis instead of once per community auditor; the findings must be the same as
+    parliament's own."""
+    from parliament.policy import Policy
+
+    def described(name: str) -> list[str]:
+        return sorted(f"{f.issue} {f.detail} {f.location}" for f in findings(name))
+
+    cached = described("failover.permissions.json")
+    monkeypatch.setattr(Policy, "get_allowed_actions", Policy.get_allowed_actions.uncached)
+    assert described("failover.permissions.json") == cached
+    assert cached  # the document has findings to compare (accepted ones)

@@ -38,7 +38,10 @@ def _sha256(text: str) -> str:
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_speedups_leave_the_plan_byte_identical(stack: str, plans) -> None:
     """Both real stacks, rendered with the speedups (the session's plans) and without them
-    (Pulumi's mock runtime as it comes): the same JSON, byte for byte."""
+    (Pulumi's mock runtime as it comes): the same JSON, byte for byte. Also what shows that a
+    second render of a stack is the first one again (rendering is deterministic; across
+    processes too when the session's plan came from another worker, and always through the
+    golden plans)."""
     fast = plans[stack].to_json()
     slow = render_stack(stack, speedups=False).to_json()
     assert _sha256(fast) == _sha256(slow), f"{stack}: the speedups changed the plan"
@@ -221,23 +224,33 @@ def _benchmark_module(name: str) -> ModuleType:
         sys.path.remove(str(BENCHMARKS))
 
 
-def test_flat_baseline_registers_exactly_the_plans_resources(dev_plan, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("stack", "typed"), [("dev", True), ("prod", True), ("dev", False)], ids=str
+)
+def test_flat_baseline_registers_exactly_the_plans_resources(
+    plans, tmp_path, stack: str, typed: bool
+) -> None:
     """The benchmark's baseline is only a fair comparison if it registers the same graph:
-    generated from dev's plan, it records the same resources (types, names, inputs,
-    parents, providers, dependencies, options), byte for byte."""
+    generated from a stack's plan, through the SDK's own classes (or generic resources), it
+    records the same resources (types, names, inputs, parents, providers, dependencies,
+    options), byte for byte."""
+    plan = plans[stack]
     flat = _benchmark_module("flat_program")
-    program = tmp_path / "flat_dev.py"
-    program.write_text(flat.generate(json.loads(dev_plan.to_json())), encoding="utf-8")
-    namespace = runpy.run_path(str(program), run_name="flat_dev")
+    source = flat.generate(json.loads(plan.to_json()), typed=typed)
+    # Typed: every cloud resource through its SDK class, none generic.
+    assert ("CustomResource(" in source) is not typed
+    program = tmp_path / f"flat_{stack}.py"
+    program.write_text(source, encoding="utf-8")
+    namespace = runpy.run_path(str(program), run_name=f"flat_{stack}")
     replay = render_program(
         namespace["program"],
-        project=dev_plan.project,
-        stack=dev_plan.stack,
+        project=plan.project,
+        stack=plan.stack,
         config={"pulumi:disable-default-providers": '["aws"]'},
         project_dir=PROJECT_DIR,
     )
     assert json.dumps(replay.resources, sort_keys=True) == json.dumps(
-        dev_plan.resources, sort_keys=True
+        plan.resources, sort_keys=True
     )
 
 
