@@ -174,7 +174,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.plan:
         # The plan `plan --out` already wrote (the PR check renders once, not per command).
         from stacks import plan_diff
-        from stacks.offline.engine import Plan
+        from stacks.offline.plan import Plan
 
         try:
             data = plan_diff.load_plan_file(Path(args.plan))

@@ -9,7 +9,7 @@ from typing import Any
 # The diff moved to stacks.plan_diff (grouping, values, replacement, warnings, formats); its
 # names stay importable from here.
 from stacks.offline import PROVIDER_TYPE_PREFIX
-from stacks.offline.engine import count_resources
+from stacks.offline.plan import count_resources
 from stacks.plan_diff import PlanDiff, PlanFileError, diff_plans, load_plan_file
 
 # Summary -----------------------------------------------------------------------------------

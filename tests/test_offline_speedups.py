@@ -272,3 +272,41 @@ def test_benchmark_is_documented() -> None:
     readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
     assert "python benchmarks/plan_speed.py" in readme
     assert Path(BENCHMARKS / "plan_speed.py").is_file()
+
+
+@pytest.mark.subprocess
+def test_commands_that_read_plan_files_start_without_pulumi(tmp_path) -> None:
+    """``diff``, ``cost --diff``, ``check --plan`` (the pull request job, after its renders) and
+    ``failover`` (during an outage) never render, so they must not pay for importing Pulumi
+    and pulumi_aws (about a second each): one process runs them all and lists what it
+    imported."""
+    golden = PROJECT_DIR / "tests" / "golden"
+    script = f"""
+import contextlib, io, sys
+from stacks.cli import main
+runs = [
+    ["diff", {str(golden / "plan-dev.json")!r}, {str(golden / "plan-prod.json")!r}],
+    ["cost", "--diff", {str(golden / "plan-dev.json")!r}, {str(golden / "plan-prod.json")!r}],
+    ["check", "prod", "--plan", {str(golden / "plan-prod.json")!r}],
+    ["failover", "--help"],
+]
+for argv in runs:
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    print(argv[0], code)
+print(sorted({{m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("pulumi", "pulumi_aws")}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:4] == ["diff 1", "cost 0", "check 0", "failover 0"], done.stdout
+    assert lines[-1] == "[]", f"imported {lines[-1]}"

@@ -27,47 +27,115 @@ builds them (the components' published ``*_problem(s)`` functions, tables and li
 
 from __future__ import annotations
 
-from stacks.config.alerts import AlertsConfig
-from stacks.config.base import NAMESPACE, PRODUCTION_ENVIRONMENTS
-from stacks.config.builds import PROJECT_ROOT, ContainerBuildConfig
-from stacks.config.compute import (
-    ComputeConfig,
-    OfficeHoursConfig,
-    PoolConfig,
-    PoolLoadBalancerConfig,
-    PoolScheduleConfig,
-)
-from stacks.config.containers import ContainersConfig
-from stacks.config.data_lake import DataLakeConfig, LakeTransitionConfig
-from stacks.config.dns import DnsConfig, HealthCheckConfig
-from stacks.config.errors import ConfigError, StackFileError
-from stacks.config.iam import IamConfig
-from stacks.config.ingest import IngestAlarmsConfig, IngestConfig
-from stacks.config.jobs import (
-    AirflowConfig,
-    JobBuildConfig,
-    JobConfig,
-    JobScheduleConfig,
-    JobsConfig,
-)
-from stacks.config.loader import (
-    available_stacks,
-    current_program_config,
-    load_stack_config,
-    load_stack_file,
-    parse_raw_config,
-    stack_file_path,
-)
-from stacks.config.network import MAX_AZ_COUNT, NetworkConfig, RegionConfig, aws_region_names
-from stacks.config.resilience import LakeReplicationConfig, ResilienceConfig
-from stacks.config.stack import CLOUDWATCH_RETENTION_DAYS, PlatformConfig
-from stacks.config.training import (
-    DriftConfig,
-    DriftScheduleConfig,
-    PromotionConfig,
-    TrainingConfig,
-    TrainingJobSizeConfig,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stacks.config.alerts import AlertsConfig
+    from stacks.config.base import NAMESPACE, PRODUCTION_ENVIRONMENTS
+    from stacks.config.builds import PROJECT_ROOT, ContainerBuildConfig
+    from stacks.config.compute import (
+        ComputeConfig,
+        OfficeHoursConfig,
+        PoolConfig,
+        PoolLoadBalancerConfig,
+        PoolScheduleConfig,
+    )
+    from stacks.config.containers import ContainersConfig
+    from stacks.config.data_lake import DataLakeConfig, LakeTransitionConfig
+    from stacks.config.dns import DnsConfig, HealthCheckConfig
+    from stacks.config.errors import ConfigError, StackFileError
+    from stacks.config.iam import IamConfig
+    from stacks.config.ingest import IngestAlarmsConfig, IngestConfig
+    from stacks.config.jobs import (
+        AirflowConfig,
+        JobBuildConfig,
+        JobConfig,
+        JobScheduleConfig,
+        JobsConfig,
+    )
+    from stacks.config.loader import (
+        available_stacks,
+        current_program_config,
+        load_stack_config,
+        load_stack_file,
+        parse_raw_config,
+        stack_file_path,
+    )
+    from stacks.config.network import MAX_AZ_COUNT, NetworkConfig, RegionConfig, aws_region_names
+    from stacks.config.resilience import LakeReplicationConfig, ResilienceConfig
+    from stacks.config.stack import CLOUDWATCH_RETENTION_DAYS, PlatformConfig
+    from stacks.config.training import (
+        DriftConfig,
+        DriftScheduleConfig,
+        PromotionConfig,
+        TrainingConfig,
+        TrainingJobSizeConfig,
+    )
+
+# Each name is imported from its module on first use (PEP 562), so a command that needs only
+# the errors or the loader (``diff``, ``cost --diff``, ``check --plan``, ``failover``) does not
+# import every section's component rules, and with them Pulumi and pulumi_aws (about 1 s).
+_MODULES: dict[str, str] = {
+    "AlertsConfig": "stacks.config.alerts",
+    "NAMESPACE": "stacks.config.base",
+    "PRODUCTION_ENVIRONMENTS": "stacks.config.base",
+    "PROJECT_ROOT": "stacks.config.builds",
+    "ContainerBuildConfig": "stacks.config.builds",
+    "ComputeConfig": "stacks.config.compute",
+    "OfficeHoursConfig": "stacks.config.compute",
+    "PoolConfig": "stacks.config.compute",
+    "PoolLoadBalancerConfig": "stacks.config.compute",
+    "PoolScheduleConfig": "stacks.config.compute",
+    "ContainersConfig": "stacks.config.containers",
+    "DataLakeConfig": "stacks.config.data_lake",
+    "LakeTransitionConfig": "stacks.config.data_lake",
+    "DnsConfig": "stacks.config.dns",
+    "HealthCheckConfig": "stacks.config.dns",
+    "ConfigError": "stacks.config.errors",
+    "StackFileError": "stacks.config.errors",
+    "IamConfig": "stacks.config.iam",
+    "IngestAlarmsConfig": "stacks.config.ingest",
+    "IngestConfig": "stacks.config.ingest",
+    "AirflowConfig": "stacks.config.jobs",
+    "JobBuildConfig": "stacks.config.jobs",
+    "JobConfig": "stacks.config.jobs",
+    "JobScheduleConfig": "stacks.config.jobs",
+    "JobsConfig": "stacks.config.jobs",
+    "available_stacks": "stacks.config.loader",
+    "current_program_config": "stacks.config.loader",
+    "load_stack_config": "stacks.config.loader",
+    "load_stack_file": "stacks.config.loader",
+    "parse_raw_config": "stacks.config.loader",
+    "stack_file_path": "stacks.config.loader",
+    "MAX_AZ_COUNT": "stacks.config.network",
+    "NetworkConfig": "stacks.config.network",
+    "RegionConfig": "stacks.config.network",
+    "aws_region_names": "stacks.config.network",
+    "LakeReplicationConfig": "stacks.config.resilience",
+    "ResilienceConfig": "stacks.config.resilience",
+    "CLOUDWATCH_RETENTION_DAYS": "stacks.config.stack",
+    "PlatformConfig": "stacks.config.stack",
+    "DriftConfig": "stacks.config.training",
+    "DriftScheduleConfig": "stacks.config.training",
+    "PromotionConfig": "stacks.config.training",
+    "TrainingConfig": "stacks.config.training",
+    "TrainingJobSizeConfig": "stacks.config.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULES))
+
 
 __all__ = [
     # constants

@@ -10,23 +10,64 @@
   turns it off.
 """
 
-from stacks.offline.engine import (
-    MOCK_ACCOUNT_ID,
-    PLAN_FORMAT,
-    PROVIDER_TYPE_PREFIX,
-    SECRET_MASK,
-    Plan,
-    PlanError,
-    RecordingMocks,
-    RecordingMonitor,
-    disabled_default_providers,
-    flatten_stack_config,
-    render_components,
-    render_program,
-    render_project,
-)
-from stacks.offline.mocks import physical_name
-from stacks.offline.stack import PROJECT_DIR, project_name, render_stack
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stacks.offline.engine import (
+        MOCK_ACCOUNT_ID,
+        PLAN_FORMAT,
+        PROVIDER_TYPE_PREFIX,
+        SECRET_MASK,
+        Plan,
+        PlanError,
+        RecordingMocks,
+        RecordingMonitor,
+        disabled_default_providers,
+        flatten_stack_config,
+        render_components,
+        render_program,
+        render_project,
+    )
+    from stacks.offline.plan import physical_name
+    from stacks.offline.stack import PROJECT_DIR, project_name, render_stack
+
+# Each name is imported from its module on first use (PEP 562): the names that need no Pulumi
+# (the error, the project directory, physical names) come from :mod:`stacks.offline.plan`,
+# so commands that only read plan files or call AWS do not import Pulumi to get them.
+_MODULES: dict[str, str] = {
+    "MOCK_ACCOUNT_ID": "stacks.offline.plan",
+    "PROVIDER_TYPE_PREFIX": "stacks.offline.plan",
+    "PlanError": "stacks.offline.plan",
+    "PROJECT_DIR": "stacks.offline.plan",
+    "physical_name": "stacks.offline.plan",
+    "PLAN_FORMAT": "stacks.offline.plan",
+    "SECRET_MASK": "stacks.offline.plan",
+    "Plan": "stacks.offline.plan",
+    "RecordingMocks": "stacks.offline.engine",
+    "RecordingMonitor": "stacks.offline.engine",
+    "disabled_default_providers": "stacks.offline.engine",
+    "flatten_stack_config": "stacks.offline.engine",
+    "render_components": "stacks.offline.engine",
+    "render_program": "stacks.offline.engine",
+    "render_project": "stacks.offline.engine",
+    "project_name": "stacks.offline.stack",
+    "render_stack": "stacks.offline.stack",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULES))
+
 
 __all__ = [
     "MOCK_ACCOUNT_ID",

@@ -27,8 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,6 +43,31 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from stacks.offline.mocks import MOCK_ACCOUNT_ID, PROVIDER_TYPE_PREFIX, PlanError, RecordingMocks
+from stacks.offline.plan import (
+    PLAN_FORMAT,
+    SECRET_MASK,
+    Plan,
+    ResourceCounts,
+    count_resources,
+)
+
+__all__ = [
+    "MOCK_ACCOUNT_ID",
+    "PLAN_FORMAT",
+    "PROVIDER_TYPE_PREFIX",
+    "SECRET_MASK",
+    "Plan",
+    "PlanError",
+    "RecordingMocks",
+    "RecordingMonitor",
+    "ResourceCounts",
+    "count_resources",
+    "disabled_default_providers",
+    "flatten_stack_config",
+    "render_components",
+    "render_program",
+    "render_project",
+]
 from stacks.offline.speedups import (
     InlineExecutor,
     collector_paused,
@@ -51,8 +76,6 @@ from stacks.offline.speedups import (
     stack_capture_skipped,
 )
 
-PLAN_FORMAT = "mlops-plan/1"
-
 # Sentinels of Pulumi's wire format (sdk/go/common/resource/sig).
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SIG_SECRET = "1b47061264138c4ac30d75fd1eb44270"
@@ -60,8 +83,6 @@ _SIG_RESOURCE_REF = "5cf8f73096256a8f31e491e813e4eb8e"
 _SIG_ASSET = "c44067f5952c0a294b673a41bacd8c17"
 _SIG_ARCHIVE = "0def7320c3a5731c473e5ecbe6d01bc7"
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
-SECRET_MASK = "[secret]"
 
 
 # Recording ------------------------------------------------------------------------------
@@ -249,114 +270,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return resource_pb2.ReadResourceResponse(urn=urn, properties=props)
 
 
-# Counting ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResourceCounts:
-    """What a plan holds. ``total`` is every resource the program registers: the cloud
-    resources (custom resources, by package), the component resources and the providers. The
-    stack resource itself (``pulumi:pulumi:Stack``) is not recorded, so not counted."""
-
-    total: int
-    by_package: dict[str, int]
-    components: int
-    providers: int
-
-    def describe(self) -> str:
-        """``"448 resources (384 AWS resources, 62 components, 2 providers)"``."""
-        parts = [
-            f"{n} {'AWS' if package == 'aws' else package} resource{'' if n == 1 else 's'}"
-            for package, n in sorted(self.by_package.items())
-        ]
-        parts.append(f"{self.components} component{'' if self.components == 1 else 's'}")
-        parts.append(f"{self.providers} provider{'' if self.providers == 1 else 's'}")
-        return f"{self.total} resource{'' if self.total == 1 else 's'} ({', '.join(parts)})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "resources": self.total,
-            "byPackage": dict(sorted(self.by_package.items())),
-            "components": self.components,
-            "providers": self.providers,
-        }
-
-
-def count_resources(resources: Iterable[Mapping[str, Any]]) -> ResourceCounts:
-    """Count plan resources by kind: providers by type, components (``custom`` false), and
-    custom resources by package (the type's first part, ``aws``)."""
-    by_package: dict[str, int] = {}
-    components = providers = total = 0
-    for r in resources:
-        total += 1
-        if str(r["type"]).startswith(PROVIDER_TYPE_PREFIX):
-            providers += 1
-        elif not r.get("custom"):
-            components += 1
-        else:
-            package = str(r["type"]).split(":", 1)[0]
-            by_package[package] = by_package.get(package, 0) + 1
-    return ResourceCounts(total, by_package, components, providers)
-
-
 # Running ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    """A rendered stack: the recorded resources and the stack outputs."""
-
-    project: str
-    stack: str
-    resources: list[dict[str, Any]]
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": PLAN_FORMAT,
-            "project": self.project,
-            "stack": self.stack,
-            "counts": self.counts().to_dict(),
-            "outputs": self.outputs,
-            "resources": self.resources,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> Plan:
-        """A plan read back from :meth:`to_json` (whose ``to_json`` gives the same text)."""
-        doc = json.loads(text)
-        if doc.get("format") != PLAN_FORMAT:
-            raise ValueError(f"not a plan of format {PLAN_FORMAT}: {doc.get('format')!r}")
-        return cls(doc["project"], doc["stack"], doc["resources"], doc.get("outputs", {}))
-
-    def counts(self) -> ResourceCounts:
-        """What the plan holds, counted as the summary and ``check`` count it."""
-        return count_resources(self.resources)
-
-    # Queries used by tests, check and summaries.
-    def of_type(self, typ: str) -> list[dict[str, Any]]:
-        return [r for r in self.resources if r["type"] == typ]
-
-    def by_urn(self, urn: str) -> dict[str, Any]:
-        for r in self.resources:
-            if r["urn"] == urn:
-                return r
-        raise KeyError(urn)
-
-    def in_region(self, region: str) -> list[dict[str, Any]]:
-        return [r for r in self.resources if r["region"] == region]
-
-    def children_of(self, urn: str) -> list[dict[str, Any]]:
-        return [r for r in self.resources if r["parent"] == urn]
-
-    def find(self, typ: str, name: str) -> dict[str, Any]:
-        matches = [r for r in self.resources if r["type"] == typ and r["name"] == name]
-        if len(matches) != 1:
-            raise KeyError(f"{len(matches)} resources of type {typ} named {name}")
-        return matches[0]
 
 
 def render_program(

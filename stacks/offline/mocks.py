@@ -10,144 +10,28 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 
-MOCK_ACCOUNT_ID = "123456789012"
-PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+from stacks.offline.plan import (
+    _ARN_LAYOUT,
+    _GLOBAL_SERVICES,
+    _ID_IS_NAME,
+    _ID_PREFIX,
+    MOCK_ACCOUNT_ID,
+    PROVIDER_TYPE_PREFIX,
+    PlanError,
+    _digest,
+    _partition_of,
+    _region_code,
+    _zone_letters,
+    physical_name,
+)
 
-
-class PlanError(Exception):
-    """The program could not be rendered offline (the message says why).
-
-    ``registered`` lists the URNs registered before the failure.
-    """
-
-    registered: list[str] = []
-
-
-# Deterministic answers -------------------------------------------------------------------
-
-
-def _digest(*parts: str, size: int = 17) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:size]
-
-
-def _partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def _zone_letters(region: str) -> str:
-    # Regions differ in AZ count; six letters cover every configurable azCount.
-    return "abcdef"
-
-
-def _region_code(region: str) -> str:
-    parts = region.split("-")
-    return "".join(
-        p[:3] if i == 0 else p[0] + p[1:] if p.isdigit() else p[0] for i, p in enumerate(parts)
-    )
-
-
-#: ARN layout per resource type: (service, resource part). ``{name}`` is the physical name,
-#: ``{id}`` the physical id. Types not listed get ``<module>:<region>:<account>:<type>/<id>``.
-_ARN_LAYOUT: dict[str, tuple[str, str]] = {
-    "aws:s3/bucket:Bucket": ("s3", "{name}"),
-    "aws:iam/role:Role": ("iam", "role/{name}"),
-    "aws:iam/policy:Policy": ("iam", "policy/{name}"),
-    "aws:iam/instanceProfile:InstanceProfile": ("iam", "instance-profile/{name}"),
-    "aws:kms/key:Key": ("kms", "key/{id}"),
-    "aws:kms/alias:Alias": ("kms", "{name}"),
-    "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}"),
-    "aws:sns/topic:Topic": ("sns", "{name}"),
-    "aws:sqs/queue:Queue": ("sqs", "{name}"),
-    "aws:dynamodb/table:Table": ("dynamodb", "table/{name}"),
-    "aws:lambda/function:Function": ("lambda", "function:{name}"),
-    "aws:cloudtrail/trail:Trail": ("cloudtrail", "trail/{name}"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}"),
-    "aws:cloudwatch/eventRule:EventRule": ("events", "rule/{name}"),
-    "aws:cloudwatch/dashboard:Dashboard": ("cloudwatch", "dashboard/{name}"),
-    "aws:ecs/cluster:Cluster": ("ecs", "cluster/{name}"),
-    "aws:ecs/service:Service": ("ecs", "service/{name}"),
-    "aws:ecs/taskDefinition:TaskDefinition": ("ecs", "task-definition/{name}:1"),
-    "aws:ecr/repository:Repository": ("ecr", "repository/{name}"),
-    "aws:lb/loadBalancer:LoadBalancer": ("elasticloadbalancing", "loadbalancer/app/{name}/{id8}"),
-    "aws:lb/targetGroup:TargetGroup": ("elasticloadbalancing", "targetgroup/{name}/{id8}"),
-    "aws:lb/listener:Listener": ("elasticloadbalancing", "listener/app/{name}/{id8}"),
-    "aws:autoscaling/group:Group": (
-        "autoscaling",
-        "autoScalingGroup:{id}:autoScalingGroupName/{name}",
-    ),
-    "aws:efs/fileSystem:FileSystem": ("elasticfilesystem", "file-system/{id}"),
-    "aws:efs/accessPoint:AccessPoint": ("elasticfilesystem", "access-point/{id}"),
-    "aws:batch/computeEnvironment:ComputeEnvironment": ("batch", "compute-environment/{name}"),
-    "aws:batch/jobQueue:JobQueue": ("batch", "job-queue/{name}"),
-    "aws:batch/jobDefinition:JobDefinition": ("batch", "job-definition/{name}:1"),
-    "aws:scheduler/schedule:Schedule": ("scheduler", "schedule/default/{name}"),
-    "aws:scheduler/scheduleGroup:ScheduleGroup": ("scheduler", "schedule-group/{name}"),
-    "aws:ec2/vpc:Vpc": ("ec2", "vpc/{id}"),
-    "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}"),
-    "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}"),
-    "aws:ec2/launchTemplate:LaunchTemplate": ("ec2", "launch-template/{id}"),
-    "aws:mwaa/environment:Environment": ("airflow", "environment/{name}"),
-    "aws:ssm/parameter:Parameter": ("ssm", "parameter/{name}"),
-    "aws:secretsmanager/secret:Secret": ("secretsmanager", "secret:{name}"),
-}
-_GLOBAL_SERVICES = {"s3", "iam"}
-_ID_PREFIX = {
-    "aws:ec2/vpc:Vpc": "vpc",
-    "aws:ec2/subnet:Subnet": "subnet",
-    "aws:ec2/securityGroup:SecurityGroup": "sg",
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
-    "aws:ec2/internetGateway:InternetGateway": "igw",
-    "aws:ec2/natGateway:NatGateway": "nat",
-    "aws:ec2/eip:Eip": "eipalloc",
-    "aws:ec2/routeTable:RouteTable": "rtb",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
-    "aws:ec2/flowLog:FlowLog": "fl",
-    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
-    "aws:efs/fileSystem:FileSystem": "fs",
-    "aws:efs/accessPoint:AccessPoint": "fsap",
-}
-#: Input that holds a type's physical name, when the program sets it.
-_NAME_INPUT = {
-    "aws:s3/bucket:Bucket": "bucket",
-    "aws:kms/alias:Alias": "name",
-    "aws:cloudtrail/trail:Trail": "name",
-    "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
-}
-#: Types whose physical id is their name.
-_ID_IS_NAME = {
-    "aws:s3/bucket:Bucket",
-    "aws:iam/role:Role",
-    "aws:cloudwatch/logGroup:LogGroup",
-    "aws:sns/topic:Topic",
-    "aws:dynamodb/table:Table",
-    "aws:lambda/function:Function",
-    "aws:ecr/repository:Repository",
-    "aws:cloudtrail/trail:Trail",
-    "aws:cloudwatch/metricAlarm:MetricAlarm",
-    "aws:iam/instanceProfile:InstanceProfile",
-    "aws:kms/alias:Alias",
-    "aws:autoscaling/group:Group",
-    "aws:cloudwatch/dashboard:Dashboard",
-    "aws:scheduler/schedule:Schedule",
-}
-
-
-def physical_name(typ: str, logical: str, urn: str, inputs: dict[str, Any]) -> str:
-    """The name the resource gets: the program's, or Pulumi-style auto-naming."""
-    key = _NAME_INPUT.get(typ, "name")
-    given = inputs.get(key)
-    if isinstance(given, str) and given:
-        return given
-    prefix = inputs.get("namePrefix") or inputs.get("bucketPrefix")
-    base = prefix if isinstance(prefix, str) and prefix else f"{logical}-"
-    suffix = _digest(urn, size=7)
-    if typ == "aws:s3/bucket:Bucket":
-        return (base + suffix).lower()[:63]
-    return base + suffix
+__all__ = [
+    "MOCK_ACCOUNT_ID",
+    "PROVIDER_TYPE_PREFIX",
+    "PlanError",
+    "RecordingMocks",
+    "physical_name",
+]
 
 
 class RecordingMocks(pulumi_mocks.Mocks):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from stacks.offline.engine import MOCK_ACCOUNT_ID, Plan, render_program
+from stacks.offline.plan import PROJECT_DIR
 
-#: The repository root: the Pulumi project directory of the reference program.
-PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+__all__ = ["PROJECT_DIR", "project_name", "render_stack"]
 
 
 def project_name(project_dir: Path = PROJECT_DIR) -> str:

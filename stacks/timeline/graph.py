@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacks.offline.mocks import physical_name
+from stacks.offline.plan import physical_name
 
 DURATIONS_FILE = Path(__file__).with_name("durations.json")
 UNBOUNDED = 2147483647
