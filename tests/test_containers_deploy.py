@@ -38,10 +38,9 @@ SERVICE_COMPONENT = "mlops:containers:ContainerService"
 # Rendering -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, dict[str, str]]]:
-    """Custom timeouts of every registered resource, by logical name (the recorded plan keeps
-    options, not timeouts)."""
+def _capture_timeouts(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, str]]:
+    """Custom timeouts of every resource registered from now on, by logical name (the
+    recorded plan keeps options, not timeouts)."""
     seen: dict[str, dict[str, str]] = {}
     original = RecordingMonitor.RegisterResource
 
@@ -52,7 +51,23 @@ def timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, dict[str, st
         return original(self, request)
 
     monkeypatch.setattr(RecordingMonitor, "RegisterResource", register)
-    yield seen
+    return seen
+
+
+@pytest.fixture
+def timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, dict[str, str]]]:
+    """Custom timeouts of every resource the test registers, by logical name."""
+    yield _capture_timeouts(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def default_render() -> tuple[Plan, dict[str, dict[str, str]]]:
+    """``render()`` with no overrides and its custom timeouts, rendered once for the module
+    (several tests read it; none changes it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        seen = _capture_timeouts(patch)
+        plan = render()
+    return plan, seen
 
 
 def render(
@@ -104,11 +119,11 @@ def minutes(value: str) -> int:
 
 
 def test_the_service_waits_for_a_steady_state_with_a_bounded_timeout(
-    timeouts: dict[str, dict[str, str]],
+    default_render: tuple[Plan, dict[str, dict[str, str]]],
 ) -> None:
     from components.containers import steady_state_timeout_seconds
 
-    plan = render()
+    plan, timeouts = default_render
     service = one(plan, SERVICE)
     assert service["inputs"]["waitForSteadyState"] is True
     limits = timeouts["web-service"]
@@ -129,10 +144,10 @@ def test_the_service_waits_for_a_steady_state_with_a_bounded_timeout(
 
 def test_the_timeout_grows_with_health_checks_grace_and_deregistration(
     timeouts: dict[str, dict[str, str]],
+    default_render: tuple[Plan, dict[str, dict[str, str]]],
 ) -> None:
-    render()
-    base = minutes(timeouts["web-service"]["update"])
-    larger = {
+    base = minutes(default_render[1]["web-service"]["update"])
+    larger: dict[str, Any] = {
         "health_check_interval_seconds": 60,
         "healthy_threshold": 5,
         "unhealthy_threshold": 5,
@@ -215,8 +230,10 @@ def test_health_check_settings_outside_what_aws_accepts_are_refused(
 # 2. The service starts once its own network rules exist --------------------------------------
 
 
-def test_the_service_waits_for_its_security_group_rules() -> None:
-    plan = render()
+def test_the_service_waits_for_its_security_group_rules(
+    default_render: tuple[Plan, dict[str, dict[str, str]]],
+) -> None:
+    plan = default_render[0]
     service = one(plan, SERVICE)
     rules = {
         r["name"]: r["urn"]
@@ -249,8 +266,10 @@ def test_container_insights_log_group_exists_before_the_cluster() -> None:
     assert group["urn"] in cluster["dependencies"]
 
 
-def test_the_default_cluster_name_is_unique_per_project_and_stack() -> None:
-    plan = render()
+def test_the_default_cluster_name_is_unique_per_project_and_stack(
+    default_render: tuple[Plan, dict[str, dict[str, str]]],
+) -> None:
+    plan = default_render[0]
     cluster = one(plan, CLUSTER)
     # render_components runs project "components", stack "test".
     assert cluster["inputs"]["name"] == "components-test-web"

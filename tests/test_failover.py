@@ -1,14 +1,22 @@
-"""``python -m stacks failover|failback`` as a real subprocess against moto_server on 127.0.0.1.
+"""``python -m stacks failover|failback`` against moto_server on 127.0.0.1.
 
 Each test creates, with boto3, what the stack would have created in its two regions (the
 standby inventory and the active-region parameter in SSM, EventBridge Scheduler schedules in
 a group, an EventBridge rule, an Auto Scaling group with a launch template, the ingest table,
 a lake bucket) and runs the command the way an operator does. One moto_server serves the
 module; every test starts from a reset server.
+
+The command runs in this process (``stacks.cli.main([...])``, its output captured) with the
+same environment a subprocess would get: a Python start-up with its imports cost more than
+the whole failover. :func:`run_process` runs it as a real ``python -m stacks`` subprocess,
+kept where the process boundary is the point (exit codes 0 and 1 through ``sys.exit``, the
+report printed and flushed before the process ends).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
@@ -82,6 +90,24 @@ def moto_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_model_loader() -> Iterator[None]:
+    """The module's boto3 sessions share one botocore data loader.
+
+    Each run of the command makes its own boto3 session, as an operator's process does, and
+    a new session parses the JSON model of every service it calls again (SSM, S3, DynamoDB,
+    ...): tenths of a second per in-process run. The loader only reads botocore's bundled
+    data, so sharing it changes nothing the command does.
+    """
+    from botocore import loaders
+    from botocore import session as botocore_session
+
+    shared = loaders.create_loader()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore_session, "create_loader", lambda *args, **kwargs: shared)
+        yield
 
 
 @pytest.fixture
@@ -255,9 +281,25 @@ def is_passive(active: str, pool: tuple[int, int, int]) -> dict[str, Any]:
     }
 
 
-def run(
+def run(project: Path, url: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+    """The command in this process (``main([...])``), as :func:`run_process` would run it.
+
+    The ``aws`` fixture has already set the environment :func:`run_process` gives the
+    subprocess (``fake_env(url, project)``); the command's stdout and stderr are captured.
+    """
+    assert os.environ.get("AWS_ENDPOINT_URL") == url, "in-process runs use the aws fixture's env"
+    assert os.environ.get("AWS_CONFIG_FILE") == str(project / "no-aws-config")
+    argv_full = [*argv[:1], "dev", *argv[1:], "--project-dir", str(project)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv_full)
+    return subprocess.CompletedProcess(argv_full, code, out.getvalue(), err.getvalue())
+
+
+def run_process(
     project: Path, url: str | None, *argv: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    """The command as a real ``python -m stacks`` subprocess (what an operator runs)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= fake_env(url, project) | {"PYTHONPATH": str(ROOT)}
     return subprocess.run(
@@ -299,7 +341,7 @@ def test_failover_activates_the_standby_and_switches_the_old_region_off(
 ) -> None:
     before = client("scheduler", STANDBY).get_schedule(Name=SCHEDULES[0], GroupName=GROUP)
 
-    done = run(project, aws, "failover", "--to", STANDBY)
+    done = run_process(project, aws, "failover", "--to", STANDBY)  # the operator's process
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert state(STANDBY) == is_active(STANDBY)
@@ -470,7 +512,7 @@ def test_a_failed_target_step_leaves_the_old_region_active_and_exits_1(
 ) -> None:
     client("dynamodb", STANDBY).delete_table(TableName=TABLE)
 
-    done = run(project, aws, "failover", "--to", STANDBY)
+    done = run_process(project, aws, "failover", "--to", STANDBY)  # exit 1 from the process
 
     assert done.returncode == 1
     target = lines_of(done.stdout, STANDBY)

@@ -10,6 +10,7 @@ through IAM.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import json
@@ -18,6 +19,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+import types
 import zipfile
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,8 +29,10 @@ from typing import Any
 
 import boto3
 import botocore.endpoint
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
@@ -36,6 +41,7 @@ from stacks.delivery import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, 
 from stacks.sweep import (
     GLOBAL,
     SweepRequest,
+    _shared_loader,
     aws_client,
     format_leftovers,
     group_leftovers,
@@ -126,6 +132,26 @@ def test_retry_config_rejects_bad_values() -> None:
 # --------------------------------------------------------------------------------------
 
 
+@functools.cache
+def client(service: str, region: str, endpoint_url: str | None = None) -> Any:
+    """A boto3 client for the tests' own calls, made once per module (credentials: the
+    ``aws_env`` fixture's, the same in every test).
+
+    ``boto3.client`` uses the default session, which ``mock_aws`` replaces for every test; a
+    new session parses its services' JSON models again and builds each client class again
+    (EC2's alone takes a few tenths of a second), which was most of these tests' time.
+    moto intercepts every botocore client once it is imported (its ``before-send`` handler is
+    one of botocore's built-in handlers), so a client made in one test's ``mock_aws`` talks
+    to the next test's fresh backends. The loader is the sweep's own shared one
+    (``stacks.sweep._shared_loader``), so a model the sweep parsed is not parsed again.
+    """
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _shared_loader())
+    return boto3.session.Session(botocore_session=core).client(
+        service, region_name=region, endpoint_url=endpoint_url
+    )
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Dummy credentials; no profile, config file or endpoint from the machine running the tests."""
@@ -146,8 +172,8 @@ def create_leftovers(endpoint_url: str | None = None) -> dict[str, set[str]]:
     """
     expected: dict[str, set[str]] = {}
     for region in ("eu-west-1", "eu-central-1"):
-        sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
-        sns = boto3.client("sns", region_name=region, endpoint_url=endpoint_url)
+        sqs = client("sqs", region, endpoint_url)
+        sns = client("sns", region, endpoint_url)
         url = sqs.create_queue(QueueName="jobs", tags=STACK_TAGS)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -192,7 +218,7 @@ def test_sweep_of_a_clean_account_exits_0(
     project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with mock_aws():
-        boto3.client("sqs", region_name="eu-west-1").create_queue(
+        client("sqs", "eu-west-1").create_queue(
             QueueName="other", tags={"stack": "prod", "managed-by": "pulumi"}
         )
         code = run_sweep(SweepRequest("dev", project))
@@ -208,14 +234,14 @@ def test_sweep_follows_pagination_and_reports_global_arns_once(
     project: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with mock_aws():
-        sns = boto3.client("sns", region_name="eu-west-1")
+        sns = client("sns", "eu-west-1")
         topics = {
             sns.create_topic(
                 Name=f"t{i}", Tags=[{"Key": k, "Value": v} for k, v in STACK_TAGS.items()]
             )["TopicArn"]
             for i in range(60)
         }
-        s3 = boto3.client("s3", region_name="eu-central-1")
+        s3 = client("s3", "eu-central-1")
         s3.create_bucket(
             Bucket="dev-lake", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
         )
@@ -291,6 +317,58 @@ def throttling_client_factory(throttles: int) -> tuple[Any, list[str]]:
     return factory, seen
 
 
+def virtual_token_bucket_time(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Make adaptive mode's token bucket wait on a virtual clock; returns the waits.
+
+    After a throttle, botocore's adaptive retry mode lowers the client's send rate (down to
+    0.5 requests a second) and its token bucket blocks on a condition until the next token
+    (``botocore.retries.bucket.TokenBucket``): seconds of real waiting per test. Here each
+    wait is recorded and added to the bucket's clock instead, so the bucket refills as if
+    the time had passed. No setting shortens these waits: the SDKs' retry settings are the
+    mode and the number of attempts only (AWS SDKs and Tools Reference Guide, "Retry
+    behavior", https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html:
+    adaptive is standard plus client-side rate limiting; Boto3 guide, "Retries",
+    https://docs.aws.amazon.com/boto3/latest/guide/retries.html).
+    """
+    from botocore.retries import bucket
+
+    waits: list[float] = []
+
+    class VirtualClock(bucket.Clock):
+        def current_time(self) -> float:
+            return float(time.time() + sum(waits))
+
+        def sleep(self, amount: float) -> None:
+            waits.append(amount)
+
+    class Condition:
+        def __init__(self, lock: Any = None) -> None:
+            self._real = threading.Condition(lock)
+
+        def __enter__(self) -> Any:
+            return self._real.__enter__()
+
+        def __exit__(self, *exc: Any) -> None:
+            self._real.__exit__(*exc)
+
+        def notify(self, n: int = 1) -> None:
+            self._real.notify(n)
+
+        def notify_all(self) -> None:
+            self._real.notify_all()
+
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            return False
+
+    monkeypatch.setattr(bucket, "Clock", VirtualClock)
+    # Only the bucket module's name for ``threading`` changes; the real module is untouched.
+    monkeypatch.setattr(
+        bucket, "threading", types.SimpleNamespace(Lock=threading.Lock, Condition=Condition)
+    )
+    return waits
+
+
 @pytest.mark.parametrize("mode", ["standard", "adaptive"])
 def test_sweep_survives_throttling_through_retries(
     project: Path,
@@ -303,6 +381,7 @@ def test_sweep_survives_throttling_through_retries(
     monkeypatch.setattr(
         botocore.endpoint.time, "sleep", backoffs.append
     )  # record the backoff, skip the wait
+    waits = virtual_token_bucket_time(monkeypatch)
     factory, seen = throttling_client_factory(throttles=2)
     with mock_aws():
         expected = create_leftovers()
@@ -313,6 +392,8 @@ def test_sweep_survives_throttling_through_retries(
     assert code == EXIT_FAILED
     assert seen[:3] == ["throttled", "throttled", "sent"]
     assert len(backoffs) == 2  # one backoff per throttled attempt
+    # adaptive mode's client-side rate limiter slowed the calls after the throttling
+    assert bool(waits) is (mode == "adaptive"), waits
     assert parse_report(capsys.readouterr().out) == {**expected, GLOBAL: set()}
 
 
@@ -543,7 +624,7 @@ Made = tuple[str, Callable[[], None]]
 
 
 def _c(service: str) -> Any:
-    return boto3.client(service, region_name=REGION)
+    return client(service, REGION)
 
 
 def _role(name: str, service: str = "lambda.amazonaws.com") -> str:
@@ -1043,6 +1124,22 @@ def gone_lines(out: str) -> dict[str, str]:
     }
 
 
+@functools.cache
+def _kept_service_client(service: str, region: str, retries: str) -> Any:
+    return aws_client(service, region, Config(retries=json.loads(retries)))
+
+
+def kept_service_client(service: str, region: str, config: Any) -> Any:
+    """``aws_client``, each (service, region, retry settings) made once for the module.
+
+    The sweep's default factory makes a new botocore session per client, most of an
+    in-process sweep's time; the checkers (what the per-kind tests check) ask the same
+    clients either way, and moto answers a kept client from the current test's backends.
+    The other tests keep the default factory.
+    """
+    return _kept_service_client(service, region, json.dumps(config.retries, sort_keys=True))
+
+
 @pytest.mark.parametrize("kind", sorted(MAKERS), ids=lambda k: f"{k[0]}:{k[1] or 'resource'}")
 def test_a_deleted_resource_still_in_the_index_is_not_counted_and_a_left_one_is(
     project: Path, aws_env: None, capsys: pytest.CaptureFixture[str], kind: tuple[str, str]
@@ -1051,7 +1148,11 @@ def test_a_deleted_resource_still_in_the_index_is_not_counted_and_a_left_one_is(
         gone_arn, delete = MAKERS[kind]("gone")
         left_arn, _ = MAKERS[kind]("left")
         delete()
-        code = run_sweep(SweepRequest("dev", project), client_for=stale_index([gone_arn, left_arn]))
+        code = run_sweep(
+            SweepRequest("dev", project),
+            client_for=stale_index([gone_arn, left_arn]),
+            service_client=kept_service_client,
+        )
 
     out = capsys.readouterr().out
     assert code == EXIT_FAILED, out
@@ -1209,7 +1310,7 @@ def test_iam_roles_and_instance_profiles_are_listed_once_by_tag(
 
     trust = json.dumps({"Version": "2012-10-17", "Statement": []})
     with mock_aws():
-        iam = boto3.client("iam")
+        iam = client("iam", REGION)
         role = iam.create_role(
             RoleName="eu-west-1-web-task-role-1a2b3c4",
             AssumeRolePolicyDocument=trust,
