@@ -11,13 +11,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from batch_support import CURATED, ENV_NAMES, LINEAR_MODEL, MODEL_KEY, MODELS, put  # noqa: E402
+from moto_support import fresh_mock_aws  # noqa: E402
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def s3(aws_env: None) -> Iterator[Any]:
     """A moto S3 with the curated and models zone buckets and the linear model artefact."""
-    with mock_aws():
+    with fresh_mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=CURATED)
         client.create_bucket(Bucket=MODELS)

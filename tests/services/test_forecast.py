@@ -513,11 +513,11 @@ def snapshot(path: Path) -> set[str]:
     return {str(p.relative_to(path)) for p in path.rglob("*")}
 
 
-@pytest.fixture
-def gunicorn_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for the image's commands: a free port on 127.0.0.1, separate HOME/TMPDIR."""
+def image_env(folder: Path) -> dict[str, str]:
+    """Environment for the image's commands: a free port on 127.0.0.1, separate HOME/TMPDIR
+    (under ``folder``)."""
     pytest.importorskip("gunicorn")
-    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home, tmp = folder / "home", folder / "tmp"
     home.mkdir()
     tmp.mkdir()
     env = {
@@ -536,6 +536,18 @@ def gunicorn_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def gunicorn_env(tmp_path: Path) -> dict[str, str]:
+    """:func:`image_env` for one test."""
+    return image_env(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def served_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """:func:`image_env` of the module's one gunicorn server (``gunicorn_server``)."""
+    return image_env(tmp_path_factory.mktemp("gunicorn"))
+
+
 def as_local_command(argv: list[str]) -> list[str]:
     """Run the image's ``gunicorn``/``python`` with this interpreter."""
     if argv[0] == "gunicorn":
@@ -552,13 +564,17 @@ def image_cmd(app_dir: Path) -> list[str]:
     return as_local_command(argv)
 
 
-@pytest.fixture
-def gunicorn_server(
-    tmp_path: Path, gunicorn_env: dict[str, str]
-) -> Iterator[tuple[int, Path, int]]:
+@pytest.fixture(scope="module")
+def gunicorn_server(served_env: dict[str, str]) -> Iterator[tuple[int, Path, int]]:
     """gunicorn started with the Dockerfile's CMD from the image layout; stopped after.
-    Yields the port, the app directory and the arbiter's process id."""
-    app_dir = image_layout(tmp_path)
+    Yields the port, the app directory and the arbiter's process id.
+
+    One server for the module: the tests using it only send requests and read what it
+    holds open, so they share it instead of each starting and stopping gunicorn; what its
+    stop must show (a graceful exit on SIGTERM, nothing written beside the code or under
+    $HOME) is checked when the last of them is done."""
+    gunicorn_env = served_env
+    app_dir = image_layout(Path(gunicorn_env["HOME"]).parent)
     before = snapshot(app_dir)
     process = subprocess.Popen(
         image_cmd(app_dir),
@@ -597,8 +613,9 @@ def gunicorn_server(
 
 @pytest.mark.subprocess
 def test_image_command_serves_the_app(
-    gunicorn_server: tuple[int, Path, int], gunicorn_env: dict[str, str]
+    gunicorn_server: tuple[int, Path, int], served_env: dict[str, str]
 ) -> None:
+    gunicorn_env = served_env
     port, _, _ = gunicorn_server
     assert http_get(port, "/health") == (200, {"status": "ok"})
     status, doc = http_get(port, "/forecast?horizon=14")
@@ -610,8 +627,9 @@ def test_image_command_serves_the_app(
 
 @pytest.mark.subprocess
 def test_image_healthcheck_command(
-    gunicorn_server: tuple[int, Path, int], gunicorn_env: dict[str, str]
+    gunicorn_server: tuple[int, Path, int], served_env: dict[str, str]
 ) -> None:
+    gunicorn_env = served_env
     (line,) = dockerfile_instruction("HEALTHCHECK")
     command = as_local_command(exec_form(line))
     assert subprocess.run(command, env=gunicorn_env, timeout=30).returncode == 0
@@ -636,13 +654,14 @@ def open_files(pid: int) -> list[str]:
 @pytest.mark.subprocess
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads open files from Linux /proc")
 def test_workers_heartbeat_files_live_in_the_temporary_directory(
-    gunicorn_server: tuple[int, Path, int], gunicorn_env: dict[str, str]
+    gunicorn_server: tuple[int, Path, int], served_env: dict[str, str]
 ) -> None:
     """gunicorn's arbiter creates each worker's heartbeat file in the temporary directory
     (``TMPDIR``; ``/tmp`` in the image) and keeps it open, unlinked: no worker starts unless
     the image's user can create files there. On Fargate that is the task's ``/tmp`` bind
     mount, writable for the user only because the image declares ``VOLUME /tmp`` owned by it
     (checked in test_images.py)."""
+    gunicorn_env = served_env
     _, _, pid = gunicorn_server
 
     heartbeats = [target for target in open_files(pid) if "wgunicorn-" in target]

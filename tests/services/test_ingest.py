@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from moto import mock_aws
+from moto_support import fresh_mock_aws, shared_session
 
 REGION = "eu-west-1"
 BUCKET = "lake-raw"
@@ -47,14 +47,31 @@ def import_handler() -> ModuleType:
     return importlib.import_module(MODULE)
 
 
+_CLIENTS: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """The tests' own client for ``service`` in REGION, made once for the module: a client
+    holds no moto state (each request is answered by the backends of the mock active then),
+    and no test registers hooks on these. ``"table"`` is the records table's resource."""
+    if service not in _CLIENTS:
+        session = shared_session()
+        _CLIENTS[service] = (
+            session.resource("dynamodb", region_name=REGION).Table(TABLE)
+            if service == "table"
+            else session.client(service, region_name=REGION)
+        )
+    return _CLIENTS[service]
+
+
 class Lake:
     """A mocked raw-zone bucket, the records table and moto-made events for new objects."""
 
     def __init__(self) -> None:
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.events = boto3.client("events", region_name=REGION)
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.s3 = client("s3")
+        self.sqs = client("sqs")
+        self.events = client("events")
+        self.dynamodb = client("dynamodb")
         self.s3.create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
@@ -124,8 +141,7 @@ class Lake:
 
     def items(self) -> dict[str, dict[str, Any]]:
         """Every item in the table, by id (plain Python values)."""
-        table = boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
-        return {item["id"]: item for item in table.scan()["Items"]}
+        return {item["id"]: item for item in client("table").scan()["Items"]}
 
 
 def eventbridge_event(key: str, version_id: str | None = None, size: int = 1) -> dict[str, Any]:
@@ -164,7 +180,8 @@ CONTEXT = SimpleNamespace(aws_request_id="req-1")
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fake credentials, a region, the handler's env; everything inside ``mock_aws``."""
+    """Fake credentials, a region, the handler's env; everything inside ``mock_aws`` (fresh
+    moto state per test, boto3's session shared: see ``moto_support``)."""
     for name in (
         "AWS_PROFILE",
         "AWS_SESSION_TOKEN",
@@ -179,7 +196,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("TABLE_NAME", TABLE)
-    with mock_aws():
+    with fresh_mock_aws():
         yield
     sys.modules.pop(MODULE, None)
 
@@ -191,8 +208,9 @@ def lake(aws: None) -> Lake:
 
 
 @pytest.fixture
-def ingest(lake: Lake) -> ModuleType:
-    """The handler module after a cold start with the default test environment."""
+def ingest(aws: None) -> ModuleType:
+    """The handler module after a cold start with the default test environment (the tests
+    that read or write objects ask for ``lake`` as well; the cold start makes no call)."""
     return import_handler()
 
 

@@ -1,6 +1,6 @@
 """The loop end to end against moto_server on 127.0.0.1, with the rendered dev stack's own
-settings: every job runs as a real subprocess with its job definition's command (``Ref::``
-parameters resolved as AWS Batch does) and environment; the bucket and table names, the
+settings: every job runs with its job definition's command (``Ref::`` parameters resolved as
+AWS Batch does) and environment, and nothing else of the test's; the bucket and table names, the
 alarm, its rule's event pattern and the target's input come from the recorded plan. What
 AWS itself would do in between is played by the test and nothing more: CloudWatch's alarm
 evaluation (the alarm's own statistic, period, comparison and threshold), the state change
@@ -11,10 +11,20 @@ Curated data with a shifted feature -> drift score above the threshold -> alarm 
 run -> candidate registered -> promoted -> the scoring job uses the new version; the no-drift
 case changes nothing; a candidate not better by the margin waits for approval; bad data
 fails with nothing registered.
+
+Three of the jobs run as real subprocesses (``python -m <module> <command>``): the first
+training run, the scoring run that serves the promoted version and the failing training
+run, which prove the process-level behaviour (the image's command line, exit codes 0 and 1,
+the JSON lines flushed to stdout). The others call the same ``main(argv, environ)`` in this
+process with the same argv and environment and clients for the same moto server: a
+subprocess of the training image spends ~5 s importing scikit-learn and building boto3
+sessions before it does anything, and the loop runs ten jobs. ``python -m stacks models``
+runs in-process too (``stacks.cli.main``; its own tests are in tests/test_models_cli.py).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -22,8 +32,8 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator, Mapping
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +41,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from test_training_support import customers, jsonl
 
+from services.batch_inference.__main__ import main as scoring_main
+from services.training.__main__ import main as training_main
+from stacks.cli import main as stacks_main
 from stacks.offline import PROJECT_DIR, Plan
 
 pytestmark = pytest.mark.subprocess
@@ -99,61 +112,71 @@ def substitute(command: list[str], parameters: Mapping[str, str]) -> list[str]:
 
 
 def submit(
-    stack: Stack,
+    loop: Mapping[str, Any],
     job: str,
     module: str,
-    endpoint: str,
     run_id: str,
     parameters: Mapping[str, str] | None = None,
+    *,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one job as AWS Batch would: its command and environment, in a subprocess."""
+    """Run one job as AWS Batch would: its command and environment, nothing else.
+
+    ``process``: as ``python -m <module>`` in a subprocess (whose environment is only that);
+    otherwise the module's ``main(argv, environ)`` in this process with that same environment
+    and the loop's clients for the moto server (what the subprocess builds from
+    ``AWS_ENDPOINT_URL``)."""
+    stack: Stack = loop["stack"]
     command, environment, defaults = stack.job(job)
     env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(PROJECT_DIR),
-        "NO_PROXY": "127.0.0.1,localhost",
         **CREDENTIALS,
-        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL": loop["endpoint"],
         "AWS_BATCH_JOB_ID": run_id,
         **environment,
     }
     argv = substitute(command, {**defaults, **(parameters or {})})
-    return subprocess.run(
-        [sys.executable, "-m", module, *argv],
-        env=env,
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", module, *argv],
+            env={
+                "PATH": os.environ.get("PATH", ""),
+                "PYTHONPATH": str(PROJECT_DIR),
+                "NO_PROXY": "127.0.0.1,localhost",
+                **env,
+            },
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    out, err = io.StringIO(), io.StringIO()
+    if module == "services.training":
+        clients = {name: loop[name] for name in ("s3", "dynamodb", "cloudwatch")}
+        code = training_main(argv, env, out, err, clients=clients)
+    else:
+        assert module == "services.batch_inference", module
+        code = scoring_main(argv, env, out, err, s3=loop["s3"], dynamodb=loop["dynamodb"])
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
-def models_cli(project: Path, endpoint: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "NO_PROXY": "127.0.0.1,localhost",
+def models_cli(
+    loop: Mapping[str, Any], monkeypatch: pytest.MonkeyPatch, *argv: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m stacks models <action> test ... --project-dir <project>``, in-process with
+    the environment a reviewer's shell would have."""
+    for name, value in {
         **CREDENTIALS,
-        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL": loop["endpoint"],
         "USER": "reviewer",
-    }
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stacks",
-            "models",
-            *argv[:1],
-            "test",
-            *argv[1:],
-            "--project-dir",
-            str(project),
-        ],
-        env=env,
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["models", *argv[:1], "test", *argv[1:], "--project-dir", str(loop["project"])]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = stacks_main(args)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def evaluate_alarm(cloudwatch: Any, alarm: Mapping[str, Any]) -> tuple[str, str]:
@@ -270,7 +293,7 @@ def versions(loop: dict[str, Any]) -> dict[int, str]:
 
 def drift_check(loop: dict[str, Any], run_id: str) -> tuple[str, str, dict[str, Any]]:
     """A scheduled drift run, then CloudWatch's evaluation of the alarm and the event."""
-    done = submit(loop["stack"], "training-drift", "services.training", loop["endpoint"], run_id)
+    done = submit(loop, "training-drift", "services.training", run_id)
     assert done.returncode == 0, done.stdout + done.stderr
     previous, state = evaluate_alarm(loop["cloudwatch"], loop["stack"].alarm)
     described = loop["cloudwatch"].describe_alarms(AlarmNames=[loop["stack"].alarm["id"]])[
@@ -293,10 +316,10 @@ def drift_check(loop: dict[str, Any], run_id: str) -> tuple[str, str, dict[str, 
     return previous, state, event
 
 
-def score(loop: dict[str, Any], run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    done = submit(
-        loop["stack"], "jobs-churn-scoring", "services.batch_inference", loop["endpoint"], run_id
-    )
+def score(
+    loop: dict[str, Any], run_id: str, *, process: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    done = submit(loop, "jobs-churn-scoring", "services.batch_inference", run_id, process=process)
     assert done.returncode == 0, done.stdout + done.stderr
     _, _, parameters = loop["stack"].job("jobs-churn-scoring")
     folder = f"{parameters['write_prefix']}/run_id={run_id}/"
@@ -306,8 +329,10 @@ def score(loop: dict[str, Any], run_id: str) -> tuple[dict[str, Any], list[dict[
     return manifest, [json.loads(line) for line in lines.splitlines()]
 
 
-def test_drift_retrains_registers_promotes_and_serves_the_new_version(loop) -> None:
-    stack, endpoint = loop["stack"], loop["endpoint"]
+def test_drift_retrains_registers_promotes_and_serves_the_new_version(
+    loop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = loop["stack"]
     pattern = json.loads(stack.rule["inputs"]["eventPattern"])
     # Bootstrap: the first version is trained by hand and approved by a human.
     put(
@@ -315,10 +340,10 @@ def test_drift_retrains_registers_promotes_and_serves_the_new_version(loop) -> N
         "customers/labelled/batch.jsonl",
         jsonl(customers(800, seed=1, weights=(-6, 0, 0.002))),
     )
-    first = submit(stack, "training-train", "services.training", endpoint, "train-1")
+    first = submit(loop, "training-train", "services.training", "train-1", process=True)
     assert first.returncode == 0, first.stdout + first.stderr
     assert versions(loop) == {1: "candidate"}
-    approved = models_cli(loop["project"], endpoint, "approve", "1")
+    approved = models_cli(loop, monkeypatch, "approve", "1")
     assert approved.returncode == 0, approved.stderr
     assert versions(loop) == {1: "approved"}
 
@@ -351,18 +376,16 @@ def test_drift_retrains_registers_promotes_and_serves_the_new_version(loop) -> N
     )
     parameters = retrain_parameters(stack, event)
     assert re.fullmatch(r"drift alarm .+ at 2024-05-01T06:00:00Z", parameters["reason"])
-    retrained = submit(
-        stack, "training-train", "services.training", endpoint, "train-2", parameters
-    )
+    retrained = submit(loop, "training-train", "services.training", "train-2", parameters)
     assert retrained.returncode == 0, retrained.stdout + retrained.stderr
     assert versions(loop) == {2: "approved", 1: "retired"}
-    manifest, lines = score(loop, "score-2")
+    manifest, lines = score(loop, "score-2", process=True)
     assert manifest["model"]["version"] == 2 and {line["model_version"] for line in lines} == {2}
 
     # The next check compares with the new version's baseline: the data fits it again.
     # (Its alarm evaluation is not played here: CloudWatch would still see drift-2's score in
     # the same 5-minute period; a day later only this check's score.)
-    done = submit(stack, "training-drift", "services.training", endpoint, "drift-3")
+    done = submit(loop, "training-drift", "services.training", "drift-3")
     assert done.returncode == 0
     report = json.loads(
         loop["s3"].get_object(Bucket=stack.models, Key="drift/churn/drift-3.json")["Body"].read()
@@ -371,11 +394,11 @@ def test_drift_retrains_registers_promotes_and_serves_the_new_version(loop) -> N
     assert report["max_score"] < stack.alarm["inputs"]["threshold"]
 
     # A candidate that is not better by the margin waits for a human; serving is unchanged.
-    held = submit(stack, "training-train", "services.training", endpoint, "train-3")
+    held = submit(loop, "training-train", "services.training", "train-3")
     assert held.returncode == 0
     assert versions(loop) == {3: "candidate", 2: "approved", 1: "retired"}
     assert score(loop, "score-3")[0]["model"]["version"] == 2
-    listing = models_cli(loop["project"], endpoint, "list")
+    listing = models_cli(loop, monkeypatch, "list")
     assert "held for approval: not better by the margin" in listing.stdout
 
     # Bad data fails clearly, registers nothing and takes no version number.
@@ -384,7 +407,7 @@ def test_drift_retrains_registers_promotes_and_serves_the_new_version(loop) -> N
         "customers/labelled/broken.jsonl",
         b'{"id": "x", "features": {"age": NaN, "income": 1}, "label": 1}\n',
     )
-    broken = submit(stack, "training-train", "services.training", endpoint, "train-4")
+    broken = submit(loop, "training-train", "services.training", "train-4", process=True)
     assert broken.returncode == 1
     failure = json.loads(broken.stdout.splitlines()[-1])
     assert (

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
+from moto_support import fresh_mock_aws
 from test_training_support import (
     CURATED,
     DAILY,
@@ -41,7 +41,7 @@ from services.training.registry import Registry
 @pytest.fixture
 def aws(aws_env: None) -> Iterator[dict[str, Any]]:
     """moto S3 (curated and models zones), DynamoDB (the registry) and CloudWatch."""
-    with mock_aws():
+    with fresh_mock_aws():
         clients = {
             name: boto3.client(name, region_name="us-east-1")
             for name in ("s3", "dynamodb", "cloudwatch")
