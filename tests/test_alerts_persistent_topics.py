@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 import yaml
 from parliament import analyze_policy_string
+from render_cache import real_config, write_project  # tests/render_cache.py
 
 from components.monitoring import topic_policy
 from stacks.config import ConfigError, load_stack_config, parse_raw_config
 from stacks.config.alerts import persistent_topic_name
-from stacks.offline import PROJECT_DIR, Plan, render_project, render_stack
+from stacks.offline import PROJECT_DIR, Plan, render_project
 from stacks.sweep import sweep_tags
 
 TOPIC = "aws:sns/topic:Topic"
@@ -158,13 +159,31 @@ def test_prod_keeps_its_own_topics_and_subscriptions(prod_plan: Plan) -> None:
         assert subscribed == sorted(cfg.alerts.emails)
 
 
-def test_a_region_without_a_persistent_topic_gets_its_own(project_with, stack_config) -> None:
-    config = stack_config("dev")
+@pytest.fixture(scope="module")
+def own_topic_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Plan]:
+    """``python -m stacks plan --out`` (a real process) of dev with a persistent topic for
+    eu-west-1 only and an address: eu-central-1 creates its own topic and subscribes the
+    address. (The process's result, the plan it wrote.)"""
+    config = real_config("dev")
     config["mlops:alerts"] = {
         "topicArns": {"eu-west-1": arn("eu-west-1")},
         "emails": ["ops@example.com"],
     }
-    plan = render_stack("test", project_with(config))
+    folder = tmp_path_factory.mktemp("own-topic")
+    project = write_project(config, folder / "project")
+    out = folder / "plan.json"
+    result = run_cli("plan", "test", "--project-dir", str(project), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return result, Plan.from_json(out.read_text(encoding="utf-8"))
+
+
+@pytest.mark.subprocess  # through own_topic_run
+def test_a_region_without_a_persistent_topic_gets_its_own(
+    own_topic_run: tuple[subprocess.CompletedProcess[str], Plan],
+) -> None:
+    _, plan = own_topic_run
     assert [t["region"] for t in plan.of_type(TOPIC)] == ["eu-central-1"]
     assert [s["inputs"]["endpoint"] for s in plan.of_type(SUBSCRIPTION)] == ["ops@example.com"]
     assert plan.outputs["regions"]["eu-west-1"]["alertTopicArn"] == arn("eu-west-1")
@@ -174,18 +193,18 @@ def test_a_region_without_a_persistent_topic_gets_its_own(project_with, stack_co
 
 
 @pytest.mark.subprocess
-def test_an_ephemeral_stack_with_its_own_subscriptions_is_warned(project_with, stack_config):
+def test_an_ephemeral_stack_with_its_own_subscriptions_is_warned(
+    own_topic_run: tuple[subprocess.CompletedProcess[str], Plan],
+) -> None:
     """The warning as the user of the offline plan sees it: on the process's stderr (the
-    mock engine logs ``pulumi.log.warn`` at WARNING; Python prints it there)."""
-    config = stack_config("dev")
-    config["mlops:alerts"] = {"emails": ["ops@example.com"]}
-    result = run_cli("plan", "test", "--project-dir", str(project_with(config)))
-    assert result.returncode == 0, result.stderr
+    mock engine logs ``pulumi.log.warn`` at WARNING; Python prints it there). The region
+    with its own topic is warned; the one with a persistent topic is not."""
+    result, _ = own_topic_run
     warnings = result.stderr.splitlines()
-    for region in ("eu-west-1", "eu-central-1"):
-        (warning,) = [w for w in warnings if w.startswith(f"mlops:alerts: {region}:")]
-        assert "must be confirmed again after every rebuild" in warning
-        assert f"mlops:alerts.topicArns.{region}" in warning
+    (warning,) = [w for w in warnings if w.startswith("mlops:alerts: eu-central-1:")]
+    assert "must be confirmed again after every rebuild" in warning
+    assert "mlops:alerts.topicArns.eu-central-1" in warning
+    assert not [w for w in warnings if w.startswith("mlops:alerts: eu-west-1:")]
 
 
 def test_persistent_topics_and_protected_stacks_are_not_warned(render_notes) -> None:

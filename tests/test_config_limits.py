@@ -272,7 +272,6 @@ def test_default_tags_are_the_declared_platform_keys(stack_config) -> None:
     assert set(default_tags(cfg, "eu-west-1", "dev")) - set(cfg.tags) == PLATFORM_TAG_KEYS
 
 
-@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("bad", "key"),
     [
@@ -286,9 +285,29 @@ def test_default_tags_are_the_declared_platform_keys(stack_config) -> None:
     ],
     ids=["one-az-web", "port-secret", "s3-interface", "nat-none"],
 )
-def test_plan_reports_the_key_and_exits_2(project_with, stack_config, bad, key: str) -> None:
+def test_plan_reports_the_key_and_exits_2(
+    project_with, stack_config, capsys, bad, key: str
+) -> None:
+    """``plan``'s ``main`` in-process: its exit code and stderr, as the process gives them
+    (the next test runs the process itself once)."""
+    from stacks.cli import main
+
     config = stack_config("dev")
     bad(config)
+    root = project_with(config)
+    code = main(["plan", "test", "--project-dir", str(root)])
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    assert key in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.subprocess
+def test_plan_as_a_process_reports_the_key_and_exits_2(project_with, stack_config) -> None:
+    """``python -m stacks plan`` as a real process: exit code 2, the key on stderr, no
+    traceback (the config-error path every in-process test of this in tests/ relies on)."""
+    config = stack_config("dev")
+    CASE["PORT as a secret"](config)
     root = project_with(config)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     result = subprocess.run(
@@ -300,7 +319,7 @@ def test_plan_reports_the_key_and_exits_2(project_with, stack_config, bad, key: 
         timeout=300,
     )
     assert result.returncode == 2, result.stderr
-    assert key in result.stderr
+    assert "mlops:containers.secrets.PORT:" in result.stderr
     assert "Traceback" not in result.stderr
 
 

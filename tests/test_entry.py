@@ -8,11 +8,12 @@ import json
 from typing import Any
 
 import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+from render_cache import prod_latency_without_standby, render_config  # tests/render_cache.py
 
 from components.entry import health_check_problems, worst_case_failover_seconds
 from stacks.config import ConfigError, load_stack_config, parse_raw_config
-from stacks.offline import PROJECT_DIR, Plan, render_stack
-from stacks.offline import engine as offline_engine
+from stacks.offline import MOCK_ACCOUNT_ID, PROJECT_DIR, Plan
 from stacks.offline.mocks import RecordingMocks
 
 CERT = "aws:acm/certificate:Certificate"
@@ -23,33 +24,23 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 LISTENER = "aws:lb/listener:Listener"
 
 
-class AcmMocks(RecordingMocks):
-    """The offline mocks, answering a certificate's DNS validation option as ACM does: one
-    CNAME per domain name and account, the same in every region."""
-
-    def new_resource_at(self, urn: str, args: Any) -> Any:
-        ident, state = super().new_resource_at(urn, args)
-        if args.typ == CERT:
-            domain = state["domainName"]
-            state["domainValidationOptions"] = [
-                {
-                    "domainName": domain,
-                    "resourceRecordName": f"_0123abcd.{domain}.",
-                    "resourceRecordType": "CNAME",
-                    "resourceRecordValue": "_4567ef.acm-validations.aws.",
-                }
-            ]
-        return ident, state
-
-
 @pytest.fixture(scope="module")
-def prod_entry_plan() -> Plan:
-    original = offline_engine.RecordingMocks
-    offline_engine.RecordingMocks = AcmMocks  # type: ignore[misc]
-    try:
-        return render_stack("prod")
-    finally:
-        offline_engine.RecordingMocks = original  # type: ignore[misc]
+def prod_entry_plan(prod_plan: Plan) -> Plan:
+    """prod as the session rendered it (the offline mocks answer a certificate's DNS
+    validation option as ACM does: one CNAME per domain name and account, the same in every
+    region; stacks/offline/mocks.py)."""
+    return prod_plan
+
+
+def acm_validation_name(domain: str, account: str) -> str:
+    """The validation record name ACM gives ``domain`` in ``account`` (as the mocks answer)."""
+    mocks = RecordingMocks(account)
+    args = pulumi_mocks.MockResourceArgs(
+        typ=CERT, name="c", inputs={"domainName": domain}, provider="", resource_id=""
+    )
+    _, state = mocks.new_resource_at(f"urn:pulumi:s::p::{CERT}::c", args)
+    (option,) = state["domainValidationOptions"]
+    return str(option["resourceRecordName"])
 
 
 def _in(plan: Plan, typ: str, region: str) -> list[dict[str, Any]]:
@@ -64,7 +55,8 @@ def test_each_region_validates_its_own_certificate_through_one_shared_record(
     records = [r for r in prod_entry_plan.of_type(RECORD) if r["inputs"].get("type") == "CNAME"]
     # One validation record, owned by the primary region.
     assert len(records) == 1 and records[0]["region"] == cfg.primary_region
-    assert records[0]["inputs"]["name"] == f"_0123abcd.{cfg.dns.record_name}."
+    account = cfg.allowed_account_ids[0] if cfg.allowed_account_ids else MOCK_ACCOUNT_ID
+    assert records[0]["inputs"]["name"] == acm_validation_name(cfg.dns.record_name, account)
     assert records[0]["inputs"]["zoneId"] == cfg.dns.zone_id
     for region in cfg.regions:
         (cert,) = _in(prod_entry_plan, CERT, region.name)
@@ -245,17 +237,17 @@ def test_dns_and_certificate_arns_together_are_refused(stack_config) -> None:
     assert problem.startswith("mlops:dns: only one of mlops:dns")
 
 
-def test_latency_routing_gives_every_region_a_latency_record(project_with, stack_config) -> None:
-    config = _prod(stack_config)
-    config["mlops:dns"]["routing"] = "latency"
-    plan = render_stack("test", project_with(config))
+def test_latency_routing_gives_every_region_a_latency_record(tmp_path_factory) -> None:
+    # prod with routing: latency (and no standby pools, which test_standby_pools checks).
+    plan = render_config(prod_latency_without_standby(), tmp_path_factory)
+    assert plan.of_type(RECORD)
     for record in plan.of_type(RECORD):
         if record["inputs"].get("type") == "A":
             assert record["inputs"]["latencyRoutingPolicies"] == [{"region": record["region"]}]
             assert "failoverRoutingPolicies" not in record["inputs"]
 
 
-def test_plan_prints_the_url_and_the_worst_case_failover_time(capsys) -> None:
+def test_plan_prints_the_url_and_the_worst_case_failover_time(capsys, shared_render) -> None:
     from stacks.cli import main
 
     assert main(["plan", "prod"]) == 0

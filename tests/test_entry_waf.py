@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 import pytest
+from render_cache import dev_with_certificate_and_waf, render_config  # tests/render_cache.py
 
 from components.entry import MANAGED_RULE_GROUPS
 from stacks.config import ConfigError, load_stack_config, parse_raw_config
-from stacks.offline import PROJECT_DIR, Plan, render_stack
+from stacks.offline import PROJECT_DIR, Plan
 
 ACL = "aws:wafv2/webAcl:WebAcl"
 ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -63,11 +64,12 @@ def test_waf_metrics_are_on_the_dashboard(prod_plan: Plan) -> None:
         assert "AWS/WAFV2" in dashboard["inputs"]["dashboardBody"]
 
 
-def test_dev_has_no_waf_unless_asked(dev_plan: Plan, project_with, stack_config) -> None:
+def test_dev_has_no_waf_unless_asked(dev_plan: Plan, tmp_path_factory) -> None:
     assert dev_plan.of_type(ACL) == []
-    config = stack_config("dev")
-    config["mlops:containers"]["waf"] = {"enabled": True, "rateLimit": 100}
-    plan = render_stack("test", project_with(config))
+    # dev with the WAF on (and a certificate test_stack_containers checks).
+    config = dev_with_certificate_and_waf()
+    assert config["mlops:containers"]["waf"] == {"enabled": True, "rateLimit": 100}
+    plan = render_config(config, tmp_path_factory)
     acls = plan.of_type(ACL)
     assert len(acls) == len(config["mlops:regions"])
     for acl in acls:

@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
+from render_cache import dev_without_service_or_jobs, render_config  # tests/render_cache.py
 
 from components.data_lake import DEFAULT_ZONES, DataLake, DataLakeArgs
 from components.data_lake.replication import RTC_MINUTES, ReplicationSettings
@@ -216,10 +217,12 @@ def test_dev_replicates_both_ways_without_time_control_by_default(dev_plan: Plan
     assert [a for a in dev_plan.of_type(ALARM) if "-lake-replication-" in a["name"]] == []
 
 
-def test_dev_can_turn_time_control_on(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    config["mlops:resilience"] = {"lakeReplication": {"timeControl": True}}
-    plan = render_stack("test", project_dir=project_with(config))
+def test_dev_can_turn_time_control_on(tmp_path_factory) -> None:
+    # dev with time control on (and changes other files check: render_cache).
+    config = dev_without_service_or_jobs()
+    assert config["mlops:resilience"] == {"lakeReplication": {"timeControl": True}}
+    plan = render_config(config, tmp_path_factory)
+    assert plan.of_type(REPLICATION)
     for config_resource in plan.of_type(REPLICATION):
         (rule,) = config_resource["inputs"]["rules"]
         assert rule["destination"]["replicationTime"]["status"] == "Enabled"

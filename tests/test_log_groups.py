@@ -10,13 +10,12 @@ stack and outlives every destroy.
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any
 
 import pytest
-import yaml
+from render_cache import prod_with_airflow, render_config  # tests/render_cache.py
 
-from stacks.offline import PROJECT_DIR, Plan, render_stack
+from stacks.offline import Plan
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 DEFINITION = "aws:batch/jobDefinition:JobDefinition"
@@ -39,13 +38,9 @@ MWAA_GROUPS = {
 
 @pytest.fixture(scope="module")
 def airflow_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    """prod with managed Airflow switched on (neither real stack runs it)."""
-    config = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text(encoding="utf-8"))
-    config["config"]["mlops:jobs"]["airflow"] = {"enabled": True}
-    project = tmp_path_factory.mktemp("airflow")
-    shutil.copy(PROJECT_DIR / "Pulumi.yaml", project / "Pulumi.yaml")
-    (project / "Pulumi.test.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return render_stack("test", project_dir=project)
+    """prod with managed Airflow switched on (neither real stack runs it): the render
+    test_stack_jobs and test_permissions_boundary share (render_cache)."""
+    return render_config(prod_with_airflow(), tmp_path_factory)
 
 
 def owned_group(plan: Plan, writer: dict[str, Any], name: str) -> dict[str, Any]:

@@ -5,24 +5,28 @@ from __future__ import annotations
 import json
 
 import pytest
+from render_cache import (  # tests/render_cache.py
+    BOUNDARY,
+    dev_flipped,
+    prod_with_airflow,
+    render_config,
+)
 
-from stacks.config import ConfigError, load_stack_file, parse_raw_config
-from stacks.environment import build
-from stacks.offline import PROJECT_DIR, Plan, render_program
+from stacks.config import ConfigError, parse_raw_config
+from stacks.offline import Plan
 
-BOUNDARY = "arn:aws:iam::123456789012:policy/platform-boundary"
-
-
-def render_with(stack: str, iam: dict) -> Plan:
-    flat, _ = load_stack_file(PROJECT_DIR, stack)
-    flat["mlops:iam"] = json.dumps(iam)
-    cfg = parse_raw_config(flat)
-    return render_program(lambda: build(cfg), project="mlops-platform", stack=stack, config=flat)
+#: Each real stack with the boundary, as other tests' variants have it (tests/render_cache.py):
+#: dev with another active region and a paused schedule, prod with Airflow on (more roles).
+#: Neither other change touches a role's boundary.
+WITH_BOUNDARY = {"dev": (dev_flipped, "dev"), "prod": (prod_with_airflow, "test")}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_role_gets_the_boundary(stack: str) -> None:
-    roles = render_with(stack, {"permissionsBoundaryArn": BOUNDARY}).of_type("aws:iam/role:Role")
+def test_every_role_gets_the_boundary(stack: str, tmp_path_factory) -> None:
+    variant, name = WITH_BOUNDARY[stack]
+    config = variant()
+    assert config["mlops:iam"] == {"permissionsBoundaryArn": BOUNDARY}
+    roles = render_config(config, tmp_path_factory, stack=name).of_type("aws:iam/role:Role")
     assert len(roles) > 10
     assert {r["inputs"].get("permissionsBoundary") for r in roles} == {BOUNDARY}
 

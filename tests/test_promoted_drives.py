@@ -12,10 +12,7 @@ diff from the deployed plan removes only the (already deleted) replication.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,12 +20,13 @@ from typing import Any
 import pytest
 import yaml
 from pool_render import render  # tests/pool_render.py
+from render_cache import render_config  # tests/render_cache.py
 
 from components.compute import SharedFileSystem
 from stacks.config import ConfigError, parse_raw_config
 from stacks.failover.run import Result, Switch, manual_steps
 from stacks.failover.steps import RegionRun
-from stacks.offline import PROJECT_DIR, Plan, render_stack
+from stacks.offline import PROJECT_DIR, Plan
 from stacks.plan_diff.model import diff_plans
 from stacks.standby_document import Inventory, PoolRef
 
@@ -53,14 +51,6 @@ def prod_config() -> dict[str, Any]:
     return dict(yaml.safe_load(text)["config"])
 
 
-def render_config(config: dict[str, Any], folder: Path) -> Plan:
-    (folder / "Pulumi.yaml").write_text(
-        (PROJECT_DIR / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    (folder / "Pulumi.test.yaml").write_text(yaml.safe_dump({"config": config}), encoding="utf-8")
-    return render_stack("test", project_dir=folder)
-
-
 def problems_of(config: dict[str, Any]) -> list[str]:
     with pytest.raises(ConfigError) as info:
         parse_raw_config(flat(config))
@@ -75,11 +65,14 @@ def in_region(plan: Plan, typ: str, region: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def promotion(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, Plan, str, str]:
-    """prod as deployed (replication declared), then with its pool's replica promoted under
-    the id the replication's output had: (before, after, pool, replica id)."""
+def promotion(
+    prod_plan: Plan, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Plan, Plan, str, str]:
+    """prod as deployed (replication declared; the session's render of the real stack file),
+    then with its pool's replica promoted under the id the replication's output had:
+    (before, after, pool, replica id)."""
     config = prod_config()
-    before = render_config(config, tmp_path_factory.mktemp("before"))
+    before = prod_plan
     secondary = config["mlops:regions"][1]["name"]
     (pool,) = [p["name"] for p in config["mlops:compute"]["pools"] if p.get("efs")]
     targets = in_region(before, "aws:efs/mountTarget:MountTarget", secondary)
@@ -88,7 +81,7 @@ def promotion(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, Plan, str
         **(config.get("mlops:resilience") or {}),
         "promotedDrives": {pool: replica},
     }
-    after = render_config(config, tmp_path_factory.mktemp("after"))
+    after = render_config(config, tmp_path_factory, stack="prod")  # the same URNs as before
     return before, after, pool, replica
 
 
@@ -197,25 +190,22 @@ def test_two_pools_cannot_promote_the_same_drive() -> None:
     ]
 
 
-@pytest.mark.subprocess
 def test_a_bad_promoted_drive_exits_2_without_a_traceback(
-    project_with: Callable[..., Path], stack_config: Callable[[str], dict[str, Any]]
+    project_with: Callable[..., Path],
+    stack_config: Callable[[str], dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """``plan`` run in-process (its exit code and stderr as ``python -m stacks`` gives them;
+    tests/test_config_limits.py runs the process itself)."""
+    from stacks.cli import main
+
     config = stack_config("prod")
     config["mlops:resilience"] = {"promotedDrives": {"datascience": "fs-nothex"}}
     root = project_with(config)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
-    result = subprocess.run(
-        [sys.executable, "-m", "stacks", "plan", "test", "--project-dir", str(root)],
-        cwd=PROJECT_DIR,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=300,
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert f"{KEY}.datascience: 'fs-nothex' is not an EFS file system id" in result.stderr
+    assert main(["plan", "test", "--project-dir", str(root)]) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    assert f"{KEY}.datascience: 'fs-nothex' is not an EFS file system id" in stderr
 
 
 # -- the component -------------------------------------------------------------------------------

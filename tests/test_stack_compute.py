@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from render_cache import (  # tests/render_cache.py
+    dev_switched_off,
+    dev_without_service_or_jobs,
+    render_config,
+)
 
 from components.compute import (
     DEFAULT_GPU_IMAGE_ID,
@@ -291,10 +296,11 @@ def test_prod_pool_is_on_demand_highly_available_and_protected(prod_plan: Plan) 
 # Other configurations --------------------------------------------------------------------------------
 
 
-def test_switched_off_compute_builds_no_pool(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    config["mlops:compute"]["enabled"] = False
-    plan = render_stack("test", project_dir=project_with(config))
+def test_switched_off_compute_builds_no_pool(tmp_path_factory) -> None:
+    # dev with mlops:compute.enabled false (and switches other files check: render_cache).
+    config = dev_switched_off()
+    assert config["mlops:compute"]["enabled"] is False
+    plan = render_config(config, tmp_path_factory)
 
     assert plan.of_type(POOL) == [] and plan.of_type(ASG) == []
     assert all(out["instancePools"] == {} for out in plan.outputs["regions"].values())
@@ -400,10 +406,11 @@ def test_shared_drive_backups_follow_ephemeral_unless_given(
     assert cfg.compute.pools[0].shared_drive_backups(cfg.ephemeral) is expected
 
 
-def test_an_ephemeral_stack_without_the_key_renders_no_backups(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    del config["mlops:compute"]["pools"][0]["efsBackups"]
-    plan = render_stack("test", project_dir=project_with(config))
+def test_an_ephemeral_stack_without_the_key_renders_no_backups(tmp_path_factory) -> None:
+    # dev without the first pool's efsBackups (and changes other files check: render_cache).
+    config = dev_without_service_or_jobs()
+    assert "efsBackups" not in config["mlops:compute"]["pools"][0]
+    plan = render_config(config, tmp_path_factory)
     assert backup_status(plan) == "DISABLED"
 
 
@@ -602,21 +609,21 @@ def test_every_compute_problem_is_reported_at_once(stack_config) -> None:
     } <= keys
 
 
-def test_bad_config_stops_the_cli_with_the_key_and_no_traceback(project_with, stack_config) -> None:
-    import sys
+def test_bad_config_stops_the_cli_with_the_key_and_no_traceback(
+    project_with, stack_config, capsys
+) -> None:
+    """``plan`` run in-process (exit code and output as ``python -m stacks`` gives them;
+    tests/test_config_limits.py runs the process itself)."""
+    from stacks.cli import main
 
     config = stack_config("dev")
     config["mlops:compute"]["pools"][0]["instanceTypes"] = ["t3.large", "t3a.LARGE"]
     project = project_with(config)
-    result = subprocess.run(
-        [sys.executable, "-m", "stacks", "plan", "test", "--project-dir", str(project)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )
+    code = main(["plan", "test", "--project-dir", str(project)])
 
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
+    assert code != 0
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
     assert (
         "mlops:compute.pools[0].instanceTypes[1]: 't3a.LARGE' is not an EC2 instance type name"
         in output

@@ -11,12 +11,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from render_cache import (  # tests/render_cache.py
+    DEV_CERTIFICATE,
+    dev_with_certificate_and_waf,
+    dev_without_service_or_jobs,
+    relative_paths,
+    remember,
+    render_config,
+    write_project,
+)
 
 from components.containers import (
     FARGATE_MEMORY,
@@ -26,7 +33,7 @@ from components.containers import (
 )
 from policies.check import check, load_plan
 from stacks.config import ConfigError, PlatformConfig, load_stack_config, parse_raw_config
-from stacks.offline import PROJECT_DIR, Plan, physical_name, render_stack
+from stacks.offline import PROJECT_DIR, Plan, physical_name
 
 SERVICE_COMPONENT = "mlops:containers:ContainerService"
 LB = "aws:lb/loadBalancer:LoadBalancer"
@@ -291,11 +298,39 @@ def test_without_certificates_each_region_serves_plain_http_as_a_recorded_except
         assert listener["inputs"]["tags"]["listener"] == "http-without-certificate"
 
 
-def test_a_region_with_a_certificate_serves_https_and_redirects(project_with, stack_config) -> None:
-    config = stack_config("dev")  # prod has mlops:dns, which excludes certificateArns
-    cert = f"arn:aws:acm:eu-west-1:{ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555"
-    config["mlops:containers"]["certificateArns"] = {"eu-west-1": cert}
-    plan = render_stack("test", project_dir=project_with(config))
+@pytest.fixture(scope="module")
+def certificate_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, bool, int]:
+    """dev with a certificate for eu-west-1 (and the WAF test_entry_waf checks), planned by
+    ``python -m stacks plan --out`` (its ``main``, in-process) with a ``docker`` first on
+    PATH that records any call: (the plan written, whether docker was called, exit code).
+
+    prod has mlops:dns, which excludes certificateArns. The plan is kept for test_entry_waf.
+    """
+    from stacks.cli import main
+
+    config = dev_with_certificate_and_waf()
+    folder = tmp_path_factory.mktemp("certificate")
+    shim, calls = folder / "bin", folder / "docker-calls"
+    shim.mkdir()
+    (shim / "docker").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
+    (shim / "docker").chmod(0o755)
+    out = folder / "plan.json"
+    project = write_project(config, folder / "project")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{shim}{os.pathsep}{os.environ.get('PATH', '')}")
+        code = main(["plan", "test", "--project-dir", str(project), "--out", str(out)])
+    plan = relative_paths(Plan.from_json(out.read_text(encoding="utf-8")))
+    if code == 0:
+        remember(config, tmp_path_factory, plan)
+    return plan, calls.exists(), code
+
+
+def test_a_region_with_a_certificate_serves_https_and_redirects(
+    certificate_run: tuple[Plan, bool, int],
+) -> None:
+    plan, _, _ = certificate_run
+    cert = DEV_CERTIFICATE
+    assert cert.split(":")[4] == ACCOUNT
     https = plan.find(LISTENER, "eu-west-1-web-https")["inputs"]
     assert (https["protocol"], https["port"], https["certificateArn"]) == ("HTTPS", 443, cert)
     assert https["sslPolicy"].startswith("ELBSecurityPolicy-TLS13-")
@@ -311,34 +346,21 @@ def test_a_region_with_a_certificate_serves_https_and_redirects(project_with, st
     assert result.mandatory == ()
 
 
-@pytest.mark.subprocess
-def test_the_offline_plan_never_runs_docker(tmp_path) -> None:
+def test_the_offline_plan_never_runs_docker(certificate_run: tuple[Plan, bool, int]) -> None:
     """``python -m stacks plan`` registers the awsx image; it builds nothing (PR checks have
-    no Docker daemon). A ``docker`` first on PATH records any call."""
-    shim, calls = tmp_path / "bin", tmp_path / "docker-calls"
-    shim.mkdir()
-    (shim / "docker").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
-    (shim / "docker").chmod(0o755)
-    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}"}
-    out = tmp_path / "dev.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "stacks", "plan", "dev", "--out", str(out)],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert not calls.exists()
-    images = [r for r in json.loads(out.read_text())["resources"] if r["type"] == "awsx:ecr:Image"]
+    no Docker daemon). A ``docker`` first on PATH records any call (``certificate_run``)."""
+    plan, docker_called, code = certificate_run
+    assert code == 0
+    assert not docker_called
+    images = [r for r in plan.resources if r["type"] == "awsx:ecr:Image"]
     assert len([i for i in images if f"${SERVICE_COMPONENT}$" in i["urn"]]) == 2
 
 
-def test_switched_off_service_is_not_built(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    config["mlops:containers"]["enabled"] = False
-    plan = render_stack("test", project_dir=project_with(config))
+def test_switched_off_service_is_not_built(tmp_path_factory) -> None:
+    # dev with mlops:containers.enabled false (and changes other files check: render_cache).
+    config = dev_without_service_or_jobs()
+    assert config["mlops:containers"]["enabled"] is False
+    plan = render_config(config, tmp_path_factory)
     assert plan.of_type(SERVICE_COMPONENT) == []
     assert plan.of_type(LB) == []
     assert all(out["webService"] is None for out in plan.outputs["regions"].values())

@@ -8,9 +8,6 @@ replicates to its twin in the secondary region; prod protects, dev can be destro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -482,20 +479,17 @@ def test_every_data_lake_problem_is_reported_at_once(stack_config) -> None:
     ]
 
 
-@pytest.mark.subprocess
-def test_plan_with_a_bad_data_lake_exits_2_naming_the_key(project_with, stack_config) -> None:
+def test_plan_with_a_bad_data_lake_exits_2_naming_the_key(
+    project_with, stack_config, capsys
+) -> None:
+    """``plan``'s ``main`` in-process (exit code and stderr as ``python -m stacks`` gives
+    them; tests/test_config_limits.py runs the process itself)."""
+    from stacks.cli import main
+
     config = stack_config("prod")
     config["mlops:dataLake"]["transitions"]["gold"] = [{"days": 30, "storageClass": "GLACIER"}]
     root = project_with(config)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
-    result = subprocess.run(
-        [sys.executable, "-m", "stacks", "plan", "test", "--project-dir", str(root)],
-        cwd=PROJECT_DIR,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=300,
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert "mlops:dataLake.transitions.gold: 'gold' is not a zone of the lake" in result.stderr
+    assert main(["plan", "test", "--project-dir", str(root)]) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    assert "mlops:dataLake.transitions.gold: 'gold' is not a zone of the lake" in stderr

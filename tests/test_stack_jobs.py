@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from parliament import analyze_policy_string
+from render_cache import dev_switched_off, prod_with_airflow, render_config  # tests/render_cache.py
 
 from components.containers import build_context_digest, built_image_tag
 from policies.check import check, load_plan
 from stacks.config import ConfigError, PlatformConfig, load_stack_config, parse_raw_config
-from stacks.offline import PROJECT_DIR, Plan, render_stack
+from stacks.offline import PROJECT_DIR, Plan
 
 ACCOUNT = "123456789012"
 ENVIRONMENT = "mlops:jobs:BatchEnvironment"
@@ -490,11 +491,12 @@ def test_prod_runs_a_scheduled_an_event_driven_and_an_array_job(prod_plan: Plan)
 
 
 def test_airflow_when_enabled_lives_in_the_primary_and_passes_the_checks(
-    project_with, stack_config
+    tmp_path_factory,
 ) -> None:
-    config = stack_config("prod")
-    config["mlops:jobs"]["airflow"] = {"enabled": True, "environmentClass": "mw1.small"}
-    plan = render_stack("test", project_dir=project_with(config))
+    # prod with Airflow on (and a permissions boundary test_permissions_boundary checks).
+    config = prod_with_airflow()
+    assert config["mlops:jobs"]["airflow"] == {"enabled": True, "environmentClass": "mw1.small"}
+    plan = render_config(config, tmp_path_factory)
     (environment,) = plan.of_type(MWAA)
     assert environment["region"] == "eu-west-1"
     assert environment["inputs"]["webserverAccessMode"] == "PRIVATE_ONLY"
@@ -525,11 +527,12 @@ def test_airflow_when_enabled_lives_in_the_primary_and_passes_the_checks(
             )
 
 
-def test_without_the_key_there_are_no_jobs(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    del config["mlops:jobs"]
-    config["mlops:training"] = {"enabled": False}  # its jobs are Batch jobs too
-    plan = render_stack("test", project_dir=project_with(config))
+def test_without_the_key_there_are_no_jobs(tmp_path_factory) -> None:
+    # dev without mlops:jobs, training off: its jobs are Batch jobs too (and switches other
+    # files check: render_cache).
+    config = dev_switched_off()
+    assert "mlops:jobs" not in config and config["mlops:training"] == {"enabled": False}
+    plan = render_config(config, tmp_path_factory)
     assert not [
         r
         for r in plan.resources
@@ -761,21 +764,16 @@ def test_every_jobs_problem_is_reported_at_once(stack_config) -> None:
     } <= keys
 
 
-@pytest.mark.subprocess
-def test_the_cli_reports_a_bad_job_by_key(project_with, stack_config) -> None:
-    import subprocess
-    import sys
+def test_the_cli_reports_a_bad_job_by_key(project_with, stack_config, capsys) -> None:
+    """``check`` run in-process (exit code and output as ``python -m stacks`` gives them;
+    tests/test_config_limits.py runs the process itself)."""
+    from stacks.cli import main
 
     config = stack_config("dev")
     job(timeoutSeconds=0)(config)
     project = project_with(config)
-    completed = subprocess.run(
-        [sys.executable, "-m", "stacks", "check", "test", "--project-dir", str(project)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode != 0
-    assert f"{AT}.timeoutSeconds: 0 is not a max run time" in completed.stdout + completed.stderr
-    assert "Traceback" not in completed.stderr
+    code = main(["check", "test", "--project-dir", str(project)])
+    captured = capsys.readouterr()
+    assert code != 0
+    assert f"{AT}.timeoutSeconds: 0 is not a max run time" in captured.out + captured.err
+    assert "Traceback" not in captured.err

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from render_cache import dev_switched_off, render_config  # tests/render_cache.py
 
 from policies.check import check, load_plan
 from stacks.config import ConfigError, PlatformConfig, load_stack_config, parse_raw_config
-from stacks.offline import PROJECT_DIR, Plan, render_stack
+from stacks.offline import PROJECT_DIR, Plan
 
 SERVICE = "mlops:serverless:LambdaService"
 TABLE_COMPONENT = "mlops:serverless:Table"
@@ -269,11 +270,12 @@ def test_prod_runs_in_every_private_subnet_with_reserved_concurrency_and_protect
         assert replica["pointInTimeRecovery"] is True
 
 
-def test_switched_off_ingest_is_not_built(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    config["mlops:ingest"]["enabled"] = False
-    plan = render_stack("test", project_dir=project_with(config))
-    # The only table left is the training loop's model registry.
+def test_switched_off_ingest_is_not_built(tmp_path_factory) -> None:
+    # dev with mlops:ingest.enabled false (and switches other files check: render_cache).
+    config = dev_switched_off()
+    assert config["mlops:ingest"]["enabled"] is False
+    plan = render_config(config, tmp_path_factory)
+    # The only table left would be the training loop's model registry (training is off here).
     tables = [t["inputs"].get("name") for t in plan.of_type(TABLE)]
     assert all(name and name.endswith("-model-registry") for name in tables), tables
     assert plan.of_type(SERVICE) == [] and plan.of_type(FUNCTION) == []

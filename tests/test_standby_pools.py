@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from pool_render import render  # tests/pool_render.py
+from render_cache import prod_latency_without_standby, render_config  # tests/render_cache.py
 
 from components.compute import (
     DriveReplication,
@@ -265,10 +266,11 @@ def test_the_standby_mounts_the_replica_in_its_private_subnets(standby_plan: Pla
     assert only(in_region(stack_plan, BACKUP, secondary))["inputs"]["fileSystemId"] == replica
 
 
-def test_standby_pools_off_leaves_the_secondary_without_pools(project_with, stack_config) -> None:
-    config = stack_config("prod")
-    config["mlops:resilience"] = {"standbyPools": False}
-    plan = render_stack("test", project_dir=project_with(config))
+def test_standby_pools_off_leaves_the_secondary_without_pools(tmp_path_factory) -> None:
+    # prod with standbyPools false (and latency routing, which test_entry checks).
+    config = prod_latency_without_standby()
+    assert config["mlops:resilience"] == {"standbyPools": False}
+    plan = render_config(config, tmp_path_factory)
     secondary = parse_raw_config(flat(config)).secondary_region
 
     assert plan.of_type(REPLICATION) == []

@@ -17,11 +17,11 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
+from render_cache import dev_flipped, render_config, write_project  # tests/render_cache.py
 
 from components.jobs import TriggerState
 from stacks.config import PlatformConfig, load_stack_config
-from stacks.offline import PROJECT_DIR, Plan, physical_name, render_components, render_stack
+from stacks.offline import PROJECT_DIR, Plan, physical_name, render_components
 from stacks.standby import (
     ADVANCED_TIER_MAX_BYTES,
     STANDARD_TIER_MAX_BYTES,
@@ -189,19 +189,11 @@ def test_each_region_writes_the_active_region_and_leaves_it_to_failover(
 
 @pytest.fixture(scope="module")
 def flipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, PlatformConfig]:
-    """dev with ``activeRegion`` set to its second region and its job's schedule paused."""
-    text = (PROJECT_DIR / "Pulumi.dev.yaml").read_text(encoding="utf-8")
-    document = yaml.safe_load(text)
-    config = document["config"]
-    second = config["mlops:regions"][1]["name"]
-    config["mlops:resilience"] = {**(config.get("mlops:resilience") or {}), "activeRegion": second}
-    config["mlops:jobs"]["jobs"][0]["schedule"]["enabled"] = False
-    project = tmp_path_factory.mktemp("flipped")
-    (project / "Pulumi.yaml").write_text(
-        (PROJECT_DIR / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
-    plan = render_stack("dev", project)
+    """dev with ``activeRegion`` set to its second region and its job's schedule paused (and
+    a permissions boundary test_permissions_boundary checks: tests/render_cache.py)."""
+    config = dev_flipped()
+    project = write_project(config, tmp_path_factory.mktemp("flipped"), "dev")
+    plan = render_config(config, tmp_path_factory, stack="dev")
     return plan, config_of(plan, project)
 
 

@@ -14,10 +14,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from parliament import analyze_policy_string
+from render_cache import (  # tests/render_cache.py
+    dev_switched_off,
+    dev_without_service_or_jobs,
+    render_config,
+)
 
 from components.training import drift_alarm_pattern
 from stacks.config import PlatformConfig, load_stack_config
-from stacks.offline import PROJECT_DIR, Plan, render_stack
+from stacks.offline import PROJECT_DIR, Plan
 
 ACCOUNT = "123456789012"
 TABLE = "aws:dynamodb/table:Table"
@@ -358,11 +363,14 @@ def test_the_training_jobs_run_the_training_image_read_only_as_configured(stack_
 
 
 def test_switched_off_training_builds_nothing_and_serves_nothing(
-    project_with, stack_config
+    tmp_path_factory,
 ) -> None:
-    config = stack_config("dev")
-    config["mlops:training"] = {"enabled": False}
-    plan = render_stack("test", project_dir=project_with(config))
+    # dev with mlops:training.enabled false (and switches other files check: render_cache;
+    # the web service stays on).
+    config = dev_switched_off()
+    assert config["mlops:training"] == {"enabled": False}
+    assert config["mlops:containers"].get("enabled", True)
+    plan = render_config(config, tmp_path_factory)
     assert not [
         r for r in plan.resources if "-training" in r["name"] or "model-registry" in r["name"]
     ]
@@ -374,11 +382,11 @@ def test_switched_off_training_builds_nothing_and_serves_nothing(
     assert all(out["training"] is None for out in plan.outputs["regions"].values())
 
 
-def test_without_jobs_the_loop_brings_its_own_batch_environment(project_with, stack_config) -> None:
-    config = stack_config("dev")
-    del config["mlops:jobs"]
-    config["mlops:training"] = {"scoringJobs": []}
-    plan = render_stack("test", project_dir=project_with(config))
+def test_without_jobs_the_loop_brings_its_own_batch_environment(tmp_path_factory) -> None:
+    # dev without mlops:jobs, no scoring jobs (and changes other files check: render_cache).
+    config = dev_without_service_or_jobs()
+    assert "mlops:jobs" not in config and config["mlops:training"] == {"scoringJobs": []}
+    plan = render_config(config, tmp_path_factory)
     environments = [r for r in plan.resources if r["type"] == "mlops:jobs:BatchEnvironment"]
     assert sorted(r["name"] for r in environments) == [
         "eu-central-1-training-batch",
