@@ -72,6 +72,7 @@ printed to stderr in the usual ``prog: error: ...`` form.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import re
@@ -431,22 +432,27 @@ def refuse_array_job(environ: Mapping[str, str], sharded: bool = False) -> None:
         )
 
 
+@functools.cache
+def _session() -> Any:
+    """One boto3 session for the job's clients: each session loads botocore's endpoint data
+    and service models again."""
+    import boto3
+
+    return boto3.session.Session()
+
+
 def make_s3_client() -> Any:
     """An S3 client from the standard AWS environment (``AWS_ENDPOINT_URL`` is honoured)."""
-    import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
-        "s3", config=Config(retries={"mode": "standard", "max_attempts": 5})
-    )
+    return _session().client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 def make_dynamodb_client() -> Any:
     """A DynamoDB client (the model registry) from the standard AWS environment."""
-    import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
+    return _session().client(
         "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})
     )
 

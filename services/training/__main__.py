@@ -35,6 +35,7 @@ JSON line on stdout; usage errors are also printed to stderr.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import re
@@ -233,12 +234,20 @@ def build_args(
     )
 
 
+@functools.cache
+def _session() -> Any:
+    """One boto3 session for the job's clients: each session loads botocore's endpoint data
+    and service models again (about half a second per client in a job's start)."""
+    import boto3
+
+    return boto3.session.Session()
+
+
 def make_client(service: str) -> Any:
     """A boto3 client from the standard AWS environment (``AWS_ENDPOINT_URL`` honoured)."""
-    import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
+    return _session().client(
         service, config=Config(retries={"mode": "standard", "max_attempts": 5})
     )
 

@@ -35,15 +35,14 @@ from typing import Any
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from services.training import stats
 from services.training.data import Dataset, aws_failure, read_json, read_window, s3_uri, write_json
 from services.training.errors import DataError, JsonLog, iso_utc
 from services.training.registry import Registry
+
+# scikit-learn (2-3 s to import) is imported where a model is fitted or evaluated, so that the
+# drift job, which imports this module only for its argument types, starts without it.
 
 #: Metric -> True when higher is better.
 METRICS: Mapping[str, bool] = {"auc": True, "accuracy": True, "log_loss": False, "brier": False}
@@ -99,6 +98,8 @@ def code_digest() -> str:
 
 def evaluate(names: Sequence[str], y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """The named metrics of probabilities ``p`` for labels ``y``."""
+    from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
+
     clipped = np.clip(p, 1e-15, 1 - 1e-15)
     out = {}
     for name in names:
@@ -118,6 +119,9 @@ def evaluate(names: Sequence[str], y: np.ndarray, p: np.ndarray) -> dict[str, fl
 def fit(x: np.ndarray, y: np.ndarray, features: Sequence[str], name: str) -> dict[str, Any]:
     """A logistic regression on standardised features, as a model artefact on raw features:
     ``w_raw = w / scale`` and ``b_raw = b - sum(w * mean / scale)`` give the same scores."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(x)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     model = LogisticRegression(max_iter=1000).fit((x - scaler.mean_) / scale, y)
@@ -149,6 +153,8 @@ def predict(artefact: Mapping[str, Any], features: Sequence[str], x: np.ndarray)
 
 def split(data: Dataset, args: TrainArgs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stratified training/held-out split; DataError when either part would lack a label."""
+    from sklearn.model_selection import train_test_split
+
     assert data.y is not None
     if data.x.shape[0] < args.min_records:
         raise DataError(

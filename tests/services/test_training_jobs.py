@@ -344,3 +344,26 @@ def test_ks_is_a_distance_in_0_1_and_psi_is_not_negative(
     base = baseline_of(np.asarray(old))
     assert 0.0 <= stats.ks(base, np.asarray(new)) <= 1.0
     assert stats.psi(base, np.asarray(new)) >= 0.0
+
+
+def test_the_drift_job_starts_without_scikit_learn() -> None:
+    """The drift check runs on a schedule and fits nothing: its process must not pay the
+    2-3 s scikit-learn import (only training fits and evaluates models)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys\n"
+        "from services.training.__main__ import main\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn')[:3])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
