@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,18 +112,56 @@ def _shared_loader() -> Any:
     return create_loader()
 
 
+_PER_THREAD = threading.local()
+"""This thread's boto3 session and the clients it made (see :func:`aws_client`)."""
+
+_MAX_CACHED_CLIENTS = 256
+"""Bound on one thread's client cache (each run_sweep brings a new retry Config)."""
+
+
+def _aws_environment() -> tuple[tuple[str, str], ...]:
+    """The AWS_* environment (credentials, profile, config files, AWS_ENDPOINT_URL): a
+    session resolves and keeps its credentials, so a changed environment needs a new one."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+
+
 def aws_client(service: str, region: str, config: Any) -> Any:
     """A boto3 client of ``service`` in ``region`` (honours AWS_ENDPOINT_URL).
 
-    A session per client (sessions are not shared between threads), sharing one loader."""
+    Building a session costs 50-90 ms (most of a sweep's time when each client had its own),
+    so each thread keeps ONE session, on the shared loader, and one client per (service,
+    region, config): Boto3 guide, "Session", section "Multithreading or multiprocessing with
+    sessions" (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/session.html):
+    Session objects are not thread safe and should not be shared across threads, a new
+    Session is recommended for each thread; Boto3 guide, "Low-level clients", section
+    "Multithreading or multiprocessing with clients"
+    (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/clients.html): clients
+    are thread safe (not their metadata's mutation or custom event hooks, which is why
+    clients stay per thread too). Both are rebuilt when the AWS_* environment changes.
+    """
     import boto3
     import botocore.session
 
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _shared_loader())
-    return boto3.session.Session(botocore_session=core).client(
-        service, region_name=region, config=config
-    )
+    environment = _aws_environment()
+    state = getattr(_PER_THREAD, "state", None)
+    if state is None or state[0] != environment:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _shared_loader())
+        made_clients: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        state = (environment, boto3.session.Session(botocore_session=core), made_clients)
+        _PER_THREAD.state = state
+    session: Any = state[1]
+    clients: dict[tuple[str, str, int], tuple[Any, Any]] = state[2]
+    key = (service, region, id(config))
+    cached = clients.get(key)
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    if len(clients) >= _MAX_CACHED_CLIENTS:
+        clients.clear()
+    made = session.client(service, region_name=region, config=config)
+    # The config is kept with its client, so its id cannot be reused while the entry lives.
+    clients[key] = (config, made)
+    return made
 
 
 def tagging_client(region: str, config: Any) -> Any:

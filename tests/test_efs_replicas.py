@@ -4,6 +4,7 @@ while their mount targets or replication are still going, reported when they can
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@functools.cache
+def _client(service: str, region: str) -> Any:
+    """A client made once per module: ``boto3.client`` builds a new default session in each
+    ``mock_aws`` (EC2's model alone is parsed again, tenths of a second); moto answers a kept
+    client from the current test's backends, and the credentials are the ``aws`` fixture's,
+    the same in every test."""
+    return boto3.session.Session().client(service, region_name=region)
+
+
 def efs(region: str = REGION) -> Any:
-    return boto3.client("efs", region_name=region)
+    return _client("efs", region)
 
 
 def test_the_real_outputs_name_the_standby_replicas(prod_plan: Plan) -> None:
@@ -49,7 +59,7 @@ def test_the_real_outputs_name_the_standby_replicas(prod_plan: Plan) -> None:
 def test_a_replica_is_deleted_once_its_mount_target_is_gone(aws: None) -> None:
     client = efs()
     fs = client.create_file_system(CreationToken="replica")["FileSystemId"]
-    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2 = _client("ec2", REGION)
     vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
     target = client.create_mount_target(FileSystemId=fs, SubnetId=subnet)["MountTargetId"]
@@ -74,7 +84,7 @@ def test_a_replica_is_deleted_once_its_mount_target_is_gone(aws: None) -> None:
 def test_a_replica_that_never_frees_up_is_reported_with_the_command(aws: None) -> None:
     client = efs()
     fs = client.create_file_system(CreationToken="replica")["FileSystemId"]
-    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2 = _client("ec2", REGION)
     vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
     client.create_mount_target(FileSystemId=fs, SubnetId=subnet)

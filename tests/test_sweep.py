@@ -10,6 +10,7 @@ through IAM.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import io
@@ -23,6 +24,7 @@ import time
 import types
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -152,16 +154,27 @@ def client(service: str, region: str, endpoint_url: str | None = None) -> Any:
     )
 
 
+@pytest.fixture(scope="module")
+def no_aws_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty directory for AWS_CONFIG_FILE/AWS_SHARED_CREDENTIALS_FILE, the same in every
+    test: the sweep keeps a thread's session while the AWS_* environment stays the same."""
+    return tmp_path_factory.mktemp("no-aws-files")
+
+
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def aws_env(monkeypatch: pytest.MonkeyPatch, no_aws_files: Path) -> None:
     """Dummy credentials; no profile, config file or endpoint from the machine running the tests."""
+    _set_aws_env(monkeypatch, no_aws_files)
+
+
+def _set_aws_env(monkeypatch: pytest.MonkeyPatch, no_aws_files: Path) -> None:
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(no_aws_files / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(no_aws_files / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
@@ -212,6 +225,84 @@ def test_sweep_lists_leftovers_grouped_by_region_and_exits_1(
     out = capsys.readouterr().out
     assert parse_report(out) == {**expected, GLOBAL: set()}
     assert "hand-made" not in out and "prod-jobs" not in out
+
+
+class CountingSession(boto3.session.Session):
+    """boto3's Session, counting the sessions built and the clients each one made."""
+
+    made: list[CountingSession] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clients: list[tuple[str, str | None]] = []
+        CountingSession.made.append(self)
+
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.clients.append((service_name, kwargs.get("region_name")))
+        return super().client(service_name, *args, **kwargs)
+
+
+@pytest.fixture
+def counting_sessions(monkeypatch: pytest.MonkeyPatch) -> list[CountingSession]:
+    monkeypatch.setattr(CountingSession, "made", [])
+    monkeypatch.setattr(boto3.session, "Session", CountingSession)
+    return CountingSession.made
+
+
+def test_a_sweep_builds_one_session_and_each_client_once(
+    project: Path,
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    counting_sessions: list[CountingSession],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A session costs 50-90 ms to build: a sweep of every region x service must not build one
+    per client, nor a client twice (Auto Scaling is listed per region, then asked about the
+    groups it listed)."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")  # a fresh environment: no session kept yet
+    with mock_aws():
+        client("autoscaling", "eu-west-1").create_launch_configuration(
+            LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
+        )
+        client("autoscaling", "eu-west-1").create_auto_scaling_group(
+            AutoScalingGroupName="workers",
+            LaunchConfigurationName="lc",
+            MinSize=0,
+            MaxSize=1,
+            AvailabilityZones=["eu-west-1a"],
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in STACK_TAGS.items()],
+        )
+        counting_sessions.clear()
+        assert run_sweep(SweepRequest("dev", project)) == EXIT_FAILED
+
+    assert "autoScalingGroupName/workers" in capsys.readouterr().out
+    assert len(counting_sessions) == 1
+    made = counting_sessions[0].clients
+    assert sorted(made) == sorted(set(made))  # each (service, region) once
+    assert ("autoscaling", "eu-west-1") in made and ("iam", "eu-west-1") in made
+    assert {r for _, r in made} == {"eu-west-1", "eu-central-1"}
+
+
+def test_aws_clients_are_per_thread_and_follow_the_endpoint(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, counting_sessions: list[CountingSession]
+) -> None:
+    """Sessions are not shared between threads (one each); a thread's same (service, region,
+    config) client is reused; AWS_ENDPOINT_URL is honoured, also when it changes."""
+    config = retry_config(3, "standard")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    first = aws_client("sqs", "eu-west-1", config)
+    assert aws_client("sqs", "eu-west-1", config) is first
+    assert first.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert aws_client("sqs", "eu-west-1", retry_config(3, "standard")) is not first
+    others: list[Any] = []
+    worker = threading.Thread(target=lambda: others.append(aws_client("sqs", "eu-west-1", config)))
+    worker.start()
+    worker.join()
+    assert others[0] is not first and len(counting_sessions) == 2
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4567")
+    moved = aws_client("sqs", "eu-west-1", config)
+    assert moved.meta.endpoint_url == "http://127.0.0.1:4567"
+    assert len(counting_sessions) == 3
 
 
 def test_sweep_of_a_clean_account_exits_0(
@@ -422,18 +513,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (free port), stopped at teardown."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 class ThrottlingProxy:
     """An HTTP proxy on 127.0.0.1 answering the first ``throttles`` requests with HTTP 400
     ThrottlingException and forwarding every later one to ``target`` unchanged."""
@@ -505,7 +584,8 @@ class ThrottlingProxy:
         self._thread.join(timeout=10)
 
 
-def sweep_subprocess(project: Path, endpoint: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def sweep_subprocess(project: Path, endpoint: str, *extra: str) -> subprocess.Popen[str]:
+    """``python -m stacks sweep dev`` against ``endpoint``, started (not waited for)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ACCESS_KEY_ID="testing",
@@ -516,39 +596,80 @@ def sweep_subprocess(project: Path, endpoint: str, *extra: str) -> subprocess.Co
         AWS_EC2_METADATA_DISABLED="true",
         PYTHONPATH=str(ROOT),
     )
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "stacks", "sweep", "dev", "--project-dir", str(project), *extra],
         env=env,
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
+
+
+@dataclass(frozen=True)
+class SubprocessRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    throttled: int
+    forwarded: int
+
+
+@pytest.fixture(scope="module")
+def subprocess_sweeps(
+    tmp_path_factory: pytest.TempPathFactory, no_aws_files: Path
+) -> tuple[dict[str, set[str]], SubprocessRun, SubprocessRun]:
+    """The leftovers in one moto server, and two real sweeps of them run side by side (each
+    behind its own throttling proxy): ``--max-attempts 5`` past 2 throttles, and
+    ``--max-attempts 1`` against 1. Both only read, so they share the server; running them
+    at once halves the wait for two Python start-ups."""
+    project = tmp_path_factory.mktemp("subprocess")
+    (project / "Pulumi.yaml").write_text("name: mlops-platform\nruntime: python\n")
+    (project / "Pulumi.dev.yaml").write_text(DEV)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _set_aws_env(monkeypatch, no_aws_files)
+            expected = create_leftovers(endpoint_url=endpoint)
+        with (
+            ThrottlingProxy(endpoint, throttles=2) as retrying,
+            ThrottlingProxy(endpoint, throttles=1) as failing,
+        ):
+            started = [
+                (sweep_subprocess(project, retrying.url, "--max-attempts", "5"), retrying),
+                (sweep_subprocess(project, failing.url, "--max-attempts", "1"), failing),
+            ]
+            runs = []
+            for process, proxy in started:
+                out, err = process.communicate(timeout=120)
+                runs.append(
+                    SubprocessRun(process.returncode, out, err, proxy.throttled, proxy.forwarded)
+                )
+    finally:
+        server.stop()
+    return expected, runs[0], runs[1]
 
 
 @pytest.mark.subprocess
 def test_sweep_subprocess_against_moto_server_survives_throttling(
-    project: Path, aws_env: None, moto_server: str
+    subprocess_sweeps: tuple[dict[str, set[str]], SubprocessRun, SubprocessRun],
 ) -> None:
-    expected = create_leftovers(endpoint_url=moto_server)
-
-    with ThrottlingProxy(moto_server, throttles=2) as proxy:
-        done = sweep_subprocess(project, proxy.url, "--max-attempts", "5")
+    expected, done, _ = subprocess_sweeps
 
     assert done.returncode == EXIT_FAILED, done.stderr
-    assert proxy.throttled == 2 and proxy.forwarded >= 2
+    assert done.throttled == 2 and done.forwarded >= 2
     assert parse_report(done.stdout) == {**expected, GLOBAL: set()}
     assert "Traceback" not in done.stderr
 
 
 @pytest.mark.subprocess
 def test_sweep_subprocess_without_retries_reports_throttling_and_exits_3(
-    project: Path, aws_env: None, moto_server: str
+    subprocess_sweeps: tuple[dict[str, set[str]], SubprocessRun, SubprocessRun],
 ) -> None:
-    create_leftovers(endpoint_url=moto_server)
-
-    with ThrottlingProxy(moto_server, throttles=1) as proxy:
-        done = sweep_subprocess(project, proxy.url, "--max-attempts", "1")
+    _, _, done = subprocess_sweeps
 
     assert done.returncode == EXIT_ENVIRONMENT
     assert "could not list eu-west-1" in done.stderr and "ThrottlingException" in done.stderr
@@ -1132,33 +1253,82 @@ def _kept_service_client(service: str, region: str, retries: str) -> Any:
 def kept_service_client(service: str, region: str, config: Any) -> Any:
     """``aws_client``, each (service, region, retry settings) made once for the module.
 
-    The sweep's default factory makes a new botocore session per client, most of an
-    in-process sweep's time; the checkers (what the per-kind tests check) ask the same
-    clients either way, and moto answers a kept client from the current test's backends.
-    The other tests keep the default factory.
+    The sweep's default factory keeps a client per (service, region, config) for one sweep
+    only (each sweep brings its own retry Config), and building a client takes tens of
+    milliseconds; the checkers (what the per-kind tests check) ask the same clients either
+    way, and moto answers a kept client from the current test's backends. The other tests
+    keep the default factory.
     """
     return _kept_service_client(service, region, json.dumps(config.retries, sort_keys=True))
 
 
+@dataclass(frozen=True)
+class KindsSweep:
+    """One sweep over a gone and a left resource of every kind in :data:`MAKERS`."""
+
+    made: dict[tuple[str, str], tuple[str, str]]
+    """kind -> (gone ARN, left ARN)"""
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="module")
+def kinds_sweep(tmp_path_factory: pytest.TempPathFactory, no_aws_files: Path) -> KindsSweep:
+    """Every kind's resources made in ONE moto account and checked by ONE sweep: a sweep per
+    kind repeated the same moto start, stack read and IAM listing 40 times. Each kind's
+    names are its own (``gone3``, ``left3``), so no kind's resources meet another's."""
+    project = tmp_path_factory.mktemp("kinds")
+    (project / "Pulumi.yaml").write_text("name: mlops-platform\nruntime: python\n")
+    (project / "Pulumi.dev.yaml").write_text(DEV)
+    out, err = io.StringIO(), io.StringIO()
+    made: dict[tuple[str, str], tuple[str, str]] = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _set_aws_env(monkeypatch, no_aws_files)
+        with mock_aws():
+            deletes = []
+            for i, kind in enumerate(sorted(MAKERS)):
+                gone_arn, delete = MAKERS[kind](f"gone{i}")
+                left_arn, _ = MAKERS[kind](f"left{i}")
+                made[kind] = (gone_arn, left_arn)
+                deletes.append(delete)
+            for delete in deletes:
+                delete()
+            extra = [arn for pair in made.values() for arn in pair]
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = run_sweep(
+                    SweepRequest("dev", project),
+                    client_for=stale_index(extra),
+                    service_client=kept_service_client,
+                )
+    return KindsSweep(made, code, out.getvalue(), err.getvalue())
+
+
+def test_the_sweep_of_every_kind_reports_exactly_the_left_ones(kinds_sweep: KindsSweep) -> None:
+    """Nothing but the left resources is reported, nothing but the gone ones is not counted,
+    and every ARN could be checked."""
+    assert kinds_sweep.code == EXIT_FAILED, kinds_sweep.err
+    assert "could not check" not in kinds_sweep.err
+    lefts = {left for _, left in kinds_sweep.made.values()}
+    gones = {gone for gone, _ in kinds_sweep.made.values()}
+    report = parse_report(kinds_sweep.out)
+    assert report[REGION] | report[GLOBAL] == {a for a in lefts}
+    assert set(gone_lines(kinds_sweep.out)) == gones
+
+
 @pytest.mark.parametrize("kind", sorted(MAKERS), ids=lambda k: f"{k[0]}:{k[1] or 'resource'}")
 def test_a_deleted_resource_still_in_the_index_is_not_counted_and_a_left_one_is(
-    project: Path, aws_env: None, capsys: pytest.CaptureFixture[str], kind: tuple[str, str]
+    kinds_sweep: KindsSweep, kind: tuple[str, str]
 ) -> None:
-    with mock_aws():
-        gone_arn, delete = MAKERS[kind]("gone")
-        left_arn, _ = MAKERS[kind]("left")
-        delete()
-        code = run_sweep(
-            SweepRequest("dev", project),
-            client_for=stale_index([gone_arn, left_arn]),
-            service_client=kept_service_client,
-        )
-
-    out = capsys.readouterr().out
-    assert code == EXIT_FAILED, out
-    assert parse_report(out)[REGION] == {left_arn}
-    assert gone_arn not in parse_report(out)[REGION]
-    assert set(gone_lines(out)) == {gone_arn}
+    gone_arn, left_arn = kinds_sweep.made[kind]
+    report = parse_report(kinds_sweep.out)
+    listed = report[REGION] | report[GLOBAL]
+    assert f"could not check {gone_arn}" not in kinds_sweep.err
+    assert f"could not check {left_arn}" not in kinds_sweep.err
+    assert left_arn in listed, kinds_sweep.out
+    assert gone_arn not in listed
+    assert gone_arn in gone_lines(kinds_sweep.out)
+    assert left_arn not in gone_lines(kinds_sweep.out)
 
 
 def test_kms_keys_pending_deletion_are_not_leftovers_even_as_the_index_lists_them(
