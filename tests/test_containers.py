@@ -936,105 +936,126 @@ def test_dashboard_widgets_are_valid(plan: Plan) -> None:
 
 def refused(**overrides: Any) -> str:
     """Construct the service with ``overrides``; return the error; check nothing was registered."""
-    errors: list[str] = []
+    errors, plan = refused_each([overrides])
+    assert not [r for r in plan.resources if r["name"].startswith("web")], (
+        "something was registered"
+    )
+    assert errors[0] is not None, "the service did not refuse its arguments"
+    return errors[0]
+
+
+def refused_each(override_sets: list[dict[str, Any]]) -> tuple[list[str | None], Plan]:
+    """Each set of overrides tried in one render (one render instead of one per case): the
+    error each construction raised (None if it raised nothing), and the plan."""
+    errors: list[str | None] = []
 
     def build(opts: pulumi.ResourceOptions) -> None:
         key = RegionKey("k", RegionKeyArgs(alias="t"), opts=opts)
         topic = AlertTopic("alerts", AlertTopicArgs(key=key), opts=opts)
-        values: dict[str, Any] = {
-            "key": key,
-            "alerts": topic,
-            "vpc_id": "vpc-1",
-            "public_subnet_ids": PUBLIC,
-            "private_subnet_ids": PRIVATE,
-            "image_uri": IMAGE,
-            "access_log_bucket": None,
-        }
-        values.update(overrides)
-        with pytest.raises(ValueError) as info:
-            ContainerService("web", ContainerServiceArgs(**values), opts=opts)
-        errors.append(str(info.value))
+        for overrides in override_sets:
+            values: dict[str, Any] = {
+                "key": key,
+                "alerts": topic,
+                "vpc_id": "vpc-1",
+                "public_subnet_ids": PUBLIC,
+                "private_subnet_ids": PRIVATE,
+                "image_uri": IMAGE,
+                "access_log_bucket": None,
+            }
+            values.update(overrides)
+            try:
+                ContainerService("web", ContainerServiceArgs(**values), opts=opts)
+            except ValueError as error:
+                errors.append(str(error))
+            else:
+                errors.append(None)
 
-    plan = render_components(build, region=REGION)
-    assert not [r for r in plan.resources if r["name"].startswith("web")], (
-        "something was registered"
-    )
-    return errors[0]
+    return errors, render_components(build, region=REGION)
 
 
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        (
-            {"cpu": 256, "memory": 4096},
-            r"cpu/memory: Fargate does not support memory 4096 MiB with cpu 256",
-        ),
-        ({"cpu": 333}, r"cpu 333 is not a Fargate task size"),
-        (
-            {"build_context": "services/forecast"},
-            r"Only one of \[image_uri\] and \[build_context\] can be given",
-        ),
-        ({"image_uri": None}, r"give \[image_uri\] .* or \[build_context\]"),
-        (
-            {"environment": {"DB_PASSWORD": "hunter2"}},
-            r"environment: 'DB_PASSWORD' looks like a secret.*secrets",
-        ),
-        ({"desired_count": -1}, r"desired_count: -1 is below zero"),
-        (
-            {"secrets": {"DB": "arn:aws:s3:::bucket/key"}},
-            r"secrets: DB: .* is not an SSM parameter ARN",
-        ),
-        (
-            {"secrets": {"LOG_LEVEL": SSM_ARN}, "environment": {"LOG_LEVEL": "info"}},
-            r"also set in environment",
-        ),
-        (
-            {"image_uri": None, "build_context": "no/such/dir", "build_root": str(PROJECT_DIR)},
-            r"build_context: directory 'no/such/dir' not found",
-        ),
-        (
-            {"image_uri": None, "build_context": "services", "build_root": str(PROJECT_DIR)},
-            r"build_context: no Dockerfile at",
-        ),
-        ({"dockerfile": "Dockerfile"}, r"dockerfile: only used with build_context"),
-        (
-            {
-                "image_uri": None,
-                "build_context": "services/forecast",
-                "build_root": str(PROJECT_DIR),
-                "image_tag": "x" * 125,
-            },
-            r"image_tag: 'x{125}' is too long; the image is pushed as 'web-<image_tag>'",
-        ),
-        (
-            {"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"},
-            r"certificate_arn: .* is not an ACM",
-        ),
-        ({"ssl_policy": "ELBSecurityPolicy-2016-08"}, r"ssl_policy: .* is not a TLS 1.3 policy"),
-        (
-            {"autoscaling": AutoscalingArgs(min_count=2, max_count=4)},
-            r"desired_count: 1 is outside autoscaling bounds 2..4",
-        ),
-        (
-            {"autoscaling": AutoscalingArgs(min_count=3, max_count=2), "desired_count": 3},
-            r"autoscaling.max_count: 2",
-        ),
-        (
-            {"deployment_minimum_healthy_percent": 100, "deployment_maximum_percent": 100},
-            r"deployment_maximum_percent: 100 must be at least 100 and above",
-        ),
-        ({"public_subnet_ids": ["subnet-a"]}, r"public_subnet_ids: .* at least two AZs"),
-        ({"health_check_path": "health"}, r"health_check_path: 'health' must be a URL path"),
-        ({"container_port": 70000}, r"container_port: 70000"),
-        ({"cpu_architecture": "ARM"}, r"cpu_architecture: 'ARM'"),
-    ],
-)
+BAD_SERVICES: list[tuple[dict[str, Any], str]] = [
+    (
+        {"cpu": 256, "memory": 4096},
+        r"cpu/memory: Fargate does not support memory 4096 MiB with cpu 256",
+    ),
+    ({"cpu": 333}, r"cpu 333 is not a Fargate task size"),
+    (
+        {"build_context": "services/forecast"},
+        r"Only one of \[image_uri\] and \[build_context\] can be given",
+    ),
+    ({"image_uri": None}, r"give \[image_uri\] .* or \[build_context\]"),
+    (
+        {"environment": {"DB_PASSWORD": "hunter2"}},
+        r"environment: 'DB_PASSWORD' looks like a secret.*secrets",
+    ),
+    ({"desired_count": -1}, r"desired_count: -1 is below zero"),
+    (
+        {"secrets": {"DB": "arn:aws:s3:::bucket/key"}},
+        r"secrets: DB: .* is not an SSM parameter ARN",
+    ),
+    (
+        {"secrets": {"LOG_LEVEL": SSM_ARN}, "environment": {"LOG_LEVEL": "info"}},
+        r"also set in environment",
+    ),
+    (
+        {"image_uri": None, "build_context": "no/such/dir", "build_root": str(PROJECT_DIR)},
+        r"build_context: directory 'no/such/dir' not found",
+    ),
+    (
+        {"image_uri": None, "build_context": "services", "build_root": str(PROJECT_DIR)},
+        r"build_context: no Dockerfile at",
+    ),
+    ({"dockerfile": "Dockerfile"}, r"dockerfile: only used with build_context"),
+    (
+        {
+            "image_uri": None,
+            "build_context": "services/forecast",
+            "build_root": str(PROJECT_DIR),
+            "image_tag": "x" * 125,
+        },
+        r"image_tag: 'x{125}' is too long; the image is pushed as 'web-<image_tag>'",
+    ),
+    (
+        {"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"},
+        r"certificate_arn: .* is not an ACM",
+    ),
+    ({"ssl_policy": "ELBSecurityPolicy-2016-08"}, r"ssl_policy: .* is not a TLS 1.3 policy"),
+    (
+        {"autoscaling": AutoscalingArgs(min_count=2, max_count=4)},
+        r"desired_count: 1 is outside autoscaling bounds 2..4",
+    ),
+    (
+        {"autoscaling": AutoscalingArgs(min_count=3, max_count=2), "desired_count": 3},
+        r"autoscaling.max_count: 2",
+    ),
+    (
+        {"deployment_minimum_healthy_percent": 100, "deployment_maximum_percent": 100},
+        r"deployment_maximum_percent: 100 must be at least 100 and above",
+    ),
+    ({"public_subnet_ids": ["subnet-a"]}, r"public_subnet_ids: .* at least two AZs"),
+    ({"health_check_path": "health"}, r"health_check_path: 'health' must be a URL path"),
+    ({"container_port": 70000}, r"container_port: 70000"),
+    ({"cpu_architecture": "ARM"}, r"cpu_architecture: 'ARM'"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_services() -> tuple[list[str | None], Plan]:
+    """Every BAD_SERVICES case tried in one render: their errors and the plan."""
+    return refused_each([overrides for overrides, _ in BAD_SERVICES])
+
+
+@pytest.mark.parametrize("case", range(len(BAD_SERVICES)), ids=lambda i: BAD_SERVICES[i][1])
 def test_bad_arguments_are_refused_before_anything_is_registered(
-    overrides: dict[str, Any], message: str
+    bad_services: tuple[list[str | None], Plan], case: int
 ) -> None:
-    error = refused(**overrides)
+    errors, plan = bad_services
+    error = errors[case]
+    assert error is not None, "the service did not refuse its arguments"
+    # No case registered anything (a case that did would leave "web" resources here).
+    assert not [r for r in plan.resources if r["name"].startswith("web")]
     assert error.startswith("ContainerService 'web': ")
-    assert re.search(message, error), error
+    assert re.search(BAD_SERVICES[case][1], error), error
 
 
 def test_every_problem_is_reported_at_once() -> None:

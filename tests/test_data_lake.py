@@ -565,30 +565,50 @@ def test_grants_on_several_zones_and_prefixes_get_distinct_policies() -> None:
     assert all(len(n) - len("job-") <= 63 for n in names)
 
 
-@pytest.mark.parametrize(
-    "call, message",
-    [
-        (
-            lambda lake, role: lake.grant_read(role, "gold"),
-            r"no zone 'gold'; known zones: \['raw', 'curated', 'features', 'models'\]",
-        ),
-        (lambda lake, role: lake.grant_write(role, "Raw"), r"no zone 'Raw'"),
-        (lambda lake, role: lake.grant_read_write(role, "gold"), r"no zone 'gold'"),
-        (lambda lake, role: lake.grant_read(role, "raw", prefix="*"), r"wildcard"),
-        (lambda lake, role: lake.grant_write(role, "raw", prefix="runs/*/out"), r"wildcard"),
-        (
-            lambda lake, role: lake.grant_read(role, "raw", prefix="${aws:username}"),
-            r"policy variable",
-        ),
-        (lambda lake, role: lake.grant_read(role, "raw", prefix="/"), r"empty; pass prefix=None"),
-    ],
-)
-def test_bad_grants_raise_and_grant_nothing(call, message: str) -> None:
-    def after(lake: DataLake, role: ServiceRole, _: pulumi.ResourceOptions) -> None:
-        with pytest.raises(ValueError, match=message):
-            call(lake, role)
+BAD_GRANTS: list[tuple[Callable[[DataLake, ServiceRole], Any], str]] = [
+    (
+        lambda lake, role: lake.grant_read(role, "gold"),
+        r"no zone 'gold'; known zones: \['raw', 'curated', 'features', 'models'\]",
+    ),
+    (lambda lake, role: lake.grant_write(role, "Raw"), r"no zone 'Raw'"),
+    (lambda lake, role: lake.grant_read_write(role, "gold"), r"no zone 'gold'"),
+    (lambda lake, role: lake.grant_read(role, "raw", prefix="*"), r"wildcard"),
+    (lambda lake, role: lake.grant_write(role, "raw", prefix="runs/*/out"), r"wildcard"),
+    (
+        lambda lake, role: lake.grant_read(role, "raw", prefix="${aws:username}"),
+        r"policy variable",
+    ),
+    (lambda lake, role: lake.grant_read(role, "raw", prefix="/"), r"empty; pass prefix=None"),
+]
 
-    plan = render_lake(after)
+
+@pytest.fixture(scope="module")
+def bad_grants() -> tuple[list[BaseException | None], Plan]:
+    """Every BAD_GRANTS call tried on one rendered lake and role: what each raised (None if
+    nothing) and the plan. One render instead of one per case; a case that wrongly granted
+    would leave its policy (named after its zone and prefix) in the shared plan."""
+    raised: list[BaseException | None] = []
+
+    def after(lake: DataLake, role: ServiceRole, _: pulumi.ResourceOptions) -> None:
+        for call, _message in BAD_GRANTS:
+            try:
+                call(lake, role)
+            except Exception as error:  # checked per case below
+                raised.append(error)
+            else:
+                raised.append(None)
+
+    return raised, render_lake(after)
+
+
+@pytest.mark.parametrize("case", range(len(BAD_GRANTS)), ids=lambda i: BAD_GRANTS[i][1])
+def test_bad_grants_raise_and_grant_nothing(
+    bad_grants: tuple[list[BaseException | None], Plan], case: int
+) -> None:
+    raised, plan = bad_grants
+    error = raised[case]
+    assert isinstance(error, ValueError), error
+    assert re.search(BAD_GRANTS[case][1], str(error)), error
     assert plan.of_type(ROLE_POLICY) == []
 
 

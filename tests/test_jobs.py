@@ -1048,7 +1048,16 @@ def test_widgets_show_failed_runs_submissions_and_dead_letters() -> None:
 
 def job_problems(**changes: Any) -> list[str]:
     """Problems of BatchJobArgs built on a real (rendered) environment and lake."""
-    found: dict[str, list[str]] = {}
+    return jobs_problems([changes])[0]
+
+
+def jobs_problems(change_sets: list[dict[str, Any]]) -> list[list[str]]:
+    """``job_problems`` for each change set, all on one rendered environment and lake.
+
+    ``BatchJobArgs.problems()`` only reads its arguments (it registers nothing), so the
+    arguments of every case can be checked against the same environment: one render instead
+    of one per case, each case still with its own list of problems."""
+    found: list[list[str]] = []
 
     def build(opts: pulumi.ResourceOptions) -> None:
         key, topic, lake = _base(opts)
@@ -1064,100 +1073,119 @@ def job_problems(**changes: Any) -> list[str]:
             ),
             opts=opts,
         )
-        spec = full_job(**{k: v for k, v in changes.items() if k in JobSpec.__dataclass_fields__})
-        args = dict(
-            job_name=spec.name,
-            environment=env,
-            image=spec.image,
-            command=spec.command,
-            vcpu=spec.vcpu,
-            memory_mib=spec.memory_mib,
-            timeout_seconds=spec.timeout_seconds,
-            parameters=spec.parameters,
-            environment_variables=spec.environment_variables,
-            attempts=spec.attempts,
-            lake=lake,
-            read=spec.read,
-            write=spec.write,
-            schedule=spec.schedule,
-            on_new_objects=spec.on_new_objects,
-            array_size=spec.array_size,
-        )
-        args.update({k: v for k, v in changes.items() if k not in JobSpec.__dataclass_fields__})
-        found["problems"] = BatchJobArgs(**args).problems()
+        for changes in change_sets:
+            found.append(_problems_of(env, lake, changes))
 
     render_components(build, region=REGION)
-    return found["problems"]
+    return found
 
 
-@pytest.mark.parametrize(
-    "changes, expected",
-    [
-        ({"name": "Churn_1"}, "job_name: 'Churn_1' must be 1-20 lowercase letters"),
-        ({"image": "Not An Image"}, "image: 'Not An Image' is not an image reference"),
-        ({"command": []}, "command: give the container command"),
-        (
-            {"vcpu": 0.25, "memory_mib": 4096},
-            "vcpu/memory_mib: Fargate does not support 4096 MiB with 0.25 vCPU",
-        ),
-        ({"vcpu": 8, "memory_mib": 16384}, "vcpu: 8 is more than the environment's max_vcpus (4)"),
-        (
-            {"timeout_seconds": 0},
-            "timeout_seconds: 0 must be a whole number of seconds, at least 60",
-        ),
-        ({"timeout_seconds": -5}, "timeout_seconds: -5 must be"),
-        ({"attempts": 11}, "attempts: 11 must be 1 to 10"),
-        ({"retry_exit_codes": (1, 2, 3)}, "retry_exit_codes: give at most two exit codes"),
-        ({"cpu_architecture": "RISCV"}, "cpu_architecture: 'RISCV' is not one of"),
-        ({"parameters": {"unused": "x"}}, "parameters: unused is not used by the command"),
-        ({"parameters": {"read_bucket": "x"}}, "parameters: read_bucket is set by the platform"),
-        (
-            {"environment_variables": {"API_TOKEN": "x"}},
-            "environment_variables: API_TOKEN looks like a secret",
-        ),
-        (
-            {"environment_variables": {"AWS_BATCH_JOB_ID": "x"}},
-            "environment_variables: AWS_BATCH_JOB_ID is set by AWS Batch",
-        ),
-        (
-            {"environment_variables": {"1BAD": "x"}},
-            "environment_variables: '1BAD' is not an environment variable name",
-        ),
-        ({"read": LakeAccess("gold")}, "read: zone 'gold' is not a zone of the lake"),
-        ({"write": LakeAccess("silver")}, "write: zone 'silver' is not a zone of the lake"),
-        ({"lake": None}, "read: needs the data lake (lake)"),
-        (
-            {"write": LakeAccess("raw", "events/out")},
-            "on_new_objects: the job writes where it is triggered",
-        ),
-        ({"array_size": 1}, "array_size: 1 must be 2 to 10000"),
-        ({"array_size": 10001}, "array_size: 10001 must be 2 to 10000"),
-        (
-            {"schedule": JobScheduleArgs("cron(0 2 * * *)")},
-            "schedule.expression: cron '0 2 * * *' has 5 field(s)",
-        ),
-        ({"schedule": JobScheduleArgs("rate(1 days)")}, "schedule.expression: rate '1 days'"),
-        (
-            {"schedule": JobScheduleArgs("cron(0 2 * * ? *)", "Mars/Olympus")},
-            "schedule.timezone: 'Mars/Olympus' is not an IANA",
-        ),
-        (
-            {"schedule": JobScheduleArgs("rate(1 day)", parameters={"nope": "1"})},
-            "schedule.parameters: nope is not used by the command",
-        ),
-        (
-            {"schedule": JobScheduleArgs("rate(1 day)", environment={"DB_PASSWORD": "x"})},
-            "schedule.environment: DB_PASSWORD looks like a secret",
-        ),
-    ],
-)
-def test_bad_job_arguments_name_the_field(changes: dict[str, Any], expected: str) -> None:
-    problems = job_problems(**changes)
+def _problems_of(env: BatchEnvironment, lake: DataLake, changes: dict[str, Any]) -> list[str]:
+    spec = full_job(**{k: v for k, v in changes.items() if k in JobSpec.__dataclass_fields__})
+    args = dict(
+        job_name=spec.name,
+        environment=env,
+        image=spec.image,
+        command=spec.command,
+        vcpu=spec.vcpu,
+        memory_mib=spec.memory_mib,
+        timeout_seconds=spec.timeout_seconds,
+        parameters=spec.parameters,
+        environment_variables=spec.environment_variables,
+        attempts=spec.attempts,
+        lake=lake,
+        read=spec.read,
+        write=spec.write,
+        schedule=spec.schedule,
+        on_new_objects=spec.on_new_objects,
+        array_size=spec.array_size,
+    )
+    args.update({k: v for k, v in changes.items() if k not in JobSpec.__dataclass_fields__})
+    return BatchJobArgs(**args).problems()
+
+
+BAD_JOB_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"name": "Churn_1"}, "job_name: 'Churn_1' must be 1-20 lowercase letters"),
+    ({"image": "Not An Image"}, "image: 'Not An Image' is not an image reference"),
+    ({"command": []}, "command: give the container command"),
+    (
+        {"vcpu": 0.25, "memory_mib": 4096},
+        "vcpu/memory_mib: Fargate does not support 4096 MiB with 0.25 vCPU",
+    ),
+    ({"vcpu": 8, "memory_mib": 16384}, "vcpu: 8 is more than the environment's max_vcpus (4)"),
+    (
+        {"timeout_seconds": 0},
+        "timeout_seconds: 0 must be a whole number of seconds, at least 60",
+    ),
+    ({"timeout_seconds": -5}, "timeout_seconds: -5 must be"),
+    ({"attempts": 11}, "attempts: 11 must be 1 to 10"),
+    ({"retry_exit_codes": (1, 2, 3)}, "retry_exit_codes: give at most two exit codes"),
+    ({"cpu_architecture": "RISCV"}, "cpu_architecture: 'RISCV' is not one of"),
+    ({"parameters": {"unused": "x"}}, "parameters: unused is not used by the command"),
+    ({"parameters": {"read_bucket": "x"}}, "parameters: read_bucket is set by the platform"),
+    (
+        {"environment_variables": {"API_TOKEN": "x"}},
+        "environment_variables: API_TOKEN looks like a secret",
+    ),
+    (
+        {"environment_variables": {"AWS_BATCH_JOB_ID": "x"}},
+        "environment_variables: AWS_BATCH_JOB_ID is set by AWS Batch",
+    ),
+    (
+        {"environment_variables": {"1BAD": "x"}},
+        "environment_variables: '1BAD' is not an environment variable name",
+    ),
+    ({"read": LakeAccess("gold")}, "read: zone 'gold' is not a zone of the lake"),
+    ({"write": LakeAccess("silver")}, "write: zone 'silver' is not a zone of the lake"),
+    ({"lake": None}, "read: needs the data lake (lake)"),
+    (
+        {"write": LakeAccess("raw", "events/out")},
+        "on_new_objects: the job writes where it is triggered",
+    ),
+    ({"array_size": 1}, "array_size: 1 must be 2 to 10000"),
+    ({"array_size": 10001}, "array_size: 10001 must be 2 to 10000"),
+    (
+        {"schedule": JobScheduleArgs("cron(0 2 * * *)")},
+        "schedule.expression: cron '0 2 * * *' has 5 field(s)",
+    ),
+    ({"schedule": JobScheduleArgs("rate(1 days)")}, "schedule.expression: rate '1 days'"),
+    (
+        {"schedule": JobScheduleArgs("cron(0 2 * * ? *)", "Mars/Olympus")},
+        "schedule.timezone: 'Mars/Olympus' is not an IANA",
+    ),
+    (
+        {"schedule": JobScheduleArgs("rate(1 day)", parameters={"nope": "1"})},
+        "schedule.parameters: nope is not used by the command",
+    ),
+    (
+        {"schedule": JobScheduleArgs("rate(1 day)", environment={"DB_PASSWORD": "x"})},
+        "schedule.environment: DB_PASSWORD looks like a secret",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_job_problems() -> list[list[str]]:
+    """The problems of every BAD_JOB_CASES case, then of the valid job (last), in one render."""
+    return jobs_problems([changes for changes, _ in BAD_JOB_CASES] + [{}])
+
+
+@pytest.mark.parametrize("case", range(len(BAD_JOB_CASES)), ids=lambda i: BAD_JOB_CASES[i][1])
+def test_bad_job_arguments_name_the_field(bad_job_problems: list[list[str]], case: int) -> None:
+    expected = BAD_JOB_CASES[case][1]
+    problems = bad_job_problems[case]
     assert any(p.startswith(expected) for p in problems), problems
 
 
-def test_valid_job_arguments_have_no_problem() -> None:
-    assert job_problems() == []
+def test_valid_job_arguments_have_no_problem(bad_job_problems: list[list[str]]) -> None:
+    assert bad_job_problems[-1] == []
+
+
+def test_one_case_alone_has_the_problems_it_has_among_the_others(
+    bad_job_problems: list[list[str]],
+) -> None:
+    """Checking the cases together on one environment is the same as checking one alone."""
+    assert job_problems(**BAD_JOB_CASES[4][0]) == bad_job_problems[4]
 
 
 def test_a_bad_job_raises_one_error_listing_every_problem() -> None:
