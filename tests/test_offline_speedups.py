@@ -242,13 +242,7 @@ def test_flat_baseline_registers_exactly_the_plans_resources(
     program = tmp_path / f"flat_{stack}.py"
     program.write_text(source, encoding="utf-8")
     namespace = runpy.run_path(str(program), run_name=f"flat_{stack}")
-    replay = render_program(
-        namespace["program"],
-        project=plan.project,
-        stack=plan.stack,
-        config={"pulumi:disable-default-providers": '["aws"]'},
-        project_dir=PROJECT_DIR,
-    )
+    replay = namespace["render"]()  # what running the file renders
     assert json.dumps(replay.resources, sort_keys=True) == json.dumps(
         plan.resources, sort_keys=True
     )
