@@ -1,5 +1,6 @@
 """How fast the offline plan is: ``plan dev``, ``plan prod``, prod's layout over 2/4/8/16
-regions, and prod against the flat baseline (:mod:`flat_program`: the same resources through
+regions, the pull request job's path for prod (plan, check, a second plan, diff, cost), and
+prod against the flat baseline (:mod:`flat_program`: the same resources through
 the SDK's classes without the components; and the generic variant, plain ``CustomResource``
 calls, a lower floor). Issue 15's figures.
 
@@ -177,10 +178,10 @@ def report(cases: list[Case], flat: str | None) -> list[str]:
     ]
     by_name = {c.name: c for c in cases}
     for c in cases:
-        per = statistics.median(c.wall) / c.resources * 1000 if c.resources else float("nan")
+        per = f"{statistics.median(c.wall) / c.resources * 1000:.1f}" if c.resources else "-"
         lines.append(
-            f"{c.name:<24} {c.resources or 0:>9}  {spread(c.wall):>25}  {spread(c.cpu):>24}  "
-            f"{statistics.median(c.rss_mb):>6.0f}  {per:>11.1f}"
+            f"{c.name:<24} {c.resources or '-':>9}  {spread(c.wall):>25}  {spread(c.cpu):>24}  "
+            f"{statistics.median(c.rss_mb):>6.0f}  {per:>11}"
         )
     for suffix in ("", " (speedups off)"):
         two, sixteen = by_name.get(f"2 regions{suffix}"), by_name.get(f"16 regions{suffix}")
@@ -205,6 +206,29 @@ def _ratio(a: list[float], b: list[float]) -> float:
     return statistics.median(a) / statistics.median(b)
 
 
+def pr_path(stack: str, work: Path) -> int:
+    """What the pull request job runs for one stack (.github/workflows/pr.yml), one process
+    per step: plan (head), check --plan, plan (base: here the same commit), the diff in its
+    three formats, cost --diff."""
+    cli = [sys.executable, "-m", "stacks"]
+    head, base = str(work / f"plan-{stack}.json"), str(work / f"base-{stack}.json")
+    steps: list[tuple[list[str], tuple[int, ...]]] = [
+        ([*cli, "plan", stack, "--out", head], (0,)),
+        ([*cli, "check", stack, "--plan", head], (0,)),
+        ([*cli, "plan", stack, "--out", base], (0,)),
+        ([*cli, "diff", base, head], (0, 1)),
+        ([*cli, "diff", base, head, "--format", "json"], (0, 1)),
+        ([*cli, "diff", base, head, "--format", "markdown", "--max-chars", "65000"], (0, 1)),
+        ([*cli, "cost", "--diff", base, head, "--format", "markdown"], (0,)),
+    ]
+    for step, accepted in steps:
+        done = subprocess.run(step, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL)
+        if done.returncode not in accepted:
+            print(f"{' '.join(step[2:])} exited {done.returncode}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per case (default 5)")
@@ -215,7 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--compare-off", action="store_true", help=f"also run every case with {SPEEDUPS_ENV}=0"
     )
     parser.add_argument("--json", help="also write the raw timings to this file")
+    parser.add_argument(
+        "--no-pr-path", action="store_true", help="skip the pull request job's path (prod)"
+    )
+    parser.add_argument("--pr-path-run", nargs=2, metavar=("STACK", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.pr_path_run:
+        return pr_path(args.pr_path_run[0], Path(args.pr_path_run[1]))
 
     python = sys.executable
     plan = [python, "-m", "stacks", "plan"]
@@ -243,6 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 cases.append(Case(name, [python, str(program)]))
             flat = "flat baseline (prod)"
+        if not args.no_pr_path:
+            pr_dir = work / "pr"
+            pr_dir.mkdir()
+            runner = [python, str(Path(__file__).resolve()), "--pr-path-run", "prod", str(pr_dir)]
+            cases.append(Case("PR job path (prod)", runner))
         if args.compare_off:
             cases += [
                 Case(f"{c.name} (speedups off)", c.argv, {SPEEDUPS_ENV: "0"}) for c in list(cases)
