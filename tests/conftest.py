@@ -184,20 +184,14 @@ def shared_render(monkeypatch: pytest.MonkeyPatch, plans: dict[str, Plan]) -> No
 
 
 def render_key(stack: str, project_dir: Path = PROJECT_DIR) -> str:
-    """What a stack's plan depends on: its stack file, ``Pulumi.yaml`` and the program's code
-    (components, stacks, the main program, the services it packages), hashed."""
-    digest = hashlib.sha256(stack.encode())
-    files = [project_dir / "Pulumi.yaml", project_dir / f"Pulumi.{stack}.yaml"]
-    files.append(project_dir / "__main__.py")
-    for folder in ("components", "stacks", "services"):
-        files += sorted(
-            p
-            for p in (project_dir / folder).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts
-        )
-    for path in files:
-        digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    """What a stack's plan depends on: its stack file and the program's code
+    (:func:`render_cache.code_digest`: ``Pulumi.yaml``, the main program, components, stacks
+    and the services it packages), hashed."""
+    from render_cache import code_digest
+
+    digest = hashlib.sha256(stack.encode() + b"\0")
+    digest.update((project_dir / f"Pulumi.{stack}.yaml").read_bytes() + b"\0")
+    digest.update(code_digest(project_dir).encode())
     return digest.hexdigest()
 
 

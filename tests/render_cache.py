@@ -34,19 +34,20 @@ except ImportError:  # pragma: no cover (Windows: every worker renders for itsel
 _rendered: dict[str, Plan] = {}
 
 
-@functools.lru_cache(maxsize=1)
-def _code_digest() -> str:
-    """The program's code and ``Pulumi.yaml`` (what a plan depends on besides its config)."""
+@functools.lru_cache(maxsize=4)
+def code_digest(project_dir: Path = PROJECT_DIR) -> str:
+    """The program's code and ``Pulumi.yaml`` (what a plan depends on besides its config):
+    ``Pulumi.yaml``, ``__main__.py`` and every file of components/, stacks/, services/."""
     digest = hashlib.sha256()
-    files = [PROJECT_DIR / "Pulumi.yaml", PROJECT_DIR / "__main__.py"]
+    files = [project_dir / "Pulumi.yaml", project_dir / "__main__.py"]
     for folder in ("components", "stacks", "services"):
         files += sorted(
             p
-            for p in (PROJECT_DIR / folder).rglob("*")
+            for p in (project_dir / folder).rglob("*")
             if p.is_file() and "__pycache__" not in p.parts
         )
     for path in files:
-        digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0")
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -63,7 +64,7 @@ def _shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
 def config_key(config: dict[str, Any], stack: str = "test") -> str:
     """What a variant's plan depends on: its config, its stack name and the code."""
     text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(f"{stack}\0{text}\0{_code_digest()}".encode()).hexdigest()[:20]
+    return hashlib.sha256(f"{stack}\0{text}\0{code_digest()}".encode()).hexdigest()[:20]
 
 
 def write_project(config: dict[str, Any], folder: Path, stack: str = "test") -> Path:

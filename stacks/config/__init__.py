@@ -27,8 +27,9 @@ builds them (the components' published ``*_problem(s)`` functions, tables and li
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stacks.lazy import lazy_names
 
 if TYPE_CHECKING:
     from stacks.config.alerts import AlertsConfig
@@ -124,18 +125,7 @@ _MODULES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MODULES))
-
+__getattr__, __dir__ = lazy_names(__name__, globals(), _MODULES)
 
 __all__ = [
     # constants
