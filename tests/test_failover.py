@@ -803,6 +803,29 @@ def test_the_credentials_check_honours_the_region_endpoint(aws: str, project: Pa
 # Global-table replicas in other regions: a warning naming DynamoDB's 20-hour limit.
 
 
+def answer_with_replicas(monkeypatch: pytest.MonkeyPatch, replicas: list[dict[str, Any]]) -> None:
+    """DescribeTable answers as DynamoDB does for a global table with ``replicas`` (moto lists
+    no Replicas): every DynamoDB client the failover commands make is wrapped."""
+    from stacks.failover.clients import Clients
+
+    real = Clients.__call__
+
+    class GlobalTable:
+        def __init__(self, dynamodb: Any) -> None:
+            self.dynamodb = dynamodb
+
+        def describe_table(self, **kwargs: Any) -> dict[str, Any]:
+            answer = self.dynamodb.describe_table(**kwargs)
+            answer["Table"]["Replicas"] = [dict(r) for r in replicas]
+            return answer
+
+    def call(clients: Clients, service: str, region: str) -> Any:
+        found = real(clients, service, region)
+        return GlobalTable(found) if service == "dynamodb" else found
+
+    monkeypatch.setattr(Clients, "__call__", call)
+
+
 @pytest.mark.parametrize(
     "status",
     ["REGION_DISABLED", "INACCESSIBLE_ENCRYPTION_CREDENTIALS", "REPLICATION_NOT_AUTHORIZED"],
@@ -816,34 +839,14 @@ def test_a_troubled_replica_in_another_region_is_a_warning_naming_the_20_hour_li
 ) -> None:
     import datetime
 
-    from stacks.failover.clients import Clients
-
-    real = Clients.__call__
     since = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC)
-
-    class GlobalTable:
-        """DescribeTable as DynamoDB answers for a global table (moto lists no Replicas)."""
-
-        def __init__(self, dynamodb: Any) -> None:
-            self.dynamodb = dynamodb
-
-        def describe_table(self, **kwargs: Any) -> dict[str, Any]:
-            answer = self.dynamodb.describe_table(**kwargs)
-            answer["Table"]["Replicas"] = [
-                {"RegionName": STANDBY, "ReplicaStatus": "ACTIVE"},
-                {
-                    "RegionName": PRIMARY,
-                    "ReplicaStatus": status,
-                    "ReplicaInaccessibleDateTime": since,
-                },
-            ]
-            return answer
-
-    def call(clients: Clients, service: str, region: str) -> Any:
-        found = real(clients, service, region)
-        return GlobalTable(found) if service == "dynamodb" else found
-
-    monkeypatch.setattr(Clients, "__call__", call)
+    answer_with_replicas(
+        monkeypatch,
+        [
+            {"RegionName": STANDBY, "ReplicaStatus": "ACTIVE"},
+            {"RegionName": PRIMARY, "ReplicaStatus": status, "ReplicaInaccessibleDateTime": since},
+        ],
+    )
 
     exit_code, out, err = main_in_process(project, capsys, "failover", "--to", STANDBY)
 
@@ -864,24 +867,7 @@ def test_a_replica_of_another_region_being_created_is_a_warning_without_the_limi
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from stacks.failover.clients import Clients
-
-    real = Clients.__call__
-
-    class Creating:
-        def __init__(self, dynamodb: Any) -> None:
-            self.dynamodb = dynamodb
-
-        def describe_table(self, **kwargs: Any) -> dict[str, Any]:
-            answer = self.dynamodb.describe_table(**kwargs)
-            answer["Table"]["Replicas"] = [{"RegionName": PRIMARY, "ReplicaStatus": "CREATING"}]
-            return answer
-
-    def call(clients: Clients, service: str, region: str) -> Any:
-        found = real(clients, service, region)
-        return Creating(found) if service == "dynamodb" else found
-
-    monkeypatch.setattr(Clients, "__call__", call)
+    answer_with_replicas(monkeypatch, [{"RegionName": PRIMARY, "ReplicaStatus": "CREATING"}])
 
     exit_code, out, _ = main_in_process(project, capsys, "failover", "--to", STANDBY)
 
