@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import hashlib
 import json
@@ -9,6 +10,7 @@ import logging
 import os
 import pickle
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,6 +95,26 @@ class _WarningsKept(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """An xdist worker ends here, without the interpreter's teardown.
+
+    By now the worker has sent the controller everything (its last report and its exit
+    status go out in ``pytest_sessionfinish``) and every fixture is torn down; the teardown
+    only frees the session's memory (both plans, the SDK modules, moto's backends), which
+    took the workers ~8 s after their last test while the controller waited. The exit
+    handlers (logging's among them) still run, and the streams are flushed, as
+    ``stacks.offline.speedups.exit_when_done`` does for the plan command. Outside xdist
+    (one process) pytest ends as usual.
+    """
+    if getattr(config, "workerinput", None) is None:
+        return
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _observed_render(stack: str) -> tuple[Plan, RenderNotes]:
