@@ -185,7 +185,7 @@ def report(cases: list[Case], flat: str | None) -> list[str]:
         )
     for suffix in ("", " (speedups off)"):
         two, sixteen = by_name.get(f"2 regions{suffix}"), by_name.get(f"16 regions{suffix}")
-        if two and sixteen:
+        if two and sixteen and two.resources and sixteen.resources:
             lines.append(
                 f"16 vs 2 regions{suffix}: resources x{sixteen.resources / two.resources:.2f}, "
                 f"wall x{_ratio(sixteen.wall, two.wall):.2f}, cpu x{_ratio(sixteen.cpu, two.cpu):.2f}, "
@@ -290,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_before = os.getloadavg()
         for c in cases:  # warm-up: file cache and compiled modules
             run_once(c)
-            c.wall.clear(), c.cpu.clear(), c.rss_mb.clear()
+            c.wall.clear()
+            c.cpu.clear()
+            c.rss_mb.clear()
         for _ in range(args.repeat):
             for c in cases:
                 run_once(c)

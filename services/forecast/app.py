@@ -259,7 +259,7 @@ def _parse_series(name: str, spec: Any, problems: list[str]) -> Series | None:
         problems.append(
             f"{name}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(_SERIES_FIELDS)})"
         )
-    values = spec.get("values")
+    values: Any = spec.get("values")  # a list of numbers unless a problem says otherwise
     if not isinstance(values, list) or len(values) < 2:
         problems.append(f"{name}.values: must be a list of at least 2 numbers")
     else:
@@ -422,10 +422,10 @@ def _model_route(
         )
     about = {"model": model.config.model, "name": current.name, "version": current.version}
     if path == "/model":
-        features = sorted(current.coefficients)
+        names = sorted(current.coefficients)
         return (
             HTTPStatus.OK,
-            {**about, "features": features, "refresh_seconds": model.config.refresh_seconds},
+            {**about, "features": names, "refresh_seconds": model.config.refresh_seconds},
             [],
         )
     try:

@@ -256,7 +256,7 @@ def _object_from_eventbridge(event: dict[str, Any]) -> ObjectRef:
     detail_type = event.get("detail-type")
     if detail_type != "Object Created":
         raise InvalidEventError(f"event detail-type is {detail_type!r}, expected 'Object Created'")
-    detail = event.get("detail")
+    detail: Any = event.get("detail")  # a dict with both paths, once _get_str returns
     bucket = _get_str(detail, ("bucket", "name"), "detail.bucket.name")
     key = _get_str(detail, ("object", "key"), "detail.object.key")
     obj = detail["object"]
@@ -276,7 +276,7 @@ def _object_from_record(index: int, record: Any) -> ObjectRef:
     name = record.get("eventName", "")
     if not isinstance(name, str) or not name.startswith("ObjectCreated:"):
         raise InvalidEventError(f"{where}.eventName is {name!r}, expected 'ObjectCreated:*'")
-    s3 = record.get("s3")
+    s3: Any = record.get("s3")  # a dict with both paths, once _get_str returns
     bucket = _get_str(s3, ("bucket", "name"), f"{where}.s3.bucket.name")
     key = _get_str(s3, ("object", "key"), f"{where}.s3.object.key")
     obj = s3["object"]
@@ -346,8 +346,8 @@ def parse_jsonl(data: bytes, uri: str, source_version: str | None = None) -> lis
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidObjectError(uri, [(line, f"not valid UTF-8 at byte {exc.start}")]) from exc
+        at_line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidObjectError(uri, [(at_line, f"not valid UTF-8 at byte {exc.start}")]) from exc
     problems: list[tuple[int, str]] = []
     items: list[dict[str, Any]] = []
     first_line_of: dict[str, int] = {}

@@ -185,7 +185,8 @@ def build_args(
     if values["run_id"] is not None and not _RUN_ID_RE.match(values["run_id"]):
         problems.append(f"--run-id: {values['run_id']!r} is not a valid run id")
     window = _number(values, "window_days", int, 1, 3650, problems)
-    common = {n: values[n] for n in REQUIRED[command]}
+    # Each required value is a string by now (a missing one is a problem reported above).
+    common: dict[str, Any] = {n: values[n] for n in REQUIRED[command]}
     if command == "drift":
         measure = values["measure"] or "psi"
         if measure not in MEASURES:
@@ -195,7 +196,7 @@ def build_args(
             raise UsageError("; ".join(problems))
         return drift.DriftArgs(
             **common,
-            measure=measure,  # type: ignore[arg-type]
+            measure=measure,
             threshold=0.2 if threshold is None else threshold,
             window_days=window or 1,
             trigger_key=values["trigger_key"],
@@ -219,7 +220,7 @@ def build_args(
     if problems:
         raise UsageError("; ".join(problems))
     return train.TrainArgs(
-        **common,  # type: ignore[arg-type]
+        **common,
         window_days=window or 90,
         holdout_fraction=0.2 if holdout is None else holdout,
         min_records=100 if min_records is None else min_records,
