@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import hashlib
 import json
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 import yaml
 
@@ -34,6 +37,26 @@ STACKS = ("dev", "prod")
 # region of every test that touches EC2, which was most of the moto tests' time; no test uses
 # those AMIs. Set before any backend starts; subprocess moto servers inherit it.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@functools.cache
+def _one_loader_per_data_path(search_path_string: str | None = None) -> Any:
+    """botocore's ``create_loader``, once per data path for the whole test process.
+
+    Every new botocore session gets a new loader, which parses the service models and
+    endpoint data it is asked for from JSON again; moto builds sessions of its own each time
+    a test's fresh state creates a backend (its EC2 backend three, to list regions), so the
+    same models were parsed again and again (2.2 s of JSON parsing in the sweep, failover and
+    services tests in one process, 1.0 s with one loader). A loader only reads botocore's
+    shipped data files and caches what it parsed (a session already shares it between all
+    its clients), so sharing it changes nothing but the time.
+    """
+    return _create_loader(search_path_string)
+
+
+_create_loader = botocore.loaders.create_loader
+botocore.loaders.create_loader = _one_loader_per_data_path
+botocore.session.create_loader = _one_loader_per_data_path
 
 
 def _allowed_actions_once() -> None:
@@ -97,15 +120,19 @@ class _WarningsKept(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     """An xdist worker ends here, without the interpreter's teardown.
 
     By now the worker has sent the controller everything (its last report and its exit
     status go out in ``pytest_sessionfinish``) and every fixture is torn down; the teardown
     only frees the session's memory (both plans, the SDK modules, moto's backends), which
-    took the workers ~8 s after their last test while the controller waited. The exit
-    handlers (logging's among them) still run, and the streams are flushed, as
+    took the workers ~8 s after their last test while the controller waited. The other
+    plugins' unconfigure hooks are skipped too: in a worker they only undo its own setup,
+    except pytest's last hunt for unraisable exceptions (a full collection of the heap,
+    ~1 s), whose warnings would come after the worker's last report (a run without xdist
+    still makes it). The exit handlers (logging's
+    among them) still run, and the streams are flushed, as
     ``stacks.offline.speedups.exit_when_done`` does for the plan command. Outside xdist
     (one process) pytest ends as usual.
     """

@@ -92,24 +92,6 @@ def moto_url() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_model_loader() -> Iterator[None]:
-    """The module's boto3 sessions share one botocore data loader.
-
-    Each run of the command makes its own boto3 session, as an operator's process does, and
-    a new session parses the JSON model of every service it calls again (SSM, S3, DynamoDB,
-    ...): tenths of a second per in-process run. The loader only reads botocore's bundled
-    data, so sharing it changes nothing the command does.
-    """
-    from botocore import loaders
-    from botocore import session as botocore_session
-
-    shared = loaders.create_loader()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(botocore_session, "create_loader", lambda *args, **kwargs: shared)
-        yield
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
