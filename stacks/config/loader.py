@@ -12,6 +12,7 @@ reads the same values a deploy reads.
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import importlib.util
 import json
@@ -489,7 +490,18 @@ def parse_pulumi_yaml(text: str, name: str) -> Any:
 
     Raises :class:`StackFileError` naming the file and line of every duplicate key, non-string
     key or syntax error. Only the first document counts, as for yaml.v3's ``Unmarshal``.
+
+    A process that reads the same text again (several commands in one process, the
+    Automation API driving stacks, the tests) parses it once: the pure-Python parser takes
+    ~30 ms for a stack file. Each call returns its own copy, so callers may change it.
     """
+    return copy.deepcopy(_parsed(text, name))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str, name: str) -> Any:
+    """:func:`parse_pulumi_yaml`'s work, remembered for the last 32 texts (an error is not
+    remembered: it is raised again by parsing again)."""
     loader = YAML(typ="safe", pure=True)
     loader.Resolver = _PlainScalars
     loader.version = (1, 2)
