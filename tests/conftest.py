@@ -283,9 +283,10 @@ def stack_plan(request: pytest.FixtureRequest, plans: dict[str, Plan]) -> Plan:
 def stack_config() -> Callable[[str], dict[str, Any]]:
     """The ``config:`` mapping of a real stack file, as a fresh dict to modify."""
 
+    from render_cache import real_config
+
     def load(stack: str = "dev") -> dict[str, Any]:
-        text = (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
-        return dict(yaml.safe_load(text)["config"])
+        return real_config(stack)
 
     return load
 

@@ -143,7 +143,14 @@ def remember(
 def real_config(stack: str) -> dict[str, Any]:
     """The ``config:`` mapping of a real stack file (a fresh copy to modify)."""
     text = (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
-    return copy.deepcopy(dict(yaml.safe_load(text)["config"]))
+    return copy.deepcopy(_config_of(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _config_of(text: str) -> dict[str, Any]:
+    """A stack file's ``config:`` mapping, parsed once per text (PyYAML's pure-Python loader
+    took ~17 ms a call, and hundreds of tests start from a real stack file)."""
+    return dict(yaml.safe_load(text)["config"])
 
 
 # -- variants several tests share ------------------------------------------------------------
