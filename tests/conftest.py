@@ -59,6 +59,45 @@ botocore.loaders.create_loader = _one_loader_per_data_path
 botocore.session.create_loader = _one_loader_per_data_path
 
 
+def _register_requests_callbacks_once() -> None:
+    """moto re-registers its ``responses`` callbacks at every ``mock_aws`` start, once per
+    HTTP method for every service's URL patterns (~2,800 objects; ~6 s of CPU over a test
+    run, py-spy), after emptying the registry. They only serve code that calls AWS through
+    ``requests`` (the tests call it through botocore, which moto's stubber serves) and are
+    the same every time, so after the first start they are kept: each later start still
+    resets every backend (a test sees only what it created) and switches the stubber and
+    ``responses`` on; each stop still resets the data and switches them off.
+    """
+    from moto.core import models as moto_models
+    from moto.core.base_backend import BackendDict
+
+    first_start = moto_models.MockAWS._enable_patching
+    registered: list[bool] = []
+
+    def enable_patching(self: Any, reset: bool = True) -> None:
+        if not registered:
+            first_start(self, reset=reset)
+            registered.append(True)
+            return
+        moto_models.botocore_stubber.enabled = True
+        if reset:
+            BackendDict.reset()
+        moto_models.responses_mock.start()
+
+    def disable_patching(self: Any, remove_data: bool) -> None:
+        moto_models.botocore_stubber.enabled = False
+        if remove_data:
+            BackendDict.reset()
+            moto_models.reset_model_data()
+        moto_models.responses_mock.stop()
+
+    moto_models.MockAWS._enable_patching = enable_patching
+    moto_models.MockAWS._disable_patching = disable_patching
+
+
+_register_requests_callbacks_once()
+
+
 def _allowed_actions_once() -> None:
     """parliament's community auditors each ask a policy for its allowed actions again
     (``Policy.get_allowed_actions``: every action the policy names, matched against every
