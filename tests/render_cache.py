@@ -77,17 +77,22 @@ def write_project(config: dict[str, Any], folder: Path, stack: str = "test") -> 
     return folder
 
 
-def _render(config: dict[str, Any], project: Path, stack: str) -> Plan:
+def _render(config: dict[str, Any], project: Path, stack: str) -> tuple[Plan, str]:
     """The render, with the program's asset paths relative to the repository as a render of
     the real stack files has them (the variant's stack file lives in another folder, which
-    would make them absolute), so a variant's plan diffs cleanly against the session's."""
-    return relative_paths(render_stack(stack, write_project(config, project, stack)))
+    would make them absolute), so a variant's plan diffs cleanly against the session's; and
+    that plan's JSON (what the other workers read)."""
+    text = _relative_json(render_stack(stack, write_project(config, project, stack)))
+    return Plan.from_json(text), text
+
+
+def _relative_json(plan: Plan) -> str:
+    return plan.to_json().replace(json.dumps(f"{PROJECT_DIR.as_posix()}/")[:-1], '"')
 
 
 def relative_paths(plan: Plan) -> Plan:
     """``plan`` with the program's asset paths relative to the repository (see ``_render``)."""
-    text = plan.to_json().replace(json.dumps(f"{PROJECT_DIR.as_posix()}/")[:-1], '"')
-    return Plan.from_json(text)
+    return Plan.from_json(_relative_json(plan))
 
 
 def render_config(
@@ -103,7 +108,7 @@ def render_config(
     shared = _shared_folder(tmp_path_factory)
     project = tmp_path_factory.mktemp("variant")
     if shared is None:
-        plan = _render(config, project, stack)
+        plan, _ = _render(config, project, stack)
     else:
         path = shared / f"variant-{key}.json"
         with open(shared / f"variant-{key}.lock", "w", encoding="utf-8") as lock:
@@ -111,9 +116,9 @@ def render_config(
             if path.is_file():
                 plan = Plan.from_json(path.read_text(encoding="utf-8"))
             else:
-                plan = _render(config, project, stack)
+                plan, text = _render(config, project, stack)  # text is plan.to_json()
                 partial = path.with_suffix(".partial")
-                partial.write_text(plan.to_json(), encoding="utf-8")
+                partial.write_text(text, encoding="utf-8")
                 partial.replace(path)
     _rendered[key] = plan
     return plan
