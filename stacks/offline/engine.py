@@ -72,6 +72,7 @@ __all__ = [
 from stacks.offline.speedups import (
     InlineExecutor,
     collector_paused,
+    cycle_free_unknowns_check,
     serialize_now,
     speedups_enabled,
     stack_capture_skipped,
@@ -324,7 +325,7 @@ def _in_fresh_loop(fast: bool, *args: Any) -> Plan:
         if not fast:
             return _render(*args, inline=False)
         loop.set_default_executor(InlineExecutor())
-        with collector_paused(), stack_capture_skipped():
+        with collector_paused(), stack_capture_skipped(), cycle_free_unknowns_check():
             return _render(*args, inline=True)
     finally:
         pending = [t for t in tasks if not t.done()]
