@@ -159,6 +159,34 @@ class _WarningsKept(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (the SDKs, moto, botocore, hypothesis, every test module:
+    most of a worker's heap, alive until the process ends) is moved out of the cyclic
+    collector's sight (``gc.freeze``), after one collection. See ``pytest_runtest_teardown``.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """When a worker moves on to another module, what is alive is frozen (``gc.freeze``).
+
+    A worker's heap only grows (the SDK modules later tests import, moto's, the session's
+    and the variants' plans), and Python's full collections re-scan all of it each time it
+    has grown by a quarter: ~13 s of each worker's run, about 1 s apiece near the end. What
+    outlives a module's tests (its module fixtures are torn down by now) stays for the
+    session, so the collector need not look at it again; it scans what was made since.
+    Reference counting still frees whatever becomes unreferenced. No collection first: a
+    cycle that died in the module and was not yet collected is kept (the workers' peak
+    memory grew by ~40 MB), which costs less than a full collection per module (~6 s more
+    CPU per run).
+    """
+    yield  # the item's fixtures, and its module's when the next item is elsewhere, end here
+    if nextitem is not None and nextitem.path != item.path:
+        gc.freeze()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     """An xdist worker ends here, without the interpreter's teardown.
