@@ -177,19 +177,21 @@ def test_the_unknowns_check_answers_as_pulumis_own(value, share) -> None:
 def test_the_unknowns_check_leaves_no_garbage_cycles_and_is_pulumis_outside_a_render() -> None:
     """Pulumi's check leaves a cycle (its recursive inner function and the function's cell)
     per call, for the collector; the render's check leaves none. A render uses it, and
-    Pulumi's is back afterwards."""
+    Pulumi's is back afterwards. (Counted over many calls: another thread of the test
+    process, such as xdist's, may leave a little garbage of its own meanwhile.)"""
     value = {"a": [1, {"b": Unknown()}], "c": "x"}
+    calls = 1000
     original = rpc.contains_unknowns
     seen: list[object] = []
     was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
-        assert original(value) is True
+        assert all(original(value) for _ in range(calls))
         # If a Pulumi release stops leaving a cycle here, the speedup has become needless.
-        assert gc.collect() > 0, "Pulumi's check no longer makes a cycle"
-        assert speedups._contains_unknowns(value) is True
-        assert gc.collect() == 0
+        assert gc.collect() >= calls, "Pulumi's check no longer makes a cycle"
+        assert all(speedups._contains_unknowns(value) for _ in range(calls))
+        assert gc.collect() < calls // 10
     finally:
         if was_enabled:
             gc.enable()
